@@ -1,0 +1,1 @@
+//! Kafka error codes (filled in next).

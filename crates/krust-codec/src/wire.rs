@@ -1,0 +1,581 @@
+//! Primitive wire types of the Kafka protocol ("Protocol Primitive Types" in
+//! the protocol guide, KIP-482 for the compact and tagged encodings).
+//!
+//! Readers take `&mut Bytes` and advance it; every read is bounds-checked and
+//! returns [`DecodeError`] instead of panicking. Strings and byte fields are
+//! slices of the input (`Bytes::split_to`), never copies. Every length or
+//! count read off the wire is checked against the bytes left *before* anything
+//! is allocated, so no input can make the decoder allocate more than a small
+//! multiple of its own size.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+use crate::error::{DecodeError, EncodeError};
+
+/// Encode a value at a protocol version.
+pub trait Encode {
+    /// Append the encoding of `self` at `version` to `buf`.
+    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError>;
+}
+
+/// Decode a value at a protocol version.
+pub trait Decode: Sized {
+    /// Decode one value from the front of `buf` at `version`, advancing `buf`.
+    fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError>;
+}
+
+/// A UTF-8 string that shares the buffer it was decoded from.
+///
+/// Cloning is cheap (a reference count); `as_str` does not re-validate.
+#[derive(Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KString(Bytes);
+
+impl KString {
+    /// A string from a static literal, without allocating.
+    pub const fn from_static(s: &'static str) -> Self {
+        KString(Bytes::from_static(s.as_bytes()))
+    }
+
+    /// Validate `bytes` as UTF-8 and wrap them without copying.
+    pub fn from_utf8(bytes: Bytes) -> Result<Self, std::str::Utf8Error> {
+        std::str::from_utf8(&bytes)?;
+        Ok(KString(bytes))
+    }
+
+    /// The string.
+    pub fn as_str(&self) -> &str {
+        // SAFETY: every constructor validates UTF-8 (`from_utf8`) or starts from
+        // a `str` (`from_static`, `From<String>`, `From<&str>`), and the bytes
+        // are immutable afterwards.
+        #[allow(unsafe_code)]
+        unsafe {
+            std::str::from_utf8_unchecked(&self.0)
+        }
+    }
+
+    /// The underlying bytes.
+    pub fn as_bytes(&self) -> &Bytes {
+        &self.0
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when the string is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::ops::Deref for KString {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Debug for KString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl std::fmt::Display for KString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<String> for KString {
+    fn from(s: String) -> Self {
+        KString(Bytes::from(s.into_bytes()))
+    }
+}
+
+impl From<&str> for KString {
+    fn from(s: &str) -> Self {
+        KString(Bytes::copy_from_slice(s.as_bytes()))
+    }
+}
+
+impl PartialEq<str> for KString {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for KString {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+/// A 128-bit UUID as Kafka sends it (topic ids, incarnation ids).
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Uuid(pub [u8; 16]);
+
+impl Uuid {
+    /// The all-zero UUID Kafka uses for "none".
+    pub const ZERO: Uuid = Uuid([0; 16]);
+}
+
+impl std::fmt::Debug for Uuid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
+impl std::fmt::Display for Uuid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, b) in self.0.iter().enumerate() {
+            if matches!(i, 4 | 6 | 8 | 10) {
+                f.write_str("-")?;
+            }
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A tagged field this codec does not know, kept so that it survives a
+/// decode/encode round trip (KIP-482).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RawTaggedField {
+    /// The tag.
+    pub tag: u32,
+    /// The field's bytes, as they were on the wire.
+    pub data: Bytes,
+}
+
+fn need(buf: &Bytes, n: usize, what: &'static str) -> Result<(), DecodeError> {
+    if buf.remaining() < n {
+        return Err(DecodeError::UnexpectedEof {
+            what,
+            needed: n,
+            remaining: buf.remaining(),
+        });
+    }
+    Ok(())
+}
+
+macro_rules! fixed_reader {
+    ($(#[$doc:meta] $name:ident -> $ty:ty = $get:ident;)*) => {$(
+        #[$doc]
+        pub fn $name(buf: &mut Bytes, what: &'static str) -> Result<$ty, DecodeError> {
+            need(buf, std::mem::size_of::<$ty>(), what)?;
+            Ok(buf.$get())
+        }
+    )*};
+}
+
+fixed_reader! {
+    /// Read a signed byte.
+    get_i8 -> i8 = get_i8;
+    /// Read a big-endian i16.
+    get_i16 -> i16 = get_i16;
+    /// Read a big-endian u16.
+    get_u16 -> u16 = get_u16;
+    /// Read a big-endian i32.
+    get_i32 -> i32 = get_i32;
+    /// Read a big-endian u32.
+    get_u32 -> u32 = get_u32;
+    /// Read a big-endian i64.
+    get_i64 -> i64 = get_i64;
+    /// Read a big-endian IEEE 754 double.
+    get_f64 -> f64 = get_f64;
+}
+
+/// Read a boolean (any non-zero byte is true, as the Java client reads it).
+pub fn get_bool(buf: &mut Bytes, what: &'static str) -> Result<bool, DecodeError> {
+    Ok(get_i8(buf, what)? != 0)
+}
+
+/// Read a UUID.
+pub fn get_uuid(buf: &mut Bytes, what: &'static str) -> Result<Uuid, DecodeError> {
+    need(buf, 16, what)?;
+    let mut id = [0u8; 16];
+    buf.copy_to_slice(&mut id);
+    Ok(Uuid(id))
+}
+
+/// Read an unsigned LEB128 varint of at most 5 bytes (u32).
+pub fn get_unsigned_varint(buf: &mut Bytes, what: &'static str) -> Result<u32, DecodeError> {
+    let mut value: u32 = 0;
+    for i in 0..5 {
+        need(buf, 1, what)?;
+        let b = buf.get_u8();
+        if i == 4 && b > 0x0f {
+            return Err(DecodeError::BadVarint { what });
+        }
+        value |= u32::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Ok(value);
+        }
+    }
+    Err(DecodeError::BadVarint { what })
+}
+
+/// Read an unsigned LEB128 varint of at most 10 bytes (u64).
+pub fn get_unsigned_varlong(buf: &mut Bytes, what: &'static str) -> Result<u64, DecodeError> {
+    let mut value: u64 = 0;
+    for i in 0..10 {
+        need(buf, 1, what)?;
+        let b = buf.get_u8();
+        if i == 9 && b > 0x01 {
+            return Err(DecodeError::BadVarint { what });
+        }
+        value |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Ok(value);
+        }
+    }
+    Err(DecodeError::BadVarint { what })
+}
+
+/// Read a zigzag-encoded signed varint (i32), as used inside records.
+pub fn get_varint(buf: &mut Bytes, what: &'static str) -> Result<i32, DecodeError> {
+    let v = get_unsigned_varint(buf, what)?;
+    Ok(((v >> 1) as i32) ^ -((v & 1) as i32))
+}
+
+/// Read a zigzag-encoded signed varlong (i64), as used inside records.
+pub fn get_varlong(buf: &mut Bytes, what: &'static str) -> Result<i64, DecodeError> {
+    let v = get_unsigned_varlong(buf, what)?;
+    Ok(((v >> 1) as i64) ^ -((v & 1) as i64))
+}
+
+/// Split `n` bytes off the front of `buf` without copying.
+pub fn get_slice(buf: &mut Bytes, n: usize, what: &'static str) -> Result<Bytes, DecodeError> {
+    need(buf, n, what)?;
+    Ok(buf.split_to(n))
+}
+
+/// Turn a signed length read off the wire into a size, checked against the
+/// bytes left. `None` means the wire said null (-1).
+fn checked_len(buf: &Bytes, len: i64, what: &'static str) -> Result<Option<usize>, DecodeError> {
+    if len == -1 {
+        return Ok(None);
+    }
+    match usize::try_from(len) {
+        Ok(n) if n <= buf.remaining() => Ok(Some(n)),
+        _ => Err(DecodeError::InvalidLength {
+            what,
+            length: len,
+            remaining: buf.remaining(),
+        }),
+    }
+}
+
+/// Read the length prefix of a string (`compact`: unsigned varint N+1;
+/// otherwise i16). `None` is null.
+pub fn get_string_len(
+    buf: &mut Bytes,
+    compact: bool,
+    what: &'static str,
+) -> Result<Option<usize>, DecodeError> {
+    let len = if compact {
+        i64::from(get_unsigned_varint(buf, what)?) - 1
+    } else {
+        i64::from(get_i16(buf, what)?)
+    };
+    checked_len(buf, len, what)
+}
+
+/// Read the length prefix of a byte field (`compact`: unsigned varint N+1;
+/// otherwise i32). `None` is null.
+pub fn get_bytes_len(
+    buf: &mut Bytes,
+    compact: bool,
+    what: &'static str,
+) -> Result<Option<usize>, DecodeError> {
+    let len = if compact {
+        i64::from(get_unsigned_varint(buf, what)?) - 1
+    } else {
+        i64::from(get_i32(buf, what)?)
+    };
+    checked_len(buf, len, what)
+}
+
+/// Read the element count of an array (`compact`: unsigned varint N+1;
+/// otherwise i32). `None` is null. The count is checked against the bytes
+/// left, since every element takes at least one byte.
+pub fn get_array_len(
+    buf: &mut Bytes,
+    compact: bool,
+    what: &'static str,
+) -> Result<Option<usize>, DecodeError> {
+    get_bytes_len(buf, compact, what)
+}
+
+/// Read a nullable string.
+pub fn get_nullable_string(
+    buf: &mut Bytes,
+    compact: bool,
+    what: &'static str,
+) -> Result<Option<KString>, DecodeError> {
+    match get_string_len(buf, compact, what)? {
+        None => Ok(None),
+        Some(n) => {
+            let raw = buf.split_to(n);
+            KString::from_utf8(raw)
+                .map(Some)
+                .map_err(|_| DecodeError::InvalidUtf8 { what })
+        }
+    }
+}
+
+/// Read a nullable byte field as a slice of the input.
+pub fn get_nullable_bytes(
+    buf: &mut Bytes,
+    compact: bool,
+    what: &'static str,
+) -> Result<Option<Bytes>, DecodeError> {
+    Ok(get_bytes_len(buf, compact, what)?.map(|n| buf.split_to(n)))
+}
+
+/// Read a tagged field's header (tag, size) and split its data off.
+pub fn get_tagged_field(buf: &mut Bytes) -> Result<(u32, Bytes), DecodeError> {
+    let tag = get_unsigned_varint(buf, "tagged field tag")?;
+    let size = get_unsigned_varint(buf, "tagged field size")?;
+    let size = usize::try_from(size).map_err(|_| DecodeError::InvalidLength {
+        what: "tagged field size",
+        length: i64::from(size),
+        remaining: buf.remaining(),
+    })?;
+    let data = get_slice(buf, size, "tagged field data")?;
+    Ok((tag, data))
+}
+
+/// Write an unsigned LEB128 varint.
+pub fn put_unsigned_varint(buf: &mut BytesMut, mut v: u32) {
+    while v >= 0x80 {
+        buf.put_u8((v as u8) | 0x80);
+        v >>= 7;
+    }
+    buf.put_u8(v as u8);
+}
+
+/// Write an unsigned LEB128 varlong.
+pub fn put_unsigned_varlong(buf: &mut BytesMut, mut v: u64) {
+    while v >= 0x80 {
+        buf.put_u8((v as u8) | 0x80);
+        v >>= 7;
+    }
+    buf.put_u8(v as u8);
+}
+
+/// Write a zigzag-encoded signed varint.
+pub fn put_varint(buf: &mut BytesMut, v: i32) {
+    put_unsigned_varint(buf, ((v << 1) ^ (v >> 31)) as u32);
+}
+
+/// Write a zigzag-encoded signed varlong.
+pub fn put_varlong(buf: &mut BytesMut, v: i64) {
+    put_unsigned_varlong(buf, ((v << 1) ^ (v >> 63)) as u64);
+}
+
+/// Size in bytes of `v` as an unsigned varint.
+pub fn unsigned_varint_len(v: u32) -> usize {
+    match v {
+        0..=0x7f => 1,
+        0x80..=0x3fff => 2,
+        0x4000..=0x1f_ffff => 3,
+        0x20_0000..=0xfff_ffff => 4,
+        _ => 5,
+    }
+}
+
+/// Size in bytes of `v` as a zigzag varint.
+pub fn varint_len(v: i32) -> usize {
+    unsigned_varint_len(((v << 1) ^ (v >> 31)) as u32)
+}
+
+/// Size in bytes of `v` as a zigzag varlong.
+pub fn varlong_len(v: i64) -> usize {
+    let mut u = ((v << 1) ^ (v >> 63)) as u64;
+    let mut n = 1;
+    while u >= 0x80 {
+        u >>= 7;
+        n += 1;
+    }
+    n
+}
+
+/// Write a length prefix for a string (`compact`: N+1 varint, else i16).
+/// `None` writes null.
+pub fn put_string_len(
+    buf: &mut BytesMut,
+    compact: bool,
+    len: Option<usize>,
+    what: &'static str,
+) -> Result<(), EncodeError> {
+    match (compact, len) {
+        (true, None) => put_unsigned_varint(buf, 0),
+        (false, None) => buf.put_i16(-1),
+        (true, Some(n)) => {
+            let n = u32::try_from(n)
+                .ok()
+                .filter(|n| *n < u32::MAX)
+                .ok_or(EncodeError::TooLong { what, length: n })?;
+            put_unsigned_varint(buf, n + 1);
+        }
+        (false, Some(n)) => {
+            let n = i16::try_from(n).map_err(|_| EncodeError::TooLong { what, length: n })?;
+            buf.put_i16(n);
+        }
+    }
+    Ok(())
+}
+
+/// Write a length prefix for a byte field or an array count (`compact`: N+1
+/// varint, else i32). `None` writes null.
+pub fn put_bytes_len(
+    buf: &mut BytesMut,
+    compact: bool,
+    len: Option<usize>,
+    what: &'static str,
+) -> Result<(), EncodeError> {
+    match (compact, len) {
+        (true, None) => put_unsigned_varint(buf, 0),
+        (false, None) => buf.put_i32(-1),
+        (true, Some(n)) => {
+            let n = u32::try_from(n)
+                .ok()
+                .filter(|n| *n < u32::MAX)
+                .ok_or(EncodeError::TooLong { what, length: n })?;
+            put_unsigned_varint(buf, n + 1);
+        }
+        (false, Some(n)) => {
+            let n = i32::try_from(n).map_err(|_| EncodeError::TooLong { what, length: n })?;
+            buf.put_i32(n);
+        }
+    }
+    Ok(())
+}
+
+/// Write an array count; the same encoding as a byte-field length.
+pub fn put_array_len(
+    buf: &mut BytesMut,
+    compact: bool,
+    len: Option<usize>,
+    what: &'static str,
+) -> Result<(), EncodeError> {
+    put_bytes_len(buf, compact, len, what)
+}
+
+/// Write a nullable string.
+pub fn put_nullable_string(
+    buf: &mut BytesMut,
+    compact: bool,
+    s: Option<&str>,
+    what: &'static str,
+) -> Result<(), EncodeError> {
+    put_string_len(buf, compact, s.map(str::len), what)?;
+    if let Some(s) = s {
+        buf.put_slice(s.as_bytes());
+    }
+    Ok(())
+}
+
+/// Write a nullable byte field.
+pub fn put_nullable_bytes(
+    buf: &mut BytesMut,
+    compact: bool,
+    b: Option<&[u8]>,
+    what: &'static str,
+) -> Result<(), EncodeError> {
+    put_bytes_len(buf, compact, b.map(<[u8]>::len), what)?;
+    if let Some(b) = b {
+        buf.put_slice(b);
+    }
+    Ok(())
+}
+
+/// Write one tagged field: tag, size, then the data.
+pub fn put_tagged_field(buf: &mut BytesMut, tag: u32, data: &[u8]) -> Result<(), EncodeError> {
+    let size = u32::try_from(data.len()).map_err(|_| EncodeError::TooLong {
+        what: "tagged field",
+        length: data.len(),
+    })?;
+    put_unsigned_varint(buf, tag);
+    put_unsigned_varint(buf, size);
+    buf.put_slice(data);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn varint_roundtrip(v: i32) {
+            let mut b = BytesMut::new();
+            put_varint(&mut b, v);
+            prop_assert_eq!(b.len(), varint_len(v));
+            let mut r = b.freeze();
+            prop_assert_eq!(get_varint(&mut r, "v").unwrap(), v);
+            prop_assert!(r.is_empty());
+        }
+
+        #[test]
+        fn varlong_roundtrip(v: i64) {
+            let mut b = BytesMut::new();
+            put_varlong(&mut b, v);
+            prop_assert_eq!(b.len(), varlong_len(v));
+            let mut r = b.freeze();
+            prop_assert_eq!(get_varlong(&mut r, "v").unwrap(), v);
+        }
+
+        #[test]
+        fn unsigned_varint_roundtrip(v: u32) {
+            let mut b = BytesMut::new();
+            put_unsigned_varint(&mut b, v);
+            prop_assert_eq!(b.len(), unsigned_varint_len(v));
+            let mut r = b.freeze();
+            prop_assert_eq!(get_unsigned_varint(&mut r, "v").unwrap(), v);
+        }
+
+        #[test]
+        fn readers_never_panic(data: Vec<u8>, compact: bool) {
+            let mut b = Bytes::from(data);
+            let _ = get_nullable_string(&mut b, compact, "s");
+            let _ = get_nullable_bytes(&mut b, compact, "b");
+            let _ = get_array_len(&mut b, compact, "a");
+            let _ = get_tagged_field(&mut b);
+            let _ = get_varlong(&mut b, "v");
+        }
+    }
+
+    #[test]
+    fn huge_count_is_refused_before_allocation() {
+        let mut b = Bytes::from_static(&[0x7f, 0xff, 0xff, 0xff, 0, 0]);
+        let err = get_array_len(&mut b, false, "topics").unwrap_err();
+        assert!(matches!(err, DecodeError::InvalidLength { length: 2147483647, .. }));
+    }
+
+    #[test]
+    fn overlong_varint_is_an_error() {
+        let mut b = Bytes::from_static(&[0xff, 0xff, 0xff, 0xff, 0xff, 0x01]);
+        assert!(matches!(
+            get_unsigned_varint(&mut b, "v"),
+            Err(DecodeError::BadVarint { .. })
+        ));
+    }
+
+    #[test]
+    fn string_must_be_utf8_and_shares_the_buffer() {
+        let input = Bytes::from_static(&[0, 2, b'h', b'i', 0, 1, 0xff]);
+        let mut b = input.clone();
+        let s = get_nullable_string(&mut b, false, "s").unwrap().unwrap();
+        assert_eq!(s, "hi");
+        assert_eq!(s.as_bytes().as_ptr(), input[2..].as_ptr());
+        assert!(matches!(
+            get_nullable_string(&mut b, false, "s"),
+            Err(DecodeError::InvalidUtf8 { .. })
+        ));
+    }
+}
