@@ -1,0 +1,2 @@
+//! Fuzz target bodies for the krust codec.
+#![deny(missing_docs)]
