@@ -18,3 +18,4 @@ pub mod wire;
 
 pub use error::{DecodeError, EncodeError};
 pub use wire::{Decode, Encode, KString, RawTaggedField, Uuid};
+pub mod records;
