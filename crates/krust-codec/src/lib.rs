@@ -14,8 +14,14 @@
 pub mod error;
 pub mod error_code;
 pub mod frame;
+pub mod generated;
+pub mod header;
+#[cfg(feature = "sample")]
+pub mod sample;
 pub mod wire;
 
 pub use error::{DecodeError, EncodeError};
+pub use generated::{ApiKey, Message, Request, RequestBody, ResponseBody};
+pub use header::{RequestHeader, ResponseHeader};
 pub use wire::{Decode, Encode, KString, RawTaggedField, Uuid};
 pub mod records;

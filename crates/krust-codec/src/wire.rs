@@ -505,6 +505,166 @@ pub fn put_tagged_field(buf: &mut BytesMut, tag: u32, data: &[u8]) -> Result<(),
     Ok(())
 }
 
+/// Most bytes an array decoder reserves up front. The element count is
+/// already checked against the bytes left, but an element can be much larger
+/// in memory than its one byte on the wire; beyond this the `Vec` grows as
+/// elements actually decode, so memory stays proportional to the input.
+const MAX_PREALLOC_BYTES: usize = 64 * 1024;
+
+fn prealloc<T>(count: usize) -> usize {
+    count.min(MAX_PREALLOC_BYTES / std::mem::size_of::<T>().max(1))
+}
+
+/// Read a non-nullable string: null on the wire is [`DecodeError::UnexpectedNull`].
+pub fn get_string(
+    buf: &mut Bytes,
+    compact: bool,
+    what: &'static str,
+    version: i16,
+) -> Result<KString, DecodeError> {
+    get_nullable_string(buf, compact, what)?.ok_or(DecodeError::UnexpectedNull { what, version })
+}
+
+/// Read a non-nullable byte field: null on the wire is
+/// [`DecodeError::UnexpectedNull`].
+pub fn get_bytes(
+    buf: &mut Bytes,
+    compact: bool,
+    what: &'static str,
+    version: i16,
+) -> Result<Bytes, DecodeError> {
+    get_nullable_bytes(buf, compact, what)?.ok_or(DecodeError::UnexpectedNull { what, version })
+}
+
+/// Read a nullable array, each element with `elem`. The count is checked
+/// against the bytes left before anything is allocated.
+pub fn get_nullable_array<T>(
+    buf: &mut Bytes,
+    compact: bool,
+    what: &'static str,
+    mut elem: impl FnMut(&mut Bytes) -> Result<T, DecodeError>,
+) -> Result<Option<Vec<T>>, DecodeError> {
+    let Some(n) = get_array_len(buf, compact, what)? else {
+        return Ok(None);
+    };
+    let mut items = Vec::with_capacity(prealloc::<T>(n));
+    for _ in 0..n {
+        items.push(elem(buf)?);
+    }
+    Ok(Some(items))
+}
+
+/// Read a non-nullable array: null on the wire is
+/// [`DecodeError::UnexpectedNull`].
+pub fn get_array<T>(
+    buf: &mut Bytes,
+    compact: bool,
+    what: &'static str,
+    version: i16,
+    elem: impl FnMut(&mut Bytes) -> Result<T, DecodeError>,
+) -> Result<Vec<T>, DecodeError> {
+    get_nullable_array(buf, compact, what, elem)?
+        .ok_or(DecodeError::UnexpectedNull { what, version })
+}
+
+/// Read a nullable struct: an i8 marker (-1 null, otherwise present), then
+/// the struct.
+pub fn get_nullable_struct<T>(
+    buf: &mut Bytes,
+    what: &'static str,
+    decode: impl FnOnce(&mut Bytes) -> Result<T, DecodeError>,
+) -> Result<Option<T>, DecodeError> {
+    if get_i8(buf, what)? < 0 {
+        Ok(None)
+    } else {
+        decode(buf).map(Some)
+    }
+}
+
+/// Read the tagged-field section of a flexible struct. `known` gets each
+/// tag with its data and returns `Ok(true)` when it decoded the field (which
+/// must then use all of the data); other tags are kept in `unknown`.
+pub fn get_tagged_fields(
+    buf: &mut Bytes,
+    what: &'static str,
+    unknown: &mut Vec<RawTaggedField>,
+    mut known: impl FnMut(u32, &mut Bytes) -> Result<bool, DecodeError>,
+) -> Result<(), DecodeError> {
+    let count = get_unsigned_varint(buf, what)?;
+    for _ in 0..count {
+        let (tag, data) = get_tagged_field(buf)?;
+        let mut field = data.clone();
+        if known(tag, &mut field)? {
+            if !field.is_empty() {
+                return Err(DecodeError::TrailingBytes {
+                    what,
+                    remaining: field.len(),
+                });
+            }
+        } else {
+            unknown.push(RawTaggedField { tag, data });
+        }
+    }
+    Ok(())
+}
+
+/// Write a non-nullable string.
+pub fn put_string(
+    buf: &mut BytesMut,
+    compact: bool,
+    s: &str,
+    what: &'static str,
+) -> Result<(), EncodeError> {
+    put_nullable_string(buf, compact, Some(s), what)
+}
+
+/// Write a nullable array, each element with `elem`.
+pub fn put_array<T>(
+    buf: &mut BytesMut,
+    compact: bool,
+    items: Option<&[T]>,
+    what: &'static str,
+    mut elem: impl FnMut(&mut BytesMut, &T) -> Result<(), EncodeError>,
+) -> Result<(), EncodeError> {
+    put_array_len(buf, compact, items.map(<[T]>::len), what)?;
+    for item in items.unwrap_or_default() {
+        elem(buf, item)?;
+    }
+    Ok(())
+}
+
+/// Write the tagged-field section of a flexible struct: the known fields
+/// (already encoded, ascending by tag) and the unknown ones kept from a
+/// decode, merged in ascending tag order as Kafka requires.
+pub fn put_tagged_fields(
+    buf: &mut BytesMut,
+    known: Vec<(u32, Bytes)>,
+    unknown: &[RawTaggedField],
+) -> Result<(), EncodeError> {
+    let total = known.len() + unknown.len();
+    let count = u32::try_from(total).map_err(|_| EncodeError::TooLong {
+        what: "tagged fields",
+        length: total,
+    })?;
+    put_unsigned_varint(buf, count);
+    if unknown.is_empty() {
+        for (tag, data) in &known {
+            put_tagged_field(buf, *tag, data)?;
+        }
+        return Ok(());
+    }
+    let mut all: Vec<(u32, &[u8])> = known
+        .iter()
+        .map(|(t, d)| (*t, &d[..]))
+        .chain(unknown.iter().map(|f| (f.tag, &f.data[..])))
+        .collect();
+    all.sort_by_key(|(t, _)| *t);
+    for (tag, data) in all {
+        put_tagged_field(buf, tag, data)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -554,7 +714,13 @@ mod tests {
     fn huge_count_is_refused_before_allocation() {
         let mut b = Bytes::from_static(&[0x7f, 0xff, 0xff, 0xff, 0, 0]);
         let err = get_array_len(&mut b, false, "topics").unwrap_err();
-        assert!(matches!(err, DecodeError::InvalidLength { length: 2147483647, .. }));
+        assert!(matches!(
+            err,
+            DecodeError::InvalidLength {
+                length: 2147483647,
+                ..
+            }
+        ));
     }
 
     #[test]
