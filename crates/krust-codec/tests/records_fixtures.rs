@@ -11,9 +11,12 @@ use krust_codec::records::{Batch, Batches, Compression, ControlMarker, Record, T
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/records");
 
+/// `name=value` fields of one manifest line.
+type Fields = HashMap<String, String>;
+
 #[derive(Debug, Default)]
 struct FileExpect {
-    batches: Vec<(HashMap<String, String>, Vec<HashMap<String, String>>)>,
+    batches: Vec<(Fields, Vec<Fields>)>,
     truncated: bool,
 }
 
@@ -36,7 +39,14 @@ fn manifest() -> Vec<(String, FileExpect)> {
         match kind {
             "file" => files.push((rest.to_owned(), FileExpect::default())),
             "batch" => cur.unwrap().1.batches.push((fields(line), Vec::new())),
-            "record" => cur.unwrap().1.batches.last_mut().unwrap().1.push(fields(line)),
+            "record" => cur
+                .unwrap()
+                .1
+                .batches
+                .last_mut()
+                .unwrap()
+                .1
+                .push(fields(line)),
             "truncated" => cur.unwrap().1.truncated = rest == "yes",
             other => panic!("unknown manifest line {other}"),
         }
@@ -64,12 +74,27 @@ fn num(m: &HashMap<String, String>, k: &str) -> i64 {
 fn check_record(file: &str, r: &Record, e: &HashMap<String, String>) {
     assert_eq!(r.offset, num(e, "offset"), "{file}");
     assert_eq!(r.timestamp, num(e, "timestamp"), "{file} @{}", r.offset);
-    assert_eq!(r.key.as_deref().map(<[u8]>::to_vec), hex(&e["key"]), "{file} @{}", r.offset);
-    assert_eq!(r.value.as_deref().map(<[u8]>::to_vec), hex(&e["value"]), "{file} @{}", r.offset);
+    assert_eq!(
+        r.key.as_deref().map(<[u8]>::to_vec),
+        hex(&e["key"]),
+        "{file} @{}",
+        r.offset
+    );
+    assert_eq!(
+        r.value.as_deref().map(<[u8]>::to_vec),
+        hex(&e["value"]),
+        "{file} @{}",
+        r.offset
+    );
     let headers: Vec<(Vec<u8>, Option<Vec<u8>>)> = r
         .headers
         .iter()
-        .map(|h| (h.key.as_bytes().to_vec(), h.value.as_deref().map(<[u8]>::to_vec)))
+        .map(|h| {
+            (
+                h.key.as_bytes().to_vec(),
+                h.value.as_deref().map(<[u8]>::to_vec),
+            )
+        })
         .collect();
     let expected: Vec<(Vec<u8>, Option<Vec<u8>>)> = if e["headers"] == "~" {
         Vec::new()
@@ -95,7 +120,10 @@ fn check_header(file: &str, batch: &Batch, e: &HashMap<String, String>) {
             assert_eq!(b.base_offset(), num(e, "base_offset"), "{file}");
             assert_eq!(b.last_offset(), num(e, "last_offset"), "{file}");
             assert_eq!(batch.last_offset(), num(e, "last_offset"), "{file}");
-            assert_eq!(i64::from(b.partition_leader_epoch()), num(e, "leader_epoch"));
+            assert_eq!(
+                i64::from(b.partition_leader_epoch()),
+                num(e, "leader_epoch")
+            );
             assert_eq!(i64::from(b.crc()), num(e, "crc"), "{file}");
             let tt = match b.timestamp_type() {
                 TimestampType::CreateTime => 0,
@@ -110,7 +138,11 @@ fn check_header(file: &str, batch: &Batch, e: &HashMap<String, String>) {
             assert_eq!(i64::from(b.base_sequence()), num(e, "base_sequence"));
             assert_eq!(b.first_timestamp(), num(e, "first_timestamp"), "{file}");
             assert_eq!(b.max_timestamp(), num(e, "max_timestamp"), "{file}");
-            assert_eq!(i64::from(b.record_count()), num(e, "record_count"), "{file}");
+            assert_eq!(
+                i64::from(b.record_count()),
+                num(e, "record_count"),
+                "{file}"
+            );
         }
         Batch::Legacy(m) => {
             assert_eq!(m.offset(), num(e, "offset"), "{file}");
@@ -135,7 +167,9 @@ fn kafka_python_fixtures_decode_field_by_field() {
         let mut expected = expect.batches.iter();
         for batch in &mut batches {
             let batch = batch.unwrap_or_else(|e| panic!("{file}: {e}"));
-            let (eb, erecs) = expected.next().unwrap_or_else(|| panic!("{file}: extra batch"));
+            let (eb, erecs) = expected
+                .next()
+                .unwrap_or_else(|| panic!("{file}: extra batch"));
             check_header(file, &batch, eb);
             if !batch.compression().is_available() {
                 let err = batch.records().unwrap_err();
@@ -159,7 +193,13 @@ fn kafka_python_fixtures_decode_field_by_field() {
         assert!(expected.next().is_none(), "{file}: missing batches");
         assert_eq!(batches.is_truncated(), expect.truncated, "{file}");
     }
-    assert!(records_checked > 100, "{records_checked}");
+    // Without codec features only the uncompressed fixtures have records.
+    let min = if Compression::ALL.iter().all(|c| c.is_available()) {
+        250
+    } else {
+        50
+    };
+    assert!(records_checked > min, "{records_checked}");
 }
 
 #[test]
@@ -170,7 +210,10 @@ fn kafka_python_snappy_is_xerial_and_raw_also_decodes() {
         let batch = Batches::new(Bytes::from(data)).next().unwrap().unwrap();
         assert_eq!(batch.compression(), Compression::Snappy);
         if Compression::Snappy.is_available() {
-            assert_eq!(batch.records().unwrap().count(), if xerial { 20 } else { 9 });
+            assert_eq!(
+                batch.records().unwrap().count(),
+                if xerial { 20 } else { 9 }
+            );
         }
     }
 }
@@ -178,14 +221,28 @@ fn kafka_python_snappy_is_xerial_and_raw_also_decodes() {
 #[test]
 fn kafka_python_control_batches_are_markers() {
     for (file, expected) in [
-        ("v2_control_commit.bin", ControlMarker::Commit { coordinator_epoch: 5 }),
-        ("v2_control_abort.bin", ControlMarker::Abort { coordinator_epoch: 6 }),
+        (
+            "v2_control_commit.bin",
+            ControlMarker::Commit {
+                coordinator_epoch: 5,
+            },
+        ),
+        (
+            "v2_control_abort.bin",
+            ControlMarker::Abort {
+                coordinator_epoch: 6,
+            },
+        ),
     ] {
         let data = Bytes::from(std::fs::read(Path::new(DIR).join(file)).unwrap());
         let batch = Batches::new(data).next().unwrap().unwrap();
         assert!(batch.is_control() && batch.is_transactional(), "{file}");
         let record = batch.records().unwrap().next().unwrap().unwrap();
-        assert_eq!(ControlMarker::from_record(&record).unwrap(), expected, "{file}");
+        assert_eq!(
+            ControlMarker::from_record(&record).unwrap(),
+            expected,
+            "{file}"
+        );
     }
 }
 
@@ -198,6 +255,9 @@ fn a_fixture_with_one_flipped_bit_fails_its_crc() {
     let mut legacy = std::fs::read(Path::new(DIR).join("v1_gzip.bin")).unwrap();
     let last = legacy.len() - 1;
     legacy[last] ^= 1;
-    let err = Batches::new(Bytes::from(legacy)).next().unwrap().unwrap_err();
+    let err = Batches::new(Bytes::from(legacy))
+        .next()
+        .unwrap()
+        .unwrap_err();
     assert!(matches!(err, DecodeError::CrcMismatch { .. }), "{err}");
 }
