@@ -363,12 +363,16 @@ fn emit_sample(out: &mut String, m: &Message, s: &StructDef, ctx: &Ctx) {
         body.push_str(&ctx.present(f).guard(&ef::sample_stmt(ctx, f)));
     }
     if !m.flexible.is_empty() {
+        // Unknown tags start well above the struct's own: newer Kafka versions
+        // add the next tags, and other implementations reject a tag they know
+        // at a version that lacks it.
         let next_tag = s
             .fields
             .iter()
             .filter_map(|f| f.tag)
             .max()
-            .map_or(0, |t| t + 1);
+            .map_or(0, |t| t + 1)
+            + 16;
         body.push_str(&flexible(m, s).guard(&format!(
             "this.unknown_tagged_fields = rng.unknown_tagged_fields({next_tag});"
         )));

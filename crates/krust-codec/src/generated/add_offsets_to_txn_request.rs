@@ -109,7 +109,7 @@ impl AddOffsetsToTxnRequest {
         this.producer_epoch = rng.i16();
         this.group_id = rng.kstring();
         if version >= 3 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

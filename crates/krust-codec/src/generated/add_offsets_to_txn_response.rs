@@ -77,7 +77,7 @@ impl AddOffsetsToTxnResponse {
         this.throttle_time_ms = rng.i32();
         this.error_code = rng.i16();
         if version >= 3 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

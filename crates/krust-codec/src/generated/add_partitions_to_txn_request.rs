@@ -196,7 +196,7 @@ impl AddPartitionsToTxnRequest {
             this.v3_and_below_topics = rng.vec(|rng| AddPartitionsToTxnTopic::sample(rng, version));
         }
         if version >= 3 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -296,7 +296,7 @@ impl AddPartitionsToTxnTransaction {
         this.producer_epoch = rng.i16();
         this.verify_only = rng.bool();
         this.topics = rng.vec(|rng| AddPartitionsToTxnTopic::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -377,7 +377,7 @@ impl AddPartitionsToTxnTopic {
         this.name = rng.kstring();
         this.partitions = rng.vec(|rng| rng.i32());
         if version >= 3 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

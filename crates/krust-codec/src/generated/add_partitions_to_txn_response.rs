@@ -149,7 +149,7 @@ impl AddPartitionsToTxnResponse {
                 rng.vec(|rng| AddPartitionsToTxnTopicResult::sample(rng, version));
         }
         if version >= 3 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -228,7 +228,7 @@ impl AddPartitionsToTxnResult {
         let mut this = Self::default();
         this.transactional_id = rng.kstring();
         this.topic_results = rng.vec(|rng| AddPartitionsToTxnTopicResult::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -312,7 +312,7 @@ impl AddPartitionsToTxnTopicResult {
         this.results_by_partition =
             rng.vec(|rng| AddPartitionsToTxnPartitionResult::sample(rng, version));
         if version >= 3 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -374,7 +374,7 @@ impl AddPartitionsToTxnPartitionResult {
         this.partition_index = rng.i32();
         this.partition_error_code = rng.i16();
         if version >= 3 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

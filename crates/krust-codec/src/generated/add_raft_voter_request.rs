@@ -126,7 +126,7 @@ impl AddRaftVoterRequest {
         this.voter_id = rng.i32();
         this.voter_directory_id = rng.uuid();
         this.listeners = rng.vec(|rng| Listener::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -189,7 +189,7 @@ impl Listener {
         this.name = rng.kstring();
         this.host = rng.kstring();
         this.port = rng.u16();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

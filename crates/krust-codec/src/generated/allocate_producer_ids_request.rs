@@ -84,7 +84,7 @@ impl AllocateProducerIdsRequest {
         let mut this = Self::default();
         this.broker_id = rng.i32();
         this.broker_epoch = rng.i64();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

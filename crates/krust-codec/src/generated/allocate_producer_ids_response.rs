@@ -88,7 +88,7 @@ impl AllocateProducerIdsResponse {
         this.error_code = rng.i16();
         this.producer_id_start = rng.i64();
         this.producer_id_len = rng.i32();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

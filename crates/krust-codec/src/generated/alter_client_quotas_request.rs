@@ -91,7 +91,7 @@ impl AlterClientQuotasRequest {
         this.entries = rng.vec(|rng| EntryData::sample(rng, version));
         this.validate_only = rng.bool();
         if version >= 1 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -175,7 +175,7 @@ impl EntityData {
             Some(rng.kstring())
         };
         if version >= 1 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -242,7 +242,7 @@ impl OpData {
         this.value = rng.f64();
         this.remove = rng.bool();
         if version >= 1 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -318,7 +318,7 @@ impl EntryData {
         this.entity = rng.vec(|rng| EntityData::sample(rng, version));
         this.ops = rng.vec(|rng| OpData::sample(rng, version));
         if version >= 1 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

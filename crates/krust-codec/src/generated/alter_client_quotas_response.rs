@@ -91,7 +91,7 @@ impl AlterClientQuotasResponse {
         this.throttle_time_ms = rng.i32();
         this.entries = rng.vec(|rng| EntryData::sample(rng, version));
         if version >= 1 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -175,7 +175,7 @@ impl EntityData {
             Some(rng.kstring())
         };
         if version >= 1 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -270,7 +270,7 @@ impl EntryData {
         };
         this.entity = rng.vec(|rng| EntityData::sample(rng, version));
         if version >= 1 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

@@ -91,7 +91,7 @@ impl AlterConfigsResponse {
         this.throttle_time_ms = rng.i32();
         this.responses = rng.vec(|rng| AlterConfigsResourceResponse::sample(rng, version));
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -200,7 +200,7 @@ impl AlterConfigsResourceResponse {
         this.resource_type = rng.i8();
         this.resource_name = rng.kstring();
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

@@ -96,7 +96,7 @@ impl AlterPartitionReassignmentsRequest {
         let mut this = Self::default();
         this.timeout_ms = rng.i32();
         this.topics = rng.vec(|rng| ReassignableTopic::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -166,7 +166,7 @@ impl ReassignablePartition {
         } else {
             Some(rng.vec(|rng| rng.i32()))
         };
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -229,7 +229,7 @@ impl ReassignableTopic {
         let mut this = Self::default();
         this.name = rng.kstring();
         this.partitions = rng.vec(|rng| ReassignablePartition::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

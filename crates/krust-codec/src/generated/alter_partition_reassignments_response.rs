@@ -126,7 +126,7 @@ impl AlterPartitionReassignmentsResponse {
             Some(rng.kstring())
         };
         this.responses = rng.vec(|rng| ReassignableTopicResponse::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -208,7 +208,7 @@ impl ReassignablePartitionResponse {
         } else {
             Some(rng.kstring())
         };
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -279,7 +279,7 @@ impl ReassignableTopicResponse {
         let mut this = Self::default();
         this.name = rng.kstring();
         this.partitions = rng.vec(|rng| ReassignablePartitionResponse::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

@@ -100,7 +100,7 @@ impl AlterPartitionRequest {
         this.broker_id = rng.i32();
         this.broker_epoch = rng.i64();
         this.topics = rng.vec(|rng| TopicData::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -164,7 +164,7 @@ impl BrokerState {
         let mut this = Self::default();
         this.broker_id = rng.i32();
         this.broker_epoch = rng.i64();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -305,7 +305,7 @@ impl PartitionData {
             this.leader_recovery_state = rng.i8();
         }
         this.partition_epoch = rng.i32();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -386,7 +386,7 @@ impl TopicData {
             this.topic_id = rng.uuid();
         }
         this.partitions = rng.vec(|rng| PartitionData::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

@@ -90,7 +90,7 @@ impl AlterPartitionResponse {
         this.throttle_time_ms = rng.i32();
         this.error_code = rng.i16();
         this.topics = rng.vec(|rng| TopicData::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -196,7 +196,7 @@ impl PartitionData {
             this.leader_recovery_state = rng.i8();
         }
         this.partition_epoch = rng.i32();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -277,7 +277,7 @@ impl TopicData {
             this.topic_id = rng.uuid();
         }
         this.partitions = rng.vec(|rng| PartitionData::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

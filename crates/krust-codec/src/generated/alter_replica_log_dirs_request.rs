@@ -84,7 +84,7 @@ impl AlterReplicaLogDirsRequest {
         let mut this = Self::default();
         this.dirs = rng.vec(|rng| AlterReplicaLogDir::sample(rng, version));
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -166,7 +166,7 @@ impl AlterReplicaLogDirTopic {
         this.name = rng.kstring();
         this.partitions = rng.vec(|rng| rng.i32());
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -245,7 +245,7 @@ impl AlterReplicaLogDir {
         this.path = rng.kstring();
         this.topics = rng.vec(|rng| AlterReplicaLogDirTopic::sample(rng, version));
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

@@ -91,7 +91,7 @@ impl AlterReplicaLogDirsResponse {
         this.throttle_time_ms = rng.i32();
         this.results = rng.vec(|rng| AlterReplicaLogDirTopicResult::sample(rng, version));
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -150,7 +150,7 @@ impl AlterReplicaLogDirPartitionResult {
         this.partition_index = rng.i32();
         this.error_code = rng.i16();
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -232,7 +232,7 @@ impl AlterReplicaLogDirTopicResult {
         this.topic_name = rng.kstring();
         this.partitions = rng.vec(|rng| AlterReplicaLogDirPartitionResult::sample(rng, version));
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

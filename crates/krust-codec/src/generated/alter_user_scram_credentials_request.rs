@@ -98,7 +98,7 @@ impl AlterUserScramCredentialsRequest {
         let mut this = Self::default();
         this.deletions = rng.vec(|rng| ScramCredentialDeletion::sample(rng, version));
         this.upsertions = rng.vec(|rng| ScramCredentialUpsertion::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -157,7 +157,7 @@ impl ScramCredentialDeletion {
         let mut this = Self::default();
         this.name = rng.kstring();
         this.mechanism = rng.i8();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -252,7 +252,7 @@ impl ScramCredentialUpsertion {
         this.iterations = rng.i32();
         this.salt = rng.bytes();
         this.salted_password = rng.bytes();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

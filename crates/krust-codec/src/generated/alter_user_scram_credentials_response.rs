@@ -87,7 +87,7 @@ impl AlterUserScramCredentialsResponse {
         let mut this = Self::default();
         this.throttle_time_ms = rng.i32();
         this.results = rng.vec(|rng| AlterUserScramCredentialsResult::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -174,7 +174,7 @@ impl AlterUserScramCredentialsResult {
         } else {
             Some(rng.kstring())
         };
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

@@ -105,7 +105,7 @@ impl ApiVersionsRequest {
             this.client_software_version = rng.kstring();
         }
         if version >= 3 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

@@ -211,7 +211,7 @@ impl ApiVersionsResponse {
             this.zk_migration_ready = rng.bool();
         }
         if version >= 3 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(4);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(20);
         }
         this
     }
@@ -278,7 +278,7 @@ impl ApiVersion {
         this.min_version = rng.i16();
         this.max_version = rng.i16();
         if version >= 3 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -342,7 +342,7 @@ impl SupportedFeatureKey {
         this.name = rng.kstring();
         this.min_version = rng.i16();
         this.max_version = rng.i16();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -405,7 +405,7 @@ impl FinalizedFeatureKey {
         this.name = rng.kstring();
         this.max_version_level = rng.i16();
         this.min_version_level = rng.i16();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

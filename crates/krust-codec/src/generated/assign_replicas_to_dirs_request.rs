@@ -104,7 +104,7 @@ impl AssignReplicasToDirsRequest {
         this.broker_id = rng.i32();
         this.broker_epoch = rng.i64();
         this.directories = rng.vec(|rng| DirectoryData::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -151,7 +151,7 @@ impl PartitionData {
     pub fn sample(rng: &mut SampleRng, _version: i16) -> Self {
         let mut this = Self::default();
         this.partition_index = rng.i32();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -213,7 +213,7 @@ impl TopicData {
         let mut this = Self::default();
         this.topic_id = rng.uuid();
         this.partitions = rng.vec(|rng| PartitionData::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -275,7 +275,7 @@ impl DirectoryData {
         let mut this = Self::default();
         this.id = rng.uuid();
         this.topics = rng.vec(|rng| TopicData::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

@@ -93,7 +93,7 @@ impl AssignReplicasToDirsResponse {
         this.throttle_time_ms = rng.i32();
         this.error_code = rng.i16();
         this.directories = rng.vec(|rng| DirectoryData::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -147,7 +147,7 @@ impl PartitionData {
         let mut this = Self::default();
         this.partition_index = rng.i32();
         this.error_code = rng.i16();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -209,7 +209,7 @@ impl TopicData {
         let mut this = Self::default();
         this.topic_id = rng.uuid();
         this.partitions = rng.vec(|rng| PartitionData::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -271,7 +271,7 @@ impl DirectoryData {
         let mut this = Self::default();
         this.id = rng.uuid();
         this.topics = rng.vec(|rng| TopicData::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

@@ -151,7 +151,7 @@ impl BeginQuorumEpochRequest {
             this.leader_endpoints = rng.vec(|rng| LeaderEndpoint::sample(rng, version));
         }
         if version >= 1 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -229,7 +229,7 @@ impl PartitionData {
         this.leader_id = rng.i32();
         this.leader_epoch = rng.i32();
         if version >= 1 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -303,7 +303,7 @@ impl TopicData {
         this.topic_name = rng.kstring();
         this.partitions = rng.vec(|rng| PartitionData::sample(rng, version));
         if version >= 1 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -367,7 +367,7 @@ impl LeaderEndpoint {
         this.name = rng.kstring();
         this.host = rng.kstring();
         this.port = rng.u16();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

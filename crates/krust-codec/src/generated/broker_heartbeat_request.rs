@@ -153,7 +153,7 @@ impl BrokerHeartbeatRequest {
         if version >= 1 {
             this.offline_log_dirs = rng.vec(|rng| rng.uuid());
         }
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(1);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(17);
         this
     }
 }

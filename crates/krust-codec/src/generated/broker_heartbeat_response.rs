@@ -108,7 +108,7 @@ impl BrokerHeartbeatResponse {
         this.is_caught_up = rng.bool();
         this.is_fenced = rng.bool();
         this.should_shut_down = rng.bool();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

@@ -220,7 +220,7 @@ impl BrokerRegistrationRequest {
         if version >= 3 {
             this.previous_broker_epoch = rng.i64();
         }
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -290,7 +290,7 @@ impl Listener {
         this.host = rng.kstring();
         this.port = rng.u16();
         this.security_protocol = rng.i16();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -353,7 +353,7 @@ impl Feature {
         this.name = rng.kstring();
         this.min_supported_version = rng.i16();
         this.max_supported_version = rng.i16();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

@@ -92,7 +92,7 @@ impl BrokerRegistrationResponse {
         this.throttle_time_ms = rng.i32();
         this.error_code = rng.i16();
         this.broker_epoch = rng.i64();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

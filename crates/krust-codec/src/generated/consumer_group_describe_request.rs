@@ -97,7 +97,7 @@ impl ConsumerGroupDescribeRequest {
         let mut this = Self::default();
         this.group_ids = rng.vec(|rng| rng.kstring());
         this.include_authorized_operations = rng.bool();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

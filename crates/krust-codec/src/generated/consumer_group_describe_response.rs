@@ -86,7 +86,7 @@ impl ConsumerGroupDescribeResponse {
         let mut this = Self::default();
         this.throttle_time_ms = rng.i32();
         this.groups = rng.vec(|rng| DescribedGroup::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -226,7 +226,7 @@ impl Member {
         };
         this.assignment = Assignment::sample(rng, version);
         this.target_assignment = Assignment::sample(rng, version);
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -373,7 +373,7 @@ impl DescribedGroup {
         this.assignor_name = rng.kstring();
         this.members = rng.vec(|rng| Member::sample(rng, version));
         this.authorized_operations = rng.i32();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -451,7 +451,7 @@ impl TopicPartitions {
         this.topic_id = rng.uuid();
         this.topic_name = rng.kstring();
         this.partitions = rng.vec(|rng| rng.i32());
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -507,7 +507,7 @@ impl Assignment {
     pub fn sample(rng: &mut SampleRng, version: i16) -> Self {
         let mut this = Self::default();
         this.topic_partitions = rng.vec(|rng| TopicPartitions::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

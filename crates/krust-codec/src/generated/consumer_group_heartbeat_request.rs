@@ -261,7 +261,7 @@ impl ConsumerGroupHeartbeatRequest {
         } else {
             Some(rng.vec(|rng| TopicPartitions::sample(rng, version)))
         };
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -327,7 +327,7 @@ impl TopicPartitions {
         let mut this = Self::default();
         this.topic_id = rng.uuid();
         this.partitions = rng.vec(|rng| rng.i32());
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

@@ -93,7 +93,7 @@ impl ControlledShutdownRequest {
             this.broker_epoch = rng.i64();
         }
         if version >= 3 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

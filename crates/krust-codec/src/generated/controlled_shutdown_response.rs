@@ -91,7 +91,7 @@ impl ControlledShutdownResponse {
         this.error_code = rng.i16();
         this.remaining_partitions = rng.vec(|rng| RemainingPartition::sample(rng, version));
         if version >= 3 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -161,7 +161,7 @@ impl RemainingPartition {
         this.topic_name = rng.kstring();
         this.partition_index = rng.i32();
         if version >= 3 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

@@ -120,7 +120,7 @@ impl ControllerRegistrationRequest {
         this.zk_migration_ready = rng.bool();
         this.listeners = rng.vec(|rng| Listener::sample(rng, version));
         this.features = rng.vec(|rng| Feature::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -190,7 +190,7 @@ impl Listener {
         this.host = rng.kstring();
         this.port = rng.u16();
         this.security_protocol = rng.i16();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -253,7 +253,7 @@ impl Feature {
         this.name = rng.kstring();
         this.min_supported_version = rng.i16();
         this.max_supported_version = rng.i16();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

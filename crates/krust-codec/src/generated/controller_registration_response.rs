@@ -103,7 +103,7 @@ impl ControllerRegistrationResponse {
         } else {
             Some(rng.kstring())
         };
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

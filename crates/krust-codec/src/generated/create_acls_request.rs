@@ -84,7 +84,7 @@ impl CreateAclsRequest {
         let mut this = Self::default();
         this.creations = rng.vec(|rng| AclCreation::sample(rng, version));
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -217,7 +217,7 @@ impl AclCreation {
         this.operation = rng.i8();
         this.permission_type = rng.i8();
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

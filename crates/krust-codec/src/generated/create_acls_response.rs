@@ -91,7 +91,7 @@ impl CreateAclsResponse {
         this.throttle_time_ms = rng.i32();
         this.results = rng.vec(|rng| AclCreationResult::sample(rng, version));
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -171,7 +171,7 @@ impl AclCreationResult {
             Some(rng.kstring())
         };
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

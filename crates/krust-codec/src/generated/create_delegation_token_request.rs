@@ -167,7 +167,7 @@ impl CreateDelegationTokenRequest {
         this.renewers = rng.vec(|rng| CreatableRenewers::sample(rng, version));
         this.max_lifetime_ms = rng.i64();
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -239,7 +239,7 @@ impl CreatableRenewers {
         this.principal_type = rng.kstring();
         this.principal_name = rng.kstring();
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

@@ -228,7 +228,7 @@ impl CreateDelegationTokenResponse {
         this.hmac = rng.bytes();
         this.throttle_time_ms = rng.i32();
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

@@ -98,7 +98,7 @@ impl CreatePartitionsRequest {
         this.timeout_ms = rng.i32();
         this.validate_only = rng.bool();
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -166,7 +166,7 @@ impl CreatePartitionsAssignment {
         let mut this = Self::default();
         this.broker_ids = rng.vec(|rng| rng.i32());
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -266,7 +266,7 @@ impl CreatePartitionsTopic {
             Some(rng.vec(|rng| CreatePartitionsAssignment::sample(rng, version)))
         };
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

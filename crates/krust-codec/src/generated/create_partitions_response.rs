@@ -91,7 +91,7 @@ impl CreatePartitionsResponse {
         this.throttle_time_ms = rng.i32();
         this.results = rng.vec(|rng| CreatePartitionsTopicResult::sample(rng, version));
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -181,7 +181,7 @@ impl CreatePartitionsTopicResult {
             Some(rng.kstring())
         };
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

@@ -121,7 +121,7 @@ impl CreateTopicsRequest {
             this.validate_only = rng.bool();
         }
         if version >= 5 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -198,7 +198,7 @@ impl CreatableReplicaAssignment {
         this.partition_index = rng.i32();
         this.broker_ids = rng.vec(|rng| rng.i32());
         if version >= 5 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -284,7 +284,7 @@ impl CreatableTopicConfig {
             Some(rng.kstring())
         };
         if version >= 5 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -388,7 +388,7 @@ impl CreatableTopic {
         this.assignments = rng.vec(|rng| CreatableReplicaAssignment::sample(rng, version));
         this.configs = rng.vec(|rng| CreatableTopicConfig::sample(rng, version));
         if version >= 5 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

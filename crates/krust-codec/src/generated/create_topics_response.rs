@@ -97,7 +97,7 @@ impl CreateTopicsResponse {
         }
         this.topics = rng.vec(|rng| CreatableTopicResult::sample(rng, version));
         if version >= 5 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -195,7 +195,7 @@ impl CreatableTopicConfigs {
         this.read_only = rng.bool();
         this.config_source = rng.i8();
         this.is_sensitive = rng.bool();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -387,7 +387,7 @@ impl CreatableTopicResult {
             };
         }
         if version >= 5 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(1);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(17);
         }
         this
     }

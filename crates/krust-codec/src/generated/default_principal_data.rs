@@ -81,7 +81,7 @@ impl DefaultPrincipalData {
         this.r#type = rng.kstring();
         this.name = rng.kstring();
         this.token_authenticated = rng.bool();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

@@ -84,7 +84,7 @@ impl DeleteAclsRequest {
         let mut this = Self::default();
         this.filters = rng.vec(|rng| DeleteAclsFilter::sample(rng, version));
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -236,7 +236,7 @@ impl DeleteAclsFilter {
         this.operation = rng.i8();
         this.permission_type = rng.i8();
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

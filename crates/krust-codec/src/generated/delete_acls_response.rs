@@ -91,7 +91,7 @@ impl DeleteAclsResponse {
         this.throttle_time_ms = rng.i32();
         this.filter_results = rng.vec(|rng| DeleteAclsFilterResult::sample(rng, version));
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -260,7 +260,7 @@ impl DeleteAclsMatchingAcl {
         this.operation = rng.i8();
         this.permission_type = rng.i8();
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -360,7 +360,7 @@ impl DeleteAclsFilterResult {
         };
         this.matching_acls = rng.vec(|rng| DeleteAclsMatchingAcl::sample(rng, version));
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

@@ -92,7 +92,7 @@ impl DeleteGroupsRequest {
         let mut this = Self::default();
         this.groups_names = rng.vec(|rng| rng.kstring());
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

@@ -91,7 +91,7 @@ impl DeleteGroupsResponse {
         this.throttle_time_ms = rng.i32();
         this.results = rng.vec(|rng| DeletableGroupResult::sample(rng, version));
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -159,7 +159,7 @@ impl DeletableGroupResult {
         this.group_id = rng.kstring();
         this.error_code = rng.i16();
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

@@ -91,7 +91,7 @@ impl DeleteRecordsRequest {
         this.topics = rng.vec(|rng| DeleteRecordsTopic::sample(rng, version));
         this.timeout_ms = rng.i32();
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -149,7 +149,7 @@ impl DeleteRecordsPartition {
         this.partition_index = rng.i32();
         this.offset = rng.i64();
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -226,7 +226,7 @@ impl DeleteRecordsTopic {
         this.name = rng.kstring();
         this.partitions = rng.vec(|rng| DeleteRecordsPartition::sample(rng, version));
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

@@ -91,7 +91,7 @@ impl DeleteRecordsResponse {
         this.throttle_time_ms = rng.i32();
         this.topics = rng.vec(|rng| DeleteRecordsTopicResult::sample(rng, version));
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -158,7 +158,7 @@ impl DeleteRecordsPartitionResult {
         this.low_watermark = rng.i64();
         this.error_code = rng.i16();
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -237,7 +237,7 @@ impl DeleteRecordsTopicResult {
         this.name = rng.kstring();
         this.partitions = rng.vec(|rng| DeleteRecordsPartitionResult::sample(rng, version));
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

@@ -133,7 +133,7 @@ impl DeleteTopicsRequest {
         }
         this.timeout_ms = rng.i32();
         if version >= 4 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -192,7 +192,7 @@ impl DeleteTopicState {
             Some(rng.kstring())
         };
         this.topic_id = rng.uuid();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

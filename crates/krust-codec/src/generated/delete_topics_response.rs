@@ -97,7 +97,7 @@ impl DeleteTopicsResponse {
         }
         this.responses = rng.vec(|rng| DeletableTopicResult::sample(rng, version));
         if version >= 4 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -232,7 +232,7 @@ impl DeletableTopicResult {
             };
         }
         if version >= 4 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

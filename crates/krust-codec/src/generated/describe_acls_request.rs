@@ -171,7 +171,7 @@ impl DescribeAclsRequest {
         this.operation = rng.i8();
         this.permission_type = rng.i8();
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

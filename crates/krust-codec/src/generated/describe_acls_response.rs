@@ -127,7 +127,7 @@ impl DescribeAclsResponse {
         };
         this.resources = rng.vec(|rng| DescribeAclsResource::sample(rng, version));
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -206,7 +206,7 @@ impl AclDescription {
         this.operation = rng.i8();
         this.permission_type = rng.i8();
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -326,7 +326,7 @@ impl DescribeAclsResource {
         }
         this.acls = rng.vec(|rng| AclDescription::sample(rng, version));
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

@@ -91,7 +91,7 @@ impl DescribeClientQuotasRequest {
         this.components = rng.vec(|rng| ComponentData::sample(rng, version));
         this.strict = rng.bool();
         if version >= 1 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -183,7 +183,7 @@ impl ComponentData {
             Some(rng.kstring())
         };
         if version >= 1 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

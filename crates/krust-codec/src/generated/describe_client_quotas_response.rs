@@ -133,7 +133,7 @@ impl DescribeClientQuotasResponse {
             Some(rng.vec(|rng| EntryData::sample(rng, version)))
         };
         if version >= 1 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -217,7 +217,7 @@ impl EntityData {
             Some(rng.kstring())
         };
         if version >= 1 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -277,7 +277,7 @@ impl ValueData {
         this.key = rng.kstring();
         this.value = rng.f64();
         if version >= 1 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -353,7 +353,7 @@ impl EntryData {
         this.entity = rng.vec(|rng| EntityData::sample(rng, version));
         this.values = rng.vec(|rng| ValueData::sample(rng, version));
         if version >= 1 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

@@ -99,7 +99,7 @@ impl DescribeClusterRequest {
         if version >= 1 {
             this.endpoint_type = rng.i8();
         }
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

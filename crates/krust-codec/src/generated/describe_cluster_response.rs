@@ -173,7 +173,7 @@ impl DescribeClusterResponse {
         this.controller_id = rng.i32();
         this.brokers = rng.vec(|rng| DescribeClusterBroker::sample(rng, version));
         this.cluster_authorized_operations = rng.i32();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -252,7 +252,7 @@ impl DescribeClusterBroker {
         } else {
             Some(rng.kstring())
         };
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

@@ -123,7 +123,7 @@ impl DescribeConfigsRequest {
             this.include_documentation = rng.bool();
         }
         if version >= 4 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -241,7 +241,7 @@ impl DescribeConfigsResource {
             Some(rng.vec(|rng| rng.kstring()))
         };
         if version >= 4 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

@@ -91,7 +91,7 @@ impl DescribeConfigsResponse {
         this.throttle_time_ms = rng.i32();
         this.results = rng.vec(|rng| DescribeConfigsResult::sample(rng, version));
         if version >= 4 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -183,7 +183,7 @@ impl DescribeConfigsSynonym {
         };
         this.source = rng.i8();
         if version >= 4 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -390,7 +390,7 @@ impl DescribeConfigsResourceResult {
             };
         }
         if version >= 4 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -516,7 +516,7 @@ impl DescribeConfigsResult {
         this.resource_name = rng.kstring();
         this.configs = rng.vec(|rng| DescribeConfigsResourceResult::sample(rng, version));
         if version >= 4 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

@@ -96,7 +96,7 @@ impl DescribeDelegationTokenRequest {
             Some(rng.vec(|rng| DescribeDelegationTokenOwner::sample(rng, version)))
         };
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -176,7 +176,7 @@ impl DescribeDelegationTokenOwner {
         this.principal_type = rng.kstring();
         this.principal_name = rng.kstring();
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

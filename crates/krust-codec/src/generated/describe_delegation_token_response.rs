@@ -99,7 +99,7 @@ impl DescribeDelegationTokenResponse {
         this.tokens = rng.vec(|rng| DescribedDelegationToken::sample(rng, version));
         this.throttle_time_ms = rng.i32();
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -179,7 +179,7 @@ impl DescribedDelegationTokenRenewer {
         this.principal_type = rng.kstring();
         this.principal_name = rng.kstring();
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -386,7 +386,7 @@ impl DescribedDelegationToken {
         this.hmac = rng.bytes();
         this.renewers = rng.vec(|rng| DescribedDelegationTokenRenewer::sample(rng, version));
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

@@ -107,7 +107,7 @@ impl DescribeGroupsRequest {
             this.include_authorized_operations = rng.bool();
         }
         if version >= 5 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

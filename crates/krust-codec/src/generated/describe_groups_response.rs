@@ -97,7 +97,7 @@ impl DescribeGroupsResponse {
         }
         this.groups = rng.vec(|rng| DescribedGroup::sample(rng, version));
         if version >= 5 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -242,7 +242,7 @@ impl DescribedGroupMember {
         this.member_metadata = rng.bytes();
         this.member_assignment = rng.bytes();
         if version >= 5 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -396,7 +396,7 @@ impl DescribedGroup {
             this.authorized_operations = rng.i32();
         }
         if version >= 5 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

@@ -94,7 +94,7 @@ impl DescribeLogDirsRequest {
             Some(rng.vec(|rng| DescribableLogDirTopic::sample(rng, version)))
         };
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -176,7 +176,7 @@ impl DescribableLogDirTopic {
         this.topic = rng.kstring();
         this.partitions = rng.vec(|rng| rng.i32());
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

@@ -104,7 +104,7 @@ impl DescribeLogDirsResponse {
         }
         this.results = rng.vec(|rng| DescribeLogDirsResult::sample(rng, version));
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -176,7 +176,7 @@ impl DescribeLogDirsPartition {
         this.offset_lag = rng.i64();
         this.is_future_key = rng.bool();
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -253,7 +253,7 @@ impl DescribeLogDirsTopic {
         this.name = rng.kstring();
         this.partitions = rng.vec(|rng| DescribeLogDirsPartition::sample(rng, version));
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -376,7 +376,7 @@ impl DescribeLogDirsResult {
             this.usable_bytes = rng.i64();
         }
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

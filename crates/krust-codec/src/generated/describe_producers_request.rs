@@ -79,7 +79,7 @@ impl DescribeProducersRequest {
     pub fn sample(rng: &mut SampleRng, version: i16) -> Self {
         let mut this = Self::default();
         this.topics = rng.vec(|rng| TopicRequest::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -145,7 +145,7 @@ impl TopicRequest {
         let mut this = Self::default();
         this.name = rng.kstring();
         this.partition_indexes = rng.vec(|rng| rng.i32());
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

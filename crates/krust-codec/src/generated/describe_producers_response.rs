@@ -86,7 +86,7 @@ impl DescribeProducersResponse {
         let mut this = Self::default();
         this.throttle_time_ms = rng.i32();
         this.topics = rng.vec(|rng| TopicResponse::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -182,7 +182,7 @@ impl ProducerState {
         this.last_timestamp = rng.i64();
         this.coordinator_epoch = rng.i32();
         this.current_txn_start_offset = rng.i64();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -272,7 +272,7 @@ impl PartitionResponse {
             Some(rng.kstring())
         };
         this.active_producers = rng.vec(|rng| ProducerState::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -334,7 +334,7 @@ impl TopicResponse {
         let mut this = Self::default();
         this.name = rng.kstring();
         this.partitions = rng.vec(|rng| PartitionResponse::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

@@ -75,7 +75,7 @@ impl DescribeQuorumRequest {
     pub fn sample(rng: &mut SampleRng, version: i16) -> Self {
         let mut this = Self::default();
         this.topics = rng.vec(|rng| TopicData::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -122,7 +122,7 @@ impl PartitionData {
     pub fn sample(rng: &mut SampleRng, _version: i16) -> Self {
         let mut this = Self::default();
         this.partition_index = rng.i32();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -184,7 +184,7 @@ impl TopicData {
         let mut this = Self::default();
         this.topic_name = rng.kstring();
         this.partitions = rng.vec(|rng| PartitionData::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

@@ -146,7 +146,7 @@ impl DescribeQuorumResponse {
         if version >= 2 {
             this.nodes = rng.vec(|rng| Node::sample(rng, version));
         }
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -291,7 +291,7 @@ impl PartitionData {
         this.high_watermark = rng.i64();
         this.current_voters = rng.vec(|rng| ReplicaState::sample(rng, version));
         this.observers = rng.vec(|rng| ReplicaState::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -353,7 +353,7 @@ impl TopicData {
         let mut this = Self::default();
         this.topic_name = rng.kstring();
         this.partitions = rng.vec(|rng| PartitionData::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -416,7 +416,7 @@ impl Listener {
         this.name = rng.kstring();
         this.host = rng.kstring();
         this.port = rng.u16();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -480,7 +480,7 @@ impl Node {
         let mut this = Self::default();
         this.node_id = rng.i32();
         this.listeners = rng.vec(|rng| Listener::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -593,7 +593,7 @@ impl ReplicaState {
         if version >= 1 {
             this.last_caught_up_timestamp = rng.i64();
         }
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

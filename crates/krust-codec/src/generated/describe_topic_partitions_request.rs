@@ -118,7 +118,7 @@ impl DescribeTopicPartitionsRequest {
         } else {
             Some(Cursor::sample(rng, version))
         };
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -165,7 +165,7 @@ impl TopicRequest {
     pub fn sample(rng: &mut SampleRng, _version: i16) -> Self {
         let mut this = Self::default();
         this.name = rng.kstring();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -219,7 +219,7 @@ impl Cursor {
         let mut this = Self::default();
         this.topic_name = rng.kstring();
         this.partition_index = rng.i32();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

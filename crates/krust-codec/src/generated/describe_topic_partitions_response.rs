@@ -107,7 +107,7 @@ impl DescribeTopicPartitionsResponse {
         } else {
             Some(Cursor::sample(rng, version))
         };
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -322,7 +322,7 @@ impl DescribeTopicPartitionsResponsePartition {
             Some(rng.vec(|rng| rng.i32()))
         };
         this.offline_replicas = rng.vec(|rng| rng.i32());
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -446,7 +446,7 @@ impl DescribeTopicPartitionsResponseTopic {
         this.partitions =
             rng.vec(|rng| DescribeTopicPartitionsResponsePartition::sample(rng, version));
         this.topic_authorized_operations = rng.i32();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -500,7 +500,7 @@ impl Cursor {
         let mut this = Self::default();
         this.topic_name = rng.kstring();
         this.partition_index = rng.i32();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

@@ -94,7 +94,7 @@ impl DescribeTransactionsRequest {
     pub fn sample(rng: &mut SampleRng, _version: i16) -> Self {
         let mut this = Self::default();
         this.transactional_ids = rng.vec(|rng| rng.kstring());
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

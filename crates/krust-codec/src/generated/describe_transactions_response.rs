@@ -86,7 +86,7 @@ impl DescribeTransactionsResponse {
         let mut this = Self::default();
         this.throttle_time_ms = rng.i32();
         this.transaction_states = rng.vec(|rng| TransactionState::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -153,7 +153,7 @@ impl TopicData {
         let mut this = Self::default();
         this.topic = rng.kstring();
         this.partitions = rng.vec(|rng| rng.i32());
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -270,7 +270,7 @@ impl TransactionState {
         this.producer_id = rng.i64();
         this.producer_epoch = rng.i16();
         this.topics = rng.vec(|rng| TopicData::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

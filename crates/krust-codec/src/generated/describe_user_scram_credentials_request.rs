@@ -91,7 +91,7 @@ impl DescribeUserScramCredentialsRequest {
         } else {
             Some(rng.vec(|rng| UserName::sample(rng, version)))
         };
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -138,7 +138,7 @@ impl UserName {
     pub fn sample(rng: &mut SampleRng, _version: i16) -> Self {
         let mut this = Self::default();
         this.name = rng.kstring();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

@@ -126,7 +126,7 @@ impl DescribeUserScramCredentialsResponse {
             Some(rng.kstring())
         };
         this.results = rng.vec(|rng| DescribeUserScramCredentialsResult::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -180,7 +180,7 @@ impl CredentialInfo {
         let mut this = Self::default();
         this.mechanism = rng.i8();
         this.iterations = rng.i32();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -295,7 +295,7 @@ impl DescribeUserScramCredentialsResult {
             Some(rng.kstring())
         };
         this.credential_infos = rng.vec(|rng| CredentialInfo::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

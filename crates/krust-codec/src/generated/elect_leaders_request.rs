@@ -124,7 +124,7 @@ impl ElectLeadersRequest {
         };
         this.timeout_ms = rng.i32();
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -206,7 +206,7 @@ impl TopicPartitions {
         this.topic = rng.kstring();
         this.partitions = rng.vec(|rng| rng.i32());
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

@@ -110,7 +110,7 @@ impl ElectLeadersResponse {
         }
         this.replica_election_results = rng.vec(|rng| ReplicaElectionResult::sample(rng, version));
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -198,7 +198,7 @@ impl PartitionResult {
             Some(rng.kstring())
         };
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -275,7 +275,7 @@ impl ReplicaElectionResult {
         this.topic = rng.kstring();
         this.partition_result = rng.vec(|rng| PartitionResult::sample(rng, version));
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

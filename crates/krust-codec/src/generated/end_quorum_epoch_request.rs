@@ -126,7 +126,7 @@ impl EndQuorumEpochRequest {
             this.leader_endpoints = rng.vec(|rng| LeaderEndpoint::sample(rng, version));
         }
         if version >= 1 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -181,7 +181,7 @@ impl ReplicaInfo {
         let mut this = Self::default();
         this.candidate_id = rng.i32();
         this.candidate_directory_id = rng.uuid();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -298,7 +298,7 @@ impl PartitionData {
             this.preferred_candidates = rng.vec(|rng| ReplicaInfo::sample(rng, version));
         }
         if version >= 1 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -372,7 +372,7 @@ impl TopicData {
         this.topic_name = rng.kstring();
         this.partitions = rng.vec(|rng| PartitionData::sample(rng, version));
         if version >= 1 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -436,7 +436,7 @@ impl LeaderEndpoint {
         this.name = rng.kstring();
         this.host = rng.kstring();
         this.port = rng.u16();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

@@ -131,7 +131,7 @@ impl EndQuorumEpochResponse {
             this.node_endpoints = rng.vec(|rng| NodeEndpoint::sample(rng, version));
         }
         if version >= 1 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(1);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(17);
         }
         this
     }
@@ -203,7 +203,7 @@ impl PartitionData {
         this.leader_id = rng.i32();
         this.leader_epoch = rng.i32();
         if version >= 1 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -277,7 +277,7 @@ impl TopicData {
         this.topic_name = rng.kstring();
         this.partitions = rng.vec(|rng| PartitionData::sample(rng, version));
         if version >= 1 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -341,7 +341,7 @@ impl NodeEndpoint {
         this.node_id = rng.i32();
         this.host = rng.kstring();
         this.port = rng.u16();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

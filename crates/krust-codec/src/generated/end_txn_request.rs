@@ -99,7 +99,7 @@ impl EndTxnRequest {
         this.producer_epoch = rng.i16();
         this.committed = rng.bool();
         if version >= 3 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

@@ -115,7 +115,7 @@ impl EndTxnResponse {
             this.producer_epoch = rng.i16();
         }
         if version >= 3 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

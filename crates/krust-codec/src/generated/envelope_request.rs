@@ -113,7 +113,7 @@ impl EnvelopeRequest {
             Some(rng.bytes())
         };
         this.client_host_address = rng.bytes();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

@@ -83,7 +83,7 @@ impl EnvelopeResponse {
             Some(rng.bytes())
         };
         this.error_code = rng.i16();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

@@ -90,7 +90,7 @@ impl ExpireDelegationTokenRequest {
         this.hmac = rng.bytes();
         this.expiry_time_period_ms = rng.i64();
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

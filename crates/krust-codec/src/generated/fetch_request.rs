@@ -287,7 +287,7 @@ impl FetchRequest {
             this.rack_id = rng.kstring();
         }
         if version >= 12 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(2);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(18);
         }
         this
     }
@@ -352,7 +352,7 @@ impl ReplicaState {
         let mut this = Self::default();
         this.replica_id = rng.i32();
         this.replica_epoch = rng.i64();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -498,7 +498,7 @@ impl FetchPartition {
             this.replica_directory_id = rng.uuid();
         }
         if version >= 12 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(1);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(17);
         }
         this
     }
@@ -586,7 +586,7 @@ impl FetchTopic {
         }
         this.partitions = rng.vec(|rng| FetchPartition::sample(rng, version));
         if version >= 12 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -685,7 +685,7 @@ impl ForgottenTopic {
         }
         this.partitions = rng.vec(|rng| rng.i32());
         if version >= 12 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

@@ -169,7 +169,7 @@ impl FetchResponse {
             this.node_endpoints = rng.vec(|rng| NodeEndpoint::sample(rng, version));
         }
         if version >= 12 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(1);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(17);
         }
         this
     }
@@ -234,7 +234,7 @@ impl EpochEndOffset {
         let mut this = Self::default();
         this.epoch = rng.i32();
         this.end_offset = rng.i64();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -298,7 +298,7 @@ impl LeaderIdAndEpoch {
         let mut this = Self::default();
         this.leader_id = rng.i32();
         this.leader_epoch = rng.i32();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -362,7 +362,7 @@ impl SnapshotId {
         let mut this = Self::default();
         this.end_offset = rng.i64();
         this.epoch = rng.i32();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -419,7 +419,7 @@ impl AbortedTransaction {
         this.producer_id = rng.i64();
         this.first_offset = rng.i64();
         if version >= 12 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -666,7 +666,7 @@ impl PartitionData {
             Some(rng.bytes())
         };
         if version >= 12 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(3);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(19);
         }
         this
     }
@@ -763,7 +763,7 @@ impl FetchableTopicResponse {
         }
         this.partitions = rng.vec(|rng| PartitionData::sample(rng, version));
         if version >= 12 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -838,7 +838,7 @@ impl NodeEndpoint {
         } else {
             Some(rng.kstring())
         };
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

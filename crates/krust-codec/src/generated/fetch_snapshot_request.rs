@@ -130,7 +130,7 @@ impl FetchSnapshotRequest {
         this.replica_id = rng.i32();
         this.max_bytes = rng.i32();
         this.topics = rng.vec(|rng| TopicSnapshot::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(1);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(17);
         this
     }
 }
@@ -184,7 +184,7 @@ impl SnapshotId {
         let mut this = Self::default();
         this.end_offset = rng.i64();
         this.epoch = rng.i32();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -274,7 +274,7 @@ impl PartitionSnapshot {
         if version >= 1 {
             this.replica_directory_id = rng.uuid();
         }
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(1);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(17);
         this
     }
 }
@@ -336,7 +336,7 @@ impl TopicSnapshot {
         let mut this = Self::default();
         this.name = rng.kstring();
         this.partitions = rng.vec(|rng| PartitionSnapshot::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

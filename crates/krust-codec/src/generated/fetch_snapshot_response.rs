@@ -129,7 +129,7 @@ impl FetchSnapshotResponse {
         if version >= 1 {
             this.node_endpoints = rng.vec(|rng| NodeEndpoint::sample(rng, version));
         }
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(1);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(17);
         this
     }
 }
@@ -183,7 +183,7 @@ impl SnapshotId {
         let mut this = Self::default();
         this.end_offset = rng.i64();
         this.epoch = rng.i32();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -237,7 +237,7 @@ impl LeaderIdAndEpoch {
         let mut this = Self::default();
         this.leader_id = rng.i32();
         this.leader_epoch = rng.i32();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -370,7 +370,7 @@ impl PartitionSnapshot {
         this.size = rng.i64();
         this.position = rng.i64();
         this.unaligned_records = Some(rng.bytes());
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(1);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(17);
         this
     }
 }
@@ -432,7 +432,7 @@ impl TopicSnapshot {
         let mut this = Self::default();
         this.name = rng.kstring();
         this.partitions = rng.vec(|rng| PartitionSnapshot::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -495,7 +495,7 @@ impl NodeEndpoint {
         this.node_id = rng.i32();
         this.host = rng.kstring();
         this.port = rng.u16();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

@@ -149,7 +149,7 @@ impl FindCoordinatorRequest {
             this.coordinator_keys = rng.vec(|rng| rng.kstring());
         }
         if version >= 3 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

@@ -232,7 +232,7 @@ impl FindCoordinatorResponse {
             this.coordinators = rng.vec(|rng| Coordinator::sample(rng, version));
         }
         if version >= 3 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -338,7 +338,7 @@ impl Coordinator {
         } else {
             Some(rng.kstring())
         };
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

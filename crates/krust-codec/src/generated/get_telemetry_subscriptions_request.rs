@@ -68,7 +68,7 @@ impl GetTelemetrySubscriptionsRequest {
     pub fn sample(rng: &mut SampleRng, _version: i16) -> Self {
         let mut this = Self::default();
         this.client_instance_id = rng.uuid();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

@@ -176,7 +176,7 @@ impl GetTelemetrySubscriptionsResponse {
         this.telemetry_max_bytes = rng.i32();
         this.delta_temporality = rng.bool();
         this.requested_metrics = rng.vec(|rng| rng.kstring());
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

@@ -125,7 +125,7 @@ impl HeartbeatRequest {
             };
         }
         if version >= 4 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

@@ -91,7 +91,7 @@ impl IncrementalAlterConfigsRequest {
         this.resources = rng.vec(|rng| AlterConfigsResource::sample(rng, version));
         this.validate_only = rng.bool();
         if version >= 1 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -182,7 +182,7 @@ impl AlterableConfig {
             Some(rng.kstring())
         };
         if version >= 1 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -275,7 +275,7 @@ impl AlterConfigsResource {
         this.resource_name = rng.kstring();
         this.configs = rng.vec(|rng| AlterableConfig::sample(rng, version));
         if version >= 1 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

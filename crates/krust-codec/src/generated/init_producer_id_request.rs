@@ -140,7 +140,7 @@ impl InitProducerIdRequest {
             this.producer_epoch = rng.i16();
         }
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

@@ -103,7 +103,7 @@ impl InitProducerIdResponse {
         this.producer_id = rng.i64();
         this.producer_epoch = rng.i16();
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

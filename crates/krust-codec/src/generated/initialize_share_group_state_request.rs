@@ -96,7 +96,7 @@ impl InitializeShareGroupStateRequest {
         let mut this = Self::default();
         this.group_id = rng.kstring();
         this.topics = rng.vec(|rng| InitializeStateData::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -157,7 +157,7 @@ impl PartitionData {
         this.partition = rng.i32();
         this.state_epoch = rng.i32();
         this.start_offset = rng.i64();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -223,7 +223,7 @@ impl InitializeStateData {
         let mut this = Self::default();
         this.topic_id = rng.uuid();
         this.partitions = rng.vec(|rng| PartitionData::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

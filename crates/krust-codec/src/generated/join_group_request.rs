@@ -208,7 +208,7 @@ impl JoinGroupRequest {
             };
         }
         if version >= 6 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -285,7 +285,7 @@ impl JoinGroupRequestProtocol {
         this.name = rng.kstring();
         this.metadata = rng.bytes();
         if version >= 6 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

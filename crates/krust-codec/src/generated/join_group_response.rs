@@ -226,7 +226,7 @@ impl JoinGroupResponse {
         this.member_id = rng.kstring();
         this.members = rng.vec(|rng| JoinGroupResponseMember::sample(rng, version));
         if version >= 6 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -332,7 +332,7 @@ impl JoinGroupResponseMember {
         }
         this.metadata = rng.bytes();
         if version >= 6 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

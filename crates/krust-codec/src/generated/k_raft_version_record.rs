@@ -74,7 +74,7 @@ impl KRaftVersionRecord {
         let mut this = Self::default();
         this.version = rng.i16();
         this.k_raft_version = rng.i16();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

@@ -229,7 +229,7 @@ impl LeaderAndIsrRequest {
         }
         this.live_leaders = rng.vec(|rng| LeaderAndIsrLiveLeader::sample(rng, version));
         if version >= 4 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -324,7 +324,7 @@ impl LeaderAndIsrTopicState {
         }
         this.partition_states = rng.vec(|rng| LeaderAndIsrPartitionState::sample(rng, version));
         if version >= 4 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -397,7 +397,7 @@ impl LeaderAndIsrLiveLeader {
         this.host_name = rng.kstring();
         this.port = rng.i32();
         if version >= 4 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -630,7 +630,7 @@ impl LeaderAndIsrPartitionState {
             this.leader_recovery_state = rng.i8();
         }
         if version >= 4 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

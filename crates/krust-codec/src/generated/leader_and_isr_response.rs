@@ -131,7 +131,7 @@ impl LeaderAndIsrResponse {
             this.topics = rng.vec(|rng| LeaderAndIsrTopicError::sample(rng, version));
         }
         if version >= 4 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -200,7 +200,7 @@ impl LeaderAndIsrTopicError {
         let mut this = Self::default();
         this.topic_id = rng.uuid();
         this.partition_errors = rng.vec(|rng| LeaderAndIsrPartitionError::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -282,7 +282,7 @@ impl LeaderAndIsrPartitionError {
         this.partition_index = rng.i32();
         this.error_code = rng.i16();
         if version >= 4 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

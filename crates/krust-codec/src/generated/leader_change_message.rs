@@ -108,7 +108,7 @@ impl LeaderChangeMessage {
         this.leader_id = rng.i32();
         this.voters = rng.vec(|rng| Voter::sample(rng, version));
         this.granting_voters = rng.vec(|rng| Voter::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -174,7 +174,7 @@ impl Voter {
         if version >= 1 {
             this.voter_directory_id = rng.uuid();
         }
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

@@ -132,7 +132,7 @@ impl LeaveGroupRequest {
             this.members = rng.vec(|rng| MemberIdentity::sample(rng, version));
         }
         if version >= 4 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -224,7 +224,7 @@ impl MemberIdentity {
             };
         }
         if version >= 4 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

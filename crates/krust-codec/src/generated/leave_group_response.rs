@@ -116,7 +116,7 @@ impl LeaveGroupResponse {
             this.members = rng.vec(|rng| MemberResponse::sample(rng, version));
         }
         if version >= 4 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -209,7 +209,7 @@ impl MemberResponse {
         };
         this.error_code = rng.i16();
         if version >= 4 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

@@ -60,7 +60,7 @@ impl ListClientMetricsResourcesRequest {
     /// their default, and null appears only where the version allows it.
     pub fn sample(rng: &mut SampleRng, _version: i16) -> Self {
         let mut this = Self::default();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

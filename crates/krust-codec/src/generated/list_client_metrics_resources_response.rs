@@ -94,7 +94,7 @@ impl ListClientMetricsResourcesResponse {
         this.throttle_time_ms = rng.i32();
         this.error_code = rng.i16();
         this.client_metrics_resources = rng.vec(|rng| ClientMetricsResource::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -141,7 +141,7 @@ impl ClientMetricsResource {
     pub fn sample(rng: &mut SampleRng, _version: i16) -> Self {
         let mut this = Self::default();
         this.name = rng.kstring();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

@@ -128,7 +128,7 @@ impl ListGroupsRequest {
             this.types_filter = rng.vec(|rng| rng.kstring());
         }
         if version >= 3 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

@@ -104,7 +104,7 @@ impl ListGroupsResponse {
         this.error_code = rng.i16();
         this.groups = rng.vec(|rng| ListedGroup::sample(rng, version));
         if version >= 3 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -206,7 +206,7 @@ impl ListedGroup {
             this.group_type = rng.kstring();
         }
         if version >= 3 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

@@ -123,7 +123,7 @@ impl ListOffsetsRequest {
             this.timeout_ms = rng.i32();
         }
         if version >= 6 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -226,7 +226,7 @@ impl ListOffsetsPartition {
             this.max_num_offsets = rng.i32();
         }
         if version >= 6 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -303,7 +303,7 @@ impl ListOffsetsTopic {
         this.name = rng.kstring();
         this.partitions = rng.vec(|rng| ListOffsetsPartition::sample(rng, version));
         if version >= 6 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

@@ -97,7 +97,7 @@ impl ListOffsetsResponse {
         }
         this.topics = rng.vec(|rng| ListOffsetsTopicResponse::sample(rng, version));
         if version >= 6 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -260,7 +260,7 @@ impl ListOffsetsPartitionResponse {
             this.leader_epoch = rng.i32();
         }
         if version >= 6 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -337,7 +337,7 @@ impl ListOffsetsTopicResponse {
         this.name = rng.kstring();
         this.partitions = rng.vec(|rng| ListOffsetsPartitionResponse::sample(rng, version));
         if version >= 6 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

@@ -99,7 +99,7 @@ impl ListPartitionReassignmentsRequest {
         } else {
             Some(rng.vec(|rng| ListPartitionReassignmentsTopics::sample(rng, version)))
         };
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -173,7 +173,7 @@ impl ListPartitionReassignmentsTopics {
         let mut this = Self::default();
         this.name = rng.kstring();
         this.partition_indexes = rng.vec(|rng| rng.i32());
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

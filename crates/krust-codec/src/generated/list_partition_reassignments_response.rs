@@ -126,7 +126,7 @@ impl ListPartitionReassignmentsResponse {
             Some(rng.kstring())
         };
         this.topics = rng.vec(|rng| OngoingTopicReassignment::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -239,7 +239,7 @@ impl OngoingPartitionReassignment {
         this.replicas = rng.vec(|rng| rng.i32());
         this.adding_replicas = rng.vec(|rng| rng.i32());
         this.removing_replicas = rng.vec(|rng| rng.i32());
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -310,7 +310,7 @@ impl OngoingTopicReassignment {
         let mut this = Self::default();
         this.name = rng.kstring();
         this.partitions = rng.vec(|rng| OngoingPartitionReassignment::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

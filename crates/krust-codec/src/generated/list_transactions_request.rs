@@ -139,7 +139,7 @@ impl ListTransactionsRequest {
         if version >= 1 {
             this.duration_filter = rng.i64();
         }
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

@@ -127,7 +127,7 @@ impl ListTransactionsResponse {
         this.error_code = rng.i16();
         this.unknown_state_filters = rng.vec(|rng| rng.kstring());
         this.transaction_states = rng.vec(|rng| TransactionState::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -200,7 +200,7 @@ impl TransactionState {
         this.transactional_id = rng.kstring();
         this.producer_id = rng.i64();
         this.transaction_state = rng.kstring();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

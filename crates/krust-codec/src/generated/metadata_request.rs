@@ -173,7 +173,7 @@ impl MetadataRequest {
             this.include_topic_authorized_operations = rng.bool();
         }
         if version >= 9 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -274,7 +274,7 @@ impl MetadataRequestTopic {
             Some(rng.kstring())
         };
         if version >= 9 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

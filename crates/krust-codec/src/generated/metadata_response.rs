@@ -186,7 +186,7 @@ impl MetadataResponse {
             this.cluster_authorized_operations = rng.i32();
         }
         if version >= 9 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -282,7 +282,7 @@ impl MetadataResponseBroker {
             };
         }
         if version >= 9 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -449,7 +449,7 @@ impl MetadataResponsePartition {
             this.offline_replicas = rng.vec(|rng| rng.i32());
         }
         if version >= 9 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -615,7 +615,7 @@ impl MetadataResponseTopic {
             this.topic_authorized_operations = rng.i32();
         }
         if version >= 9 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

@@ -185,7 +185,7 @@ impl OffsetCommitRequest {
         }
         this.topics = rng.vec(|rng| OffsetCommitRequestTopic::sample(rng, version));
         if version >= 8 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -312,7 +312,7 @@ impl OffsetCommitRequestPartition {
             Some(rng.kstring())
         };
         if version >= 8 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -389,7 +389,7 @@ impl OffsetCommitRequestTopic {
         this.name = rng.kstring();
         this.partitions = rng.vec(|rng| OffsetCommitRequestPartition::sample(rng, version));
         if version >= 8 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

@@ -97,7 +97,7 @@ impl OffsetCommitResponse {
         }
         this.topics = rng.vec(|rng| OffsetCommitResponseTopic::sample(rng, version));
         if version >= 8 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -155,7 +155,7 @@ impl OffsetCommitResponsePartition {
         this.partition_index = rng.i32();
         this.error_code = rng.i16();
         if version >= 8 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -232,7 +232,7 @@ impl OffsetCommitResponseTopic {
         this.name = rng.kstring();
         this.partitions = rng.vec(|rng| OffsetCommitResponsePartition::sample(rng, version));
         if version >= 8 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

@@ -197,7 +197,7 @@ impl OffsetFetchRequest {
             this.require_stable = rng.bool();
         }
         if version >= 6 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -277,7 +277,7 @@ impl OffsetFetchRequestTopic {
         this.name = rng.kstring();
         this.partition_indexes = rng.vec(|rng| rng.i32());
         if version >= 6 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -352,7 +352,7 @@ impl OffsetFetchRequestTopics {
         let mut this = Self::default();
         this.name = rng.kstring();
         this.partition_indexes = rng.vec(|rng| rng.i32());
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -472,7 +472,7 @@ impl OffsetFetchRequestGroup {
         } else {
             Some(rng.vec(|rng| OffsetFetchRequestTopics::sample(rng, version)))
         };
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

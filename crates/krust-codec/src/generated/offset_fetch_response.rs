@@ -150,7 +150,7 @@ impl OffsetFetchResponse {
             this.groups = rng.vec(|rng| OffsetFetchResponseGroup::sample(rng, version));
         }
         if version >= 6 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -261,7 +261,7 @@ impl OffsetFetchResponsePartition {
         };
         this.error_code = rng.i16();
         if version >= 6 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -338,7 +338,7 @@ impl OffsetFetchResponseTopic {
         this.name = rng.kstring();
         this.partitions = rng.vec(|rng| OffsetFetchResponsePartition::sample(rng, version));
         if version >= 6 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -439,7 +439,7 @@ impl OffsetFetchResponsePartitions {
             Some(rng.kstring())
         };
         this.error_code = rng.i16();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -510,7 +510,7 @@ impl OffsetFetchResponseTopics {
         let mut this = Self::default();
         this.name = rng.kstring();
         this.partitions = rng.vec(|rng| OffsetFetchResponsePartitions::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -588,7 +588,7 @@ impl OffsetFetchResponseGroup {
         this.group_id = rng.kstring();
         this.topics = rng.vec(|rng| OffsetFetchResponseTopics::sample(rng, version));
         this.error_code = rng.i16();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

@@ -107,7 +107,7 @@ impl OffsetForLeaderEpochRequest {
         }
         this.topics = rng.vec(|rng| OffsetForLeaderTopic::sample(rng, version));
         if version >= 4 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -190,7 +190,7 @@ impl OffsetForLeaderPartition {
         }
         this.leader_epoch = rng.i32();
         if version >= 4 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -269,7 +269,7 @@ impl OffsetForLeaderTopic {
         this.topic = rng.kstring();
         this.partitions = rng.vec(|rng| OffsetForLeaderPartition::sample(rng, version));
         if version >= 4 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

@@ -98,7 +98,7 @@ impl OffsetForLeaderEpochResponse {
         }
         this.topics = rng.vec(|rng| OffsetForLeaderTopicResult::sample(rng, version));
         if version >= 4 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -188,7 +188,7 @@ impl EpochEndOffset {
         }
         this.end_offset = rng.i64();
         if version >= 4 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -272,7 +272,7 @@ impl OffsetForLeaderTopicResult {
         this.topic = rng.kstring();
         this.partitions = rng.vec(|rng| EpochEndOffset::sample(rng, version));
         if version >= 4 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

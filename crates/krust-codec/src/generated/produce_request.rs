@@ -127,7 +127,7 @@ impl ProduceRequest {
         this.timeout_ms = rng.i32();
         this.topic_data = rng.vec(|rng| TopicProduceData::sample(rng, version));
         if version >= 9 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -196,7 +196,7 @@ impl PartitionProduceData {
             Some(rng.bytes())
         };
         if version >= 9 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -275,7 +275,7 @@ impl TopicProduceData {
         this.name = rng.kstring();
         this.partition_data = rng.vec(|rng| PartitionProduceData::sample(rng, version));
         if version >= 9 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

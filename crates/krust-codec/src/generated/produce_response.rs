@@ -137,7 +137,7 @@ impl ProduceResponse {
             this.node_endpoints = rng.vec(|rng| NodeEndpoint::sample(rng, version));
         }
         if version >= 9 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(1);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(17);
         }
         this
     }
@@ -210,7 +210,7 @@ impl BatchIndexAndErrorMessage {
             Some(rng.kstring())
         };
         if version >= 9 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -275,7 +275,7 @@ impl LeaderIdAndEpoch {
         let mut this = Self::default();
         this.leader_id = rng.i32();
         this.leader_epoch = rng.i32();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -463,7 +463,7 @@ impl PartitionProduceResponse {
             this.current_leader = LeaderIdAndEpoch::sample(rng, version);
         }
         if version >= 9 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(1);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(17);
         }
         this
     }
@@ -542,7 +542,7 @@ impl TopicProduceResponse {
         this.name = rng.kstring();
         this.partition_responses = rng.vec(|rng| PartitionProduceResponse::sample(rng, version));
         if version >= 9 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -617,7 +617,7 @@ impl NodeEndpoint {
         } else {
             Some(rng.kstring())
         };
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

@@ -100,7 +100,7 @@ impl PushTelemetryRequest {
         this.terminating = rng.bool();
         this.compression_type = rng.i8();
         this.metrics = rng.bytes();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

@@ -74,7 +74,7 @@ impl PushTelemetryResponse {
         let mut this = Self::default();
         this.throttle_time_ms = rng.i32();
         this.error_code = rng.i16();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

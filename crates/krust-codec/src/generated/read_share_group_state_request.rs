@@ -91,7 +91,7 @@ impl ReadShareGroupStateRequest {
         let mut this = Self::default();
         this.group_id = rng.kstring();
         this.topics = rng.vec(|rng| ReadStateData::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -145,7 +145,7 @@ impl PartitionData {
         let mut this = Self::default();
         this.partition = rng.i32();
         this.leader_epoch = rng.i32();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -207,7 +207,7 @@ impl ReadStateData {
         let mut this = Self::default();
         this.topic_id = rng.uuid();
         this.partitions = rng.vec(|rng| PartitionData::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

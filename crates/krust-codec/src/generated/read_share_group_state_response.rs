@@ -79,7 +79,7 @@ impl ReadShareGroupStateResponse {
     pub fn sample(rng: &mut SampleRng, version: i16) -> Self {
         let mut this = Self::default();
         this.results = rng.vec(|rng| ReadStateResult::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -147,7 +147,7 @@ impl StateBatch {
         this.last_offset = rng.i64();
         this.delivery_state = rng.i8();
         this.delivery_count = rng.i16();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -247,7 +247,7 @@ impl PartitionResult {
         this.state_epoch = rng.i32();
         this.start_offset = rng.i64();
         this.state_batches = rng.vec(|rng| StateBatch::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -310,7 +310,7 @@ impl ReadStateResult {
         let mut this = Self::default();
         this.topic_id = rng.uuid();
         this.partitions = rng.vec(|rng| PartitionResult::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

@@ -96,7 +96,7 @@ impl ReadShareGroupStateSummaryRequest {
         let mut this = Self::default();
         this.group_id = rng.kstring();
         this.topics = rng.vec(|rng| ReadStateSummaryData::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -150,7 +150,7 @@ impl PartitionData {
         let mut this = Self::default();
         this.partition = rng.i32();
         this.leader_epoch = rng.i32();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -216,7 +216,7 @@ impl ReadStateSummaryData {
         let mut this = Self::default();
         this.topic_id = rng.uuid();
         this.partitions = rng.vec(|rng| PartitionData::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

@@ -101,7 +101,7 @@ impl RemoveRaftVoterRequest {
         };
         this.voter_id = rng.i32();
         this.voter_directory_id = rng.uuid();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

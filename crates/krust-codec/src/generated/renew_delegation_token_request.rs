@@ -89,7 +89,7 @@ impl RenewDelegationTokenRequest {
         this.hmac = rng.bytes();
         this.renew_period_ms = rng.i64();
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

@@ -85,7 +85,7 @@ impl RenewDelegationTokenResponse {
         this.expiry_timestamp_ms = rng.i64();
         this.throttle_time_ms = rng.i32();
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

@@ -118,7 +118,7 @@ impl RequestHeader {
             };
         }
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

@@ -70,7 +70,7 @@ impl ResponseHeader {
         let mut this = Self::default();
         this.correlation_id = rng.i32();
         if version >= 1 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

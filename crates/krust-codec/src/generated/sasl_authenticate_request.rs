@@ -82,7 +82,7 @@ impl SaslAuthenticateRequest {
         let mut this = Self::default();
         this.auth_bytes = rng.bytes();
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

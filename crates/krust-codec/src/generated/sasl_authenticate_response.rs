@@ -132,7 +132,7 @@ impl SaslAuthenticateResponse {
             this.session_lifetime_ms = rng.i64();
         }
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

@@ -130,7 +130,7 @@ impl ShareAcknowledgeRequest {
         };
         this.share_session_epoch = rng.i32();
         this.topics = rng.vec(|rng| AcknowledgeTopic::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -206,7 +206,7 @@ impl AcknowledgementBatch {
         this.first_offset = rng.i64();
         this.last_offset = rng.i64();
         this.acknowledge_types = rng.vec(|rng| rng.i8());
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -272,7 +272,7 @@ impl AcknowledgePartition {
         let mut this = Self::default();
         this.partition_index = rng.i32();
         this.acknowledgement_batches = rng.vec(|rng| AcknowledgementBatch::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -335,7 +335,7 @@ impl AcknowledgeTopic {
         let mut this = Self::default();
         this.topic_id = rng.uuid();
         this.partitions = rng.vec(|rng| AcknowledgePartition::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

@@ -129,7 +129,7 @@ impl ShareAcknowledgeResponse {
         };
         this.responses = rng.vec(|rng| ShareAcknowledgeTopicResponse::sample(rng, version));
         this.node_endpoints = rng.vec(|rng| NodeEndpoint::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -183,7 +183,7 @@ impl LeaderIdAndEpoch {
         let mut this = Self::default();
         this.leader_id = rng.i32();
         this.leader_epoch = rng.i32();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -260,7 +260,7 @@ impl PartitionData {
             Some(rng.kstring())
         };
         this.current_leader = LeaderIdAndEpoch::sample(rng, version);
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -326,7 +326,7 @@ impl ShareAcknowledgeTopicResponse {
         let mut this = Self::default();
         this.topic_id = rng.uuid();
         this.partitions = rng.vec(|rng| PartitionData::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -400,7 +400,7 @@ impl NodeEndpoint {
         } else {
             Some(rng.kstring())
         };
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

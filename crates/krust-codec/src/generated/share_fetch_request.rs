@@ -170,7 +170,7 @@ impl ShareFetchRequest {
         this.max_bytes = rng.i32();
         this.topics = rng.vec(|rng| FetchTopic::sample(rng, version));
         this.forgotten_topics_data = rng.vec(|rng| ForgottenTopic::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -246,7 +246,7 @@ impl AcknowledgementBatch {
         this.first_offset = rng.i64();
         this.last_offset = rng.i64();
         this.acknowledge_types = rng.vec(|rng| rng.i8());
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -319,7 +319,7 @@ impl FetchPartition {
         this.partition_index = rng.i32();
         this.partition_max_bytes = rng.i32();
         this.acknowledgement_batches = rng.vec(|rng| AcknowledgementBatch::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -381,7 +381,7 @@ impl FetchTopic {
         let mut this = Self::default();
         this.topic_id = rng.uuid();
         this.partitions = rng.vec(|rng| FetchPartition::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -447,7 +447,7 @@ impl ForgottenTopic {
         let mut this = Self::default();
         this.topic_id = rng.uuid();
         this.partitions = rng.vec(|rng| rng.i32());
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

@@ -126,7 +126,7 @@ impl ShareFetchResponse {
         };
         this.responses = rng.vec(|rng| ShareFetchableTopicResponse::sample(rng, version));
         this.node_endpoints = rng.vec(|rng| NodeEndpoint::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -180,7 +180,7 @@ impl LeaderIdAndEpoch {
         let mut this = Self::default();
         this.leader_id = rng.i32();
         this.leader_epoch = rng.i32();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -241,7 +241,7 @@ impl AcquiredRecords {
         this.first_offset = rng.i64();
         this.last_offset = rng.i64();
         this.delivery_count = rng.i16();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -369,7 +369,7 @@ impl PartitionData {
             Some(rng.bytes())
         };
         this.acquired_records = rng.vec(|rng| AcquiredRecords::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -435,7 +435,7 @@ impl ShareFetchableTopicResponse {
         let mut this = Self::default();
         this.topic_id = rng.uuid();
         this.partitions = rng.vec(|rng| PartitionData::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -509,7 +509,7 @@ impl NodeEndpoint {
         } else {
             Some(rng.kstring())
         };
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

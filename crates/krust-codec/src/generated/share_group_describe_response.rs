@@ -86,7 +86,7 @@ impl ShareGroupDescribeResponse {
         let mut this = Self::default();
         this.throttle_time_ms = rng.i32();
         this.groups = rng.vec(|rng| DescribedGroup::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -191,7 +191,7 @@ impl Member {
         this.client_host = rng.kstring();
         this.subscribed_topic_names = rng.vec(|rng| rng.kstring());
         this.assignment = Assignment::sample(rng, version);
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -338,7 +338,7 @@ impl DescribedGroup {
         this.assignor_name = rng.kstring();
         this.members = rng.vec(|rng| Member::sample(rng, version));
         this.authorized_operations = rng.i32();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -416,7 +416,7 @@ impl TopicPartitions {
         this.topic_id = rng.uuid();
         this.topic_name = rng.kstring();
         this.partitions = rng.vec(|rng| rng.i32());
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -472,7 +472,7 @@ impl Assignment {
     pub fn sample(rng: &mut SampleRng, version: i16) -> Self {
         let mut this = Self::default();
         this.topic_partitions = rng.vec(|rng| TopicPartitions::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

@@ -145,7 +145,7 @@ impl ShareGroupHeartbeatRequest {
         } else {
             Some(rng.vec(|rng| rng.kstring()))
         };
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

@@ -143,7 +143,7 @@ impl ShareGroupHeartbeatResponse {
         } else {
             Some(Assignment::sample(rng, version))
         };
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -199,7 +199,7 @@ impl Assignment {
     pub fn sample(rng: &mut SampleRng, version: i16) -> Self {
         let mut this = Self::default();
         this.topic_partitions = rng.vec(|rng| TopicPartitions::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -265,7 +265,7 @@ impl TopicPartitions {
         let mut this = Self::default();
         this.topic_id = rng.uuid();
         this.partitions = rng.vec(|rng| rng.i32());
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

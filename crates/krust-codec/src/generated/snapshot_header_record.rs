@@ -75,7 +75,7 @@ impl SnapshotHeaderRecord {
         let mut this = Self::default();
         this.version = rng.i16();
         this.last_contained_log_timestamp = rng.i64();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

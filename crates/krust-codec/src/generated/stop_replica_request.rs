@@ -240,7 +240,7 @@ impl StopReplicaRequest {
             this.topic_states = rng.vec(|rng| StopReplicaTopicState::sample(rng, version));
         }
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -370,7 +370,7 @@ impl StopReplicaTopicV1 {
         this.name = rng.kstring();
         this.partition_indexes = rng.vec(|rng| rng.i32());
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -443,7 +443,7 @@ impl StopReplicaPartitionState {
         this.partition_index = rng.i32();
         this.leader_epoch = rng.i32();
         this.delete_partition = rng.bool();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -514,7 +514,7 @@ impl StopReplicaTopicState {
         let mut this = Self::default();
         this.topic_name = rng.kstring();
         this.partition_states = rng.vec(|rng| StopReplicaPartitionState::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

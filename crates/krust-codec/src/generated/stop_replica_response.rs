@@ -91,7 +91,7 @@ impl StopReplicaResponse {
         this.error_code = rng.i16();
         this.partition_errors = rng.vec(|rng| StopReplicaPartitionError::sample(rng, version));
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -168,7 +168,7 @@ impl StopReplicaPartitionError {
         this.partition_index = rng.i32();
         this.error_code = rng.i16();
         if version >= 2 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

@@ -190,7 +190,7 @@ impl SyncGroupRequest {
         }
         this.assignments = rng.vec(|rng| SyncGroupRequestAssignment::sample(rng, version));
         if version >= 4 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -270,7 +270,7 @@ impl SyncGroupRequestAssignment {
         this.member_id = rng.kstring();
         this.assignment = rng.bytes();
         if version >= 4 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

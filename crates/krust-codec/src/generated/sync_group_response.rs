@@ -144,7 +144,7 @@ impl SyncGroupResponse {
         }
         this.assignment = rng.bytes();
         if version >= 4 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

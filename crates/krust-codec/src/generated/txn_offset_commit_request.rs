@@ -217,7 +217,7 @@ impl TxnOffsetCommitRequest {
         }
         this.topics = rng.vec(|rng| TxnOffsetCommitRequestTopic::sample(rng, version));
         if version >= 3 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -325,7 +325,7 @@ impl TxnOffsetCommitRequestPartition {
             Some(rng.kstring())
         };
         if version >= 3 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -407,7 +407,7 @@ impl TxnOffsetCommitRequestTopic {
         this.name = rng.kstring();
         this.partitions = rng.vec(|rng| TxnOffsetCommitRequestPartition::sample(rng, version));
         if version >= 3 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

@@ -91,7 +91,7 @@ impl TxnOffsetCommitResponse {
         this.throttle_time_ms = rng.i32();
         this.topics = rng.vec(|rng| TxnOffsetCommitResponseTopic::sample(rng, version));
         if version >= 3 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -150,7 +150,7 @@ impl TxnOffsetCommitResponsePartition {
         this.partition_index = rng.i32();
         this.error_code = rng.i16();
         if version >= 3 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -232,7 +232,7 @@ impl TxnOffsetCommitResponseTopic {
         this.name = rng.kstring();
         this.partitions = rng.vec(|rng| TxnOffsetCommitResponsePartition::sample(rng, version));
         if version >= 3 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

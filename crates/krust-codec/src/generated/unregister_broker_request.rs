@@ -67,7 +67,7 @@ impl UnregisterBrokerRequest {
     pub fn sample(rng: &mut SampleRng, _version: i16) -> Self {
         let mut this = Self::default();
         this.broker_id = rng.i32();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

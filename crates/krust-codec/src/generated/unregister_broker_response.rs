@@ -102,7 +102,7 @@ impl UnregisterBrokerResponse {
         } else {
             Some(rng.kstring())
         };
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

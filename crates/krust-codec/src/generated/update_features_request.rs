@@ -116,7 +116,7 @@ impl UpdateFeaturesRequest {
         if version >= 1 {
             this.validate_only = rng.bool();
         }
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -222,7 +222,7 @@ impl FeatureUpdateKey {
         if version >= 1 {
             this.upgrade_type = rng.i8();
         }
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

@@ -128,7 +128,7 @@ impl UpdateFeaturesResponse {
         if version <= 1 {
             this.results = rng.vec(|rng| UpdatableFeatureResult::sample(rng, version));
         }
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -217,7 +217,7 @@ impl UpdatableFeatureResult {
         } else {
             Some(rng.kstring())
         };
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

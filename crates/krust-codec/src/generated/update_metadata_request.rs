@@ -238,7 +238,7 @@ impl UpdateMetadataRequest {
         }
         this.live_brokers = rng.vec(|rng| UpdateMetadataBroker::sample(rng, version));
         if version >= 6 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(1);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(17);
         }
         this
     }
@@ -333,7 +333,7 @@ impl UpdateMetadataTopicState {
         }
         this.partition_states = rng.vec(|rng| UpdateMetadataPartitionState::sample(rng, version));
         if version >= 6 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -424,7 +424,7 @@ impl UpdateMetadataEndpoint {
         }
         this.security_protocol = rng.i16();
         if version >= 6 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -568,7 +568,7 @@ impl UpdateMetadataBroker {
             };
         }
         if version >= 6 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -744,7 +744,7 @@ impl UpdateMetadataPartitionState {
             this.offline_replicas = rng.vec(|rng| rng.i32());
         }
         if version >= 6 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

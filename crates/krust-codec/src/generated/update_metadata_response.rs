@@ -70,7 +70,7 @@ impl UpdateMetadataResponse {
         let mut this = Self::default();
         this.error_code = rng.i16();
         if version >= 6 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

@@ -138,7 +138,7 @@ impl UpdateRaftVoterRequest {
         this.voter_directory_id = rng.uuid();
         this.listeners = rng.vec(|rng| Listener::sample(rng, version));
         this.k_raft_version_feature = KRaftVersionFeature::sample(rng, version);
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -201,7 +201,7 @@ impl Listener {
         this.name = rng.kstring();
         this.host = rng.kstring();
         this.port = rng.u16();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -255,7 +255,7 @@ impl KRaftVersionFeature {
         let mut this = Self::default();
         this.min_supported_version = rng.i16();
         this.max_supported_version = rng.i16();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

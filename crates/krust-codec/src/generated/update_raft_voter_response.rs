@@ -93,7 +93,7 @@ impl UpdateRaftVoterResponse {
         this.throttle_time_ms = rng.i32();
         this.error_code = rng.i16();
         this.current_leader = CurrentLeader::sample(rng, version);
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(1);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(17);
         this
     }
 }
@@ -173,7 +173,7 @@ impl CurrentLeader {
         this.leader_epoch = rng.i32();
         this.host = rng.kstring();
         this.port = rng.i32();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

@@ -115,7 +115,7 @@ impl VoteRequest {
             this.voter_id = rng.i32();
         }
         this.topics = rng.vec(|rng| TopicData::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -217,7 +217,7 @@ impl PartitionData {
         }
         this.last_offset_epoch = rng.i32();
         this.last_offset = rng.i64();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -279,7 +279,7 @@ impl TopicData {
         let mut this = Self::default();
         this.topic_name = rng.kstring();
         this.partitions = rng.vec(|rng| PartitionData::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

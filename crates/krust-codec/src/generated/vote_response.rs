@@ -122,7 +122,7 @@ impl VoteResponse {
         if version >= 1 {
             this.node_endpoints = rng.vec(|rng| NodeEndpoint::sample(rng, version));
         }
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(1);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(17);
         this
     }
 }
@@ -197,7 +197,7 @@ impl PartitionData {
         this.leader_id = rng.i32();
         this.leader_epoch = rng.i32();
         this.vote_granted = rng.bool();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -259,7 +259,7 @@ impl TopicData {
         let mut this = Self::default();
         this.topic_name = rng.kstring();
         this.partitions = rng.vec(|rng| PartitionData::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -322,7 +322,7 @@ impl NodeEndpoint {
         this.node_id = rng.i32();
         this.host = rng.kstring();
         this.port = rng.u16();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

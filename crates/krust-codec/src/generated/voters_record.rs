@@ -82,7 +82,7 @@ impl VotersRecord {
         let mut this = Self::default();
         this.version = rng.i16();
         this.voters = rng.vec(|rng| Voter::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -145,7 +145,7 @@ impl Endpoint {
         this.name = rng.kstring();
         this.host = rng.kstring();
         this.port = rng.u16();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -199,7 +199,7 @@ impl KRaftVersionFeature {
         let mut this = Self::default();
         this.min_supported_version = rng.i16();
         this.max_supported_version = rng.i16();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -275,7 +275,7 @@ impl Voter {
         this.voter_directory_id = rng.uuid();
         this.endpoints = rng.vec(|rng| Endpoint::sample(rng, version));
         this.k_raft_version_feature = KRaftVersionFeature::sample(rng, version);
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

@@ -92,7 +92,7 @@ impl WriteShareGroupStateRequest {
         let mut this = Self::default();
         this.group_id = rng.kstring();
         this.topics = rng.vec(|rng| WriteStateData::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -160,7 +160,7 @@ impl StateBatch {
         this.last_offset = rng.i64();
         this.delivery_state = rng.i8();
         this.delivery_count = rng.i16();
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -244,7 +244,7 @@ impl PartitionData {
         this.leader_epoch = rng.i32();
         this.start_offset = rng.i64();
         this.state_batches = rng.vec(|rng| StateBatch::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -307,7 +307,7 @@ impl WriteStateData {
         let mut this = Self::default();
         this.topic_id = rng.uuid();
         this.partitions = rng.vec(|rng| PartitionData::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

@@ -79,7 +79,7 @@ impl WriteShareGroupStateResponse {
     pub fn sample(rng: &mut SampleRng, version: i16) -> Self {
         let mut this = Self::default();
         this.results = rng.vec(|rng| WriteStateResult::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -149,7 +149,7 @@ impl PartitionResult {
         } else {
             Some(rng.kstring())
         };
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }
@@ -212,7 +212,7 @@ impl WriteStateResult {
         let mut this = Self::default();
         this.topic_id = rng.uuid();
         this.partitions = rng.vec(|rng| PartitionResult::sample(rng, version));
-        this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+        this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         this
     }
 }

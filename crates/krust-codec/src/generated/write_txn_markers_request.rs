@@ -84,7 +84,7 @@ impl WriteTxnMarkersRequest {
         let mut this = Self::default();
         this.markers = rng.vec(|rng| WritableTxnMarker::sample(rng, version));
         if version >= 1 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -164,7 +164,7 @@ impl WritableTxnMarkerTopic {
         this.name = rng.kstring();
         this.partition_indexes = rng.vec(|rng| rng.i32());
         if version >= 1 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -257,7 +257,7 @@ impl WritableTxnMarker {
         this.topics = rng.vec(|rng| WritableTxnMarkerTopic::sample(rng, version));
         this.coordinator_epoch = rng.i32();
         if version >= 1 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }

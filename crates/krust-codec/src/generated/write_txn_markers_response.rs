@@ -84,7 +84,7 @@ impl WriteTxnMarkersResponse {
         let mut this = Self::default();
         this.markers = rng.vec(|rng| WritableTxnMarkerResult::sample(rng, version));
         if version >= 1 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -143,7 +143,7 @@ impl WritableTxnMarkerPartitionResult {
         this.partition_index = rng.i32();
         this.error_code = rng.i16();
         if version >= 1 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -225,7 +225,7 @@ impl WritableTxnMarkerTopicResult {
         this.name = rng.kstring();
         this.partitions = rng.vec(|rng| WritableTxnMarkerPartitionResult::sample(rng, version));
         if version >= 1 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
@@ -297,7 +297,7 @@ impl WritableTxnMarkerResult {
         this.producer_id = rng.i64();
         this.topics = rng.vec(|rng| WritableTxnMarkerTopicResult::sample(rng, version));
         if version >= 1 {
-            this.unknown_tagged_fields = rng.unknown_tagged_fields(0);
+            this.unknown_tagged_fields = rng.unknown_tagged_fields(16);
         }
         this
     }
