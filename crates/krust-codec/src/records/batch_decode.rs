@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use super::record::{MIN_RECORD_LEN, RecordBase, decode_record};
+use super::record::{MIN_RECORD_LEN, RecordBase, decode_record, usize_from};
 use super::{BATCH_HEADER_LEN, Compression, DecodeOptions, LOG_OVERHEAD, Record, TimestampType};
 use crate::error::DecodeError;
 
@@ -242,7 +242,7 @@ impl RecordBatch {
             .compression
             .decompress(&raw, self.options.max_decompressed_size())?;
         let count = u32::try_from(self.record_count).unwrap_or(0);
-        if count as usize > data.len() / MIN_RECORD_LEN {
+        if usize_from(count) > data.len() / MIN_RECORD_LEN {
             return Err(DecodeError::InvalidLength {
                 what: "record batch record count",
                 length: i64::from(self.record_count),
@@ -314,7 +314,7 @@ impl Iterator for BatchRecords {
         if self.done {
             (0, Some(0))
         } else {
-            (0, Some(self.left as usize + 1))
+            (0, Some(usize_from(self.left).saturating_add(1)))
         }
     }
 }

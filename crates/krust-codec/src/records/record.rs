@@ -44,7 +44,7 @@ pub struct Header {
 impl Headers {
     /// The number of headers.
     pub fn len(&self) -> usize {
-        self.count as usize
+        usize_from(self.count)
     }
 
     /// True when the record has no headers.
@@ -106,7 +106,8 @@ impl Iterator for HeadersIter<'_> {
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.left as usize, Some(self.left as usize))
+        let n = usize_from(self.left);
+        (n, Some(n))
     }
 }
 
@@ -316,6 +317,12 @@ pub(crate) fn decode_record(
         value: value.map(|r| data.slice(r)),
         headers,
     })
+}
+
+/// A count that was read off the wire as a u32, as a size (lossless on the
+/// platforms this crate builds for; saturating elsewhere).
+pub(crate) fn usize_from(n: u32) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
 }
 
 fn invalid(what: &'static str, detail: &str) -> DecodeError {
