@@ -41,7 +41,13 @@ fn sniff_foreign(head: &[u8]) -> Option<String> {
             .iter()
             .take_while(|b| **b != b'\r' && **b != b'\n')
             .take(64)
-            .map(|b| if b.is_ascii_graphic() || *b == b' ' { *b as char } else { '?' })
+            .map(|b| {
+                if b.is_ascii_graphic() || *b == b' ' {
+                    *b as char
+                } else {
+                    '?'
+                }
+            })
             .collect();
         return Some(format!("it answered with HTTP ({line:?})"));
     }
@@ -141,7 +147,10 @@ mod tests {
         buf.put_slice(&[0, 3, b'a']);
         assert_eq!(d.decode(&mut buf).unwrap(), None);
         buf.put_slice(b"bc\x00\x00\x00\x00");
-        assert_eq!(d.decode(&mut buf).unwrap().unwrap(), Bytes::from_static(b"abc"));
+        assert_eq!(
+            d.decode(&mut buf).unwrap().unwrap(),
+            Bytes::from_static(b"abc")
+        );
         assert_eq!(d.decode(&mut buf).unwrap().unwrap(), Bytes::new());
         assert!(buf.is_empty());
     }
@@ -151,7 +160,10 @@ mod tests {
         let d = FrameDecoder::default();
         let mut buf = BytesMut::from(&b"HTTP/1.1 400 Bad Request\r\n\r\n"[..]);
         let err = d.decode(&mut buf).unwrap_err();
-        assert!(err.to_string().contains("HTTP/1.1 400 Bad Request"), "{err}");
+        assert!(
+            err.to_string().contains("HTTP/1.1 400 Bad Request"),
+            "{err}"
+        );
         let mut short = BytesMut::from(&b"HTT"[..]);
         assert_eq!(d.decode(&mut short).unwrap(), None);
     }
@@ -162,11 +174,17 @@ mod tests {
         let mut buf = BytesMut::from(&[0x10, 0, 0, 0][..]);
         assert_eq!(
             d.decode(&mut buf).unwrap_err(),
-            FrameError::TooLarge { size: 0x1000_0000, max: 1024 }
+            FrameError::TooLarge {
+                size: 0x1000_0000,
+                max: 1024
+            }
         );
         assert!(buf.capacity() < 1024);
         let mut buf = BytesMut::from(&[0xff, 0xff, 0xff, 0xfe][..]);
-        assert_eq!(d.decode(&mut buf).unwrap_err(), FrameError::NegativeLength(-2));
+        assert_eq!(
+            d.decode(&mut buf).unwrap_err(),
+            FrameError::NegativeLength(-2)
+        );
     }
 
     #[test]
