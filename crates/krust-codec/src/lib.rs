@@ -11,6 +11,7 @@
 //! makes it panic. This is what makes the codec fit to be fuzzed.
 #![deny(missing_docs)]
 
+pub mod consumer_protocol;
 pub mod error;
 pub mod error_code;
 pub mod frame;
@@ -18,10 +19,11 @@ pub mod generated;
 pub mod header;
 #[cfg(feature = "sample")]
 pub mod sample;
+pub mod records;
 pub mod wire;
 
 pub use error::{DecodeError, EncodeError};
 pub use generated::{ApiKey, Message, Request, RequestBody, ResponseBody};
 pub use header::{RequestHeader, ResponseHeader};
+pub use error_code::ErrorCode;
 pub use wire::{Decode, Encode, KString, RawTaggedField, Uuid};
-pub mod records;
