@@ -138,7 +138,10 @@ mod tests {
             let b = encode_assignment(&a, v).unwrap();
             assert_eq!(decode_assignment(b).unwrap(), (v, a.clone()));
         }
-        assert_eq!(decode_assignment(Bytes::new()).unwrap(), (0, Assignment::default()));
+        assert_eq!(
+            decode_assignment(Bytes::new()).unwrap(),
+            (0, Assignment::default())
+        );
     }
 
     #[test]

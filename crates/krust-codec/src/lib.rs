@@ -17,13 +17,13 @@ pub mod error_code;
 pub mod frame;
 pub mod generated;
 pub mod header;
+pub mod records;
 #[cfg(feature = "sample")]
 pub mod sample;
-pub mod records;
 pub mod wire;
 
 pub use error::{DecodeError, EncodeError};
+pub use error_code::ErrorCode;
 pub use generated::{ApiKey, Message, Request, RequestBody, ResponseBody};
 pub use header::{RequestHeader, ResponseHeader};
-pub use error_code::ErrorCode;
 pub use wire::{Decode, Encode, KString, RawTaggedField, Uuid};
