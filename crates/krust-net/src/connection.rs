@@ -1,0 +1,376 @@
+//! A connection to one broker: a cheap, clone-able handle to the task that
+//! owns the socket (see `task.rs`), with the ApiVersions handshake done on
+//! connect and typed, version-negotiated requests.
+//!
+//! Protocol guide: "Network", "Versioning and Compatibility"; KIP-35,
+//! KIP-511 (ApiVersions), KIP-219 (throttling).
+
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use krust_codec::frame::{DEFAULT_MAX_FRAME_SIZE, FrameDecoder};
+use krust_codec::generated::Request;
+use krust_codec::{ApiKey, KString, header};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
+
+use crate::error::Error;
+use crate::task::{self, Command, Shared};
+use crate::throttle::ThrottleTime;
+use crate::versions::{self, API_VERSIONS_FIRST, ApiVersions, Outcome};
+
+/// Settings of a connection.
+#[derive(Debug, Clone)]
+pub struct ConnectionConfig {
+    /// `client.id` sent in every request header.
+    pub client_id: Option<String>,
+    /// How long a request waits for its reply (`request.timeout.ms`).
+    pub request_timeout: Duration,
+    /// How long resolving and the TCP connect may take.
+    pub connect_timeout: Duration,
+    /// The largest reply frame accepted; larger ones poison the connection.
+    pub max_frame_size: usize,
+    /// Requests written and not yet answered, at most.
+    pub max_in_flight: usize,
+    /// Requests queued for the connection task, at most (backpressure).
+    pub queue_depth: usize,
+}
+
+impl Default for ConnectionConfig {
+    fn default() -> Self {
+        ConnectionConfig {
+            client_id: Some("krust".into()),
+            request_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            max_frame_size: DEFAULT_MAX_FRAME_SIZE,
+            max_in_flight: 100,
+            queue_depth: 128,
+        }
+    }
+}
+
+/// A handle to one broker connection. Clones share the connection; it
+/// closes when the last handle is dropped.
+#[derive(Clone, Debug)]
+pub struct Connection {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    tx: mpsc::Sender<Command>,
+    shared: Arc<Shared>,
+    broker_id: Option<i32>,
+    client_id: Option<KString>,
+    request_timeout: Duration,
+    next_correlation_id: AtomicI32,
+    versions: OnceLock<ApiVersions>,
+}
+
+/// A request already encoded as a frame, for [`Connection::send_frame`].
+#[derive(Debug, Clone)]
+pub struct RawRequest {
+    /// The API (for errors and tracing).
+    pub api: ApiKey,
+    /// The version it is encoded at.
+    pub version: i16,
+    /// The whole frame, length prefix included.
+    pub frame: Bytes,
+    /// The correlation id in the frame's header.
+    pub correlation_id: i32,
+    /// False when the broker sends no reply (Produce with acks=0).
+    pub expect_response: bool,
+    /// Overrides the connection's request timeout.
+    pub timeout: Option<Duration>,
+}
+
+impl Connection {
+    /// Resolve `addr` (`host:port`), connect, and do the ApiVersions
+    /// handshake. `broker_id` is only used in errors and tracing.
+    pub async fn connect(
+        addr: &str,
+        broker_id: Option<i32>,
+        config: &ConnectionConfig,
+    ) -> Result<Connection, Error> {
+        let stream = tokio::time::timeout(config.connect_timeout, tcp_connect(addr))
+            .await
+            .map_err(|_| Error::Connect {
+                broker: addr.to_owned(),
+                source: Arc::new(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no connection within {:?}", config.connect_timeout),
+                )),
+            })??;
+        Self::handshake(stream, addr, broker_id, config).await
+    }
+
+    /// Do the ApiVersions handshake over an established stream (TCP, TLS,
+    /// or an in-memory pipe) and start its connection task.
+    pub async fn handshake<S>(
+        stream: S,
+        addr: &str,
+        broker_id: Option<i32>,
+        config: &ConnectionConfig,
+    ) -> Result<Connection, Error>
+    where
+        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        let conn = Self::start(stream, addr, broker_id, config);
+        let req = versions::request();
+        let mut version = API_VERSIONS_FIRST;
+        loop {
+            let frame = conn.round_trip_encoded(&req, version, true, None).await?;
+            match versions::parse_reply(addr, frame, version)? {
+                Outcome::Supported(table) => {
+                    let _ = conn.inner.versions.set(table);
+                    return Ok(conn);
+                }
+                Outcome::Retry(v) => {
+                    tracing::debug!(
+                        broker = addr,
+                        from = version,
+                        to = v,
+                        "ApiVersions fallback"
+                    );
+                    version = v;
+                }
+            }
+        }
+    }
+
+    /// Start the connection task over `stream` without a handshake; the
+    /// version table stays empty, so only the explicit-version calls work.
+    pub fn start<S>(
+        stream: S,
+        addr: &str,
+        broker_id: Option<i32>,
+        config: &ConnectionConfig,
+    ) -> Connection
+    where
+        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        let (tx, rx) = mpsc::channel(config.queue_depth.max(1));
+        let shared = Arc::new(Shared::new(addr.to_owned()));
+        tokio::spawn(task::run(
+            stream,
+            rx,
+            shared.clone(),
+            FrameDecoder::new(config.max_frame_size),
+            config.max_in_flight.max(1),
+        ));
+        Connection {
+            inner: Arc::new(Inner {
+                tx,
+                shared,
+                broker_id,
+                client_id: config.client_id.as_deref().map(KString::from),
+                request_timeout: config.request_timeout,
+                next_correlation_id: AtomicI32::new(0),
+                versions: OnceLock::new(),
+            }),
+        }
+    }
+
+    /// The address this connection was made to.
+    pub fn addr(&self) -> &str {
+        &self.inner.shared.addr
+    }
+
+    /// The broker id, when known.
+    pub fn broker_id(&self) -> Option<i32> {
+        self.inner.broker_id
+    }
+
+    /// The broker's supported versions (empty before the handshake).
+    pub fn api_versions(&self) -> &ApiVersions {
+        static EMPTY: OnceLock<ApiVersions> = OnceLock::new();
+        self.inner
+            .versions
+            .get()
+            .unwrap_or_else(|| EMPTY.get_or_init(ApiVersions::default))
+    }
+
+    /// Whether the connection task has stopped (poisoned or closed).
+    pub fn is_closed(&self) -> bool {
+        self.inner.tx.is_closed()
+    }
+
+    /// The error that killed the connection, if it died.
+    pub fn poison(&self) -> Option<Error> {
+        self.inner.shared.poison.get().cloned()
+    }
+
+    /// The highest version of `api` both sides support within `ours`.
+    pub fn negotiate(&self, api: ApiKey, ours: (i16, i16)) -> Result<i16, Error> {
+        self.api_versions().negotiate(api, ours)
+    }
+
+    /// Send `req` at the highest version both sides support and wait for the
+    /// typed reply.
+    pub async fn send<R>(&self, req: &R) -> Result<R::Response, Error>
+    where
+        R: Request,
+        R::Response: ThrottleTime,
+    {
+        let version = self.negotiate(R::API_KEY, R::VALID_VERSIONS)?;
+        self.send_at(req, version).await
+    }
+
+    /// Send `req` encoded at `version` and wait for the typed reply.
+    pub async fn send_at<R>(&self, req: &R, version: i16) -> Result<R::Response, Error>
+    where
+        R: Request,
+        R::Response: ThrottleTime,
+    {
+        let frame = self.round_trip_encoded(req, version, true, None).await?;
+        let (_, body) =
+            header::decode_response_as::<R>(frame, version).map_err(|source| Error::Decode {
+                api: R::API_KEY,
+                broker: self.addr().to_owned(),
+                source,
+            })?;
+        self.note_throttle(R::API_KEY, body.throttle_time_ms());
+        Ok(body)
+    }
+
+    /// Send `req` at `version` for which the broker sends no reply (Produce
+    /// with acks=0); returns once the frame is written.
+    pub async fn send_no_response<R: Request>(&self, req: &R, version: i16) -> Result<(), Error> {
+        self.round_trip_encoded(req, version, false, None)
+            .await
+            .map(drop)
+    }
+
+    /// Send a pre-encoded frame; returns the reply frame (header then body),
+    /// or `None` when no reply was expected.
+    pub async fn send_frame(&self, req: RawRequest) -> Result<Option<Bytes>, Error> {
+        let expect = req.expect_response;
+        let frame = self.round_trip(req).await?;
+        Ok(expect.then_some(frame))
+    }
+
+    /// The next correlation id for a frame encoded by the caller.
+    pub fn next_correlation_id(&self) -> i32 {
+        self.inner
+            .next_correlation_id
+            .fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Record a throttle time a reply carried: the next request to this
+    /// broker waits for it (KIP-219).
+    pub fn note_throttle(&self, api: ApiKey, throttle_time_ms: i32) {
+        if let Ok(ms) = u64::try_from(throttle_time_ms)
+            && ms > 0
+        {
+            tracing::debug!(broker = self.addr(), %api, throttle_time_ms, "throttled by broker");
+            self.inner
+                .shared
+                .throttle(Instant::now() + Duration::from_millis(ms));
+        }
+    }
+
+    async fn round_trip_encoded<R: Request>(
+        &self,
+        req: &R,
+        version: i16,
+        expect_response: bool,
+        timeout: Option<Duration>,
+    ) -> Result<Bytes, Error> {
+        let correlation_id = self.next_correlation_id();
+        let mut buf = BytesMut::new();
+        header::encode_request_frame(
+            &mut buf,
+            version,
+            correlation_id,
+            self.inner.client_id.as_ref(),
+            req,
+        )
+        .map_err(|source| Error::Encode {
+            api: R::API_KEY,
+            source,
+        })?;
+        self.round_trip(RawRequest {
+            api: R::API_KEY,
+            version,
+            frame: buf.freeze(),
+            correlation_id,
+            expect_response,
+            timeout,
+        })
+        .await
+    }
+
+    async fn round_trip(&self, req: RawRequest) -> Result<Bytes, Error> {
+        let span = tracing::debug_span!(
+            "kafka_request",
+            api = %req.api,
+            version = req.version,
+            broker_id = self.inner.broker_id,
+            broker = %self.addr(),
+            correlation_id = req.correlation_id,
+        );
+        self.round_trip_inner(req).instrument(span).await
+    }
+
+    async fn round_trip_inner(&self, req: RawRequest) -> Result<Bytes, Error> {
+        let started = Instant::now();
+        let timeout = req.timeout.unwrap_or(self.inner.request_timeout);
+        let api = req.api;
+        let (reply, rx) = oneshot::channel();
+        let cmd = Command {
+            frame: req.frame,
+            correlation_id: req.correlation_id,
+            expect_response: req.expect_response,
+            reply,
+        };
+        let wait = async {
+            self.inner
+                .tx
+                .send(cmd)
+                .await
+                .map_err(|_| self.inner.shared.dead_error())?;
+            rx.await.map_err(|_| self.inner.shared.dead_error())?
+        };
+        let result = match tokio::time::timeout(timeout, wait).await {
+            Ok(r) => r,
+            Err(_) => Err(Error::Timeout {
+                api,
+                broker: self.addr().to_owned(),
+                elapsed: started.elapsed(),
+            }),
+        };
+        let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        match &result {
+            Ok(_) => tracing::debug!(latency_us, "reply"),
+            Err(error) => tracing::debug!(latency_us, %error, "request failed"),
+        }
+        result
+    }
+}
+
+async fn tcp_connect(addr: &str) -> Result<TcpStream, Error> {
+    let connect_err = |e: std::io::Error| Error::Connect {
+        broker: addr.to_owned(),
+        source: Arc::new(e),
+    };
+    let mut last = None;
+    for sa in tokio::net::lookup_host(addr).await.map_err(connect_err)? {
+        match TcpStream::connect(sa).await {
+            Ok(s) => {
+                let _ = s.set_nodelay(true);
+                return Ok(s);
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(connect_err(last.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "the name resolved to no address",
+        )
+    })))
+}

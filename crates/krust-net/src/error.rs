@@ -1,0 +1,212 @@
+//! Errors of the networking layer. Every variant names the broker address
+//! (or the API) it concerns, so a failure in a log line is actionable.
+//!
+//! Errors are `Clone` (I/O errors sit behind an `Arc`) because a poisoned
+//! connection fails every waiting request with the same error.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use krust_codec::frame::FrameError;
+use krust_codec::{ApiKey, DecodeError, EncodeError, ErrorCode};
+use thiserror::Error;
+
+/// Why a peer is judged not to be a (working) Kafka broker.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum ProtocolViolation {
+    /// The bytes are not a Kafka frame (HTTP, TLS, oversize, negative length).
+    #[error("{0}")]
+    Frame(#[from] FrameError),
+    /// A frame arrived but its contents do not decode as the expected reply.
+    #[error("undecodable reply: {0}")]
+    Decode(#[from] DecodeError),
+    /// A reply's correlation id is not the one of the oldest request in flight.
+    #[error("reply carries correlation id {got}, expected {expected}")]
+    CorrelationMismatch {
+        /// The id of the oldest request in flight.
+        expected: i32,
+        /// The id the reply carries.
+        got: i32,
+    },
+    /// A reply arrived when no request was in flight.
+    #[error("unsolicited reply with correlation id {got}")]
+    Unsolicited {
+        /// The id the reply carries.
+        got: i32,
+    },
+}
+
+/// An error from `krust-net`.
+#[derive(Debug, Clone, Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Reading from or writing to an established connection failed, or the
+    /// peer closed it (possibly mid-frame).
+    #[error("I/O error on connection to {broker}: {source}")]
+    Io {
+        /// The broker address.
+        broker: String,
+        /// The cause.
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+    /// The address could not be resolved or the TCP connection not made.
+    #[error("cannot connect to {broker}: {source}")]
+    Connect {
+        /// The broker address.
+        broker: String,
+        /// The cause.
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+    /// What answered is not a working Kafka broker; retrying will not help.
+    #[error("{broker} is not a Kafka broker: {cause}")]
+    NotKafka {
+        /// The broker address.
+        broker: String,
+        /// What it did wrong.
+        #[source]
+        cause: ProtocolViolation,
+    },
+    /// No reply within the request timeout.
+    #[error("{api} request to {broker} timed out after {elapsed:?}")]
+    Timeout {
+        /// The API of the request.
+        api: ApiKey,
+        /// The broker address.
+        broker: String,
+        /// How long was waited.
+        elapsed: Duration,
+    },
+    /// The broker answered with an error code.
+    #[error("{api} failed with {code}{}{}{}", .topic.as_ref().map(|t| format!(" for topic {t}")).unwrap_or_default(), .partition.map(|p| format!(" partition {p}")).unwrap_or_default(), .message.as_ref().map(|m| format!(": {m}")).unwrap_or_default())]
+    Broker {
+        /// The API of the request.
+        api: ApiKey,
+        /// The error code.
+        code: ErrorCode,
+        /// The topic (or group, or transactional id) the code is about.
+        topic: Option<String>,
+        /// The partition the code is about.
+        partition: Option<i32>,
+        /// The broker's error message, when it sent one.
+        message: Option<String>,
+    },
+    /// No version of the API is supported by both sides.
+    #[error("no common version of {api}: krust supports {}-{}, the broker {}", .ours.0, .ours.1, .theirs.map(|(a, b)| format!("{a}-{b}")).unwrap_or_else(|| "does not support it".into()))]
+    UnsupportedVersion {
+        /// The API.
+        api: ApiKey,
+        /// The versions krust can use.
+        ours: (i16, i16),
+        /// The versions the broker supports, `None` if it lacks the API.
+        theirs: Option<(i16, i16)>,
+    },
+    /// The connection was closed (all handles dropped or the pool shut down).
+    #[error("connection to {broker} is closed")]
+    Closed {
+        /// The broker address.
+        broker: String,
+    },
+    /// A request could not be encoded.
+    #[error("cannot encode {api} request: {source}")]
+    Encode {
+        /// The API.
+        api: ApiKey,
+        /// The cause.
+        #[source]
+        source: EncodeError,
+    },
+    /// A reply from a broker could not be decoded (the connection stays up).
+    #[error("cannot decode {api} reply from {broker}: {source}")]
+    Decode {
+        /// The API.
+        api: ApiKey,
+        /// The broker address.
+        broker: String,
+        /// The cause.
+        #[source]
+        source: DecodeError,
+    },
+    /// No bootstrap address gave a working Kafka connection.
+    #[error("no bootstrap broker reachable: {}", describe_attempts(.attempts))]
+    Bootstrap {
+        /// Every address tried and its last error.
+        attempts: Vec<(String, Error)>,
+    },
+    /// A broker id is not (or no longer) in the cluster metadata.
+    #[error("broker {0} is not in the cluster metadata")]
+    UnknownBroker(i32),
+}
+
+fn describe_attempts(attempts: &[(String, Error)]) -> String {
+    if attempts.is_empty() {
+        return "no addresses given".into();
+    }
+    attempts
+        .iter()
+        .map(|(addr, e)| format!("{addr}: {e}"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl Error {
+    /// Whether the same request may succeed if sent again later (possibly
+    /// after a metadata refresh or a reconnect).
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            Error::Io { .. } | Error::Connect { .. } | Error::Timeout { .. } => true,
+            Error::Closed { .. } | Error::UnknownBroker(_) => true,
+            Error::Broker { code, .. } => code.is_retriable(),
+            Error::NotKafka { .. }
+            | Error::UnsupportedVersion { .. }
+            | Error::Encode { .. }
+            | Error::Decode { .. }
+            | Error::Bootstrap { .. } => false,
+        }
+    }
+
+    /// Whether the error means cached metadata (leaders, coordinators) may
+    /// be stale: a broker error that says so, or a lost connection.
+    pub fn invalidates_metadata(&self) -> bool {
+        match self {
+            Error::Broker { code, .. } => {
+                code.invalidates_metadata()
+                    || *code == ErrorCode::NOT_COORDINATOR
+                    || *code == ErrorCode::COORDINATOR_NOT_AVAILABLE
+            }
+            Error::Io { .. } | Error::Connect { .. } | Error::Closed { .. } => true,
+            Error::UnknownBroker(_) => true,
+            _ => false,
+        }
+    }
+
+    /// Whether the peer is not a working Kafka broker (fail the address at
+    /// once instead of retrying it until a timeout hides the cause).
+    pub fn is_not_kafka(&self) -> bool {
+        matches!(self, Error::NotKafka { .. })
+    }
+
+    /// The Kafka error code, for [`Error::Broker`].
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            Error::Broker { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// A broker error for `api` with no topic/partition context.
+    pub fn broker(api: ApiKey, code: ErrorCode, message: Option<&str>) -> Error {
+        Error::Broker {
+            api,
+            code,
+            topic: None,
+            partition: None,
+            message: message.map(str::to_owned),
+        }
+    }
+}
+
+/// Results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
