@@ -167,15 +167,17 @@ static int run_command(rd_kafka_mock_cluster_t *mc, char *line) {
         return 1;
 }
 
-static int add_topic(rd_kafka_mock_cluster_t *mc, char *spec) {
-        int parts = 1, repl = 1;
-        char *colon = strchr(spec, ':');
-        if (!colon)
-                return 0;
-        *colon = '\0';
-        if (sscanf(colon + 1, "%d:%d", &parts, &repl) < 1)
-                return 0;
-        return rd_kafka_mock_topic_create(mc, spec, parts, repl) == 0;
+static int add_topic(rd_kafka_mock_cluster_t *mc, const char *spec) {
+        int parts = 1, repl = 1, ok = 0;
+        char *name = strdup(spec); /* argv stays intact for ps */
+        char *colon = strchr(name, ':');
+        if (colon) {
+                *colon = '\0';
+                ok = sscanf(colon + 1, "%d:%d", &parts, &repl) >= 1 &&
+                     rd_kafka_mock_topic_create(mc, name, parts, repl) == 0;
+        }
+        free(name);
+        return ok;
 }
 
 int main(int argc, char **argv) {

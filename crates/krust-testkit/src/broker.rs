@@ -1,0 +1,204 @@
+//! What every fixture offers ([`Broker`]), what each broker implements
+//! faithfully ([`Capability`], from the quirks table in DESIGN.md), and the
+//! helpers that start every broker able to run a given test.
+
+use std::fmt;
+
+use krust_codec::KString;
+use krust_codec::generated::CreateTopicsRequest;
+use krust_codec::generated::create_topics_request::CreatableTopic;
+
+use crate::{Error, External, MockCluster, NoidaDb, Result, Tansu, raw};
+
+/// Which implementation a fixture runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BrokerKind {
+    /// Tansu 0.6.0.
+    Tansu,
+    /// The noida-db 0.2.3 emulator.
+    NoidaDb,
+    /// librdkafka 2.0.2's mock cluster.
+    MockCluster,
+    /// Whatever `KAFKA_BOOTSTRAP` names (assumed to be a real Kafka).
+    External,
+    /// An `apache/kafka` container.
+    DockerKafka,
+}
+
+impl BrokerKind {
+    /// A short name for test output: `tansu`, `noida-db`, `librdkafka-mock`,
+    /// `external`, `docker-kafka`.
+    pub fn name(self) -> &'static str {
+        match self {
+            BrokerKind::Tansu => "tansu",
+            BrokerKind::NoidaDb => "noida-db",
+            BrokerKind::MockCluster => "librdkafka-mock",
+            BrokerKind::External => "external",
+            BrokerKind::DockerKafka => "docker-kafka",
+        }
+    }
+
+    /// Whether this implementation does what Kafka specifies for `cap`.
+    pub fn supports(self, cap: Capability) -> bool {
+        use BrokerKind::*;
+        use Capability::*;
+        let real_kafka = matches!(self, External | DockerKafka);
+        match cap {
+            Produce | Fetch | ClassicGroups | CommitOffsets => true,
+            // The 2.0.2 mock answers ApiVersions v3 with UNSUPPORTED_VERSION.
+            ApiVersionsV3 | FlexibleVersions => self != MockCluster,
+            // The mock has no admin APIs: CreateTopics and friends time out.
+            CreateTopics | ListGroups => self != MockCluster,
+            // Tansu returns empty member data.
+            DescribeGroupMembers => matches!(self, NoidaDb) || real_kafka,
+            // Tansu crashes the request; the mock lacks it.
+            DeleteRecords | CreatePartitions | OffsetDelete => {
+                matches!(self, NoidaDb) || real_kafka
+            }
+            // Tansu is wrong for multi-record batches.
+            ListOffsetsLatest => self != Tansu,
+            // Tansu answers 0, the mock -1.
+            ListOffsetsByTimestamp => matches!(self, NoidaDb) || real_kafka,
+            // Tansu leaves the group stuck when a member leaves mid-rebalance.
+            LeaveDuringRebalance => self != Tansu,
+            // noida-db does not evict members that fail to rejoin.
+            RebalanceTimeoutEviction => matches!(self, MockCluster) || real_kafka,
+            FaultInjection | MultipleBrokers => self == MockCluster,
+            RestartKeepsData => self == NoidaDb,
+            Transactions => matches!(self, Tansu) || real_kafka,
+        }
+    }
+}
+
+impl fmt::Display for BrokerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Something a test needs the broker to implement as Kafka specifies it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Capability {
+    /// Produce requests.
+    Produce,
+    /// Fetch requests.
+    Fetch,
+    /// The classic group protocol (JoinGroup, SyncGroup, Heartbeat, LeaveGroup).
+    ClassicGroups,
+    /// OffsetCommit / OffsetFetch.
+    CommitOffsets,
+    /// ApiVersions v3 answered without UNSUPPORTED_VERSION.
+    ApiVersionsV3,
+    /// Flexible (tagged-field) versions of the common APIs.
+    FlexibleVersions,
+    /// CreateTopics (and DeleteTopics).
+    CreateTopics,
+    /// ListGroups.
+    ListGroups,
+    /// DescribeGroups with member metadata and assignments.
+    DescribeGroupMembers,
+    /// DeleteRecords.
+    DeleteRecords,
+    /// CreatePartitions.
+    CreatePartitions,
+    /// OffsetDelete.
+    OffsetDelete,
+    /// ListOffsets(latest) right after multi-record batches.
+    ListOffsetsLatest,
+    /// ListOffsets by timestamp.
+    ListOffsetsByTimestamp,
+    /// A member leaving while a rebalance is in progress.
+    LeaveDuringRebalance,
+    /// A member that does not rejoin within the rebalance timeout is evicted.
+    RebalanceTimeoutEviction,
+    /// Broker down/up, leader and coordinator moves, injected errors, delay.
+    FaultInjection,
+    /// More than one broker.
+    MultipleBrokers,
+    /// Data and committed offsets survive a broker restart.
+    RestartKeepsData,
+    /// Transactions (InitProducerId with a transactional id, EndTxn, ...).
+    Transactions,
+}
+
+/// What every fixture offers, so that one test body runs against each.
+pub trait Broker: Send + Sync {
+    /// The bootstrap list, `host:port[,host:port...]`.
+    fn bootstrap(&self) -> String;
+
+    /// Which implementation this is.
+    fn kind(&self) -> BrokerKind;
+
+    /// Whether this broker implements `cap` as Kafka specifies it.
+    fn supports(&self, cap: Capability) -> bool {
+        self.kind().supports(cap)
+    }
+
+    /// Create a topic with `partitions` partitions (replication factor 1),
+    /// waiting until the broker has done it.
+    fn create_topic(&self, name: &str, partitions: i32) -> Result<()> {
+        create_topic_raw(&self.bootstrap(), name, partitions)
+    }
+}
+
+/// Create a topic with a raw CreateTopics request at the highest version both
+/// sides know.
+pub(crate) fn create_topic_raw(bootstrap: &str, name: &str, partitions: i32) -> Result<()> {
+    let addr = bootstrap.split(',').next().unwrap_or_default();
+    let mut conn = raw::Connection::connect(addr)?;
+    let version = conn.version_for::<CreateTopicsRequest>()?;
+    let request = CreateTopicsRequest {
+        topics: vec![CreatableTopic {
+            name: KString::from(name),
+            num_partitions: partitions,
+            replication_factor: 1,
+            ..Default::default()
+        }],
+        timeout_ms: 10_000,
+        ..Default::default()
+    };
+    let response = conn.send(version, &request)?;
+    match response.topics.first() {
+        Some(t) if t.error_code == 0 => Ok(()),
+        Some(t) => Err(Error::new(format!(
+            "CreateTopics {name} on {addr}: error {} {:?}",
+            t.error_code, t.error_message
+        ))),
+        None => Err(Error::new(format!(
+            "CreateTopics {name} on {addr}: empty answer"
+        ))),
+    }
+}
+
+/// Start every local fixture (Tansu, noida-db, a 3-broker mock cluster) that
+/// supports `cap`. Panics, naming `scripts/setup.sh`, if one cannot start.
+pub fn local_brokers(cap: Capability) -> Vec<Box<dyn Broker>> {
+    let mut brokers: Vec<Box<dyn Broker>> = Vec::new();
+    if BrokerKind::Tansu.supports(cap) {
+        brokers.push(Box::new(Tansu::start()));
+    }
+    if BrokerKind::NoidaDb.supports(cap) {
+        brokers.push(Box::new(NoidaDb::start()));
+    }
+    if BrokerKind::MockCluster.supports(cap) {
+        brokers.push(Box::new(MockCluster::start(3, &[])));
+    }
+    brokers
+}
+
+/// [`local_brokers`], plus `KAFKA_BOOTSTRAP` when set, plus an
+/// `apache/kafka` container when the `docker` feature is on and a Docker
+/// daemon answers: every broker able to run a test that needs `cap`.
+pub fn all_brokers(cap: Capability) -> Vec<Box<dyn Broker>> {
+    let mut brokers = local_brokers(cap);
+    if let Some(external) = External::from_env().filter(|e| e.supports(cap)) {
+        brokers.push(Box::new(external));
+    }
+    #[cfg(feature = "docker")]
+    if BrokerKind::DockerKafka.supports(cap) && crate::docker_available() {
+        brokers.push(Box::new(crate::DockerKafka::start()));
+    }
+    brokers
+}

@@ -1,0 +1,227 @@
+//! librdkafka 2.0.2's mock cluster, run by our program
+//! `mockcluster/mockcluster.c` (built into `.deps/bin/krust-mockcluster` by
+//! `scripts/setup.sh`), with its fault injection as methods.
+//!
+//! The program reads one command per line on stdin and answers each with
+//! `OK ...` or `ERR ...`; end of stdin stops it, so it dies with the test
+//! process that owns the pipe.
+
+use std::io::{BufRead, BufReader, Write};
+use std::sync::Mutex;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::broker::{Broker, BrokerKind};
+use crate::process::{Launch, Proc, START_TIMEOUT, TempDir, locate};
+use crate::{Error, Result};
+
+/// How long a fault command may take to be acknowledged.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A librdkafka mock cluster of several brokers (ids `1..=n`) on 127.0.0.1,
+/// stopped on drop.
+#[derive(Debug)]
+pub struct MockCluster {
+    inner: Mutex<Inner>,
+    brokers: Vec<(i32, String)>,
+    bootstrap: String,
+    librdkafka: String,
+    _dir: TempDir,
+}
+
+#[derive(Debug)]
+struct Inner {
+    proc: Proc,
+    lines: Receiver<String>,
+}
+
+impl MockCluster {
+    /// Start a cluster of `brokers` brokers with `topics` as
+    /// `(name, partitions)` (replication factor 1); panics (naming
+    /// `scripts/setup.sh` when the program is missing) if it cannot.
+    pub fn start(brokers: usize, topics: &[(&str, i32)]) -> Self {
+        Self::try_start(brokers, topics)
+            .unwrap_or_else(|e| panic!("cannot start the librdkafka mock cluster: {e}"))
+    }
+
+    /// Start a cluster and wait for its `READY` line.
+    pub fn try_start(brokers: usize, topics: &[(&str, i32)]) -> Result<Self> {
+        let binary = locate("krust-mockcluster", "KRUST_MOCKCLUSTER")?;
+        let dir = TempDir::new("mock")?;
+        let mut args = vec!["-b".to_string(), brokers.to_string()];
+        for (name, partitions) in topics {
+            args.push("-t".into());
+            args.push(format!("{name}:{partitions}"));
+        }
+        let (mut proc, stdout) = Proc::spawn(
+            "krust-mockcluster",
+            &binary,
+            &args,
+            &dir.path().join("mock.log"),
+            Launch::Piped,
+        )?;
+        let stdout = stdout.expect("piped stdout");
+        let (tx, lines) = channel();
+        thread::Builder::new()
+            .name("krust-mockcluster-stdout".into())
+            .spawn(move || {
+                for line in BufReader::new(stdout).lines() {
+                    let Ok(line) = line else { break };
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            })
+            .map_err(|e| Error::io("spawning the stdout reader", e))?;
+
+        let deadline = Instant::now() + START_TIMEOUT;
+        let (mut ids, mut bootstrap, mut librdkafka) = (Vec::new(), None, String::new());
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match lines.recv_timeout(left) {
+                Ok(line) if line == "READY" => break,
+                Ok(line) => {
+                    if let Some(v) = line.strip_prefix("LIBRDKAFKA=") {
+                        librdkafka = v.to_string();
+                    } else if let Some(v) = line.strip_prefix("BOOTSTRAP=") {
+                        bootstrap = Some(v.to_string());
+                    } else if let Some(v) = line.strip_prefix("BROKER=") {
+                        let (id, addr) = v.split_once(' ').unwrap_or((v, ""));
+                        let id = id
+                            .parse()
+                            .map_err(|_| Error::new(format!("bad line from the mock: {line}")))?;
+                        ids.push((id, addr.to_string()));
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    return Err(Error::new(format!(
+                        "krust-mockcluster printed no READY within {START_TIMEOUT:?}\n{}",
+                        proc.log_tail()
+                    )));
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    let status = proc.exited().map(|s| s.to_string()).unwrap_or_default();
+                    return Err(Error::new(format!(
+                        "krust-mockcluster exited before READY {status}\n{}",
+                        proc.log_tail()
+                    )));
+                }
+            }
+        }
+        let bootstrap =
+            bootstrap.ok_or_else(|| Error::new("krust-mockcluster printed no BOOTSTRAP line"))?;
+        Ok(Self {
+            inner: Mutex::new(Inner { proc, lines }),
+            brokers: ids,
+            bootstrap,
+            librdkafka,
+            _dir: dir,
+        })
+    }
+
+    /// The broker ids with their `host:port`, in id order.
+    pub fn brokers(&self) -> &[(i32, String)] {
+        &self.brokers
+    }
+
+    /// The `host:port` of broker `id`.
+    pub fn broker_addr(&self, id: i32) -> Option<&str> {
+        self.brokers
+            .iter()
+            .find(|(i, _)| *i == id)
+            .map(|(_, a)| a.as_str())
+    }
+
+    /// The librdkafka version the mock comes from.
+    pub fn librdkafka_version(&self) -> &str {
+        &self.librdkafka
+    }
+
+    /// Send one command line and wait for its `OK` / `ERR` answer.
+    pub fn command(&self, line: &str) -> Result<()> {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let Inner { proc, lines } = &mut *inner;
+        let stdin = proc
+            .stdin()
+            .ok_or_else(|| Error::new("the mock cluster is stopped"))?;
+        if let Err(e) = writeln!(stdin, "{line}").and_then(|()| stdin.flush()) {
+            return Err(proc.io_error(&format!("sending {line:?}"), e));
+        }
+        match lines.recv_timeout(COMMAND_TIMEOUT) {
+            Ok(answer) if answer.starts_with("OK") => Ok(()),
+            Ok(answer) => Err(Error::new(format!(
+                "mock cluster refused {line:?}: {answer}"
+            ))),
+            Err(_) => Err(Error::new(format!(
+                "mock cluster did not answer {line:?} within {COMMAND_TIMEOUT:?}\n{}",
+                proc.log_tail()
+            ))),
+        }
+    }
+
+    /// Take broker `id` down: its connections are closed and new ones are
+    /// refused until [`broker_up`](Self::broker_up).
+    pub fn broker_down(&self, id: i32) -> Result<()> {
+        self.command(&format!("down {id}"))
+    }
+
+    /// Bring broker `id` back up.
+    pub fn broker_up(&self, id: i32) -> Result<()> {
+        self.command(&format!("up {id}"))
+    }
+
+    /// Move the leader of `topic`/`partition` to broker `id` (-1: no leader).
+    pub fn set_leader(&self, topic: &str, partition: i32, id: i32) -> Result<()> {
+        self.command(&format!("leader {topic} {partition} {id}"))
+    }
+
+    /// Make broker `id` the coordinator of consumer group `group`.
+    pub fn set_coordinator(&self, group: &str, id: i32) -> Result<()> {
+        self.command(&format!("coord group {group} {id}"))
+    }
+
+    /// Make broker `id` the coordinator of transactional id `txn_id`.
+    pub fn set_txn_coordinator(&self, txn_id: &str, id: i32) -> Result<()> {
+        self.command(&format!("coord transaction {txn_id} {id}"))
+    }
+
+    /// Queue `codes` for the next requests of `api_key` (one code per
+    /// request, on any broker; 0 lets a request through).
+    pub fn push_errors(&self, api_key: i16, codes: &[i16]) -> Result<()> {
+        if codes.is_empty() {
+            return Ok(());
+        }
+        let codes: Vec<String> = codes.iter().map(i16::to_string).collect();
+        self.command(&format!("err {api_key} {}", codes.join(" ")))
+    }
+
+    /// Drop the errors still queued for `api_key`.
+    pub fn clear_errors(&self, api_key: i16) -> Result<()> {
+        self.command(&format!("clear {api_key}"))
+    }
+
+    /// Delay every response of broker `id` by `ms` milliseconds.
+    pub fn set_rtt(&self, id: i32, ms: u32) -> Result<()> {
+        self.command(&format!("rtt {id} {ms}"))
+    }
+
+    /// Create `topic` with `partitions` partitions (replication factor 1).
+    pub fn create_topic(&self, topic: &str, partitions: i32) -> Result<()> {
+        self.command(&format!("topic {topic} {partitions}"))
+    }
+}
+
+impl Broker for MockCluster {
+    fn bootstrap(&self) -> String {
+        self.bootstrap.clone()
+    }
+
+    fn kind(&self) -> BrokerKind {
+        BrokerKind::MockCluster
+    }
+
+    fn create_topic(&self, name: &str, partitions: i32) -> Result<()> {
+        MockCluster::create_topic(self, name, partitions)
+    }
+}

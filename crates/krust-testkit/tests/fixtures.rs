@@ -1,0 +1,365 @@
+//! Every fixture starts, speaks Kafka on its port, and is gone after drop;
+//! topic creation shows in Metadata; the mock cluster's broker down/up and
+//! other fault commands take effect.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use krust_codec::KString;
+use krust_codec::frame::FrameDecoder;
+use krust_codec::generated::metadata_request::MetadataRequestTopic;
+use krust_codec::generated::{
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, MetadataResponse,
+};
+use krust_codec::header;
+use krust_testkit::raw::Connection;
+use krust_testkit::{
+    Broker, BrokerKind, Capability, MockCluster, NoidaDb, Tansu, accepts, local_brokers,
+};
+
+/// ApiVersions v0 by hand (every broker answers v0, including the 2.0.2
+/// mock, which refuses v3): frame, send, read one frame, decode.
+fn api_versions_v0(addr: &str) -> ApiVersionsResponse {
+    let mut stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut out = BytesMut::new();
+    let client = KString::from("krust-testkit-test");
+    header::encode_request_frame(
+        &mut out,
+        0,
+        42,
+        Some(&client),
+        &ApiVersionsRequest::default(),
+    )
+    .unwrap();
+    stream.write_all(&out).unwrap();
+
+    let decoder = FrameDecoder::default();
+    let mut buf = BytesMut::new();
+    let frame = loop {
+        if let Some(frame) = decoder.decode(&mut buf).unwrap() {
+            break frame;
+        }
+        let mut chunk = [0u8; 4096];
+        let n = stream
+            .read(&mut chunk)
+            .unwrap_or_else(|e| panic!("read from {addr}: {e}"));
+        assert!(
+            n > 0,
+            "{addr} closed the connection before answering ApiVersions"
+        );
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let (head, body) = header::decode_response_as::<ApiVersionsRequest>(frame, 0).unwrap();
+    assert_eq!(head.correlation_id, 42, "{addr}");
+    body
+}
+
+fn assert_speaks_kafka(kind: &str, addr: &str) {
+    let response = api_versions_v0(addr);
+    assert_eq!(response.error_code, 0, "{kind} at {addr}");
+    assert!(
+        !response.api_keys.is_empty(),
+        "{kind} at {addr}: empty API list"
+    );
+    for must in [
+        ApiKey::ApiVersions,
+        ApiKey::Metadata,
+        ApiKey::Produce,
+        ApiKey::Fetch,
+    ] {
+        assert!(
+            response.api_keys.iter().any(|k| k.api_key == must.key()),
+            "{kind} at {addr} does not list {must:?}"
+        );
+    }
+}
+
+/// The partitions of `topic` in a Metadata response, polling until they
+/// appear (topic creation may complete asynchronously).
+fn partitions_in_metadata(addr: &str, topic: &str) -> Vec<i32> {
+    let mut conn = Connection::connect(addr).unwrap();
+    let version = conn.version_for::<MetadataRequest>().unwrap();
+    let request = MetadataRequest {
+        topics: Some(vec![MetadataRequestTopic {
+            name: Some(KString::from(topic)),
+            ..Default::default()
+        }]),
+        // Settable from v4 on; older versions (the 2.0.2 mock offers v2)
+        // only know the schema default.
+        allow_auto_topic_creation: version < 4,
+        ..Default::default()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let response: MetadataResponse = conn.send(version, &request).unwrap();
+        let found = response
+            .topics
+            .iter()
+            .find(|t| t.name.as_deref() == Some(topic) && t.error_code == 0);
+        if let Some(t) = found {
+            let mut ids: Vec<i32> = t.partitions.iter().map(|p| p.partition_index).collect();
+            ids.sort_unstable();
+            return ids;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{topic} never showed in Metadata v{version} from {addr}: {response:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn assert_stops_accepting(kind: &str, addrs: &[String]) {
+    for addr in addrs {
+        assert!(
+            !accepts(addr),
+            "{kind}: {addr} still accepts connections after drop"
+        );
+    }
+}
+
+#[test]
+fn tansu_speaks_kafka_creates_topics_and_dies_on_drop() {
+    let started = Instant::now();
+    let tansu = Tansu::start();
+    eprintln!("tansu ready in {:?} at {}", started.elapsed(), tansu.addr());
+    assert_speaks_kafka("tansu", tansu.addr());
+
+    tansu.create_topic("testkit-tansu", 3).unwrap();
+    assert_eq!(
+        partitions_in_metadata(tansu.addr(), "testkit-tansu"),
+        vec![0, 1, 2]
+    );
+
+    let addr = tansu.addr().to_string();
+    drop(tansu);
+    assert_stops_accepting("tansu", &[addr]);
+}
+
+#[test]
+fn noida_speaks_kafka_keeps_topics_across_restart_and_dies_on_drop() {
+    let started = Instant::now();
+    let mut noida = NoidaDb::start();
+    eprintln!(
+        "noida-db ready in {:?} at {}",
+        started.elapsed(),
+        noida.addr()
+    );
+    assert_speaks_kafka("noida-db", noida.addr());
+
+    Broker::create_topic(&noida, "testkit-noida", 2).unwrap();
+    assert_eq!(
+        partitions_in_metadata(noida.addr(), "testkit-noida"),
+        vec![0, 1]
+    );
+
+    let started = Instant::now();
+    noida.restart().unwrap();
+    eprintln!("noida-db restarted in {:?}", started.elapsed());
+    assert_speaks_kafka("noida-db", noida.addr());
+    assert_eq!(
+        partitions_in_metadata(noida.addr(), "testkit-noida"),
+        vec![0, 1]
+    );
+
+    let addr = noida.addr().to_string();
+    drop(noida);
+    assert_stops_accepting("noida-db", &[addr]);
+}
+
+#[test]
+fn mock_cluster_brokers_speak_kafka_and_die_on_drop() {
+    let started = Instant::now();
+    let mock = MockCluster::start(3, &[("testkit-mock", 4)]);
+    eprintln!(
+        "librdkafka {} mock ready in {:?} at {}",
+        mock.librdkafka_version(),
+        started.elapsed(),
+        mock.bootstrap()
+    );
+    assert_eq!(mock.brokers().len(), 3);
+    for (_, addr) in mock.brokers() {
+        assert_speaks_kafka("librdkafka-mock", addr);
+    }
+    assert_eq!(
+        partitions_in_metadata(mock.broker_addr(2).unwrap(), "testkit-mock"),
+        vec![0, 1, 2, 3]
+    );
+    mock.create_topic("testkit-mock-2", 2).unwrap();
+    assert_eq!(
+        partitions_in_metadata(mock.broker_addr(1).unwrap(), "testkit-mock-2"),
+        vec![0, 1]
+    );
+
+    // The BROKER lines name each id with its own address.
+    let mut conn = Connection::connect(mock.broker_addr(1).unwrap()).unwrap();
+    let version = conn.version_for::<MetadataRequest>().unwrap();
+    let response = conn.send(version, &MetadataRequest::default()).unwrap();
+    for b in &response.brokers {
+        assert_eq!(
+            mock.broker_addr(b.node_id),
+            Some(format!("{}:{}", b.host, b.port).as_str())
+        );
+    }
+
+    let addrs: Vec<String> = mock.brokers().iter().map(|(_, a)| a.clone()).collect();
+    drop(mock);
+    assert_stops_accepting("librdkafka-mock", &addrs);
+}
+
+/// A down broker closes its connections: the peer sees end of file or a
+/// reset, never an answer.
+fn refuses_service(addr: &str) -> bool {
+    let Ok(mut stream) = TcpStream::connect(addr) else {
+        return true;
+    };
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut out = BytesMut::new();
+    header::encode_request_frame(&mut out, 0, 1, None, &ApiVersionsRequest::default()).unwrap();
+    if stream.write_all(&out).is_err() {
+        return true;
+    }
+    let mut byte = [0u8; 1];
+    match stream.read(&mut byte) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => {
+            assert_ne!(
+                e.kind(),
+                ErrorKind::WouldBlock,
+                "{addr}: neither answered nor closed within 5 s"
+            );
+            assert_ne!(
+                e.kind(),
+                ErrorKind::TimedOut,
+                "{addr}: neither answered nor closed within 5 s"
+            );
+            true
+        }
+    }
+}
+
+#[test]
+fn mock_cluster_broker_down_refuses_and_up_restores() {
+    let mock = MockCluster::start(3, &[("faults", 3)]);
+    let addr2 = mock.broker_addr(2).unwrap().to_string();
+
+    // An open connection to broker 2 is closed when it goes down.
+    let mut open = TcpStream::connect(&addr2).unwrap();
+    open.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    mock.broker_down(2).unwrap();
+    let mut byte = [0u8; 1];
+    assert!(
+        matches!(open.read(&mut byte), Ok(0) | Err(_)),
+        "connection to a down broker stays open"
+    );
+
+    assert!(refuses_service(&addr2), "broker 2 still answers while down");
+    assert_speaks_kafka("librdkafka-mock broker 1", mock.broker_addr(1).unwrap());
+
+    mock.broker_up(2).unwrap();
+    assert!(!refuses_service(&addr2));
+    assert_speaks_kafka("librdkafka-mock broker 2", &addr2);
+}
+
+#[test]
+fn mock_cluster_accepts_every_fault_command_and_rejects_nonsense() {
+    let mock = MockCluster::start(3, &[("faults", 2)]);
+    mock.set_leader("faults", 0, 3).unwrap();
+    mock.set_coordinator("group-a", 2).unwrap();
+    mock.set_txn_coordinator("txn-a", 1).unwrap();
+    mock.push_errors(ApiKey::OffsetCommit.key(), &[16, 15])
+        .unwrap();
+    mock.clear_errors(ApiKey::OffsetCommit.key()).unwrap();
+    mock.set_rtt(1, 50).unwrap();
+    mock.set_rtt(1, 0).unwrap();
+
+    // The leader move shows in Metadata.
+    let mut conn = Connection::connect(mock.broker_addr(1).unwrap()).unwrap();
+    let version = conn.version_for::<MetadataRequest>().unwrap();
+    let all_topics = MetadataRequest {
+        topics: None,
+        ..Default::default()
+    };
+    let response = conn.send(version, &all_topics).unwrap();
+    let topic = response
+        .topics
+        .iter()
+        .find(|t| t.name.as_deref() == Some("faults"))
+        .unwrap();
+    let p0 = topic
+        .partitions
+        .iter()
+        .find(|p| p.partition_index == 0)
+        .unwrap();
+    assert_eq!(p0.leader_id, 3);
+
+    // A delay on broker 1 shows in its answers.
+    mock.set_rtt(1, 300).unwrap();
+    let started = Instant::now();
+    api_versions_v0(mock.broker_addr(1).unwrap());
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "rtt not applied: {:?}",
+        started.elapsed()
+    );
+    mock.set_rtt(1, 0).unwrap();
+
+    let err = mock.command("no-such-command").unwrap_err();
+    assert!(err.to_string().contains("no-such-command"), "{err}");
+    assert!(
+        mock.set_leader("faults", 0, 99).is_err(),
+        "leader on an unknown broker accepted"
+    );
+}
+
+#[test]
+fn every_local_broker_answers_and_flexible_ones_are_listed_right() {
+    let brokers = local_brokers(Capability::Produce);
+    let kinds: Vec<BrokerKind> = brokers.iter().map(|b| b.kind()).collect();
+    assert_eq!(
+        kinds,
+        [
+            BrokerKind::Tansu,
+            BrokerKind::NoidaDb,
+            BrokerKind::MockCluster
+        ]
+    );
+    for broker in &brokers {
+        let first = broker.bootstrap().split(',').next().unwrap().to_string();
+        assert_speaks_kafka(broker.kind().name(), &first);
+    }
+    let flexible: Vec<BrokerKind> = local_brokers(Capability::FlexibleVersions)
+        .iter()
+        .map(|b| b.kind())
+        .collect();
+    assert!(!flexible.contains(&BrokerKind::MockCluster));
+}
+
+#[test]
+fn create_topic_through_the_trait_on_every_broker_that_creates_topics() {
+    let mut brokers = local_brokers(Capability::CreateTopics);
+    // The mock has no CreateTopics API; its fixture creates topics through
+    // the mock's own command instead.
+    brokers.push(Box::new(MockCluster::start(1, &[])));
+    for broker in &brokers {
+        let topic = format!("created-{}", broker.kind().name());
+        broker
+            .create_topic(&topic, 5)
+            .unwrap_or_else(|e| panic!("{}: {e}", broker.kind()));
+        let first = broker.bootstrap().split(',').next().unwrap().to_string();
+        assert_eq!(
+            partitions_in_metadata(&first, &topic),
+            vec![0, 1, 2, 3, 4],
+            "{}",
+            broker.kind()
+        );
+    }
+}
