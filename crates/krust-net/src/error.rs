@@ -135,6 +135,19 @@ pub enum Error {
         /// Every address tried and its last error.
         attempts: Vec<(String, Error)>,
     },
+    /// A retried operation ran out of time; `last` is the final attempt's error.
+    #[error("{api} gave up after {attempts} attempts in {elapsed:?}: {last}")]
+    RetriesExhausted {
+        /// The API.
+        api: ApiKey,
+        /// Attempts made.
+        attempts: u32,
+        /// Time spent.
+        elapsed: Duration,
+        /// The last attempt's error.
+        #[source]
+        last: Box<Error>,
+    },
     /// A broker id is not (or no longer) in the cluster metadata.
     #[error("broker {0} is not in the cluster metadata")]
     UnknownBroker(i32),
@@ -163,7 +176,8 @@ impl Error {
             | Error::UnsupportedVersion { .. }
             | Error::Encode { .. }
             | Error::Decode { .. }
-            | Error::Bootstrap { .. } => false,
+            | Error::Bootstrap { .. }
+            | Error::RetriesExhausted { .. } => false,
         }
     }
 

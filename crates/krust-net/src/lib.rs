@@ -2,16 +2,26 @@
 //!
 //! The tokio layer of krust: one task per broker connection with pipelined
 //! requests matched by correlation id, the ApiVersions handshake and version
-//! negotiation, and typed errors that name the broker and the API.
+//! negotiation, typed errors that name the broker and the API, the broker
+//! pool with the cluster metadata cache and coordinator lookup, and the
+//! retry policy.
 #![deny(missing_docs)]
 
 pub mod connection;
+pub mod coordinator;
 pub mod error;
+pub mod metadata;
+pub mod pool;
+pub mod retry;
 mod task;
 pub mod throttle;
 pub mod versions;
 
 pub use connection::{Connection, ConnectionConfig, RawRequest};
+pub use coordinator::CoordinatorType;
 pub use error::{Error, ProtocolViolation, Result};
+pub use metadata::{BrokerInfo, ClusterMetadata, PartitionInfo, TopicInfo};
+pub use pool::{Pool, PoolConfig};
+pub use retry::{Backoff, RetryPolicy};
 pub use throttle::ThrottleTime;
 pub use versions::ApiVersions;

@@ -1,0 +1,410 @@
+//! The broker pool: bootstrap, one lazy connection per broker id, reconnect
+//! with exponential backoff and jitter, idle close, and the cluster metadata
+//! cache refreshed on a timer (`maintain`) and on demand (`invalidate`).
+//!
+//! Bootstrap follows the CLI's conventions in DESIGN.md: an address whose
+//! peer is not a working Kafka broker (HTTP, oversize frame, undecodable
+//! bytes, wrong correlation id) fails at once with that cause and the next
+//! address is tried; unreachable addresses are retried with backoff until
+//! the bootstrap timeout, and the error names every address and its cause.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use krust_codec::generated::MetadataRequest;
+use krust_codec::generated::metadata_request::MetadataRequestTopic;
+use krust_codec::{ApiKey, ErrorCode, Message};
+
+use crate::connection::{Connection, ConnectionConfig};
+use crate::coordinator::CoordinatorType;
+use crate::error::Error;
+use crate::metadata::ClusterMetadata;
+use crate::retry::{Backoff, RetryPolicy};
+
+/// Settings of a [`Pool`].
+#[derive(Debug, Clone)]
+pub struct PoolConfig {
+    /// `bootstrap.servers`: `host:port` entries, DNS names allowed.
+    pub bootstrap: Vec<String>,
+    /// Settings of every connection.
+    pub connection: ConnectionConfig,
+    /// Give up bootstrapping after this long (the CLI's default is 30 s).
+    pub bootstrap_timeout: Duration,
+    /// `metadata.max.age.ms`: refresh metadata at least this often.
+    pub metadata_max_age: Duration,
+    /// `connections.max.idle.ms`: close broker connections unused this long.
+    pub idle_timeout: Duration,
+    /// `reconnect.backoff.ms` / `reconnect.backoff.max.ms`.
+    pub reconnect_backoff: Backoff,
+    /// Retries of the pool's own requests (Metadata, FindCoordinator).
+    pub retry: RetryPolicy,
+    /// `allow.auto.create.topics` for Metadata requests (v4+).
+    pub allow_auto_topic_creation: bool,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig {
+            bootstrap: Vec::new(),
+            connection: ConnectionConfig::default(),
+            bootstrap_timeout: Duration::from_secs(30),
+            metadata_max_age: Duration::from_secs(300),
+            idle_timeout: Duration::from_secs(540),
+            reconnect_backoff: Backoff {
+                initial: Duration::from_millis(50),
+                max: Duration::from_secs(1),
+                ..Backoff::default()
+            },
+            retry: RetryPolicy::default(),
+            allow_auto_topic_creation: false,
+        }
+    }
+}
+
+/// A pool of broker connections with the cluster metadata. Clones share it.
+#[derive(Clone, Debug)]
+pub struct Pool {
+    pub(crate) inner: Arc<PoolInner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct PoolInner {
+    pub(crate) config: PoolConfig,
+    metadata: Mutex<Arc<ClusterMetadata>>,
+    stale: AtomicBool,
+    refresh: tokio::sync::Mutex<()>,
+    any: Mutex<Option<Connection>>,
+    slots: Mutex<HashMap<i32, Arc<tokio::sync::Mutex<Slot>>>>,
+    pub(crate) coordinators: Mutex<HashMap<(CoordinatorType, String), i32>>,
+}
+
+#[derive(Debug)]
+struct Slot {
+    conn: Option<Connection>,
+    failures: u32,
+    retry_at: Option<Instant>,
+    last_used: Instant,
+}
+
+/// Lock a std mutex; a panic elsewhere does not make the data unusable.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Pool {
+    /// Connect to the first bootstrap address that answers as Kafka and
+    /// fetch the broker list.
+    pub async fn bootstrap(config: PoolConfig) -> Result<Pool, Error> {
+        let conn = bootstrap_connect(&config).await?;
+        let pool = Pool {
+            inner: Arc::new(PoolInner {
+                config,
+                metadata: Mutex::new(Arc::new(ClusterMetadata::default())),
+                stale: AtomicBool::new(true),
+                refresh: tokio::sync::Mutex::new(()),
+                any: Mutex::new(Some(conn)),
+                slots: Mutex::new(HashMap::new()),
+                coordinators: Mutex::new(HashMap::new()),
+            }),
+        };
+        pool.refresh_metadata(&[]).await?;
+        Ok(pool)
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &PoolConfig {
+        &self.inner.config
+    }
+
+    /// The cached metadata, refreshed first if invalidated or older than
+    /// `metadata_max_age`. A failed refresh keeps the old snapshot.
+    pub async fn metadata(&self) -> Arc<ClusterMetadata> {
+        let current = self.cached_metadata();
+        let expired = current.fetched_at.elapsed() >= self.inner.config.metadata_max_age;
+        if (self.inner.stale.load(Ordering::Acquire) || expired)
+            && let Err(error) = self.refresh_metadata(&[]).await
+        {
+            tracing::debug!(%error, "metadata refresh failed; keeping the cached snapshot");
+        }
+        self.cached_metadata()
+    }
+
+    /// The cached metadata as it is, without refreshing.
+    pub fn cached_metadata(&self) -> Arc<ClusterMetadata> {
+        lock(&self.inner.metadata).clone()
+    }
+
+    /// Mark the metadata stale: the next lookup refreshes it. Call on
+    /// NOT_LEADER_OR_FOLLOWER, FENCED_LEADER_EPOCH, UNKNOWN_TOPIC_OR_PARTITION
+    /// and disconnects (see [`Pool::note_error`]).
+    pub fn invalidate(&self) {
+        self.inner.stale.store(true, Ordering::Release);
+    }
+
+    /// Let the pool react to an error a request met: stale metadata is
+    /// invalidated. Returns whether the error is retriable.
+    pub fn note_error(&self, error: &Error) -> bool {
+        if error.invalidates_metadata() {
+            self.invalidate();
+        }
+        error.is_retriable()
+    }
+
+    /// Fetch metadata for the cached topics plus `topics` (only the brokers
+    /// when both are empty), with retries, and merge it into the cache.
+    pub async fn refresh_metadata(&self, topics: &[&str]) -> Result<Arc<ClusterMetadata>, Error> {
+        let _one_at_a_time = self.inner.refresh.lock().await;
+        let mut names: HashSet<String> = self.cached_metadata().topics.keys().cloned().collect();
+        names.extend(topics.iter().map(|t| (*t).to_owned()));
+        let mut names: Vec<String> = names.into_iter().collect();
+        names.sort();
+        let resp = self
+            .inner
+            .config
+            .retry
+            .run(
+                ApiKey::Metadata,
+                |_| self.fetch_metadata(&names),
+                |e| tracing::debug!(error = %e, "Metadata request failed"),
+            )
+            .await?;
+        let mut m = (*self.cached_metadata()).clone();
+        m.merge(&resp);
+        let m = Arc::new(m);
+        *lock(&self.inner.metadata) = m.clone();
+        self.inner.stale.store(false, Ordering::Release);
+        Ok(m)
+    }
+
+    async fn fetch_metadata(
+        &self,
+        names: &[String],
+    ) -> Result<krust_codec::generated::MetadataResponse, Error> {
+        let conn = self.any_connection().await?;
+        let version = conn.negotiate(ApiKey::Metadata, MetadataRequest::VALID_VERSIONS)?;
+        let req = MetadataRequest {
+            topics: Some(
+                names
+                    .iter()
+                    .map(|n| MetadataRequestTopic {
+                        name: Some(n.as_str().into()),
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
+            allow_auto_topic_creation: version < 4 || self.inner.config.allow_auto_topic_creation,
+            ..Default::default()
+        };
+        conn.send_at(&req, version).await
+    }
+
+    /// The leader's broker id and leader epoch of a partition, fetching the
+    /// topic's metadata when it is not cached.
+    pub async fn leader(&self, topic: &str, partition: i32) -> Result<(i32, i32), Error> {
+        let mut m = self.metadata().await;
+        if m.topic(topic).is_none() {
+            m = self.refresh_metadata(&[topic]).await?;
+        }
+        let err = |code: ErrorCode| Error::Broker {
+            api: ApiKey::Metadata,
+            code,
+            topic: Some(topic.to_owned()),
+            partition: Some(partition),
+            message: None,
+        };
+        let t = m
+            .topic(topic)
+            .ok_or_else(|| err(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION))?;
+        if !t.error.is_ok() {
+            return Err(err(t.error));
+        }
+        let p = m
+            .partition(topic, partition)
+            .ok_or_else(|| err(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION))?;
+        if !p.error.is_ok() && p.leader.is_none() {
+            return Err(err(p.error));
+        }
+        m.leader(topic, partition)
+            .ok_or_else(|| err(ErrorCode::LEADER_NOT_AVAILABLE))
+    }
+
+    /// The connection to the leader of a partition, with its leader epoch.
+    pub async fn leader_connection(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> Result<(Connection, i32), Error> {
+        let (id, epoch) = self.leader(topic, partition).await?;
+        Ok((self.broker(id).await?, epoch))
+    }
+
+    /// The connection to broker `id`, made on first use; after a failure the
+    /// next attempt waits out an exponential backoff with jitter.
+    pub async fn broker(&self, id: i32) -> Result<Connection, Error> {
+        self.close_idle();
+        let addr = match self.cached_metadata().broker(id) {
+            Some(b) => b.addr(),
+            None => self
+                .metadata()
+                .await
+                .broker(id)
+                .map(|b| b.addr())
+                .ok_or(Error::UnknownBroker(id))?,
+        };
+        let slot = lock(&self.inner.slots)
+            .entry(id)
+            .or_insert_with(|| {
+                Arc::new(tokio::sync::Mutex::new(Slot {
+                    conn: None,
+                    failures: 0,
+                    retry_at: None,
+                    last_used: Instant::now(),
+                }))
+            })
+            .clone();
+        let mut s = slot.lock().await;
+        s.last_used = Instant::now();
+        if let Some(c) = &s.conn {
+            if !c.is_closed() {
+                return Ok(c.clone());
+            }
+            // A lost connection may mean a moved leader or a dead broker.
+            s.conn = None;
+            self.invalidate();
+        }
+        if let Some(at) = s.retry_at.take() {
+            tokio::time::sleep_until(at.into()).await;
+        }
+        match Connection::connect(&addr, Some(id), &self.inner.config.connection).await {
+            Ok(c) => {
+                s.failures = 0;
+                s.conn = Some(c.clone());
+                Ok(c)
+            }
+            Err(e) => {
+                s.failures = s.failures.saturating_add(1);
+                let delay = self.inner.config.reconnect_backoff.delay(s.failures);
+                s.retry_at = Some(Instant::now() + delay);
+                self.invalidate();
+                Err(e)
+            }
+        }
+    }
+
+    /// A live connection to any broker, for cluster-wide requests.
+    pub async fn any_connection(&self) -> Result<Connection, Error> {
+        if let Some(c) = lock(&self.inner.any).clone().filter(|c| !c.is_closed()) {
+            return Ok(c);
+        }
+        let live = lock(&self.inner.slots).values().find_map(|slot| {
+            let s = slot.try_lock().ok()?;
+            s.conn.clone().filter(|c| !c.is_closed())
+        });
+        if let Some(c) = live {
+            return Ok(c);
+        }
+        let known: Vec<(i32, String)> = self
+            .cached_metadata()
+            .brokers
+            .values()
+            .map(|b| (b.id, b.addr()))
+            .collect();
+        for (id, addr) in known {
+            match Connection::connect(&addr, Some(id), &self.inner.config.connection).await {
+                Ok(c) => {
+                    *lock(&self.inner.any) = Some(c.clone());
+                    return Ok(c);
+                }
+                Err(error) => tracing::debug!(broker = %addr, %error, "broker unreachable"),
+            }
+        }
+        let c = bootstrap_connect(&self.inner.config).await?;
+        *lock(&self.inner.any) = Some(c.clone());
+        Ok(c)
+    }
+
+    /// Add a broker the metadata does not list (a coordinator's address).
+    pub(crate) fn add_broker(&self, broker: crate::metadata::BrokerInfo) {
+        let mut m = lock(&self.inner.metadata);
+        let mut next = (**m).clone();
+        next.brokers.insert(broker.id, broker);
+        *m = Arc::new(next);
+    }
+
+    /// Drop the pool's handles to connections unused for `idle_timeout`.
+    pub fn close_idle(&self) {
+        let idle = self.inner.config.idle_timeout;
+        for slot in lock(&self.inner.slots).values() {
+            if let Ok(mut s) = slot.try_lock()
+                && s.conn.is_some()
+                && s.last_used.elapsed() >= idle
+            {
+                tracing::debug!("closing idle connection");
+                s.conn = None;
+            }
+        }
+    }
+
+    /// Run the timers: metadata refresh every `metadata_max_age` and idle
+    /// close. Spawn it next to the pool; it ends when the future is dropped.
+    pub async fn maintain(&self) {
+        let period = self
+            .inner
+            .config
+            .metadata_max_age
+            .min(self.inner.config.idle_timeout / 2)
+            .max(Duration::from_millis(10));
+        loop {
+            tokio::time::sleep(period).await;
+            self.close_idle();
+            let _ = self.metadata().await;
+        }
+    }
+}
+
+/// Try the bootstrap addresses in order until one gives a Kafka connection.
+pub(crate) async fn bootstrap_connect(config: &PoolConfig) -> Result<Connection, Error> {
+    let deadline = Instant::now() + config.bootstrap_timeout;
+    let mut last: HashMap<&str, Error> = HashMap::new();
+    let mut failed_for_good: HashSet<&str> = HashSet::new();
+    let mut round = 0u32;
+    let distinct: HashSet<&str> = config.bootstrap.iter().map(String::as_str).collect();
+    let attempts = |last: &mut HashMap<&str, Error>| Error::Bootstrap {
+        attempts: config
+            .bootstrap
+            .iter()
+            .filter_map(|a| last.remove(a.as_str()).map(|e| (a.clone(), e)))
+            .collect(),
+    };
+    loop {
+        for addr in &config.bootstrap {
+            let addr = addr.as_str();
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if failed_for_good.contains(addr) || remaining.is_zero() {
+                continue;
+            }
+            let mut cc = config.connection.clone();
+            cc.connect_timeout = cc.connect_timeout.min(remaining);
+            cc.request_timeout = cc.request_timeout.min(remaining);
+            match Connection::connect(addr, None, &cc).await {
+                Ok(c) => return Ok(c),
+                Err(e) => {
+                    tracing::debug!(broker = addr, error = %e, "bootstrap address failed");
+                    // Not Kafka, or a broker that refuses us: retrying hides the cause.
+                    if !e.is_retriable() {
+                        failed_for_good.insert(addr);
+                    }
+                    last.insert(addr, e);
+                }
+            }
+        }
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if failed_for_good.len() >= distinct.len() || remaining.is_zero() {
+            return Err(attempts(&mut last));
+        }
+        round = round.saturating_add(1);
+        tokio::time::sleep(config.reconnect_backoff.delay(round).min(remaining)).await;
+    }
+}
