@@ -16,7 +16,8 @@ use krust_codec::generated::{
 use krust_codec::header;
 use krust_testkit::raw::Connection;
 use krust_testkit::{
-    Broker, BrokerKind, Capability, MockCluster, NoidaDb, Tansu, accepts, local_brokers,
+    Broker, BrokerKind, Capability, MockCluster, NoidaDb, Tansu, accepts, all_brokers,
+    local_brokers,
 };
 
 /// ApiVersions v0 by hand (every broker answers v0, including the 2.0.2
@@ -130,7 +131,9 @@ fn tansu_speaks_kafka_creates_topics_and_dies_on_drop() {
     eprintln!("tansu ready in {:?} at {}", started.elapsed(), tansu.addr());
     assert_speaks_kafka("tansu", tansu.addr());
 
+    let started = Instant::now();
     tansu.create_topic("testkit-tansu", 3).unwrap();
+    eprintln!("tansu topic create took {:?}", started.elapsed());
     assert_eq!(
         partitions_in_metadata(tansu.addr(), "testkit-tansu"),
         vec![0, 1, 2]
@@ -361,5 +364,18 @@ fn create_topic_through_the_trait_on_every_broker_that_creates_topics() {
             "{}",
             broker.kind()
         );
+    }
+}
+
+/// With `KAFKA_BOOTSTRAP` set (or Docker, with the `docker` feature) this
+/// covers those brokers too.
+#[test]
+fn every_broker_of_all_brokers_answers_api_versions() {
+    let brokers = all_brokers(Capability::Fetch);
+    assert!(brokers.len() >= 3);
+    for broker in &brokers {
+        for addr in broker.bootstrap().split(',') {
+            assert_speaks_kafka(broker.kind().name(), addr);
+        }
     }
 }
