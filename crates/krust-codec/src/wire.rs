@@ -591,8 +591,21 @@ pub fn get_tagged_fields(
     mut known: impl FnMut(u32, &mut Bytes) -> Result<bool, DecodeError>,
 ) -> Result<(), DecodeError> {
     let count = get_unsigned_varint(buf, what)?;
+    let mut previous: Option<u32> = None;
     for _ in 0..count {
         let (tag, data) = get_tagged_field(buf)?;
+        // KIP-482: tags are strictly ascending. A repeated tag would be
+        // ambiguous (which value wins?), so it is refused, not guessed.
+        if previous.is_some_and(|p| tag <= p) {
+            return Err(DecodeError::InvalidValue {
+                what,
+                detail: format!(
+                    "tag {tag} after tag {} (tags must strictly ascend)",
+                    previous.unwrap_or(0)
+                ),
+            });
+        }
+        previous = Some(tag);
         let mut field = data.clone();
         if known(tag, &mut field)? {
             if !field.is_empty() {
@@ -659,6 +672,15 @@ pub fn put_tagged_fields(
         .chain(unknown.iter().map(|f| (f.tag, &f.data[..])))
         .collect();
     all.sort_by_key(|(t, _)| *t);
+    if let Some(w) = all.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(EncodeError::InvalidValue {
+            what: "tagged fields",
+            detail: format!(
+                "tag {} appears twice (unknown_tagged_fields repeats a tag)",
+                w[0].0
+            ),
+        });
+    }
     for (tag, data) in all {
         put_tagged_field(buf, tag, data)?;
     }
@@ -721,6 +743,29 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn tagged_fields_must_ascend_and_not_repeat() {
+        let mut b = Bytes::from_static(&[2, 1, 0, 1, 0]);
+        let mut unknown = Vec::new();
+        let err = get_tagged_fields(&mut b, "t", &mut unknown, |_, _| Ok(false)).unwrap_err();
+        assert!(err.to_string().contains("tag 1 after tag 1"), "{err}");
+        let dup = [
+            RawTaggedField {
+                tag: 3,
+                data: Bytes::new(),
+            },
+            RawTaggedField {
+                tag: 3,
+                data: Bytes::new(),
+            },
+        ];
+        assert!(put_tagged_fields(&mut BytesMut::new(), Vec::new(), &dup).is_err());
+        let mut b = Bytes::from_static(&[2, 1, 0, 4, 1, 9]);
+        let mut unknown = Vec::new();
+        get_tagged_fields(&mut b, "t", &mut unknown, |_, _| Ok(false)).unwrap();
+        assert_eq!(unknown.len(), 2);
     }
 
     #[test]

@@ -16,7 +16,7 @@ pub use seeds::write_seeds;
 
 use bytes::{Bytes, BytesMut};
 use krust_codec::consumer_protocol;
-use krust_codec::frame::FrameDecoder;
+use krust_codec::frame::{FrameDecoder, FrameError};
 use krust_codec::header;
 use krust_codec::records::{
     Batch, Batches, DecodeOptions, NewHeader, NewRecord, RecordBatch, RecordBatchBuilder,
@@ -84,7 +84,9 @@ pub fn frame_stream(data: &[u8]) {
     }
 }
 
-type Frames = (Vec<Bytes>, Option<String>);
+/// The frames read, and the kind of error that stopped the stream (its text
+/// may quote more or fewer bytes depending on how much was buffered).
+type Frames = (Vec<Bytes>, Option<std::mem::Discriminant<FrameError>>);
 
 fn collect_frames(decoder: &FrameDecoder, stream: &[u8], chunk: usize) -> Frames {
     let mut buf = BytesMut::new();
@@ -95,7 +97,7 @@ fn collect_frames(decoder: &FrameDecoder, stream: &[u8], chunk: usize) -> Frames
             match decoder.decode(&mut buf) {
                 Ok(Some(frame)) => frames.push(frame),
                 Ok(None) => break,
-                Err(e) => return (frames, Some(e.to_string())),
+                Err(e) => return (frames, Some(std::mem::discriminant(&e))),
             }
         }
     }
