@@ -574,10 +574,16 @@ pub fn get_nullable_struct<T>(
     what: &'static str,
     decode: impl FnOnce(&mut Bytes) -> Result<T, DecodeError>,
 ) -> Result<Option<T>, DecodeError> {
-    if get_i8(buf, what)? < 0 {
-        Ok(None)
-    } else {
-        decode(buf).map(Some)
+    // Kafka writes -1 (null) or 1 (present). Readers disagree on other
+    // values (Java takes any non-negative as present, kafka-protocol anything
+    // but 1 as null), so they are refused rather than guessed.
+    match get_i8(buf, what)? {
+        -1 => Ok(None),
+        1 => decode(buf).map(Some),
+        other => Err(DecodeError::InvalidValue {
+            what,
+            detail: format!("nullable struct marker {other} (expected -1 or 1)"),
+        }),
     }
 }
 
@@ -766,6 +772,17 @@ mod tests {
         let mut unknown = Vec::new();
         get_tagged_fields(&mut b, "t", &mut unknown, |_, _| Ok(false)).unwrap();
         assert_eq!(unknown.len(), 2);
+    }
+
+    #[test]
+    fn nullable_struct_marker_is_minus_one_or_one() {
+        let read = |bytes: &'static [u8]| {
+            get_nullable_struct(&mut Bytes::from_static(bytes), "s", |b| get_i8(b, "x"))
+        };
+        assert_eq!(read(&[0xff]).unwrap(), None);
+        assert_eq!(read(&[1, 7]).unwrap(), Some(7));
+        assert!(read(&[0, 7]).is_err());
+        assert!(read(&[8, 7]).is_err());
     }
 
     #[test]
