@@ -5,3 +5,6 @@
 #![deny(missing_docs)]
 
 pub use krust_codec as codec;
+
+pub mod admin;
+pub use krust_net as net;

@@ -1,0 +1,244 @@
+//! Admin calls against every local broker that implements them (Tansu and
+//! noida-db; librdkafka's 2.0.2 mock has no admin APIs), and ListOffsets by
+//! timestamp against noida-db only: Tansu answers offset 0 and the mock -1
+//! whatever the timestamp (see the quirks table in DESIGN.md).
+
+use std::time::{Duration, Instant};
+
+use krust::admin::{Admin, NewTopic, OffsetSpec};
+use krust::codec::generated::ProduceRequest;
+use krust::codec::generated::produce_request::{PartitionProduceData, TopicProduceData};
+use krust::codec::records::{NewRecord, RecordBatchBuilder};
+use krust::codec::{ApiKey, ErrorCode};
+use krust::net::{Error, PoolConfig, RetryPolicy};
+use krust_testkit::{Broker, Capability, NoidaDb, local_brokers};
+
+async fn admin(broker: &dyn Broker) -> Admin {
+    let config = PoolConfig {
+        bootstrap: broker.bootstrap().split(',').map(str::to_owned).collect(),
+        bootstrap_timeout: Duration::from_secs(20),
+        retry: RetryPolicy {
+            deadline: Duration::from_secs(20),
+            ..RetryPolicy::default()
+        },
+        ..PoolConfig::default()
+    };
+    let kind = broker.kind();
+    Admin::connect(config)
+        .await
+        .unwrap_or_else(|e| panic!("{kind}: bootstrap: {e}"))
+}
+
+fn is_broker_error(e: &Error, api: ApiKey, code: ErrorCode, topic: &str) -> bool {
+    matches!(e, Error::Broker { api: a, code: c, topic: Some(t), .. } if *a == api && *c == code && t == topic)
+}
+
+#[tokio::test]
+async fn create_describe_list_delete_against_every_admin_broker() {
+    for broker in local_brokers(Capability::CreateTopics) {
+        let kind = broker.kind();
+        let admin = admin(broker.as_ref()).await;
+        let topic = "krust-admin-lifecycle";
+
+        let cluster = admin
+            .describe_cluster()
+            .await
+            .unwrap_or_else(|e| panic!("{kind}: describe cluster: {e}"));
+        assert!(!cluster.brokers.is_empty(), "{kind}: {cluster:?}");
+
+        let created = admin
+            .create_topics(
+                &[NewTopic {
+                    replication_factor: 1,
+                    ..NewTopic::new(topic, 3)
+                }],
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{kind}: create: {e}"));
+        assert_eq!(created.len(), 1, "{kind}");
+        assert_eq!(created[0].0, topic);
+        assert!(created[0].1.is_ok(), "{kind}: {:?}", created[0].1);
+
+        // Creation may take a moment to show in Metadata.
+        let started = Instant::now();
+        let described = loop {
+            match admin.describe_topics(&[topic]).await {
+                Ok(d) if d[0].partitions.iter().all(|p| p.leader.is_some()) => break d,
+                r if started.elapsed() > Duration::from_secs(15) => {
+                    panic!("{kind}: topic not described with leaders: {r:?}")
+                }
+                _ => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        };
+        let t = &described[0];
+        assert_eq!(t.name, topic);
+        assert_eq!(t.partitions.len(), 3, "{kind}: {t:?}");
+        for (i, p) in t.partitions.iter().enumerate() {
+            assert_eq!(p.partition, i32::try_from(i).expect("small"), "{kind}");
+            let leader = p.leader.expect("leader");
+            assert!(
+                cluster.brokers.iter().any(|b| b.id == leader),
+                "{kind}: leader {leader} not a broker"
+            );
+        }
+
+        // Nothing produced: earliest and latest are both 0, all three
+        // partitions in one call.
+        let mut asks = Vec::new();
+        for p in 0..3 {
+            asks.push((topic, p, OffsetSpec::Earliest));
+        }
+        let earliest = admin
+            .list_offsets(&asks)
+            .await
+            .unwrap_or_else(|e| panic!("{kind}: earliest: {e}"));
+        let latest_asks: Vec<_> = (0..3).map(|p| (topic, p, OffsetSpec::Latest)).collect();
+        let latest = admin
+            .list_offsets(&latest_asks)
+            .await
+            .unwrap_or_else(|e| panic!("{kind}: latest: {e}"));
+        for (i, (e, l)) in earliest.iter().zip(&latest).enumerate() {
+            assert_eq!(e.partition, i32::try_from(i).expect("small"));
+            assert_eq!(e.offset, Some(0), "{kind}: earliest {e:?}");
+            assert_eq!(l.offset, Some(0), "{kind}: latest {l:?}");
+        }
+        assert_eq!(earliest.len(), 3);
+        assert_eq!(latest.len(), 3);
+
+        let again = admin
+            .create_topics(&[NewTopic::new(topic, 3)], Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|e| panic!("{kind}: create again: {e}"));
+        let err = again[0].1.as_ref().expect_err("already exists");
+        assert!(
+            is_broker_error(err, ApiKey::CreateTopics, ErrorCode::TOPIC_ALREADY_EXISTS, topic),
+            "{kind}: {err:?}"
+        );
+
+        let deleted = admin
+            .delete_topics(&[topic], Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|e| panic!("{kind}: delete: {e}"));
+        assert!(deleted[0].1.is_ok(), "{kind}: {deleted:?}");
+
+        let started = Instant::now();
+        let err = loop {
+            match admin.describe_topics(&[topic]).await {
+                Err(e) => break e,
+                Ok(d) if started.elapsed() > Duration::from_secs(15) => {
+                    panic!("{kind}: still described after delete: {d:?}")
+                }
+                Ok(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        };
+        assert!(
+            is_broker_error(
+                &err,
+                ApiKey::Metadata,
+                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                topic
+            ),
+            "{kind}: {err:?}"
+        );
+        let msg = err.to_string();
+        assert!(msg.contains("UNKNOWN_TOPIC_OR_PARTITION") && msg.contains(topic), "{msg}");
+    }
+}
+
+/// noida-db only: Tansu answers offset 0 and the 2.0.2 mock -1 to a
+/// ListOffsets by timestamp, whatever the timestamp.
+#[tokio::test]
+async fn list_offsets_by_timestamp_against_noida_db() {
+    let noida = NoidaDb::start();
+    assert!(noida.supports(Capability::ListOffsetsByTimestamp));
+    let admin = admin(&noida).await;
+    let topic = "krust-admin-by-timestamp";
+    let created = admin
+        .create_topics(&[NewTopic::new(topic, 1)], Duration::from_secs(10))
+        .await
+        .expect("create");
+    assert!(created[0].1.is_ok(), "{created:?}");
+
+    // Three records with timestamps 1000, 2000, 3000 in one batch, written
+    // with a raw Produce request to the partition's leader.
+    let mut batch = RecordBatchBuilder::new();
+    for (i, ts) in [1000i64, 2000, 3000].into_iter().enumerate() {
+        let value = format!("v{i}");
+        batch
+            .append(&NewRecord {
+                timestamp: ts,
+                value: Some(value.as_bytes()),
+                ..NewRecord::default()
+            })
+            .expect("append");
+    }
+    let records = batch.build().expect("batch");
+    let (conn, _epoch) = admin
+        .pool()
+        .leader_connection(topic, 0)
+        .await
+        .expect("leader");
+    let produce = ProduceRequest {
+        acks: -1,
+        timeout_ms: 10_000,
+        topic_data: vec![TopicProduceData {
+            name: topic.into(),
+            partition_data: vec![PartitionProduceData {
+                index: 0,
+                records: Some(records),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let resp = conn.send(&produce).await.expect("produce");
+    let p = &resp.responses[0].partition_responses[0];
+    assert_eq!(p.error_code, 0, "{resp:?}");
+    assert_eq!(p.base_offset, 0, "{resp:?}");
+
+    let got = admin
+        .list_offsets(&[
+            (topic, 0, OffsetSpec::Timestamp(1500)),
+            (topic, 0, OffsetSpec::Timestamp(3000)),
+        ])
+        .await
+        .expect("by timestamp");
+    assert_eq!(got[0].offset, Some(1), "{got:?}");
+    assert_eq!(got[0].timestamp, Some(2000), "{got:?}");
+    assert_eq!(got[1].offset, Some(2), "{got:?}");
+    assert_eq!(got[1].timestamp, Some(3000), "{got:?}");
+
+    let after = admin
+        .list_offsets(&[(topic, 0, OffsetSpec::Timestamp(5000))])
+        .await
+        .expect("after the last record");
+    assert_eq!(after[0].offset, None, "{after:?}");
+
+    let ends = admin
+        .list_offsets(&[(topic, 0, OffsetSpec::Earliest)])
+        .await
+        .expect("earliest");
+    assert_eq!(ends[0].offset, Some(0));
+    let ends = admin
+        .list_offsets(&[(topic, 0, OffsetSpec::Latest)])
+        .await
+        .expect("latest");
+    assert_eq!(ends[0].offset, Some(3));
+
+    // An unknown partition is retried within the deadline, then named.
+    let admin = admin.with_retry(RetryPolicy {
+        deadline: Duration::from_millis(500),
+        ..RetryPolicy::default()
+    });
+    let err = admin
+        .list_offsets(&[(topic, 7, OffsetSpec::Latest)])
+        .await
+        .expect_err("no partition 7");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("UNKNOWN_TOPIC_OR_PARTITION") && msg.contains(topic) && msg.contains('7'),
+        "{msg}"
+    );
+}
