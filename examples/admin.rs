@@ -8,9 +8,7 @@ use krust::admin::{Admin, OffsetSpec};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let bootstrap = args
-        .next()
-        .ok_or("usage: admin BOOTSTRAP [TOPIC...]")?;
+    let bootstrap = args.next().ok_or("usage: admin BOOTSTRAP [TOPIC...]")?;
     let topics: Vec<String> = args.collect();
     let admin = Admin::bootstrap(&bootstrap).await?;
 

@@ -252,7 +252,7 @@ impl Admin {
             api,
             move |_| async move {
                 let (pending, done) = (pending_ref, done_ref);
-                let todo = lock(&pending).clone();
+                let todo = lock(pending).clone();
                 let conn = self.controller().await?;
                 let replies = send(conn, todo).await?;
                 let mut retry = None;
@@ -260,7 +260,7 @@ impl Admin {
                 for (name, code, message) in replies {
                     let code = ErrorCode::from(code);
                     if code.is_ok() {
-                        lock(&done).push((name, Ok(())));
+                        lock(done).push((name, Ok(())));
                         continue;
                     }
                     let e = Error::Broker {
@@ -274,10 +274,10 @@ impl Admin {
                         still.push(name);
                         retry = Some(e);
                     } else {
-                        lock(&done).push((name, Err(e)));
+                        lock(done).push((name, Err(e)));
                     }
                 }
-                *lock(&pending) = still;
+                *lock(pending) = still;
                 retry.map_or(Ok(()), Err)
             },
             |e| {
@@ -325,32 +325,34 @@ impl Admin {
         self.retry
             .run(
                 ApiKey::Metadata,
-                move |_| async move {
-                    let conn = self.pool.any_connection().await?;
-                    let version =
-                        conn.negotiate(ApiKey::Metadata, MetadataRequest::VALID_VERSIONS)?;
-                    let req = MetadataRequest {
-                        topics: Some(
-                            topics
-                                .unwrap_or_default()
-                                .iter()
-                                .map(|n| MetadataRequestTopic {
-                                    name: Some(KString::from(*n)),
-                                    ..Default::default()
-                                })
-                                .collect(),
-                        ),
-                        allow_auto_topic_creation: false,
-                        ..Default::default()
-                    };
-                    let resp = conn.send_at(&req, version).await?;
-                    Ok(ClusterMetadata::from_response(&resp))
-                },
+                move |_| self.metadata_once(topics),
                 |e| {
                     self.pool.note_error(e);
                 },
             )
             .await
+    }
+
+    /// One Metadata request for `topics`, not retried.
+    async fn metadata_once(&self, topics: Option<&[&str]>) -> Result<ClusterMetadata, Error> {
+        let conn = self.pool.any_connection().await?;
+        let version = conn.negotiate(ApiKey::Metadata, MetadataRequest::VALID_VERSIONS)?;
+        let req = MetadataRequest {
+            topics: Some(
+                topics
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|n| MetadataRequestTopic {
+                        name: Some(KString::from(*n)),
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
+            allow_auto_topic_creation: false,
+            ..Default::default()
+        };
+        let resp = conn.send_at(&req, version).await?;
+        Ok(ClusterMetadata::from_response(&resp))
     }
 
     /// The brokers, the controller and the cluster id, from a fresh
@@ -371,12 +373,11 @@ impl Admin {
     /// cluster's current state); a topic whose leaders are being elected
     /// (LEADER_NOT_AVAILABLE) is asked again within the retry deadline.
     pub async fn describe_topics(&self, topics: &[&str]) -> Result<Vec<TopicInfo>, Error> {
-        let answer = self
-            .retry
+        self.retry
             .run(
                 ApiKey::Metadata,
                 move |_| async move {
-                    let mut m = self.metadata_for(Some(topics)).await?;
+                    let mut m = self.metadata_once(Some(topics)).await?;
                     let mut out = Vec::with_capacity(topics.len());
                     for name in topics {
                         let err = |code| Error::Broker {
@@ -403,8 +404,7 @@ impl Admin {
                     self.pool.note_error(e);
                 },
             )
-            .await?;
-        answer
+            .await?
     }
 }
 

@@ -112,7 +112,12 @@ async fn create_describe_list_delete_against_every_admin_broker() {
             .unwrap_or_else(|e| panic!("{kind}: create again: {e}"));
         let err = again[0].1.as_ref().expect_err("already exists");
         assert!(
-            is_broker_error(err, ApiKey::CreateTopics, ErrorCode::TOPIC_ALREADY_EXISTS, topic),
+            is_broker_error(
+                err,
+                ApiKey::CreateTopics,
+                ErrorCode::TOPIC_ALREADY_EXISTS,
+                topic
+            ),
             "{kind}: {err:?}"
         );
 
@@ -142,7 +147,10 @@ async fn create_describe_list_delete_against_every_admin_broker() {
             "{kind}: {err:?}"
         );
         let msg = err.to_string();
-        assert!(msg.contains("UNKNOWN_TOPIC_OR_PARTITION") && msg.contains(topic), "{msg}");
+        assert!(
+            msg.contains("UNKNOWN_TOPIC_OR_PARTITION") && msg.contains(topic),
+            "{msg}"
+        );
     }
 }
 

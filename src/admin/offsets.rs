@@ -178,7 +178,8 @@ impl Admin {
             for (i, _) in parts {
                 let (topic, partition, _) = requests[i];
                 let Some(p) = answers.remove(&(topic.to_owned(), partition)) else {
-                    let e = partition_error(topic, partition, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
+                    let e =
+                        partition_error(topic, partition, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
                     round.failed(self, e, [i]);
                     continue;
                 };
