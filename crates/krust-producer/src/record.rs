@@ -1,0 +1,115 @@
+//! What an application hands to the producer and what it gets back: the
+//! record, its delivery metadata, and the `'static + Send` future that
+//! resolves once the broker has (or has not) taken the record.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use tokio::sync::oneshot;
+
+use crate::error::ProduceError;
+
+/// A record header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordHeader {
+    /// The header key.
+    pub key: String,
+    /// The value, `None` for null.
+    pub value: Option<Bytes>,
+}
+
+/// A record to send.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProducerRecord {
+    /// The topic.
+    pub topic: String,
+    /// An explicit partition; `None` lets the partitioner choose.
+    pub partition: Option<i32>,
+    /// The key (murmur2 of it picks the partition), `None` for null.
+    pub key: Option<Bytes>,
+    /// The value, `None` for null (a tombstone).
+    pub value: Option<Bytes>,
+    /// Headers, in order.
+    pub headers: Vec<RecordHeader>,
+    /// Create time in ms since the epoch; `None` takes the time of `send`.
+    pub timestamp: Option<i64>,
+}
+
+impl ProducerRecord {
+    /// A record for `topic` with a value.
+    pub fn new(topic: impl Into<String>, value: impl Into<Bytes>) -> Self {
+        ProducerRecord {
+            topic: topic.into(),
+            value: Some(value.into()),
+            ..Default::default()
+        }
+    }
+
+    /// With a key.
+    pub fn key(mut self, key: impl Into<Bytes>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+
+    /// With an explicit partition.
+    pub fn partition(mut self, partition: i32) -> Self {
+        self.partition = Some(partition);
+        self
+    }
+
+    /// With one more header.
+    pub fn header(mut self, key: impl Into<String>, value: Option<Bytes>) -> Self {
+        self.headers.push(RecordHeader {
+            key: key.into(),
+            value,
+        });
+        self
+    }
+
+    /// With a create timestamp (ms since the epoch).
+    pub fn timestamp(mut self, ms: i64) -> Self {
+        self.timestamp = Some(ms);
+        self
+    }
+}
+
+/// Where a record landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordMetadata {
+    /// The partition.
+    pub partition: i32,
+    /// The offset; -1 when unknown (`acks=0`, or a duplicate the broker
+    /// recognised without remembering its offset).
+    pub offset: i64,
+    /// The record's timestamp: the broker's log-append time when the topic
+    /// uses it, else the create time.
+    pub timestamp: i64,
+}
+
+/// Resolves when the record is acknowledged or has failed. Dropping it does
+/// not cancel the delivery.
+#[derive(Debug)]
+pub struct DeliveryFuture {
+    pub(crate) rx: oneshot::Receiver<Result<RecordMetadata, ProduceError>>,
+}
+
+impl Future for DeliveryFuture {
+    type Output = Result<RecordMetadata, ProduceError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.rx)
+            .poll(cx)
+            .map(|r| r.unwrap_or(Err(ProduceError::Closed)))
+    }
+}
+
+/// The sending half of a delivery future.
+pub(crate) type Delivery = oneshot::Sender<Result<RecordMetadata, ProduceError>>;
+
+/// A delivery future and its sending half.
+pub(crate) fn delivery() -> (Delivery, DeliveryFuture) {
+    let (tx, rx) = oneshot::channel();
+    (tx, DeliveryFuture { rx })
+}
