@@ -265,6 +265,7 @@ impl Admin {
                     }
                     let e = Error::Broker {
                         api,
+                        broker: None,
                         code,
                         topic: Some(name.clone()),
                         partition: None,
@@ -308,6 +309,7 @@ impl Admin {
                 Some(i) => done.swap_remove(i).1,
                 None => Err(Error::Broker {
                     api,
+                    broker: None,
                     code: ErrorCode::UNKNOWN_SERVER_ERROR,
                     topic: Some(name.clone()),
                     partition: None,
@@ -382,6 +384,7 @@ impl Admin {
                     for name in topics {
                         let err = |code| Error::Broker {
                             api: ApiKey::Metadata,
+                            broker: None,
                             code,
                             topic: Some((*name).to_owned()),
                             partition: None,

@@ -154,11 +154,11 @@ impl Admin {
                     };
                     Ok::<_, Error>((version, conn.send_at(&req, version).await?))
                 };
-                (parts, reply.await)
+                (parts, conn.addr().to_owned(), reply.await)
             });
         }
         while let Some(joined) = set.join_next().await {
-            let (parts, reply) = match joined {
+            let (parts, addr, reply) = match joined {
                 Ok(v) => v,
                 Err(e) => std::panic::resume_unwind(e.into_panic()),
             };
@@ -179,13 +179,15 @@ impl Admin {
                 let (topic, partition, _) = requests[i];
                 let Some(p) = answers.remove(&(topic.to_owned(), partition)) else {
                     let e =
-                        partition_error(topic, partition, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
+                        partition_error(topic, partition, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION)
+                            .from_broker(&addr);
                     round.failed(self, e, [i]);
                     continue;
                 };
                 let code = ErrorCode::from(p.error_code);
                 if !code.is_ok() {
-                    round.failed(self, partition_error(topic, partition, code), [i]);
+                    let e = partition_error(topic, partition, code).from_broker(&addr);
+                    round.failed(self, e, [i]);
                     continue;
                 }
                 let offset = if version == 0 {
@@ -237,6 +239,7 @@ fn request(requests: &[(&str, i32, OffsetSpec)], parts: &[Part]) -> Vec<ListOffs
 fn partition_error(topic: &str, partition: i32, code: ErrorCode) -> Error {
     Error::Broker {
         api: ApiKey::ListOffsets,
+        broker: None,
         code,
         topic: Some(topic.to_owned()),
         partition: Some(partition),

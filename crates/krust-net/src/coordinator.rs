@@ -36,6 +36,7 @@ fn lookup_error(key: &str, code: i16, message: Option<&KString>) -> Option<Error
     let code = ErrorCode::from(code);
     (!code.is_ok()).then(|| Error::Broker {
         api: ApiKey::FindCoordinator,
+        broker: None,
         code,
         topic: Some(key.to_owned()),
         partition: None,
@@ -117,7 +118,7 @@ impl Pool {
                         Some("the broker's reply does not mention this key"),
                     )),
                     Some(c) => match lookup_error(key, c.error_code, c.error_message.as_ref()) {
-                        Some(e) => Err(e),
+                        Some(e) => Err(e.from_broker(conn.addr())),
                         None => Ok(self.remember(kind, key, c.node_id, &c.host, c.port)),
                     },
                 };
@@ -132,7 +133,7 @@ impl Pool {
                 };
                 let resp: FindCoordinatorResponse = conn.send_at(&req, version).await?;
                 let r = match lookup_error(key, resp.error_code, resp.error_message.as_ref()) {
-                    Some(e) => Err(e),
+                    Some(e) => Err(e.from_broker(conn.addr())),
                     None => Ok(self.remember(kind, key, resp.node_id, &resp.host, resp.port)),
                 };
                 out.push(((*key).to_owned(), r));

@@ -80,10 +80,13 @@ pub enum Error {
         elapsed: Duration,
     },
     /// The broker answered with an error code.
-    #[error("{api} failed with {code}{}{}{}", .topic.as_ref().map(|t| format!(" for topic {t}")).unwrap_or_default(), .partition.map(|p| format!(" partition {p}")).unwrap_or_default(), .message.as_ref().map(|m| format!(": {m}")).unwrap_or_default())]
+    #[error("{api} failed with {code}{}{}{}{}", .topic.as_ref().map(|t| format!(" for topic {t}")).unwrap_or_default(), .partition.map(|p| format!(" partition {p}")).unwrap_or_default(), .broker.as_ref().map(|b| format!(" from broker {b}")).unwrap_or_default(), .message.as_ref().map(|m| format!(": {m}")).unwrap_or_default())]
     Broker {
         /// The API of the request.
         api: ApiKey,
+        /// The address of the broker that answered, when one did (a code
+        /// derived from cached metadata has none).
+        broker: Option<String>,
         /// The error code.
         code: ErrorCode,
         /// The topic (or group, or transactional id) the code is about.
@@ -214,11 +217,25 @@ impl Error {
     pub fn broker(api: ApiKey, code: ErrorCode, message: Option<&str>) -> Error {
         Error::Broker {
             api,
+            broker: None,
             code,
             topic: None,
             partition: None,
             message: message.map(str::to_owned),
         }
+    }
+}
+
+impl Error {
+    /// Name the broker that answered, for a [`Error::Broker`] built before
+    /// the address was at hand; other variants already carry it.
+    pub fn from_broker(mut self, addr: &str) -> Error {
+        if let Error::Broker { broker, .. } = &mut self {
+            if broker.is_none() {
+                *broker = Some(addr.to_owned());
+            }
+        }
+        self
     }
 }
 

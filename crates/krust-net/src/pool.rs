@@ -209,6 +209,7 @@ impl Pool {
         }
         let err = |code: ErrorCode| Error::Broker {
             api: ApiKey::Metadata,
+            broker: None,
             code,
             topic: Some(topic.to_owned()),
             partition: Some(partition),

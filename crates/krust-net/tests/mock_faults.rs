@@ -119,6 +119,7 @@ async fn list_offsets(
                 if !code.is_ok() {
                     return Err(Error::Broker {
                         api: ApiKey::ListOffsets,
+                        broker: Some(conn.addr().to_owned()),
                         code,
                         topic: Some(TOPIC.to_owned()),
                         partition: Some(partition),
@@ -191,6 +192,7 @@ async fn offset_fetch(
                     let code = ErrorCode::from(code);
                     (!code.is_ok()).then(|| Error::Broker {
                         api: ApiKey::OffsetFetch,
+                        broker: Some(conn.addr().to_owned()),
                         code,
                         topic: Some(group.to_owned()),
                         partition: None,
@@ -443,7 +445,11 @@ async fn a_deadline_that_runs_out_gives_a_typed_error_naming_api_and_broker() {
         };
         assert_eq!(*api, ApiKey::ListOffsets);
         assert_eq!(last.code(), Some(code), "{last:?}");
-        assert!(e.to_string().contains("ListOffsets"), "{e}");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("ListOffsets") && msg.contains("from broker 127.0.0.1:"),
+            "{msg}"
+        );
         // And with the errors gone the same request succeeds.
         list_offsets(&pool, &short, 2).await.expect("after clear");
     })
