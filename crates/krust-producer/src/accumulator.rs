@@ -1,0 +1,285 @@
+//! The record accumulator, sans-io: per-partition batches (RecordBatch v2
+//! builders) that fill up to `batch.size`, wait up to `linger.ms` for more
+//! records, and queue up sealed in sequence order for the sender. Memory is
+//! bounded outside (`buffer.memory` permits travel with each record and are
+//! released when its batch completes), so nothing here grows without bound.
+//!
+//! Owned by the producer's task (`sender.rs`); no locking.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use krust_codec::EncodeError;
+use krust_codec::records::{Compression, NewHeader, NewRecord, RecordBatchBuilder};
+use tokio::sync::OwnedSemaphorePermit;
+
+use crate::error::ProduceError;
+use crate::record::{Delivery, RecordMetadata};
+
+/// A topic-partition.
+pub(crate) type TopicPartition = (Arc<str>, i32);
+
+/// A record handed from `send` to the task.
+pub(crate) struct Incoming {
+    pub record: crate::record::ProducerRecord,
+    pub timestamp: i64,
+    pub num_partitions: i32,
+    pub permit: OwnedSemaphorePermit,
+    pub delivery: Delivery,
+}
+
+/// Producer id, epoch and base sequence of an idempotent batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Sequence {
+    pub producer_id: i64,
+    pub epoch: i16,
+    pub base: i32,
+}
+
+/// One batch of one partition, from its first record to its completion.
+pub(crate) struct Batch {
+    pub tp: TopicPartition,
+    builder: RecordBatchBuilder,
+    deliveries: Vec<(Delivery, i64)>,
+    _memory: Option<OwnedSemaphorePermit>,
+    pub created: Instant,
+    pub attempts: u32,
+    pub retry_at: Option<Instant>,
+    pub sequence: Option<Sequence>,
+    built: Option<(Option<Sequence>, Bytes)>,
+    pub last_error: Option<String>,
+}
+
+impl Batch {
+    fn new(tp: TopicPartition, batch_size: usize, compression: Compression) -> Batch {
+        Batch {
+            tp,
+            builder: RecordBatchBuilder::with_capacity(batch_size).compression(compression),
+            deliveries: Vec::new(),
+            _memory: None,
+            created: Instant::now(),
+            attempts: 0,
+            retry_at: None,
+            sequence: None,
+            built: None,
+            last_error: None,
+        }
+    }
+
+    /// Records in the batch.
+    pub fn record_count(&self) -> i32 {
+        self.builder.record_count()
+    }
+
+    /// Uncompressed size so far.
+    pub fn size(&self) -> usize {
+        self.builder.size_in_bytes()
+    }
+
+    /// The encoded batch with the current producer fields; encoded (and
+    /// compressed) once per sequence assignment, reused on retries.
+    pub fn encoded(&mut self) -> Result<Bytes, EncodeError> {
+        if let Some((seq, bytes)) = &self.built
+            && *seq == self.sequence
+        {
+            return Ok(bytes.clone());
+        }
+        let mut b = self.builder.clone();
+        if let Some(s) = self.sequence {
+            b.set_producer(s.producer_id, s.epoch, s.base);
+        }
+        let bytes = b.build()?;
+        self.built = Some((self.sequence, bytes.clone()));
+        Ok(bytes)
+    }
+
+    /// Resolve every record: offsets from `base_offset` (-1: unknown).
+    pub fn succeed(self, base_offset: i64, log_append_time: Option<i64>) {
+        for (i, (tx, ts)) in self.deliveries.into_iter().enumerate() {
+            let offset = if base_offset < 0 {
+                -1
+            } else {
+                base_offset + i64::try_from(i).unwrap_or(i64::MAX)
+            };
+            let _ = tx.send(Ok(RecordMetadata {
+                partition: self.tp.1,
+                offset,
+                timestamp: log_append_time.unwrap_or(ts),
+            }));
+        }
+    }
+
+    /// Fail every record with `error`.
+    pub fn fail(self, error: ProduceError) {
+        for (tx, _) in self.deliveries {
+            let _ = tx.send(Err(error.clone()));
+        }
+    }
+
+    /// Whether `delivery.timeout.ms` has passed since creation.
+    pub fn expired(&self, now: Instant, delivery_timeout: Duration) -> bool {
+        now.saturating_duration_since(self.created) >= delivery_timeout
+    }
+
+    /// The delivery-timeout error of this batch.
+    pub fn timeout_error(&self) -> ProduceError {
+        ProduceError::DeliveryTimeout {
+            topic: self.tp.0.to_string(),
+            partition: self.tp.1,
+            elapsed: self.created.elapsed(),
+            attempts: self.attempts,
+            last: self.last_error.clone(),
+        }
+    }
+}
+
+/// The batches of one partition.
+#[derive(Default)]
+pub(crate) struct PartitionQueue {
+    open: Option<Batch>,
+    /// Sealed batches waiting to be sent, in sequence order (retries of
+    /// sequenced batches first, then new ones).
+    pub sealed: VecDeque<Batch>,
+}
+
+/// Every partition's batches.
+pub(crate) struct Accumulator {
+    pub partitions: HashMap<TopicPartition, PartitionQueue>,
+    batch_size: usize,
+    linger: Duration,
+    compression: Compression,
+}
+
+impl Accumulator {
+    pub fn new(batch_size: usize, linger: Duration, compression: Compression) -> Self {
+        Accumulator {
+            partitions: HashMap::new(),
+            batch_size,
+            linger,
+            compression,
+        }
+    }
+
+    /// Whether the partition has a batch open for more records.
+    pub fn has_open(&self, tp: &TopicPartition) -> bool {
+        self.partitions.get(tp).is_some_and(|q| q.open.is_some())
+    }
+
+    /// Append a record to its partition's open batch, sealing the batch
+    /// first when the record would take it past `batch.size`.
+    pub fn append(&mut self, tp: TopicPartition, inc: Incoming) {
+        let Incoming {
+            record,
+            timestamp,
+            permit,
+            delivery,
+            num_partitions: _,
+        } = inc;
+        let headers: Vec<NewHeader<'_>> = record
+            .headers
+            .iter()
+            .map(|h| NewHeader {
+                key: &h.key,
+                value: h.value.as_deref(),
+            })
+            .collect();
+        let new = NewRecord {
+            timestamp,
+            key: record.key.as_deref(),
+            value: record.value.as_deref(),
+            headers: &headers,
+            ..NewRecord::default()
+        };
+        let (batch_size, compression) = (self.batch_size, self.compression);
+        let q = self.partitions.entry(tp.clone()).or_default();
+        if let Some(open) = &q.open {
+            let fits = open
+                .builder
+                .record_size(&new)
+                .is_ok_and(|n| open.size() + n <= batch_size);
+            if !fits && let Some(full) = q.open.take() {
+                q.sealed.push_back(full);
+            }
+        }
+        let batch = q
+            .open
+            .get_or_insert_with(|| Batch::new(tp, batch_size, compression));
+        if let Err(e) = batch.builder.append(&new) {
+            if batch.record_count() == 0 {
+                q.open = None;
+            }
+            let _ = delivery.send(Err(ProduceError::Encode(e)));
+            return;
+        }
+        batch.deliveries.push((delivery, timestamp));
+        match &mut batch._memory {
+            Some(m) => m.merge(permit),
+            None => batch._memory = Some(permit),
+        }
+        if batch.size() >= batch_size
+            && let Some(full) = q.open.take()
+        {
+            q.sealed.push_back(full);
+        }
+    }
+
+    /// Seal open batches whose linger has passed (all of them when
+    /// `flushing`).
+    pub fn seal_lingered(&mut self, now: Instant, flushing: bool) {
+        for q in self.partitions.values_mut() {
+            if let Some(open) = &q.open
+                && (flushing || now >= open.created + self.linger)
+                && let Some(b) = q.open.take()
+            {
+                q.sealed.push_back(b);
+            }
+        }
+    }
+
+    /// When the next open batch's linger ends.
+    pub fn next_linger_deadline(&self) -> Option<Instant> {
+        self.partitions
+            .values()
+            .filter_map(|q| q.open.as_ref().map(|b| b.created + self.linger))
+            .min()
+    }
+
+    /// Put a batch that failed back, in sequence order (Java's
+    /// `insertInSequenceOrder`): before every batch with a higher sequence
+    /// or none yet.
+    pub fn reenqueue(&mut self, batch: Batch) {
+        let q = self.partitions.entry(batch.tp.clone()).or_default();
+        let pos = match batch.sequence {
+            Some(s) => q
+                .sealed
+                .iter()
+                .position(|b| b.sequence.is_none_or(|o| o.base > s.base))
+                .unwrap_or(q.sealed.len()),
+            None => q
+                .sealed
+                .iter()
+                .position(|b| b.sequence.is_none())
+                .unwrap_or(q.sealed.len()),
+        };
+        q.sealed.insert(pos, batch);
+    }
+
+    /// Whether no record is waiting anywhere.
+    pub fn is_empty(&self) -> bool {
+        self.partitions
+            .values()
+            .all(|q| q.open.is_none() && q.sealed.is_empty())
+    }
+
+    /// Every batch, open and sealed (to fail them all).
+    pub fn drain_all(&mut self) -> Vec<Batch> {
+        let mut out = Vec::new();
+        for q in self.partitions.values_mut() {
+            out.extend(q.sealed.drain(..));
+            out.extend(q.open.take());
+        }
+        out
+    }
+}

@@ -1,0 +1,260 @@
+//! The producer handle: `send` (partition count from the metadata, room in
+//! `buffer.memory`, both within `max.block.ms`), `flush`, `close`. All
+//! state lives in the task (`sender.rs`); this handle only holds a channel
+//! to it, the memory semaphore and the pool. Dropping it never blocks: the
+//! task is told to stop and pending delivery futures fail with
+//! [`ProduceError::Closed`].
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use krust_codec::ErrorCode;
+use krust_net::{Backoff, ConnectionConfig, Pool, PoolConfig, RetryPolicy};
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+use crate::accumulator::Incoming;
+use crate::config::{ProducerConfig, ProducerConfigBuilder};
+use crate::error::{ProduceError, Result};
+use crate::idempotence::{ProducerId, init_producer_id};
+use crate::record::{DeliveryFuture, ProducerRecord, delivery};
+use crate::sender::{Msg, Sender};
+
+/// Bytes a record costs beyond its key, value and headers (record framing
+/// plus a share of the batch header), for the memory and size limits.
+const RECORD_OVERHEAD: usize = 32;
+/// The RecordBatch v2 header.
+const BATCH_OVERHEAD: usize = krust_codec::records::BATCH_HEADER_LEN;
+
+/// A Kafka producer. Share it behind an `Arc` to send from several tasks.
+#[derive(Debug)]
+pub struct Producer {
+    tx: mpsc::UnboundedSender<Msg>,
+    pool: Pool,
+    memory: Arc<Semaphore>,
+    config: Arc<ProducerConfig>,
+    producer_id: Option<(i64, i16)>,
+}
+
+impl ProducerConfigBuilder {
+    /// Validate the settings and start a producer with them.
+    pub async fn create(self) -> Result<Producer> {
+        Producer::new(self.build()?).await
+    }
+}
+
+impl Producer {
+    /// A settings builder; finish with
+    /// [`create`](ProducerConfigBuilder::create).
+    pub fn builder() -> ProducerConfigBuilder {
+        ProducerConfig::builder()
+    }
+
+    /// Bootstrap, get a producer id when idempotence is on and the broker
+    /// supports it, and start the producer's task.
+    pub async fn new(config: ProducerConfig) -> Result<Producer> {
+        config.validate()?;
+        let backoff = Backoff {
+            initial: config.retry_backoff,
+            max: config.retry_backoff_max.max(config.retry_backoff),
+            ..Backoff::default()
+        };
+        let pool = Pool::bootstrap(PoolConfig {
+            bootstrap: config.bootstrap_servers.clone(),
+            connection: ConnectionConfig {
+                client_id: Some(config.client_id.clone()),
+                request_timeout: config.request_timeout,
+                max_in_flight: config.max_in_flight.max(1) + 4,
+                ..ConnectionConfig::default()
+            },
+            bootstrap_timeout: config.max_block.min(Duration::from_secs(30)),
+            metadata_max_age: config.metadata_max_age,
+            reconnect_backoff: backoff,
+            retry: RetryPolicy {
+                backoff,
+                deadline: config.max_block.min(config.request_timeout),
+            },
+            ..PoolConfig::default()
+        })
+        .await?;
+        let id = if config.enable_idempotence {
+            match init_producer_id(&pool, None).await {
+                Ok(Some(id)) => Some(id),
+                Ok(None) if config.idempotence_required => {
+                    return Err(ProduceError::Fatal(
+                        "enable.idempotence=true but the broker does not support InitProducerId"
+                            .to_owned(),
+                    ));
+                }
+                Err(e) if config.idempotence_required => return Err(e.into()),
+                other => {
+                    tracing::debug!(?other, "idempotence off: no producer id from the broker");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let config = Arc::new(config);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let sender = Sender::new(config.clone(), pool.clone(), id);
+        tokio::spawn(sender.run(rx));
+        Ok(Producer {
+            tx,
+            pool,
+            memory: Arc::new(Semaphore::new(config.buffer_memory)),
+            producer_id: id.map(|ProducerId { id, epoch }| (id, epoch)),
+            config,
+        })
+    }
+
+    /// Queue `record`; the future resolves when the broker acknowledges it.
+    /// Waits up to `max.block.ms` for the topic's metadata and for room in
+    /// `buffer.memory`, then fails with [`ProduceError::MaxBlockExceeded`].
+    pub async fn send(&self, record: ProducerRecord) -> Result<DeliveryFuture> {
+        let started = Instant::now();
+        let deadline = started + self.config.max_block;
+        let size = estimate(&record);
+        for (max, limit) in [
+            (self.config.max_request_size, "max.request.size"),
+            (self.config.buffer_memory, "buffer.memory"),
+        ] {
+            if size > max {
+                return Err(ProduceError::RecordTooLarge { size, max, limit });
+            }
+        }
+        let num_partitions = self.partitions(&record.topic, deadline).await?;
+        if let Some(p) = record.partition
+            && !(0..num_partitions).contains(&p)
+        {
+            return Err(ProduceError::InvalidPartition {
+                topic: record.topic,
+                partition: p,
+                partitions: usize::try_from(num_partitions).unwrap_or(0),
+            });
+        }
+        let permits = u32::try_from(size).unwrap_or(u32::MAX);
+        let left = deadline.saturating_duration_since(Instant::now());
+        let permit = tokio::time::timeout(left, self.memory.clone().acquire_many_owned(permits))
+            .await
+            .map_err(|_| ProduceError::MaxBlockExceeded {
+                what: format!("{size} bytes of buffer.memory"),
+                waited: started.elapsed(),
+            })?
+            .map_err(|_| ProduceError::Closed)?;
+        let timestamp = record.timestamp.unwrap_or_else(now_ms);
+        let (tx, fut) = delivery();
+        let inc = Incoming {
+            record,
+            timestamp,
+            num_partitions,
+            permit,
+            delivery: tx,
+        };
+        self.tx
+            .send(Msg::Record(Box::new(inc)))
+            .map_err(|_| ProduceError::Closed)?;
+        Ok(fut)
+    }
+
+    /// The topic's partition count, waiting for it to appear in the
+    /// metadata until `deadline` (Java's `waitOnMetadata`).
+    async fn partitions(&self, topic: &str, deadline: Instant) -> Result<i32> {
+        let mut attempt = 0u32;
+        loop {
+            let m = self.pool.cached_metadata();
+            let code = match m.topic(topic) {
+                Some(t) if t.error.is_ok() && !t.partitions.is_empty() => {
+                    return Ok(i32::try_from(t.partitions.len()).unwrap_or(i32::MAX));
+                }
+                Some(t) if !t.error.is_ok() => t.error,
+                _ => ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+            };
+            let left = deadline.saturating_duration_since(Instant::now());
+            if attempt > 0 && left.is_zero() {
+                return Err(ProduceError::UnknownTopic {
+                    topic: topic.to_owned(),
+                    code,
+                });
+            }
+            if attempt > 0 {
+                let pause = Duration::from_millis(50u64 << attempt.min(5)).min(left);
+                tokio::time::sleep(pause).await;
+            }
+            attempt += 1;
+            let left = deadline.saturating_duration_since(Instant::now());
+            let topics = [topic];
+            let refresh = self.pool.refresh_metadata(&topics);
+            if let Ok(Err(error)) = tokio::time::timeout(left, refresh).await {
+                tracing::debug!(%error, topic, "metadata for send failed");
+            }
+        }
+    }
+
+    /// Wait until every record sent so far is acknowledged or has failed
+    /// (records sent meanwhile are waited for too). Linger is cut short.
+    pub async fn flush(&self) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::Flush(tx))
+            .map_err(|_| ProduceError::Closed)?;
+        rx.await.map_err(|_| ProduceError::Closed)
+    }
+
+    /// Deliver what is queued, waiting up to `timeout`, then stop. Records
+    /// not delivered by then fail with [`ProduceError::Closed`] and the
+    /// error says how long was waited.
+    pub async fn close(self, timeout: Duration) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::Close(tx))
+            .map_err(|_| ProduceError::Closed)?;
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(ProduceError::Closed),
+            Err(_) => Err(ProduceError::MaxBlockExceeded {
+                what: "close to deliver the queued records".to_owned(),
+                waited: timeout,
+            }),
+        }
+    }
+
+    /// Bytes of `buffer.memory` held by records not yet completed.
+    pub fn buffered_bytes(&self) -> usize {
+        self.config
+            .buffer_memory
+            .saturating_sub(self.memory.available_permits())
+    }
+
+    /// The idempotent producer id and epoch this producer started with,
+    /// `None` when idempotence is off.
+    pub fn producer_id(&self) -> Option<(i64, i16)> {
+        self.producer_id
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &ProducerConfig {
+        &self.config
+    }
+
+    /// The broker pool (metadata, connections) the producer uses.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+}
+
+/// What a record counts against `max.request.size` and `buffer.memory`.
+fn estimate(r: &ProducerRecord) -> usize {
+    let len = |b: &Option<bytes::Bytes>| b.as_ref().map_or(0, |b| b.len());
+    let headers: usize = r
+        .headers
+        .iter()
+        .map(|h| h.key.len() + len(&h.value) + 10)
+        .sum();
+    BATCH_OVERHEAD + RECORD_OVERHEAD + len(&r.key) + len(&r.value) + headers
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}

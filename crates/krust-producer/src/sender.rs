@@ -1,0 +1,495 @@
+//! The producer's one task. It owns the accumulator, the partitioner, the
+//! idempotence bookkeeping and the in-flight counts (no shared mutexes):
+//! it takes records from `send`, seals batches on `batch.size` and
+//! `linger.ms`, drains every ready batch of the partitions a broker leads
+//! into ONE Produce request per broker (at most
+//! `max.in.flight.requests.per.connection` per broker), and handles the
+//! answers per partition (`response.rs`).
+//!
+//! Requests run as tasks in a `JoinSet` owned here: when the producer is
+//! dropped the task ends, the set aborts them, and every pending delivery
+//! future resolves to `ProduceError::Closed`.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use krust_codec::ApiKey;
+use krust_codec::generated::ProduceRequest;
+use krust_codec::generated::produce_request::{PartitionProduceData, TopicProduceData};
+use krust_net::{Backoff, Error as NetError, Pool};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
+
+use crate::accumulator::{Accumulator, Batch, Incoming};
+use crate::config::{Acks, ProducerConfig};
+use crate::error::ProduceError;
+use crate::idempotence::{Idempotence, ProducerId, init_producer_id};
+use crate::partitioner::Partitioner;
+
+/// Produce versions krust speaks: v3 is the first with RecordBatch v2.
+const PRODUCE_VERSIONS: (i16, i16) = (3, 11);
+/// How often queued batches are checked against `delivery.timeout.ms`.
+const EXPIRY_CHECK: Duration = Duration::from_millis(50);
+
+/// What `Producer` tells the task.
+pub(crate) enum Msg {
+    Record(Box<Incoming>),
+    Flush(oneshot::Sender<()>),
+    Close(oneshot::Sender<()>),
+}
+
+/// What a request task hands back.
+pub(crate) enum Event {
+    Produced {
+        broker: i32,
+        batches: Vec<Batch>,
+        result: Result<Option<krust_codec::generated::ProduceResponse>, NetError>,
+    },
+    Metadata,
+    ProducerId(Result<Option<ProducerId>, NetError>),
+}
+
+/// The task's state.
+pub(crate) struct Sender {
+    pub config: Arc<ProducerConfig>,
+    pub pool: Pool,
+    pub acc: Accumulator,
+    pub idem: Idempotence,
+    partitioner: Box<dyn Partitioner>,
+    topics: HashMap<String, Arc<str>>,
+    jobs: JoinSet<Event>,
+    in_flight: HashMap<i32, usize>,
+    /// Per broker, resolves once the previous request is queued on the
+    /// connection: requests reach a broker in the order they were drained.
+    chains: HashMap<i32, oneshot::Receiver<()>>,
+    produce_jobs: usize,
+    pub need_metadata: bool,
+    metadata_job: bool,
+    metadata_retry_at: Option<Instant>,
+    pid_job: bool,
+    /// The broker refused an epoch bump (KIP-360): ask for a new id instead.
+    bump_refused: bool,
+    pub pid_retry_at: Option<Instant>,
+    pub fatal: Option<ProduceError>,
+    flush_waiters: Vec<oneshot::Sender<()>>,
+    closing: Option<oneshot::Sender<()>>,
+    pub backoff: Backoff,
+    next_expiry_check: Instant,
+}
+
+impl Sender {
+    pub fn new(config: Arc<ProducerConfig>, pool: Pool, id: Option<ProducerId>) -> Self {
+        Sender {
+            acc: Accumulator::new(config.batch_size, config.linger, config.compression),
+            idem: Idempotence::new(id),
+            partitioner: config.partitioner.make(),
+            topics: HashMap::new(),
+            jobs: JoinSet::new(),
+            in_flight: HashMap::new(),
+            chains: HashMap::new(),
+            produce_jobs: 0,
+            need_metadata: false,
+            metadata_job: false,
+            metadata_retry_at: None,
+            pid_job: false,
+            bump_refused: false,
+            pid_retry_at: None,
+            fatal: None,
+            flush_waiters: Vec::new(),
+            closing: None,
+            backoff: Backoff {
+                initial: config.retry_backoff,
+                max: config.retry_backoff_max.max(config.retry_backoff),
+                ..Backoff::default()
+            },
+            next_expiry_check: Instant::now() + EXPIRY_CHECK,
+            config,
+            pool,
+        }
+    }
+
+    /// Run until the producer is dropped or closed.
+    pub async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>) {
+        loop {
+            let now = Instant::now();
+            let flushing = !self.flush_waiters.is_empty() || self.closing.is_some();
+            self.acc.seal_lingered(now, flushing);
+            if now >= self.next_expiry_check {
+                self.expire(now);
+                self.next_expiry_check = now + EXPIRY_CHECK;
+            }
+            self.maybe_reset(now);
+            self.drain(now);
+            let idle = self.acc.is_empty() && self.produce_jobs == 0;
+            if idle {
+                for w in self.flush_waiters.drain(..) {
+                    let _ = w.send(());
+                }
+                if let Some(done) = self.closing.take() {
+                    let _ = done.send(());
+                    return;
+                }
+            }
+            let wake = self.next_wakeup(now);
+            tokio::select! {
+                msg = rx.recv() => {
+                    let Some(msg) = msg else { return };
+                    self.on_msg(msg);
+                    // Take what else is queued before draining again.
+                    for _ in 0..4096 {
+                        match rx.try_recv() {
+                            Ok(msg) => self.on_msg(msg),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                Some(ev) = self.jobs.join_next(), if !self.jobs.is_empty() => {
+                    if let Ok(ev) = ev {
+                        self.on_event(ev);
+                    }
+                }
+                () = tokio::time::sleep_until(wake.into()) => {}
+            }
+        }
+    }
+
+    fn on_msg(&mut self, msg: Msg) {
+        match msg {
+            Msg::Record(inc) => self.on_record(*inc),
+            Msg::Flush(w) => self.flush_waiters.push(w),
+            Msg::Close(w) => self.closing = Some(w),
+        }
+    }
+
+    fn on_record(&mut self, inc: Incoming) {
+        if let Some(e) = &self.fatal {
+            let _ = inc.delivery.send(Err(e.clone()));
+            return;
+        }
+        let topic = match self.topics.get(inc.record.topic.as_str()) {
+            Some(t) => t.clone(),
+            None => {
+                let t: Arc<str> = Arc::from(inc.record.topic.as_str());
+                self.topics.insert(inc.record.topic.clone(), t.clone());
+                t
+            }
+        };
+        let n = inc.num_partitions;
+        let partition = match inc.record.partition {
+            Some(p) => p,
+            None => {
+                let (k, v) = (inc.record.key.as_deref(), inc.record.value.as_deref());
+                let p = self.partitioner.partition(&topic, k, v, n);
+                if self.acc.has_open(&(topic.clone(), p)) {
+                    p
+                } else {
+                    // KIP-480: a new batch is due; a sticky partitioner moves on.
+                    self.partitioner.on_new_batch(&topic, n, p);
+                    self.partitioner.partition(&topic, k, v, n)
+                }
+            }
+        };
+        if !(0..n).contains(&partition) {
+            let _ = inc.delivery.send(Err(ProduceError::InvalidPartition {
+                topic: topic.to_string(),
+                partition,
+                partitions: usize::try_from(n).unwrap_or(0),
+            }));
+            return;
+        }
+        self.acc.append((topic, partition), inc);
+    }
+
+    /// Fail queued batches older than `delivery.timeout.ms`.
+    fn expire(&mut self, now: Instant) {
+        let timeout = self.config.delivery_timeout;
+        let mut gone = Vec::new();
+        for q in self.acc.partitions.values_mut() {
+            let mut i = 0;
+            while i < q.sealed.len() {
+                if q.sealed[i].expired(now, timeout) {
+                    gone.extend(q.sealed.remove(i));
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        for b in gone {
+            self.idem.on_abandon(&b);
+            let e = b.timeout_error();
+            b.fail(e);
+        }
+    }
+
+    /// Start an epoch bump once nothing is in flight (KIP-360).
+    fn maybe_reset(&mut self, now: Instant) {
+        if !self.idem.reset_pending
+            || self.produce_jobs > 0
+            || self.pid_job
+            || self.pid_retry_at.is_some_and(|t| t > now)
+        {
+            return;
+        }
+        self.pid_job = true;
+        let current = if self.bump_refused {
+            None
+        } else {
+            self.idem.id
+        };
+        let pool = self.pool.clone();
+        tracing::debug!(?current, "bumping the producer epoch");
+        self.jobs
+            .spawn(async move { Event::ProducerId(init_producer_id(&pool, current).await) });
+    }
+
+    /// Group every sendable batch by leader and send one request per broker.
+    fn drain(&mut self, now: Instant) {
+        if self.fatal.is_some() {
+            return;
+        }
+        let meta = self.pool.cached_metadata();
+        if meta.fetched_at.elapsed() >= self.config.metadata_max_age {
+            self.need_metadata = true;
+        }
+        let max_in_flight = self.config.max_in_flight;
+        let max_request = self.config.max_request_size;
+        let mut requests: HashMap<i32, (Vec<Batch>, usize)> = HashMap::new();
+        for (tp, q) in self.acc.partitions.iter_mut() {
+            let Some(front) = q.sealed.front() else {
+                continue;
+            };
+            if front.retry_at.is_some_and(|t| t > now) {
+                continue;
+            }
+            let Some((leader, _)) = meta.leader(&tp.0, tp.1) else {
+                self.need_metadata = true;
+                continue;
+            };
+            let busy = self.in_flight.get(&leader).copied().unwrap_or(0);
+            let pending = requests.get(&leader);
+            if pending.is_none() && busy >= max_in_flight {
+                continue;
+            }
+            if pending.is_some_and(|(_, size)| size + front.size() > max_request) {
+                continue;
+            }
+            if !self.idem.may_send(front) {
+                continue;
+            }
+            let Some(mut b) = q.sealed.pop_front() else {
+                continue;
+            };
+            self.idem.on_send(&mut b);
+            b.attempts += 1;
+            b.retry_at = None;
+            let entry = requests.entry(leader).or_default();
+            entry.1 += b.size();
+            entry.0.push(b);
+        }
+        for (broker, (batches, _)) in requests {
+            *self.in_flight.entry(broker).or_default() += 1;
+            self.produce_jobs += 1;
+            let pool = self.pool.clone();
+            let acks = self.config.acks;
+            let timeout_ms =
+                i32::try_from(self.config.request_timeout.as_millis()).unwrap_or(i32::MAX);
+            let after = self.chains.remove(&broker);
+            let (queued, next) = oneshot::channel();
+            self.chains.insert(broker, next);
+            let order = Order { after, queued };
+            self.jobs
+                .spawn(produce(pool, broker, batches, acks, timeout_ms, order));
+        }
+        if self.need_metadata
+            && !self.metadata_job
+            && self.metadata_retry_at.is_none_or(|t| t <= now)
+        {
+            self.need_metadata = false;
+            self.metadata_job = true;
+            let pool = self.pool.clone();
+            self.jobs.spawn(async move {
+                if let Err(error) = pool.refresh_metadata(&[]).await {
+                    tracing::debug!(%error, "metadata refresh failed");
+                }
+                Event::Metadata
+            });
+        }
+    }
+
+    fn next_wakeup(&self, now: Instant) -> Instant {
+        let mut wake = now + Duration::from_secs(3600);
+        let mut consider = |t: Option<Instant>| {
+            if let Some(t) = t {
+                wake = wake.min(t);
+            }
+        };
+        consider(self.acc.next_linger_deadline());
+        for q in self.acc.partitions.values() {
+            consider(q.sealed.front().and_then(|b| b.retry_at));
+            if !q.sealed.is_empty() {
+                consider(Some(self.next_expiry_check));
+            }
+        }
+        if self.idem.reset_pending {
+            consider(self.pid_retry_at);
+        }
+        if self.need_metadata {
+            consider(self.metadata_retry_at);
+        }
+        wake.max(now + Duration::from_micros(100))
+    }
+
+    fn on_event(&mut self, ev: Event) {
+        match ev {
+            Event::Produced {
+                broker,
+                batches,
+                result,
+            } => {
+                if let Some(n) = self.in_flight.get_mut(&broker) {
+                    *n = n.saturating_sub(1);
+                }
+                self.produce_jobs = self.produce_jobs.saturating_sub(1);
+                self.on_produced(batches, result);
+            }
+            Event::Metadata => {
+                self.metadata_job = false;
+                self.metadata_retry_at = Some(Instant::now() + self.config.retry_backoff);
+            }
+            Event::ProducerId(r) => {
+                self.pid_job = false;
+                self.on_producer_id(r);
+            }
+        }
+    }
+
+    fn on_producer_id(&mut self, r: Result<Option<ProducerId>, NetError>) {
+        match r {
+            Ok(Some(id)) => {
+                tracing::debug!(?id, "new producer epoch; sequences restart at 0");
+                self.idem.reset(id);
+                for q in self.acc.partitions.values_mut() {
+                    for b in q.sealed.iter_mut() {
+                        b.sequence = None;
+                    }
+                }
+            }
+            Ok(None) => self.set_fatal(ProduceError::Fatal(
+                "the broker no longer supports InitProducerId".to_owned(),
+            )),
+            Err(e) if e.is_retriable() || !self.bump_refused => {
+                if !e.is_retriable() {
+                    tracing::debug!(error = %e, "epoch bump refused; asking for a new producer id");
+                    self.bump_refused = true;
+                }
+                self.pid_retry_at = Some(Instant::now() + self.backoff.delay(2));
+            }
+            Err(e) => self.set_fatal(ProduceError::Net(e)),
+        }
+    }
+
+    /// Fail everything queued and every later record.
+    pub fn set_fatal(&mut self, e: ProduceError) {
+        tracing::warn!(error = %e, "producer failed");
+        for b in self.acc.drain_all() {
+            b.fail(e.clone());
+        }
+        self.fatal = Some(e);
+    }
+
+    /// Retry `b` after a backoff, or fail it when out of time or attempts.
+    pub fn retry(&mut self, mut b: Batch, error: ProduceError) {
+        let now = Instant::now();
+        b.last_error = Some(error.to_string());
+        if b.expired(now, self.config.delivery_timeout) || b.attempts >= self.config.retries {
+            self.idem.on_abandon(&b);
+            let e = if b.attempts >= self.config.retries {
+                error
+            } else {
+                b.timeout_error()
+            };
+            b.fail(e);
+            return;
+        }
+        b.retry_at = Some(now + self.backoff.delay(b.attempts));
+        self.acc.reenqueue(b);
+    }
+}
+
+/// Keeps requests to one broker in drain order: wait for the previous
+/// request to be queued on the connection, queue ours, then let the next
+/// one go (dropping `queued` signals it, on every path).
+struct Order {
+    after: Option<oneshot::Receiver<()>>,
+    queued: oneshot::Sender<()>,
+}
+
+/// One Produce request to `broker` carrying `batches`.
+async fn produce(
+    pool: Pool,
+    broker: i32,
+    mut batches: Vec<Batch>,
+    acks: Acks,
+    timeout_ms: i32,
+    order: Order,
+) -> Event {
+    let Order { after, queued } = order;
+    if let Some(after) = after {
+        let _ = after.await;
+    }
+    let encoding = &mut batches;
+    let result = async move {
+        let conn = pool.broker(broker).await?;
+        let version = conn.negotiate(ApiKey::Produce, PRODUCE_VERSIONS)?;
+        let mut topic_data: Vec<TopicProduceData> = Vec::new();
+        for b in encoding.iter_mut() {
+            let records = b.encoded().map_err(|source| NetError::Encode {
+                api: ApiKey::Produce,
+                source,
+            })?;
+            let part = PartitionProduceData {
+                index: b.tp.1,
+                records: Some(records),
+                ..Default::default()
+            };
+            match topic_data.iter_mut().find(|t| t.name.as_str() == &*b.tp.0) {
+                Some(t) => t.partition_data.push(part),
+                None => topic_data.push(TopicProduceData {
+                    name: (&*b.tp.0).into(),
+                    partition_data: vec![part],
+                    ..Default::default()
+                }),
+            }
+        }
+        let req = ProduceRequest {
+            transactional_id: None,
+            acks: acks.wire(),
+            timeout_ms,
+            topic_data,
+            ..Default::default()
+        };
+        if acks == Acks::None {
+            conn.send_no_response(&req, version).await?;
+            drop(queued);
+            return Ok(None);
+        }
+        // The first poll puts the frame on the connection's queue (it has
+        // room: max.in.flight is below its depth); then the next may go.
+        let mut reply = std::pin::pin!(conn.send_at(&req, version));
+        let first = std::future::poll_fn(|cx| Poll::Ready(reply.as_mut().poll(cx))).await;
+        drop(queued);
+        match first {
+            Poll::Ready(r) => r.map(Some),
+            Poll::Pending => reply.await.map(Some),
+        }
+    }
+    .await;
+    Event::Produced {
+        broker,
+        batches,
+        result,
+    }
+}
