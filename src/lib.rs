@@ -1,10 +1,18 @@
 //! # krust
 //!
 //! A pure-Rust Apache Kafka client. This facade re-exports the layers of the
-//! workspace; today that is the wire codec, [`codec`].
+//! workspace:
+//!
+//! - [`codec`]: the sans-io wire codec (messages, record batches, errors);
+//! - [`net`]: connections, the broker pool, cluster metadata, retries;
+//! - [`producer`]: the producer (batching, idempotence, delivery futures);
+//! - [`admin`]: topic and offset administration.
 #![deny(missing_docs)]
 
 pub use krust_codec as codec;
+pub use krust_net as net;
+pub use krust_producer as producer;
 
 pub mod admin;
-pub use krust_net as net;
+
+pub use krust_producer::{Producer, ProducerConfig, ProducerRecord};
