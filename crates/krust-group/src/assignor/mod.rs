@@ -1,0 +1,1 @@
+//! Partition assignors run by the group leader.

@@ -1,0 +1,9 @@
+//! # krust-group
+//!
+//! Kafka's classic consumer-group protocol (KIP-62 heartbeats, KIP-345 static
+//! membership, KIP-394 MEMBER_ID_REQUIRED, KIP-429 cooperative rebalancing):
+//! a sans-io membership state machine with a thin async driver, the
+//! partition assignors, and offset commit / fetch.
+#![deny(missing_docs)]
+
+pub mod assignor;
