@@ -1,8 +1,13 @@
 //! 100,000 records with idempotence on the 3-broker librdkafka mock while
 //! it misbehaves: leader moved, broker down and up, NOT_LEADER_OR_FOLLOWER
-//! injected on Produce, replies delayed past the request timeout. Read back
-//! afterwards: no record lost, none twice, order per partition kept. The
-//! mock is the only fixture with several brokers and fault injection.
+//! injected on Produce. Read back afterwards: no record lost, none twice,
+//! order per partition kept. The mock is the only fixture with several
+//! brokers and fault injection.
+//!
+//! Replies delayed past the request timeout are tested on Tansu instead
+//! (`request_timeout.rs`): the mock does not deduplicate idempotent
+//! (non-transactional) retries, so a timed-out request that it appended
+//! is appended again when retried.
 
 mod common;
 
