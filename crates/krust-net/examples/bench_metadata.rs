@@ -32,6 +32,34 @@ fn metadata_request() -> MetadataRequest {
     }
 }
 
+/// CPU time (user, system) used so far by this process — the client only:
+/// Tansu runs in a child process, whose time `/usr/bin/time` would add in.
+fn cpu() -> (Duration, Duration) {
+    // Fields 14 and 15 of /proc/self/stat, in clock ticks (USER_HZ = 100
+    // on Linux).
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let f: Vec<u64> = after
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    let tick = |i: usize| Duration::from_millis(f.get(i).copied().unwrap_or(0) * 10);
+    (tick(11), tick(12))
+}
+
+/// Client CPU µs per request since `start`, as "user+sys" text.
+fn cpu_since(start: (Duration, Duration), requests: usize) -> String {
+    let (u, s) = cpu();
+    let (u, s) = (u - start.0, s - start.1);
+    #[allow(clippy::cast_precision_loss)]
+    let per = (u + s).as_secs_f64() * 1e6 / requests as f64;
+    format!(
+        "client cpu {:.2} s user + {:.2} s sys = {per:.1} µs/request",
+        u.as_secs_f64(),
+        s.as_secs_f64()
+    )
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let last = sorted.len().saturating_sub(1);
     // Nearest rank; the cast is of a small, non-negative float.
@@ -46,15 +74,17 @@ async fn latency(conn: &Connection, n: usize) {
         conn.send(&req).await.expect("warm-up");
     }
     let mut samples = Vec::with_capacity(n);
+    let cpu0 = cpu();
     for _ in 0..n {
         let t = Instant::now();
         let resp = conn.send(&req).await.expect("metadata");
         samples.push(t.elapsed());
         assert_eq!(resp.topics.len(), 1);
     }
+    let used = cpu_since(cpu0, n);
     samples.sort();
     println!(
-        "metadata round trip, {n} sequential: median {:?}, p99 {:?}, max {:?}",
+        "metadata round trip, {n} sequential: median {:?}, p99 {:?}, max {:?}; {used}",
         percentile(&samples, 0.5),
         percentile(&samples, 0.99),
         samples[samples.len() - 1]
@@ -72,6 +102,7 @@ async fn pipelined(addr: &str, api: &str, total: usize, in_flight: usize) {
         .expect("connect");
     let per_worker = total / in_flight;
     let started = Instant::now();
+    let cpu0 = cpu();
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..in_flight {
         let conn = conn.clone();
@@ -99,10 +130,11 @@ async fn pipelined(addr: &str, api: &str, total: usize, in_flight: usize) {
     }
     let elapsed = started.elapsed();
     let done = per_worker * in_flight;
+    let used = cpu_since(cpu0, done);
     #[allow(clippy::cast_precision_loss)]
     let rate = done as f64 / elapsed.as_secs_f64();
     println!(
-        "pipelined {api}, {done} requests, {in_flight} in flight: {elapsed:?}, {rate:.0} req/s"
+        "pipelined {api}, {done} requests, {in_flight} in flight: {elapsed:?}, {rate:.0} req/s; {used}"
     );
 }
 

@@ -13,14 +13,17 @@
 //! error, and later callers too.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::io;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::{Buf, Bytes, BytesMut};
 use krust_codec::frame::FrameDecoder;
 use krust_codec::header::response_correlation_id;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Error, ProtocolViolation};
@@ -100,9 +103,23 @@ struct InFlight {
     reply: oneshot::Sender<Result<Bytes, Error>>,
 }
 
+/// Bytes of free space the read buffer keeps before each read, and the
+/// step it grows by: one read takes every reply the kernel holds (up to
+/// this much), and all complete frames in it are dispatched at once.
+const READ_MIN_SPARE: usize = 16 * 1024;
+const READ_CHUNK: usize = 64 * 1024;
+
 /// Drive one connection until every handle is dropped or it is poisoned.
+///
+/// The stream is not split: one `poll_fn` owns it and, on every wake-up,
+/// reads (dispatching every complete reply), takes every queued request
+/// the limits allow, and writes the whole pending buffer in one call. So a
+/// batch of requests queued while the task was busy costs one write system
+/// call, a batch of replies one read, and there is no lock between a read
+/// half and a write half (`tokio::io::split`), which stays generic over any
+/// `AsyncRead + AsyncWrite` (TCP, TLS, an in-memory pipe).
 pub(crate) async fn run<S>(
-    stream: S,
+    mut stream: S,
     mut rx: mpsc::Receiver<Command>,
     shared: Arc<Shared>,
     decoder: FrameDecoder,
@@ -110,82 +127,167 @@ pub(crate) async fn run<S>(
 ) where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
-    let (mut rd, mut wr) = tokio::io::split(stream);
-    let mut inbuf = BytesMut::with_capacity(8 * 1024);
-    let mut out = BytesMut::new();
-    let mut in_flight: VecDeque<InFlight> = VecDeque::new();
-    // Requests with no reply, completed when the written byte count passes
-    // the end of their frame.
-    let mut unanswered: VecDeque<(u64, oneshot::Sender<Result<Bytes, Error>>)> = VecDeque::new();
-    let (mut queued_total, mut written_total) = (0u64, 0u64);
-
-    // A request taken off the channel while the broker throttles us: it is
-    // written when the throttle time is over.
-    let mut held: Option<Command> = None;
-
-    let fatal = loop {
-        let throttle = shared.throttled_until();
-        if throttle.is_none() {
-            while let Some(cmd) = held.take() {
-                enqueue(
-                    cmd,
-                    &mut out,
-                    &mut in_flight,
-                    &mut unanswered,
-                    &mut queued_total,
-                );
-                if out.len() < MAX_PENDING_WRITE && in_flight.len() < max_in_flight {
-                    held = rx.try_recv().ok();
-                }
-            }
-        }
-        let can_take =
-            held.is_none() && out.len() < MAX_PENDING_WRITE && in_flight.len() < max_in_flight;
-        if inbuf.capacity() - inbuf.len() < 4096 {
-            inbuf.reserve(8 * 1024);
-        }
-        tokio::select! {
-            r = rd.read_buf(&mut inbuf) => match r {
-                Ok(0) => break eof_error(&shared.addr, &inbuf, in_flight.len()),
-                Ok(_) => {
-                    if let Err(e) = dispatch(&shared.addr, &decoder, &mut inbuf, &mut in_flight) {
-                        break e;
-                    }
-                }
-                Err(e) => break io_error(&shared.addr, e),
-            },
-            r = wr.write(&out), if !out.is_empty() => match r {
-                Ok(0) => break io_error(&shared.addr, io::ErrorKind::WriteZero.into()),
-                Ok(n) => {
-                    out.advance(n);
-                    written_total += u64::try_from(n).unwrap_or(u64::MAX);
-                    while unanswered.front().is_some_and(|(end, _)| *end <= written_total) {
-                        if let Some((_, reply)) = unanswered.pop_front() {
-                            let _ = reply.send(Ok(Bytes::new()));
-                        }
-                    }
-                    if out.is_empty() {
-                        if let Err(e) = wr.flush().await {
-                            break io_error(&shared.addr, e);
-                        }
-                    }
-                }
-                Err(e) => break io_error(&shared.addr, e),
-            },
-            cmd = rx.recv(), if can_take => match cmd {
-                // Every handle is gone: nobody can be waiting for a reply.
-                None => return,
-                Some(cmd) => held = Some(cmd),
-            },
-            _ = sleep_until(throttle), if throttle.is_some() && held.is_some() => {}
-        }
+    let mut st = State {
+        inbuf: BytesMut::with_capacity(READ_CHUNK),
+        out: BytesMut::new(),
+        in_flight: VecDeque::new(),
+        unanswered: VecDeque::new(),
+        queued_total: 0,
+        written_total: 0,
+        need_flush: false,
+        held: None,
+        throttle_timer: None,
     };
-    poison(&shared, fatal, &mut rx, in_flight, unanswered);
+    let fatal = std::future::poll_fn(|cx| {
+        st.poll(cx, &mut stream, &mut rx, &shared, &decoder, max_in_flight)
+    })
+    .await;
+    // `None`: every handle is gone, nobody can be waiting for a reply.
+    if let Some(fatal) = fatal {
+        poison(&shared, fatal, &mut rx, st.in_flight, st.unanswered);
+    }
 }
 
-async fn sleep_until(t: Option<Instant>) {
-    if let Some(t) = t {
-        tokio::time::sleep_until(t.into()).await;
+/// Requests with no reply, completed when the written byte count passes the
+/// end of their frame.
+type Unanswered = VecDeque<(u64, oneshot::Sender<Result<Bytes, Error>>)>;
+
+struct State {
+    inbuf: BytesMut,
+    /// Whole frames not yet written (only ever whole frames are appended).
+    out: BytesMut,
+    in_flight: VecDeque<InFlight>,
+    unanswered: Unanswered,
+    queued_total: u64,
+    written_total: u64,
+    /// Bytes were written since the last successful flush.
+    need_flush: bool,
+    /// A request taken off the channel while the broker throttles us: it
+    /// is written when the throttle time is over.
+    held: Option<Command>,
+    /// Armed only while a request is held by throttling; reset, not
+    /// re-created, when the deadline moves.
+    throttle_timer: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl State {
+    /// One wake-up: loop while anything makes progress. `Ready(None)` when
+    /// every handle is dropped, `Ready(Some(e))` when the connection dies.
+    fn poll<S>(
+        &mut self,
+        cx: &mut Context<'_>,
+        stream: &mut S,
+        rx: &mut mpsc::Receiver<Command>,
+        shared: &Shared,
+        decoder: &FrameDecoder,
+        max_in_flight: usize,
+    ) -> Poll<Option<Error>>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let addr = shared.addr.as_str();
+        loop {
+            let mut progress = false;
+
+            // 1. Replies: everything readable, then every complete frame.
+            if self.inbuf.capacity() - self.inbuf.len() < READ_MIN_SPARE {
+                self.inbuf.reserve(READ_CHUNK);
+            }
+            let read = std::pin::pin!(stream.read_buf(&mut self.inbuf)).poll(cx);
+            match read {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Some(eof_error(addr, &self.inbuf, self.in_flight.len())));
+                }
+                Poll::Ready(Ok(_)) => {
+                    if let Err(e) = dispatch(addr, decoder, &mut self.inbuf, &mut self.in_flight) {
+                        return Poll::Ready(Some(e));
+                    }
+                    progress = true;
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Some(io_error(addr, e))),
+                Poll::Pending => {}
+            }
+
+            // 2. Requests: all the limits allow, unless throttled.
+            loop {
+                if self.out.len() >= MAX_PENDING_WRITE || self.in_flight.len() >= max_in_flight {
+                    break;
+                }
+                let cmd = match self.held.take() {
+                    Some(cmd) => cmd,
+                    None => match rx.poll_recv(cx) {
+                        Poll::Ready(Some(cmd)) => cmd,
+                        Poll::Ready(None) => return Poll::Ready(None),
+                        Poll::Pending => break,
+                    },
+                };
+                if let Some(until) = shared.throttled_until() {
+                    self.held = Some(cmd);
+                    let deadline = tokio::time::Instant::from_std(until);
+                    let timer = self
+                        .throttle_timer
+                        .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                    if timer.deadline() != deadline {
+                        timer.as_mut().reset(deadline);
+                    }
+                    if timer.as_mut().poll(cx).is_pending() {
+                        break;
+                    }
+                    // The throttle time is over: take it again.
+                    continue;
+                }
+                enqueue(
+                    cmd,
+                    &mut self.out,
+                    &mut self.in_flight,
+                    &mut self.unanswered,
+                    &mut self.queued_total,
+                );
+                progress = true;
+            }
+
+            // 3. The whole pending buffer, in as few writes as the stream takes.
+            while !self.out.is_empty() {
+                match Pin::new(&mut *stream).poll_write(cx, &self.out) {
+                    Poll::Ready(Ok(0)) => {
+                        return Poll::Ready(Some(io_error(addr, io::ErrorKind::WriteZero.into())));
+                    }
+                    Poll::Ready(Ok(n)) => {
+                        self.out.advance(n);
+                        self.written_total += u64::try_from(n).unwrap_or(u64::MAX);
+                        self.need_flush = true;
+                        progress = true;
+                        let written = self.written_total;
+                        while self
+                            .unanswered
+                            .front()
+                            .is_some_and(|(end, _)| *end <= written)
+                        {
+                            if let Some((_, reply)) = self.unanswered.pop_front() {
+                                let _ = reply.send(Ok(Bytes::new()));
+                            }
+                        }
+                    }
+                    Poll::Ready(Err(e)) => return Poll::Ready(Some(io_error(addr, e))),
+                    Poll::Pending => break,
+                }
+            }
+            // A no-op on TCP; pushes buffered records out on TLS.
+            if self.out.is_empty() && self.need_flush {
+                match Pin::new(&mut *stream).poll_flush(cx) {
+                    Poll::Ready(Ok(())) => self.need_flush = false,
+                    Poll::Ready(Err(e)) => return Poll::Ready(Some(io_error(addr, e))),
+                    Poll::Pending => {}
+                }
+            }
+
+            if !progress {
+                // Every source above returned Pending and registered the
+                // waker (or is disabled by a limit that only a read or a
+                // write, both registered, can lift).
+                return Poll::Pending;
+            }
+        }
     }
 }
 
@@ -193,7 +295,7 @@ fn enqueue(
     cmd: Command,
     out: &mut BytesMut,
     in_flight: &mut VecDeque<InFlight>,
-    unanswered: &mut VecDeque<(u64, oneshot::Sender<Result<Bytes, Error>>)>,
+    unanswered: &mut Unanswered,
     queued_total: &mut u64,
 ) {
     // The caller gave up before its frame reached the wire: never send it.
@@ -282,7 +384,7 @@ fn poison(
     error: Error,
     rx: &mut mpsc::Receiver<Command>,
     in_flight: VecDeque<InFlight>,
-    unanswered: VecDeque<(u64, oneshot::Sender<Result<Bytes, Error>>)>,
+    unanswered: Unanswered,
 ) {
     tracing::debug!(broker = %shared.addr, %error, "connection poisoned");
     let error = shared.poison.get_or_init(|| error).clone();
