@@ -41,6 +41,9 @@ pub(crate) struct Sequence {
 /// One batch of one partition, from its first record to its completion.
 pub(crate) struct Batch {
     pub tp: TopicPartition,
+    /// The number (in `send` order, over all partitions) of its first
+    /// record: `flush` waits for batches that start before its mark.
+    pub first: u64,
     builder: RecordBatchBuilder,
     deliveries: Vec<(Delivery, i64)>,
     _memory: Option<OwnedSemaphorePermit>,
@@ -53,9 +56,10 @@ pub(crate) struct Batch {
 }
 
 impl Batch {
-    fn new(tp: TopicPartition, batch_size: usize, compression: Compression) -> Batch {
+    fn new(tp: TopicPartition, first: u64, batch_size: usize, compression: Compression) -> Batch {
         Batch {
             tp,
+            first,
             builder: RecordBatchBuilder::with_capacity(batch_size).compression(compression),
             deliveries: Vec::new(),
             _memory: None,
@@ -167,9 +171,10 @@ impl Accumulator {
         self.partitions.get(tp).is_some_and(|q| q.open.is_some())
     }
 
-    /// Append a record to its partition's open batch, sealing the batch
-    /// first when the record would take it past `batch.size`.
-    pub fn append(&mut self, tp: TopicPartition, inc: Incoming) {
+    /// Append record number `number` to its partition's open batch,
+    /// sealing the batch first when the record would take it past
+    /// `batch.size`.
+    pub fn append(&mut self, tp: TopicPartition, number: u64, inc: Incoming) {
         let Incoming {
             record,
             timestamp,
@@ -205,7 +210,7 @@ impl Accumulator {
         }
         let batch = q
             .open
-            .get_or_insert_with(|| Batch::new(tp, batch_size, compression));
+            .get_or_insert_with(|| Batch::new(tp, number, batch_size, compression));
         if let Err(e) = batch.builder.append(&new) {
             if batch.record_count() == 0 {
                 q.open = None;
@@ -264,6 +269,15 @@ impl Accumulator {
                 .unwrap_or(q.sealed.len()),
         };
         q.sealed.insert(pos, batch);
+    }
+
+    /// The number of the oldest record still waiting here.
+    pub fn oldest(&self) -> Option<u64> {
+        self.partitions
+            .values()
+            .flat_map(|q| q.open.iter().chain(q.sealed.iter()))
+            .map(|b| b.first)
+            .min()
     }
 
     /// Whether no record is waiting anywhere.

@@ -190,8 +190,9 @@ impl Producer {
         }
     }
 
-    /// Wait until every record sent so far is acknowledged or has failed
-    /// (records sent meanwhile are waited for too). Linger is cut short.
+    /// Wait until every record sent before this call is acknowledged or
+    /// has failed, as Java's `flush`: records sent while it waits are sent
+    /// without lingering but not waited for. Linger is cut short.
     pub async fn flush(&self) -> Result<()> {
         let (tx, rx) = oneshot::channel();
         self.tx

@@ -10,7 +10,7 @@
 //! dropped the task ends, the set aborts them, and every pending delivery
 //! future resolves to `ProduceError::Closed`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::Arc;
 use std::task::Poll;
@@ -74,7 +74,12 @@ pub(crate) struct Sender {
     bump_refused: bool,
     pub pid_retry_at: Option<Instant>,
     pub fatal: Option<ProduceError>,
-    flush_waiters: Vec<oneshot::Sender<()>>,
+    /// Records taken so far; numbers them in `send` order.
+    records: u64,
+    /// `first` of every batch in flight (a multiset).
+    in_flight_batches: BTreeMap<u64, usize>,
+    /// Flushes, each waiting for the records numbered below its mark.
+    flush_waiters: Vec<(u64, oneshot::Sender<()>)>,
     closing: Option<oneshot::Sender<()>>,
     pub backoff: Backoff,
     next_expiry_check: Instant,
@@ -98,6 +103,8 @@ impl Sender {
             bump_refused: false,
             pid_retry_at: None,
             fatal: None,
+            records: 0,
+            in_flight_batches: BTreeMap::new(),
             flush_waiters: Vec::new(),
             closing: None,
             backoff: Backoff {
@@ -123,11 +130,9 @@ impl Sender {
             }
             self.maybe_reset(now);
             self.drain(now);
+            self.complete_flushes();
             let idle = self.acc.is_empty() && self.produce_jobs == 0;
             if idle {
-                for w in self.flush_waiters.drain(..) {
-                    let _ = w.send(());
-                }
                 if let Some(done) = self.closing.take() {
                     let _ = done.send(());
                     return;
@@ -159,12 +164,16 @@ impl Sender {
     fn on_msg(&mut self, msg: Msg) {
         match msg {
             Msg::Record(inc) => self.on_record(*inc),
-            Msg::Flush(w) => self.flush_waiters.push(w),
+            // The channel is FIFO: every record sent before `flush` was
+            // called has been numbered already.
+            Msg::Flush(w) => self.flush_waiters.push((self.records, w)),
             Msg::Close(w) => self.closing = Some(w),
         }
     }
 
     fn on_record(&mut self, inc: Incoming) {
+        let number = self.records;
+        self.records += 1;
         if let Some(e) = &self.fatal {
             let _ = inc.delivery.send(Err(e.clone()));
             return;
@@ -200,7 +209,28 @@ impl Sender {
             }));
             return;
         }
-        self.acc.append((topic, partition), inc);
+        self.acc.append((topic, partition), number, inc);
+    }
+
+    /// Resolve the flushes whose records have all completed (Java's
+    /// `awaitFlushCompletion`: records sent during a flush are sent at once
+    /// but not waited for).
+    fn complete_flushes(&mut self) {
+        if self.flush_waiters.is_empty() {
+            return;
+        }
+        let in_flight = self.in_flight_batches.keys().next().copied();
+        let oldest = match (self.acc.oldest(), in_flight) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => a.or(b).unwrap_or(u64::MAX),
+        };
+        let (done, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.flush_waiters)
+            .into_iter()
+            .partition(|(mark, _)| *mark <= oldest);
+        self.flush_waiters = waiting;
+        for (_, w) in done {
+            let _ = w.send(());
+        }
     }
 
     /// Fail queued batches older than `delivery.timeout.ms`.
@@ -290,6 +320,9 @@ impl Sender {
             entry.0.push(b);
         }
         for (broker, (batches, _)) in requests {
+            for b in &batches {
+                *self.in_flight_batches.entry(b.first).or_default() += 1;
+            }
             *self.in_flight.entry(broker).or_default() += 1;
             self.produce_jobs += 1;
             let pool = self.pool.clone();
@@ -353,6 +386,14 @@ impl Sender {
                     *n = n.saturating_sub(1);
                 }
                 self.produce_jobs = self.produce_jobs.saturating_sub(1);
+                for b in &batches {
+                    if let Some(n) = self.in_flight_batches.get_mut(&b.first) {
+                        *n -= 1;
+                        if *n == 0 {
+                            self.in_flight_batches.remove(&b.first);
+                        }
+                    }
+                }
                 self.on_produced(batches, result);
             }
             Event::Metadata => {
