@@ -7,3 +7,11 @@
 #![deny(missing_docs)]
 
 pub mod assignor;
+mod events;
+pub mod membership;
+mod replies;
+pub mod tp;
+
+pub use events::{GroupError, GroupEvent, LeaveReason};
+pub use membership::{Membership, MembershipConfig, RebalanceProtocol};
+pub use tp::TopicPartition;

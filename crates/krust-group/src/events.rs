@@ -1,0 +1,108 @@
+//! What the group tells its application (events) and how it fails (typed
+//! errors). Nothing that matters is only a log line (DESIGN.md): every
+//! change of ownership and every fatal condition is one of these values.
+
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+use krust_codec::{ApiKey, ErrorCode};
+use thiserror::Error;
+
+use crate::tp::TopicPartition;
+
+/// A change of this member's assignment, or the end of its membership.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum GroupEvent {
+    /// Partitions newly assigned by generation `generation`; `owned` is the
+    /// whole assignment now held.
+    Assigned {
+        /// Newly added partitions (all of them under the eager protocol).
+        partitions: BTreeSet<TopicPartition>,
+        /// Everything this member owns after the change.
+        owned: BTreeSet<TopicPartition>,
+        /// The generation that assigned them.
+        generation: i32,
+    },
+    /// Partitions being taken away while the member is still in the group:
+    /// finish (commit) them and call `revoke_done` before `deadline`.
+    Revoked {
+        /// The partitions to let go.
+        partitions: BTreeSet<TopicPartition>,
+        /// When the group proceeds without the application's ack.
+        deadline: Instant,
+    },
+    /// Partitions lost with the membership (session expired, fenced,
+    /// generation reset): they may already belong to another member, so
+    /// nothing must be committed for them.
+    Lost {
+        /// The partitions lost.
+        partitions: BTreeSet<TopicPartition>,
+    },
+    /// The member stopped for good.
+    Fatal(GroupError),
+    /// The member left the group.
+    LeftGroup {
+        /// Why.
+        reason: LeaveReason,
+    },
+}
+
+/// Why the member left the group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LeaveReason {
+    /// The application closed it.
+    Closed,
+    /// The application did not poll within `max.poll.interval.ms`; the
+    /// next poll rejoins.
+    PollTimeout,
+}
+
+/// Fatal errors of the group membership.
+#[derive(Debug, Clone, Error)]
+#[non_exhaustive]
+pub enum GroupError {
+    /// The coordinator answered with a code that ends the membership
+    /// (GROUP_AUTHORIZATION_FAILED, INCONSISTENT_GROUP_PROTOCOL,
+    /// GROUP_MAX_SIZE_REACHED, FENCED_INSTANCE_ID, INVALID_SESSION_TIMEOUT...).
+    #[error("group {group}: {api} failed with {code}{}", .message.as_ref().map(|m| format!(": {m}")).unwrap_or_default())]
+    Broker {
+        /// The group id.
+        group: String,
+        /// The API that failed.
+        api: ApiKey,
+        /// The error code.
+        code: ErrorCode,
+        /// The broker's message, when it sent one.
+        message: Option<String>,
+    },
+    /// A request could not be sent for a reason retrying will not fix.
+    #[error("group {group}: {source}")]
+    Net {
+        /// The group id.
+        group: String,
+        /// The cause.
+        #[source]
+        source: krust_net::Error,
+    },
+    /// The assignor failed or a member's metadata does not decode.
+    #[error("group {group}: {message}")]
+    Protocol {
+        /// The group id.
+        group: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+impl GroupError {
+    /// The Kafka error code, when the broker gave one.
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            GroupError::Broker { code, .. } => Some(*code),
+            GroupError::Net { source, .. } => source.code(),
+            GroupError::Protocol { .. } => None,
+        }
+    }
+}
