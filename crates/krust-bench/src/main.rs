@@ -1,0 +1,249 @@
+//! `krust-bench produce`: 1,000,000 records of 100 bytes to one Tansu on
+//! loopback with `acks=all` and `linger.ms=5`, first with krust's producer,
+//! then with `confluent-kafka` (librdkafka) as the peer, each in its own
+//! child process so that the CPU time of one is never mixed into the other.
+//!
+//! ```text
+//! cargo run --release -p krust-bench -- produce [--records 1000000] [--size 100]
+//!     [--partitions 6] [--compression none] [--repeat 1] [--batch-size 16384]
+//!     [--linger-ms 5] [--runtime multi|current] [--clients krust,confluent]
+//! ```
+//!
+//! Each client reports, for the window from creating its producer to closing
+//! it (every delivery report received), the wall time and the process CPU
+//! time from `getrusage(RUSAGE_SELF)`, split by thread where /proc allows.
+//! The harness adds the child's whole-process CPU (`RUSAGE_CHILDREN` delta,
+//! start-up included) and the broker's CPU over the same run.
+
+mod cpu;
+mod krust_run;
+mod report;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use krust_testkit::Tansu;
+
+use crate::report::RunResult;
+
+/// Settings shared by the harness, the krust child and the Python peer.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub records: u64,
+    pub size: usize,
+    pub partitions: i32,
+    pub compression: String,
+    pub batch_size: usize,
+    pub linger_ms: u64,
+    pub repeat: usize,
+    pub runtime: String,
+    pub clients: Vec<String>,
+    pub python: PathBuf,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let root = workspace_root();
+        Settings {
+            records: 1_000_000,
+            size: 100,
+            partitions: 6,
+            compression: "none".to_owned(),
+            // Kafka's (Java client's) default batch.size; librdkafka's own
+            // default is 1,000,000, so the peer is given this one explicitly.
+            batch_size: 16_384,
+            linger_ms: 5,
+            repeat: 1,
+            runtime: "multi".to_owned(),
+            clients: vec!["krust".to_owned(), "confluent".to_owned()],
+            python: root.join(".venv/bin/python"),
+        }
+    }
+}
+
+/// Number of distinct values cycled through (same file for both clients).
+const POOL: usize = 4096;
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: krust-bench produce [--records N] [--size BYTES] [--partitions P] \
+         [--compression none|gzip|snappy|lz4|zstd] [--repeat R] [--batch-size BYTES] \
+         [--linger-ms MS] [--runtime multi|current] [--clients krust,confluent] [--python PATH]"
+    );
+    std::process::exit(2)
+}
+
+fn parse(args: &[String]) -> (Settings, Vec<(String, String)>) {
+    let mut s = Settings::default();
+    let mut extra = Vec::new();
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let Some(v) = it.next() else { usage() };
+        let num = |v: &str| v.parse::<u64>().unwrap_or_else(|_| usage());
+        match flag.as_str() {
+            "--records" => s.records = num(v),
+            "--size" => s.size = num(v) as usize,
+            "--partitions" => s.partitions = num(v) as i32,
+            "--compression" => s.compression = v.clone(),
+            "--batch-size" => s.batch_size = num(v) as usize,
+            "--linger-ms" => s.linger_ms = num(v),
+            "--repeat" => s.repeat = num(v).max(1) as usize,
+            "--runtime" => s.runtime = v.clone(),
+            "--clients" => s.clients = v.split(',').map(str::to_owned).collect(),
+            "--python" => s.python = PathBuf::from(v),
+            // Child-only settings.
+            "--bootstrap" | "--topic" | "--pool" => {
+                extra.push((flag.trim_start_matches("--").to_owned(), v.clone()))
+            }
+            _ => usage(),
+        }
+    }
+    (s, extra)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("produce") => produce(parse(&args[1..]).0),
+        // Internal: one krust run in this (child) process.
+        Some("krust-child") => {
+            let (s, extra) = parse(&args[1..]);
+            let get = |k: &str| {
+                extra
+                    .iter()
+                    .find(|(n, _)| n == k)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_else(|| usage())
+            };
+            let r = krust_run::run(&s, &get("bootstrap"), &get("topic"), &get("pool"));
+            println!("{}", r.to_line());
+        }
+        _ => usage(),
+    }
+}
+
+/// `size`-byte values that look like small JSON events (varied ids, names,
+/// amounts, padding): compressible roughly like real payloads, not like
+/// zeros and not like random bytes.
+fn write_pool(path: &Path, size: usize) {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let words = [
+        "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel",
+    ];
+    let mut out = Vec::with_capacity(POOL * size);
+    for i in 0..POOL {
+        let mut v = format!(
+            "{{\"id\":{},\"user\":\"{}-{}\",\"amount\":{}.{:02},\"n\":{i},\"pad\":\"",
+            next() % 1_000_000_000,
+            words[(next() % 8) as usize],
+            next() % 100_000,
+            next() % 10_000,
+            next() % 100
+        )
+        .into_bytes();
+        while v.len() < size.saturating_sub(2) {
+            v.push(b'a' + (next() % 26) as u8);
+        }
+        v.extend_from_slice(b"\"}");
+        v.resize(size, b' ');
+        out.extend_from_slice(&v[..size]);
+    }
+    std::fs::write(path, out).expect("write value pool");
+}
+
+fn produce(s: Settings) {
+    let tansu = Tansu::start();
+    let bootstrap = tansu.addr().to_owned();
+    let tansu_pid = cpu::find_process_with_arg(&format!("tcp://{bootstrap}"));
+    let pool = std::env::temp_dir().join(format!("krust-bench-{}.pool", std::process::id()));
+    write_pool(&pool, s.size);
+    let exe = std::env::current_exe().expect("current_exe");
+    let peer_script = workspace_root().join("benches/peers/produce_confluent.py");
+    eprintln!(
+        "Tansu at {bootstrap} (pid {tansu_pid:?}); {} records x {} B, {} partitions, compression {}, \
+         batch.size {}, linger.ms {}, acks=all, idempotence on; {} repeat(s)",
+        s.records, s.size, s.partitions, s.compression, s.batch_size, s.linger_ms, s.repeat
+    );
+
+    let mut results: Vec<RunResult> = Vec::new();
+    for run in 0..s.repeat {
+        // Alternate the order so that neither client always meets a
+        // fresher (emptier) broker.
+        let mut order = s.clients.clone();
+        if run % 2 == 1 {
+            order.reverse();
+        }
+        for client in order {
+            let topic = format!(
+                "bench-{client}-{}-{run}-{}",
+                s.compression,
+                std::process::id()
+            );
+            tansu
+                .create_topic(&topic, s.partitions)
+                .expect("create topic");
+            let mut cmd = match client.as_str() {
+                "krust" => {
+                    let mut c = Command::new(&exe);
+                    c.arg("krust-child");
+                    c
+                }
+                "confluent" => {
+                    let mut c = Command::new(&s.python);
+                    c.arg(&peer_script);
+                    c
+                }
+                other => panic!("unknown client {other}"),
+            };
+            cmd.args(["--records", &s.records.to_string()])
+                .args(["--size", &s.size.to_string()])
+                .args(["--partitions", &s.partitions.to_string()])
+                .args(["--compression", &s.compression])
+                .args(["--batch-size", &s.batch_size.to_string()])
+                .args(["--linger-ms", &s.linger_ms.to_string()])
+                .args(["--runtime", &s.runtime])
+                .args(["--bootstrap", &bootstrap])
+                .args(["--topic", &topic])
+                .arg("--pool")
+                .arg(&pool)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit());
+            let broker_before = tansu_pid.and_then(cpu::process_cpu);
+            let children_before = cpu::children_cpu();
+            let started = Instant::now();
+            let out = cmd.output().expect("run client");
+            let elapsed = started.elapsed();
+            let children = cpu::children_cpu() - children_before;
+            let broker = match (broker_before, tansu_pid.and_then(cpu::process_cpu)) {
+                (Some(a), Some(b)) => Some(b - a),
+                _ => None,
+            };
+            assert!(out.status.success(), "{client} run failed: {}", out.status);
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let line = stdout
+                .lines()
+                .find(|l| l.starts_with("RESULT "))
+                .unwrap_or_else(|| panic!("{client} printed no RESULT line:\n{stdout}"));
+            let mut r = RunResult::from_line(line);
+            r.process_cpu = children.total();
+            r.process_wall = elapsed.as_secs_f64();
+            r.broker_cpu = broker.map(|b| b.total());
+            r.verify(s.records);
+            eprintln!("run {run}: {}", r.summary());
+            results.push(r);
+        }
+    }
+    let _ = std::fs::remove_file(&pool);
+    report::print_table(&s, &results);
+}
