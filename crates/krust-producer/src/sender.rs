@@ -23,7 +23,7 @@ use krust_net::{Backoff, Error as NetError, Pool};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 
-use crate::accumulator::{Accumulator, Batch, Incoming};
+use crate::accumulator::{Accumulator, Batch, Incoming, TopicPartition};
 use crate::config::{Acks, ProducerConfig};
 use crate::error::ProduceError;
 use crate::idempotence::{Idempotence, ProducerId, init_producer_id};
@@ -62,6 +62,12 @@ pub(crate) struct Sender {
     topics: HashMap<String, Arc<str>>,
     jobs: JoinSet<Event>,
     in_flight: HashMap<i32, usize>,
+    /// Per partition with batches in flight: the broker they went to and
+    /// how many. While it is non-zero the partition's queue is drained to
+    /// that broker only, so a leader move never lets a newer batch reach
+    /// the new leader while an older one may still fail at the old leader
+    /// and be retried behind it (see `drain`).
+    partition_flight: HashMap<TopicPartition, (i32, usize)>,
     /// Per broker, resolves once the previous request is queued on the
     /// connection: requests reach a broker in the order they were drained.
     chains: HashMap<i32, oneshot::Receiver<()>>,
@@ -94,6 +100,7 @@ impl Sender {
             topics: HashMap::new(),
             jobs: JoinSet::new(),
             in_flight: HashMap::new(),
+            partition_flight: HashMap::new(),
             chains: HashMap::new(),
             produce_jobs: 0,
             need_metadata: false,
@@ -298,6 +305,22 @@ impl Sender {
                 self.need_metadata = true;
                 continue;
             };
+            // Ordering across leader moves: while batches of this partition
+            // are in flight to another broker, hold the queue. They either
+            // succeed there, or fail (NOT_LEADER_OR_FOLLOWER, disconnect,
+            // timeout) and are put back in sequence order ahead of the
+            // batches held here; only then does the partition move to the
+            // new leader. This keeps per-partition order even when the
+            // broker does not check sequences (non-idempotent producers,
+            // brokers or mocks that skip the check), where a real Kafka
+            // broker would have answered OUT_OF_ORDER_SEQUENCE_NUMBER.
+            if self
+                .partition_flight
+                .get(tp)
+                .is_some_and(|&(to, n)| n > 0 && to != leader)
+            {
+                continue;
+            }
             let busy = self.in_flight.get(&leader).copied().unwrap_or(0);
             let pending = requests.get(&leader);
             if pending.is_none() && busy >= max_in_flight {
@@ -322,6 +345,13 @@ impl Sender {
         for (broker, (batches, _)) in requests {
             for b in &batches {
                 *self.in_flight_batches.entry(b.first).or_default() += 1;
+                let flight = self
+                    .partition_flight
+                    .entry(b.tp.clone())
+                    .or_insert((broker, 0));
+                // Only one broker per partition at a time (checked above).
+                debug_assert!(flight.1 == 0 || flight.0 == broker);
+                *flight = (broker, flight.1 + 1);
             }
             *self.in_flight.entry(broker).or_default() += 1;
             self.produce_jobs += 1;
@@ -391,6 +421,12 @@ impl Sender {
                         *n -= 1;
                         if *n == 0 {
                             self.in_flight_batches.remove(&b.first);
+                        }
+                    }
+                    if let Some((_, n)) = self.partition_flight.get_mut(&b.tp) {
+                        *n = n.saturating_sub(1);
+                        if *n == 0 {
+                            self.partition_flight.remove(&b.tp);
                         }
                     }
                 }
