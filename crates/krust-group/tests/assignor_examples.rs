@@ -1,9 +1,10 @@
 //! Java's published assignment examples (RangeAssignor Javadoc,
-//! RangeAssignorTest, RoundRobinAssignorTest) reproduced exactly.
+//! RangeAssignorTest, RoundRobinAssignorTest) reproduced exactly, plus the
+//! KIP-429 hand-over of the cooperative-sticky assignor step by step.
 
 use krust_group::assignor::{
-    AssignError, Assignor, ClusterView, GroupAssignment, MemberSubscription, RangeAssignor,
-    RebalanceProtocol, RoundRobinAssignor, TopicPartition,
+    AssignError, Assignor, ClusterView, CooperativeStickyAssignor, GroupAssignment,
+    MemberSubscription, RangeAssignor, RebalanceProtocol, RoundRobinAssignor, TopicPartition,
 };
 
 fn tp(t: &str, p: i32) -> TopicPartition {
@@ -204,7 +205,12 @@ fn roundrobin_java_examples() {
 fn names_protocols_and_duplicate_members() {
     assert_eq!(RangeAssignor.name(), "range");
     assert_eq!(RoundRobinAssignor.name(), "roundrobin");
+    assert_eq!(CooperativeStickyAssignor.name(), "cooperative-sticky");
     assert_eq!(RangeAssignor.protocol(), RebalanceProtocol::Eager);
+    assert_eq!(
+        CooperativeStickyAssignor.protocol(),
+        RebalanceProtocol::Cooperative
+    );
     let dup = [
         MemberSubscription::new("m", &["t"]),
         MemberSubscription::new("m", &["t"]),
@@ -214,4 +220,50 @@ fn names_protocols_and_duplicate_members() {
         RangeAssignor.assign(&md, &dup),
         Err(AssignError::DuplicateMember("m".into()))
     );
+}
+
+#[test]
+fn cooperative_join_revokes_first_and_hands_over_in_the_second_rebalance() {
+    let a = CooperativeStickyAssignor;
+    let md = ClusterView::new().with_topic("t", 4);
+    let all: Vec<_> = (0..4).map(|p| tp("t", p)).collect();
+    let first = [
+        MemberSubscription::new("A", &["t"]).with_owned(&all, 3),
+        MemberSubscription::new("B", &["t"]),
+    ];
+    let r1 = run(&a, &md, &first);
+    // A keeps its lowest two, revokes the rest; B gets nothing yet.
+    assert_eq!(r1["A"], [tp("t", 0), tp("t", 1)]);
+    assert_eq!(r1["B"], []);
+    let second = [
+        MemberSubscription::new("A", &["t"]).with_owned(&r1["A"], 4),
+        MemberSubscription::new("B", &["t"]).with_owned(&r1["B"], 4),
+    ];
+    let r2 = run(&a, &md, &second);
+    assert_eq!(r2["A"], [tp("t", 0), tp("t", 1)]);
+    assert_eq!(r2["B"], [tp("t", 2), tp("t", 3)]);
+}
+
+#[test]
+fn cooperative_higher_generation_wins_a_conflicting_claim() {
+    let md = ClusterView::new().with_topic("t", 2);
+    let members = [
+        MemberSubscription::new("old", &["t"]).with_owned(&[tp("t", 0), tp("t", 1)], 2),
+        MemberSubscription::new("new", &["t"]).with_owned(&[tp("t", 0)], 5),
+    ];
+    let got = run(&CooperativeStickyAssignor, &md, &members);
+    assert_eq!(got["new"], [tp("t", 0)]);
+    assert_eq!(got["old"], [tp("t", 1)]);
+}
+
+#[test]
+fn cooperative_generation_from_user_data_for_old_subscriptions() {
+    let a = CooperativeStickyAssignor;
+    let mut m = MemberSubscription::new("m", &["t"]);
+    assert_eq!(CooperativeStickyAssignor::member_generation(&m), -1);
+    m.subscription.user_data = a.subscription_user_data(&["t".into()], 7);
+    assert_eq!(m.subscription.user_data.as_deref(), Some(&[0, 0, 0, 7][..]));
+    assert_eq!(CooperativeStickyAssignor::member_generation(&m), 7);
+    m.subscription.generation_id = 9;
+    assert_eq!(CooperativeStickyAssignor::member_generation(&m), 9);
 }

@@ -12,6 +12,8 @@
 //!
 //! - [`RangeAssignor`] (`range`): per topic, contiguous ranges.
 //! - [`RoundRobinAssignor`] (`roundrobin`): all partitions dealt out in turn.
+//! - [`CooperativeStickyAssignor`] (`cooperative-sticky`): balanced, keeps
+//!   owned partitions, and follows KIP-429's two-step hand-over.
 //!
 //! A custom assignor is any type implementing [`Assignor`].
 
@@ -23,9 +25,11 @@ pub use krust_codec::consumer_protocol::Subscription;
 
 mod range;
 mod roundrobin;
+mod sticky;
 
 pub use range::RangeAssignor;
 pub use roundrobin::RoundRobinAssignor;
+pub use sticky::CooperativeStickyAssignor;
 
 /// A member id as the coordinator issued it.
 pub type MemberId = String;
