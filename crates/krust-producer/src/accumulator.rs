@@ -166,9 +166,26 @@ impl Accumulator {
         }
     }
 
-    /// Whether the partition has a batch open for more records.
-    pub fn has_open(&self, tp: &TopicPartition) -> bool {
-        self.partitions.get(tp).is_some_and(|q| q.open.is_some())
+    /// Whether appending `record` to `tp` would start a new batch: none is
+    /// open, or the open one has no room for it. That is the moment a sticky
+    /// partitioner moves on (KIP-480's `onNewBatch`); asking only "is one
+    /// open" kept unkeyed records on one partition for as long as full
+    /// batches were replaced by new ones there.
+    pub fn would_start_batch(
+        &self,
+        tp: &TopicPartition,
+        record: &crate::record::ProducerRecord,
+        timestamp: i64,
+    ) -> bool {
+        let Some(open) = self.partitions.get(tp).and_then(|q| q.open.as_ref()) else {
+            return true;
+        };
+        let headers = new_headers(record);
+        let new = new_record(record, timestamp, &headers);
+        !open
+            .builder
+            .record_size(&new)
+            .is_ok_and(|n| open.size() + n <= self.batch_size)
     }
 
     /// Append record number `number` to its partition's open batch,
@@ -182,21 +199,8 @@ impl Accumulator {
             delivery,
             num_partitions: _,
         } = inc;
-        let headers: Vec<NewHeader<'_>> = record
-            .headers
-            .iter()
-            .map(|h| NewHeader {
-                key: &h.key,
-                value: h.value.as_deref(),
-            })
-            .collect();
-        let new = NewRecord {
-            timestamp,
-            key: record.key.as_deref(),
-            value: record.value.as_deref(),
-            headers: &headers,
-            ..NewRecord::default()
-        };
+        let headers = new_headers(&record);
+        let new = new_record(&record, timestamp, &headers);
         let (batch_size, compression) = (self.batch_size, self.compression);
         let q = self.partitions.entry(tp.clone()).or_default();
         if let Some(open) = &q.open {
@@ -295,5 +299,30 @@ impl Accumulator {
             out.extend(q.open.take());
         }
         out
+    }
+}
+
+fn new_headers(record: &crate::record::ProducerRecord) -> Vec<NewHeader<'_>> {
+    record
+        .headers
+        .iter()
+        .map(|h| NewHeader {
+            key: &h.key,
+            value: h.value.as_deref(),
+        })
+        .collect()
+}
+
+fn new_record<'a>(
+    record: &'a crate::record::ProducerRecord,
+    timestamp: i64,
+    headers: &'a [NewHeader<'a>],
+) -> NewRecord<'a> {
+    NewRecord {
+        timestamp,
+        key: record.key.as_deref(),
+        value: record.value.as_deref(),
+        headers,
+        ..NewRecord::default()
     }
 }

@@ -199,7 +199,8 @@ impl Sender {
             None => {
                 let (k, v) = (inc.record.key.as_deref(), inc.record.value.as_deref());
                 let p = self.partitioner.partition(&topic, k, v, n);
-                if self.acc.has_open(&(topic.clone(), p)) {
+                let tp = (topic.clone(), p);
+                if !self.acc.would_start_batch(&tp, &inc.record, inc.timestamp) {
                     p
                 } else {
                     // KIP-480: a new batch is due; a sticky partitioner moves on.
