@@ -7,11 +7,14 @@
 #![deny(missing_docs)]
 
 pub mod assignor;
+pub mod driver;
 mod events;
+mod io;
 pub mod membership;
 mod replies;
 pub mod tp;
 
+pub use driver::{GroupHandle, GroupTask, MemberSnapshot, group};
 pub use events::{GroupError, GroupEvent, LeaveReason};
 pub use membership::{Membership, MembershipConfig, RebalanceProtocol};
 pub use tp::TopicPartition;

@@ -70,6 +70,18 @@ impl Membership {
                 tracing::info!(group = %self.cfg.group_id, error = %e, "LeaveGroup not sent; leaving anyway");
                 self.finish_leave(self.leave_reason());
             }
+            // The librdkafka 2.0.2 mock answers a SyncGroup it refuses with
+            // a null assignment, which no version allows: count the round
+            // as failed and rejoin, as for REBALANCE_IN_PROGRESS.
+            Err(krust_net::Error::Decode {
+                api: ApiKey::SyncGroup,
+                source,
+                ..
+            }) if self.state == State::Syncing => {
+                tracing::warn!(group = %self.cfg.group_id, error = %source, "SyncGroup reply does not decode; rejoining");
+                self.state = State::Joining;
+                self.backoff(now);
+            }
             Err(e) => self.on_transport_error(e, now),
         }
     }

@@ -1,32 +1,8 @@
 //! Topic-partitions and the by-topic grouping the wire formats use.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 
-/// One partition of one topic.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct TopicPartition {
-    /// The topic name.
-    pub topic: String,
-    /// The partition index.
-    pub partition: i32,
-}
-
-impl TopicPartition {
-    /// `topic`/`partition`.
-    pub fn new(topic: impl Into<String>, partition: i32) -> Self {
-        TopicPartition {
-            topic: topic.into(),
-            partition,
-        }
-    }
-}
-
-impl fmt::Display for TopicPartition {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}", self.topic, self.partition)
-    }
-}
+pub use crate::assignor::TopicPartition;
 
 /// Group partitions by topic, topics and partitions in order.
 pub fn by_topic<'a>(

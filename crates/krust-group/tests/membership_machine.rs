@@ -458,3 +458,26 @@ fn poll_timeout_leaves_and_the_next_poll_rejoins() {
     h.feed(Input::Poll);
     assert!(h.has(|a| matches!(a, Action::FindCoordinator)));
 }
+
+#[test]
+fn undecodable_sync_reply_rejoins_instead_of_failing() {
+    let mut h = H::new(cfg());
+    h.feed(Input::Start);
+    h.feed(Input::Coordinator(Ok(1)));
+    h.join_reply(ErrorCode::NONE, "m1", "x", 1);
+    let seq = h.seq();
+    h.feed(Input::Reply {
+        seq,
+        reply: Err(krust_net::Error::Decode {
+            api: krust_codec::ApiKey::SyncGroup,
+            broker: "b:1".into(),
+            source: krust_codec::DecodeError::InvalidValue {
+                what: "assignment",
+                detail: "null".into(),
+            },
+        }),
+    });
+    assert_eq!(h.m.state(), State::Joining);
+    h.feed(Input::Timer(TimerKind::Retry));
+    assert!(matches!(h.sent(), Some((_, Request::Join(_)))));
+}

@@ -1,0 +1,441 @@
+//! The async driver of the membership machine: one task owns the
+//! [`Membership`], sends its requests to the coordinator through the
+//! [`Pool`], keeps its timers and hands its events to the application.
+//!
+//! The task is returned to the caller, who spawns it (no hidden spawn);
+//! dropping the [`GroupHandle`] stops it at once without a LeaveGroup (the
+//! session timeout removes the member), and [`GroupHandle::close`] leaves
+//! the group within a bound. Events go through a bounded channel; the task
+//! queues them while the application is slow rather than stop heartbeating.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use krust_codec::generated::{
+    HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest, SyncGroupRequest,
+};
+use krust_codec::{ApiKey, KString, Message};
+use krust_net::{CoordinatorType, Error, Pool};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
+use tokio::task::JoinSet;
+
+use crate::assignor::{Assignor, ClusterView};
+use crate::events::GroupEvent;
+use crate::membership::{
+    Action, Assignments, Input, MemberSubscription, Membership, MembershipConfig, Reply, Request,
+    State, TimerKind,
+};
+use crate::tp::TopicPartition;
+
+/// What the application can see of the membership at any time (the
+/// fields a commit carries).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberSnapshot {
+    /// The group id.
+    pub group_id: String,
+    /// The member id (empty before the first join).
+    pub member_id: String,
+    /// The generation of `owned` (-1: none).
+    pub generation: i32,
+    /// `group.instance.id`.
+    pub group_instance_id: Option<String>,
+    /// The partitions this member owns.
+    pub owned: BTreeSet<TopicPartition>,
+    /// Where the member is.
+    pub state: State,
+}
+
+impl MemberSnapshot {
+    fn of(m: &Membership) -> Self {
+        MemberSnapshot {
+            group_id: m.config().group_id.clone(),
+            member_id: m.member_id().to_owned(),
+            generation: m.generation(),
+            group_instance_id: m.config().group_instance_id.clone(),
+            owned: m.owned().clone(),
+            state: m.state(),
+        }
+    }
+}
+
+/// `close` did not finish within its timeout (the task is stopped anyway).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("group {group}: close did not finish within {timeout:?}")]
+pub struct CloseTimeout {
+    /// The group id.
+    pub group: String,
+    /// The bound that passed.
+    pub timeout: Duration,
+}
+
+/// Capacity of the event channel.
+const EVENTS: usize = 32;
+
+/// Create a member of `cfg.group_id` offering `assignors` (by preference;
+/// they replace `cfg.assignors`); spawn [`GroupTask::run`] to start it.
+pub fn group(
+    pool: Pool,
+    mut cfg: MembershipConfig,
+    assignors: Vec<Arc<dyn Assignor>>,
+) -> (GroupHandle, GroupTask) {
+    cfg.assignors = assignors
+        .iter()
+        .map(|a| (a.name().to_owned(), a.protocol()))
+        .collect();
+    let machine = Membership::new(cfg);
+    let (cmd_tx, cmd_rx) = mpsc::channel(4);
+    let (events_tx, events_rx) = mpsc::channel(EVENTS);
+    let (snap_tx, snap_rx) = watch::channel(MemberSnapshot::of(&machine));
+    let (ack_tx, ack_rx) = watch::channel(0u64);
+    let poll = Arc::new(Notify::new());
+    let handle = GroupHandle {
+        group_id: machine.config().group_id.clone(),
+        cmd: cmd_tx,
+        events: events_rx,
+        snapshot: snap_rx,
+        revokes_seen: 0,
+        ack: ack_tx,
+        poll: poll.clone(),
+    };
+    let task = GroupTask {
+        pool,
+        machine,
+        assignors,
+        cmd: cmd_rx,
+        events: events_tx,
+        pending: VecDeque::new(),
+        snapshot: snap_tx,
+        ack: ack_rx,
+        revokes_emitted: 0,
+        poll,
+        timers: HashMap::new(),
+        inflight: JoinSet::new(),
+        stopped: false,
+        closers: Vec::new(),
+    };
+    (handle, task)
+}
+
+enum Command {
+    Close(oneshot::Sender<()>),
+}
+
+/// What woke the task.
+enum Wake {
+    Command(Option<Command>),
+    Done(Option<Input>),
+    Timers,
+    Ack,
+    Poll,
+    Delivered,
+}
+
+/// The application's side of a group member.
+#[derive(Debug)]
+pub struct GroupHandle {
+    group_id: String,
+    cmd: mpsc::Sender<Command>,
+    events: mpsc::Receiver<GroupEvent>,
+    snapshot: watch::Receiver<MemberSnapshot>,
+    revokes_seen: u64,
+    ack: watch::Sender<u64>,
+    poll: Arc<Notify>,
+}
+
+impl GroupHandle {
+    /// The next event; `None` once the task has stopped and every event
+    /// was delivered.
+    pub async fn next_event(&mut self) -> Option<GroupEvent> {
+        let e = self.events.recv().await?;
+        if matches!(e, GroupEvent::Revoked { .. }) {
+            self.revokes_seen += 1;
+        }
+        Some(e)
+    }
+
+    /// The application finished the partitions of every `Revoked` event
+    /// received so far; the rebalance proceeds.
+    pub fn revoke_done(&self) {
+        self.ack.send_replace(self.revokes_seen);
+    }
+
+    /// The application polled (resets `max.poll.interval.ms`; after a poll
+    /// timeout, rejoins).
+    pub fn poll(&self) {
+        self.poll.notify_one();
+    }
+
+    /// The membership as it is now.
+    pub fn membership(&self) -> MemberSnapshot {
+        self.snapshot.borrow().clone()
+    }
+
+    /// A receiver that sees every change of the membership.
+    pub fn watch(&self) -> watch::Receiver<MemberSnapshot> {
+        self.snapshot.clone()
+    }
+
+    /// Revoke what is owned (closing counts as the application's ack),
+    /// send LeaveGroup (dynamic members), and stop, within `timeout`.
+    pub async fn close(self, timeout: Duration) -> Result<(), CloseTimeout> {
+        let (tx, rx) = oneshot::channel();
+        let done = async {
+            if self.cmd.send(Command::Close(tx)).await.is_ok() {
+                let _ = rx.await;
+            }
+        };
+        tokio::time::timeout(timeout, done)
+            .await
+            .map_err(|_| CloseTimeout {
+                group: self.group_id.clone(),
+                timeout,
+            })
+    }
+}
+
+/// The task that runs one member; spawn [`GroupTask::run`].
+pub struct GroupTask {
+    pool: Pool,
+    machine: Membership,
+    assignors: Vec<Arc<dyn Assignor>>,
+    cmd: mpsc::Receiver<Command>,
+    events: mpsc::Sender<GroupEvent>,
+    pending: VecDeque<GroupEvent>,
+    snapshot: watch::Sender<MemberSnapshot>,
+    ack: watch::Receiver<u64>,
+    revokes_emitted: u64,
+    poll: Arc<Notify>,
+    timers: HashMap<TimerKind, Instant>,
+    inflight: JoinSet<Input>,
+    stopped: bool,
+    closers: Vec<oneshot::Sender<()>>,
+}
+
+impl std::fmt::Debug for GroupTask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupTask")
+            .field("machine", &self.machine)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GroupTask {
+    /// Join the group and keep the membership until closed, fenced by a
+    /// fatal error, or the handle is dropped.
+    pub async fn run(mut self) {
+        self.feed(Input::Start);
+        loop {
+            if self.stopped && self.pending.is_empty() {
+                break;
+            }
+            let next = self.timers.values().min().copied();
+            let sleep = async {
+                match next {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let poll = self.poll.clone();
+            let wake = tokio::select! {
+                cmd = self.cmd.recv() => Wake::Command(cmd),
+                Some(done) = self.inflight.join_next(), if !self.inflight.is_empty() => {
+                    Wake::Done(done.ok())
+                }
+                () = sleep, if !self.stopped => Wake::Timers,
+                Ok(()) = self.ack.changed(), if !self.stopped => Wake::Ack,
+                () = poll.notified(), if !self.stopped => Wake::Poll,
+                permit = self.events.reserve(), if !self.pending.is_empty() => match permit {
+                    Ok(p) => {
+                        if let Some(e) = self.pending.pop_front() {
+                            p.send(e);
+                        }
+                        Wake::Delivered
+                    }
+                    // The handle is gone.
+                    Err(_) => Wake::Command(None),
+                },
+            };
+            match wake {
+                // The handle is gone: stop now, no LeaveGroup.
+                Wake::Command(None) => break,
+                Wake::Command(Some(Command::Close(tx))) => {
+                    self.closers.push(tx);
+                    self.feed(Input::Close);
+                    // Closing is the application's ack of the last revoke.
+                    if self.machine.state() == State::Revoking {
+                        self.feed(Input::RevokeDone);
+                    }
+                    if self.stopped {
+                        self.release_closers();
+                    }
+                }
+                Wake::Done(Some(input)) => self.feed(input),
+                Wake::Done(None) | Wake::Delivered => {}
+                Wake::Timers => {
+                    let now = Instant::now();
+                    let due: Vec<TimerKind> = self
+                        .timers
+                        .iter()
+                        .filter(|(_, at)| **at <= now)
+                        .map(|(k, _)| *k)
+                        .collect();
+                    for k in due {
+                        self.timers.remove(&k);
+                        self.feed(Input::Timer(k));
+                    }
+                }
+                Wake::Ack => {
+                    let acked = *self.ack.borrow_and_update();
+                    if acked >= self.revokes_emitted && self.machine.state() == State::Revoking {
+                        self.feed(Input::RevokeDone);
+                    }
+                }
+                Wake::Poll => self.feed(Input::Poll),
+            }
+        }
+        self.release_closers();
+    }
+
+    fn release_closers(&mut self) {
+        for tx in self.closers.drain(..) {
+            let _ = tx.send(());
+        }
+    }
+
+    fn feed(&mut self, input: Input) {
+        let actions = self.machine.handle(input, Instant::now());
+        for a in actions {
+            self.apply(a);
+        }
+        let snap = MemberSnapshot::of(&self.machine);
+        self.snapshot.send_if_modified(|s| {
+            let changed = *s != snap;
+            *s = snap;
+            changed
+        });
+    }
+
+    fn apply(&mut self, action: Action) {
+        let group = self.machine.config().group_id.clone();
+        match action {
+            Action::FindCoordinator => {
+                let pool = self.pool.clone();
+                self.inflight.spawn(async move {
+                    Input::Coordinator(pool.coordinator_id(CoordinatorType::Group, &group).await)
+                });
+            }
+            Action::InvalidateCoordinator => {
+                self.pool
+                    .invalidate_coordinator(CoordinatorType::Group, &group);
+            }
+            Action::Send { seq, request } => {
+                let pool = self.pool.clone();
+                self.inflight.spawn(async move {
+                    let reply = send(&pool, &group, request).await;
+                    Input::Reply { seq, reply }
+                });
+            }
+            Action::Assign {
+                generation,
+                protocol,
+                members,
+            } => {
+                let pool = self.pool.clone();
+                let assignor = self
+                    .assignors
+                    .iter()
+                    .find(|a| a.name() == protocol)
+                    .cloned();
+                self.inflight.spawn(async move {
+                    let result = match assignor {
+                        Some(a) => leader_assign(&pool, &*a, &members).await,
+                        None => Err(format!(
+                            "the group chose {protocol:?}, which this member does not offer"
+                        )),
+                    };
+                    Input::Assignment { generation, result }
+                });
+            }
+            Action::Emit(e) => {
+                if matches!(e, GroupEvent::Revoked { .. }) {
+                    self.revokes_emitted += 1;
+                }
+                self.pending.push_back(e);
+            }
+            Action::Timer(kind, Some(at)) => {
+                self.timers.insert(kind, at);
+            }
+            Action::Timer(kind, None) => {
+                self.timers.remove(&kind);
+            }
+            Action::Stop => {
+                self.stopped = true;
+                self.timers.clear();
+                self.inflight.abort_all();
+                self.release_closers();
+            }
+        }
+    }
+}
+
+async fn leader_assign(
+    pool: &Pool,
+    assignor: &dyn Assignor,
+    members: &[MemberSubscription],
+) -> Result<Assignments, String> {
+    let topics: BTreeSet<&str> = members
+        .iter()
+        .flat_map(|m| m.subscription.topics.iter().map(|t| t.as_str()))
+        .collect();
+    let names: Vec<&str> = topics.iter().copied().collect();
+    let meta = pool
+        .refresh_metadata(&names)
+        .await
+        .map_err(|e| format!("metadata for the assignment: {e}"))?;
+    let mut view = ClusterView::new();
+    for t in names {
+        let Some(info) = meta.topic(t) else { continue };
+        let Ok(n) = i32::try_from(info.partitions.len()) else {
+            continue;
+        };
+        if info.error.is_ok() && n > 0 {
+            view = view.with_topic(t, n);
+        }
+    }
+    let result = assignor.assign(&view, members).map_err(|e| e.to_string())?;
+    Ok(result
+        .into_iter()
+        .map(|(m, ps)| (m, ps.into_iter().collect()))
+        .collect())
+}
+
+/// Send one request to the group's coordinator at the highest common
+/// version. JoinGroup waits up to the connection's request timeout, which
+/// must exceed `rebalance.timeout.ms` as in Java.
+async fn send(pool: &Pool, group: &str, request: Request) -> Result<Reply, Error> {
+    let conn = pool.coordinator(CoordinatorType::Group, group).await?;
+    match request {
+        Request::Join(r) => {
+            let v = conn.negotiate(ApiKey::JoinGroup, JoinGroupRequest::VALID_VERSIONS)?;
+            conn.send_at(&r, v).await.map(Reply::Join)
+        }
+        Request::Sync(r) => {
+            let v = conn.negotiate(ApiKey::SyncGroup, SyncGroupRequest::VALID_VERSIONS)?;
+            conn.send_at(&r, v).await.map(Reply::Sync)
+        }
+        Request::Heartbeat(r) => {
+            let v = conn.negotiate(ApiKey::Heartbeat, HeartbeatRequest::VALID_VERSIONS)?;
+            conn.send_at(&r, v).await.map(Reply::Heartbeat)
+        }
+        Request::Leave(mut r) => {
+            let v = conn.negotiate(ApiKey::LeaveGroup, LeaveGroupRequest::VALID_VERSIONS)?;
+            if v >= 3 {
+                r.member_id = KString::default();
+            } else {
+                r.members.clear();
+            }
+            conn.send_at(&r, v).await.map(Reply::Leave)
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! The inputs and outputs of the membership state machine
+//! ([`crate::membership::Membership`]): its settings, states, timers, the
+//! requests it asks the driver to send and the replies it is fed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use krust_codec::generated::{
+    HeartbeatRequest, HeartbeatResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest,
+    LeaveGroupResponse, SyncGroupRequest, SyncGroupResponse,
+};
+use krust_net::Backoff;
+
+pub use crate::assignor::{MemberSubscription, RebalanceProtocol};
+use crate::events::GroupEvent;
+use crate::tp::TopicPartition;
+/// The settings of one member.
+#[derive(Debug, Clone)]
+pub struct MembershipConfig {
+    /// `group.id`.
+    pub group_id: String,
+    /// `group.instance.id`: static membership (KIP-345) when set.
+    pub group_instance_id: Option<String>,
+    /// The topics subscribed to.
+    pub topics: Vec<String>,
+    /// The assignors offered, by preference, with their protocol; the group
+    /// is cooperative only when every one of them is.
+    pub assignors: Vec<(String, RebalanceProtocol)>,
+    /// `session.timeout.ms`.
+    pub session_timeout: Duration,
+    /// `rebalance.timeout.ms` (Java: `max.poll.interval.ms`).
+    pub rebalance_timeout: Duration,
+    /// `heartbeat.interval.ms`.
+    pub heartbeat_interval: Duration,
+    /// `max.poll.interval.ms`: when set, the member leaves the group if the
+    /// application does not poll within it.
+    pub max_poll_interval: Option<Duration>,
+    /// How long the application may take to finish revoked partitions.
+    pub revoke_budget: Duration,
+    /// Delays between retries (`retry.backoff.ms` / `retry.backoff.max.ms`).
+    pub retry_backoff: Backoff,
+    /// `client.rack`, sent in the subscription (KIP-881).
+    pub rack_id: Option<String>,
+}
+
+impl MembershipConfig {
+    /// Defaults of the Java client for `group_id` subscribing to `topics`.
+    pub fn new(group_id: impl Into<String>, topics: Vec<String>) -> Self {
+        MembershipConfig {
+            group_id: group_id.into(),
+            group_instance_id: None,
+            topics,
+            assignors: vec![("range".into(), RebalanceProtocol::Eager)],
+            session_timeout: Duration::from_secs(45),
+            rebalance_timeout: Duration::from_secs(300),
+            heartbeat_interval: Duration::from_secs(3),
+            max_poll_interval: None,
+            revoke_budget: Duration::from_secs(10),
+            retry_backoff: Backoff::default(),
+            rack_id: None,
+        }
+    }
+
+    /// The protocol of this member: cooperative when every assignor is.
+    pub fn protocol(&self) -> RebalanceProtocol {
+        let all = self
+            .assignors
+            .iter()
+            .all(|(_, p)| *p == RebalanceProtocol::Cooperative);
+        if all && !self.assignors.is_empty() {
+            RebalanceProtocol::Cooperative
+        } else {
+            RebalanceProtocol::Eager
+        }
+    }
+}
+
+/// Where the member is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Not started, or left after a poll timeout.
+    Unjoined,
+    /// Looking up the coordinator (or waiting to retry the lookup).
+    FindingCoordinator,
+    /// Waiting for the application to finish revoked partitions.
+    Revoking,
+    /// JoinGroup in flight or about to be sent.
+    Joining,
+    /// Leader: waiting for the assignor's result.
+    Assigning,
+    /// SyncGroup in flight.
+    Syncing,
+    /// In the group with an assignment; heartbeating.
+    Stable,
+    /// LeaveGroup in flight.
+    Leaving,
+    /// Left for good (closed).
+    Left,
+    /// Stopped by a fatal error.
+    Fatal,
+}
+
+/// A timer the driver keeps for the machine; setting one replaces it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TimerKind {
+    /// Send the next heartbeat.
+    Heartbeat,
+    /// No heartbeat succeeded within `session.timeout.ms`.
+    Session,
+    /// Retry after a backoff (coordinator lookup, JoinGroup).
+    Retry,
+    /// The application's revoke budget is up.
+    Revoke,
+    /// `max.poll.interval.ms` passed without a poll.
+    Poll,
+}
+
+/// A request for the coordinator.
+#[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)]
+pub enum Request {
+    /// JoinGroup.
+    Join(JoinGroupRequest),
+    /// SyncGroup.
+    Sync(SyncGroupRequest),
+    /// Heartbeat.
+    Heartbeat(HeartbeatRequest),
+    /// LeaveGroup (both the v0-2 `member_id` and the v3+ `members` are
+    /// filled; the driver keeps the one of the negotiated version).
+    Leave(LeaveGroupRequest),
+}
+
+/// The coordinator's reply to a [`Request`].
+#[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)]
+pub enum Reply {
+    /// JoinGroup.
+    Join(JoinGroupResponse),
+    /// SyncGroup.
+    Sync(SyncGroupResponse),
+    /// Heartbeat.
+    Heartbeat(HeartbeatResponse),
+    /// LeaveGroup.
+    Leave(LeaveGroupResponse),
+}
+
+/// Assignments computed by the leader, by member id.
+pub type Assignments = BTreeMap<String, BTreeSet<TopicPartition>>;
+
+/// What the machine is told.
+#[derive(Debug)]
+pub enum Input {
+    /// The application wants to be in the group.
+    Start,
+    /// The application closes the member (revoke, LeaveGroup, stop).
+    Close,
+    /// The application polled (resets `max.poll.interval.ms`).
+    Poll,
+    /// The application finished the partitions of the last `Revoked`.
+    RevokeDone,
+    /// The coordinator lookup finished.
+    Coordinator(Result<i32, krust_net::Error>),
+    /// The reply to the request sent with `seq`, or why none came.
+    Reply {
+        /// The `seq` of the [`Action::Send`].
+        seq: u64,
+        /// The reply.
+        reply: Result<Reply, krust_net::Error>,
+    },
+    /// The leader's assignor finished for `generation`.
+    Assignment {
+        /// The generation of the [`Action::Assign`].
+        generation: i32,
+        /// The assignments, or why there are none.
+        result: Result<Assignments, String>,
+    },
+    /// A timer fired.
+    Timer(TimerKind),
+}
+
+/// What the driver must do.
+#[derive(Debug)]
+pub enum Action {
+    /// Look up the group's coordinator, then report with [`Input::Coordinator`].
+    FindCoordinator,
+    /// Forget the cached coordinator.
+    InvalidateCoordinator,
+    /// Send `request` to the coordinator; report with [`Input::Reply`].
+    Send {
+        /// Identifies the reply.
+        seq: u64,
+        /// The request.
+        request: Request,
+    },
+    /// Run the assignor `protocol` over `members`; report with
+    /// [`Input::Assignment`].
+    Assign {
+        /// The generation being assigned.
+        generation: i32,
+        /// The assignor the coordinator chose.
+        protocol: String,
+        /// Every member and its subscription.
+        members: Vec<MemberSubscription>,
+    },
+    /// Hand an event to the application.
+    Emit(GroupEvent),
+    /// Arm (`Some`) or disarm (`None`) a timer.
+    Timer(TimerKind, Option<Instant>),
+    /// The machine is done (left or fatal); the driver may stop.
+    Stop,
+}

@@ -1,0 +1,138 @@
+//! Membership against real coordinators: Tansu (session.timeout.ms 6000,
+//! since it holds JoinGroup for half of it) and the librdkafka mock cluster.
+//! Three members split a 6-partition topic two each; one leaves and the
+//! other two get three each; a member killed without LeaveGroup is dropped
+//! after the session timeout. Ownership is tracked from the events: no
+//! partition is ever assigned to a member while another owns it.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Member, SESSION, Tracker, balanced, config, wait_for};
+use krust_testkit::{Broker, MockCluster, Tansu};
+
+const TOPIC: &str = "krust-group";
+/// Every test finishes well within this, or fails.
+const BOUND: Duration = Duration::from_secs(120);
+
+fn tansu() -> Box<dyn Broker> {
+    let t = Tansu::start();
+    t.create_topic(TOPIC, 6).expect("create topic");
+    Box::new(t)
+}
+
+fn mock() -> Box<dyn Broker> {
+    Box::new(MockCluster::start(1, &[(TOPIC, 6)]))
+}
+
+async fn join_then_leave(broker: Box<dyn Broker>, group: &str) {
+    let b = broker.bootstrap();
+    let tracker = Tracker::default();
+    let started = Instant::now();
+    let mut members = Vec::new();
+    for name in ["a", "b", "c"] {
+        members.push(Member::start(name, &b, config(group, TOPIC), tracker.clone()).await);
+    }
+    let refs: Vec<&Member> = members.iter().collect();
+    let t = wait_for(
+        &refs,
+        Duration::from_secs(60),
+        "three members, two each",
+        balanced(2, 6),
+    )
+    .await;
+    eprintln!(
+        "{:?}: three members stable with two partitions each after {t:?}",
+        broker.kind()
+    );
+    let leaving = members.pop().expect("three");
+    let left_at = Instant::now();
+    assert!(leaving.close().await, "close finished within its bound");
+    let refs: Vec<&Member> = members.iter().collect();
+    let t = wait_for(
+        &refs,
+        Duration::from_secs(30),
+        "two members, three each",
+        balanced(3, 6),
+    )
+    .await;
+    eprintln!(
+        "{:?}: after a LeaveGroup, two members with three each after {t:?} ({:?} since close)",
+        broker.kind(),
+        left_at.elapsed()
+    );
+    let o = tracker.lock().unwrap();
+    assert!(o.violations.is_empty(), "{:#?}", o.violations);
+    assert!(o.fatal.is_empty(), "{:#?}", o.fatal);
+    assert!(started.elapsed() < BOUND);
+}
+
+async fn killed_member_dropped_after_session(broker: Box<dyn Broker>, group: &str) {
+    let b = broker.bootstrap();
+    let tracker = Tracker::default();
+    let a = Member::start("a", &b, config(group, TOPIC), tracker.clone()).await;
+    let k = Member::start("k", &b, config(group, TOPIC), tracker.clone()).await;
+    wait_for(
+        &[&a, &k],
+        Duration::from_secs(60),
+        "two members, three each",
+        balanced(3, 6),
+    )
+    .await;
+    k.kill(&tracker);
+    let t = wait_for(
+        &[&a],
+        Duration::from_secs(40),
+        "survivor owns all six",
+        balanced(6, 6),
+    )
+    .await;
+    eprintln!(
+        "{:?}: killed member's partitions reassigned after {t:?}",
+        broker.kind()
+    );
+    // The coordinator heard from the killed member at most one heartbeat
+    // interval before the kill, so it cannot expire it much sooner.
+    assert!(
+        t >= SESSION - Duration::from_secs(1),
+        "dropped after {t:?}, before the session timeout"
+    );
+    {
+        let o = tracker.lock().unwrap();
+        assert!(o.violations.is_empty(), "{:#?}", o.violations);
+        assert!(o.fatal.is_empty(), "{:#?}", o.fatal);
+    }
+    assert!(a.close().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tansu_three_members_then_one_leaves() {
+    tokio::time::timeout(BOUND, join_then_leave(tansu(), "g-join-leave"))
+        .await
+        .expect("bounded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mock_three_members_then_one_leaves() {
+    tokio::time::timeout(BOUND, join_then_leave(mock(), "g-join-leave"))
+        .await
+        .expect("bounded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tansu_killed_member_is_dropped_after_the_session_timeout() {
+    tokio::time::timeout(
+        BOUND,
+        killed_member_dropped_after_session(tansu(), "g-kill"),
+    )
+    .await
+    .expect("bounded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mock_killed_member_is_dropped_after_the_session_timeout() {
+    tokio::time::timeout(BOUND, killed_member_dropped_after_session(mock(), "g-kill"))
+        .await
+        .expect("bounded");
+}
