@@ -11,10 +11,12 @@ pub mod driver;
 mod events;
 mod io;
 pub mod membership;
+pub mod offsets;
 mod replies;
 pub mod tp;
 
 pub use driver::{GroupHandle, GroupTask, MemberSnapshot, group};
 pub use events::{GroupError, GroupEvent, LeaveReason};
 pub use membership::{Membership, MembershipConfig, RebalanceProtocol};
+pub use offsets::{OffsetAndMetadata, OffsetError, PartitionError};
 pub use tp::TopicPartition;
