@@ -219,8 +219,9 @@ impl Membership {
             return;
         }
         match r {
+            // Backoff attempts are not reset here: a coordinator that is
+            // found but unreachable must not make the retries a hot loop.
             Ok(_) => {
-                self.attempts = 0;
                 if self.resume_heartbeats && self.generation >= 0 {
                     self.state = State::Stable;
                     self.send_heartbeat(now);

@@ -70,17 +70,17 @@ impl Membership {
                 tracing::info!(group = %self.cfg.group_id, error = %e, "LeaveGroup not sent; leaving anyway");
                 self.finish_leave(self.leave_reason());
             }
-            // The librdkafka 2.0.2 mock answers a SyncGroup it refuses with
-            // a null assignment, which no version allows: count the round
-            // as failed and rejoin, as for REBALANCE_IN_PROGRESS.
+            // The librdkafka 2.0.2 mock answers a JoinGroup or SyncGroup it
+            // refuses with null strings or bytes that no version allows, so
+            // the error code cannot be read. Assume the worst retriable cause
+            // (the coordinator moved): look it up again and rejoin.
             Err(krust_net::Error::Decode {
-                api: ApiKey::SyncGroup,
+                api: api @ (ApiKey::JoinGroup | ApiKey::SyncGroup),
                 source,
                 ..
-            }) if self.state == State::Syncing => {
-                tracing::warn!(group = %self.cfg.group_id, error = %source, "SyncGroup reply does not decode; rejoining");
-                self.state = State::Joining;
-                self.backoff(now);
+            }) => {
+                tracing::warn!(group = %self.cfg.group_id, %api, error = %source, "reply does not decode; rediscovering and rejoining");
+                self.retry_lookup(now);
             }
             Err(e) => self.on_transport_error(e, now),
         }
@@ -96,14 +96,18 @@ impl Membership {
     fn on_transport_error(&mut self, e: krust_net::Error, now: Instant) {
         if e.is_retriable() {
             tracing::info!(group = %self.cfg.group_id, error = %e, "request to the coordinator failed");
-            self.coordinator_lost();
-            // Let the lookup happen after a short pause, not in a hot loop
-            // against a broker that is down.
-            self.out.retain(|a| !matches!(a, Action::FindCoordinator));
-            self.backoff(now);
+            self.retry_lookup(now);
         } else {
             self.fatal_net(e);
         }
+    }
+
+    /// Forget the coordinator and look it up again after a backoff, not in
+    /// a hot loop against a broker that is down.
+    fn retry_lookup(&mut self, now: Instant) {
+        self.coordinator_lost();
+        self.out.retain(|a| !matches!(a, Action::FindCoordinator));
+        self.backoff(now);
     }
 
     fn on_heartbeat(&mut self, code: i16, sent: Instant, now: Instant) {
@@ -113,6 +117,7 @@ impl Membership {
         }
         match code {
             ErrorCode::NONE => {
+                self.attempts = 0;
                 // Measured from when the request left: the coordinator
                 // heard from us no earlier than that.
                 let at = sent + self.cfg.session_timeout;

@@ -460,7 +460,7 @@ fn poll_timeout_leaves_and_the_next_poll_rejoins() {
 }
 
 #[test]
-fn undecodable_sync_reply_rejoins_instead_of_failing() {
+fn undecodable_join_or_sync_reply_rediscovers_and_rejoins() {
     let mut h = H::new(cfg());
     h.feed(Input::Start);
     h.feed(Input::Coordinator(Ok(1)));
@@ -477,7 +477,10 @@ fn undecodable_sync_reply_rejoins_instead_of_failing() {
             },
         }),
     });
-    assert_eq!(h.m.state(), State::Joining);
+    assert_eq!(h.m.state(), State::FindingCoordinator);
+    assert!(h.has(|a| matches!(a, Action::InvalidateCoordinator)));
     h.feed(Input::Timer(TimerKind::Retry));
+    assert!(h.has(|a| matches!(a, Action::FindCoordinator)));
+    h.feed(Input::Coordinator(Ok(2)));
     assert!(matches!(h.sent(), Some((_, Request::Join(_)))));
 }
