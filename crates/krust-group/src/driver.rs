@@ -12,11 +12,12 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::BytesMut;
 use krust_codec::generated::{
-    HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest, SyncGroupRequest,
+    HeartbeatRequest, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, SyncGroupRequest,
 };
-use krust_codec::{ApiKey, KString, Message};
-use krust_net::{CoordinatorType, Error, Pool};
+use krust_codec::{ApiKey, KString, Message, header};
+use krust_net::{Connection, CoordinatorType, Error, Pool, RawRequest};
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
@@ -411,15 +412,11 @@ async fn leader_assign(
 }
 
 /// Send one request to the group's coordinator at the highest common
-/// version. JoinGroup waits up to the connection's request timeout, which
-/// must exceed `rebalance.timeout.ms` as in Java.
+/// version.
 async fn send(pool: &Pool, group: &str, request: Request) -> Result<Reply, Error> {
     let conn = pool.coordinator(CoordinatorType::Group, group).await?;
     match request {
-        Request::Join(r) => {
-            let v = conn.negotiate(ApiKey::JoinGroup, JoinGroupRequest::VALID_VERSIONS)?;
-            conn.send_at(&r, v).await.map(Reply::Join)
-        }
+        Request::Join(r) => send_join(pool, &conn, &r).await.map(Reply::Join),
         Request::Sync(r) => {
             let v = conn.negotiate(ApiKey::SyncGroup, SyncGroupRequest::VALID_VERSIONS)?;
             conn.send_at(&r, v).await.map(Reply::Sync)
@@ -438,4 +435,51 @@ async fn send(pool: &Pool, group: &str, request: Request) -> Result<Reply, Error
             conn.send_at(&r, v).await.map(Reply::Leave)
         }
     }
+}
+
+/// JoinGroup: the coordinator holds it until every member rejoined or the
+/// rebalance timeout passed, so it waits `rebalance.timeout.ms` + 5 s (at
+/// least the request timeout), as Java does, not the request timeout alone.
+async fn send_join(
+    pool: &Pool,
+    conn: &Connection,
+    req: &JoinGroupRequest,
+) -> Result<JoinGroupResponse, Error> {
+    let api = ApiKey::JoinGroup;
+    let v = conn.negotiate(api, JoinGroupRequest::VALID_VERSIONS)?;
+    let rebalance = Duration::from_millis(u64::try_from(req.rebalance_timeout_ms).unwrap_or(0));
+    let timeout =
+        (rebalance + Duration::from_secs(5)).max(pool.config().connection.request_timeout);
+    let correlation_id = conn.next_correlation_id();
+    let client_id = pool
+        .config()
+        .connection
+        .client_id
+        .as_deref()
+        .map(KString::from);
+    let mut buf = BytesMut::new();
+    header::encode_request_frame(&mut buf, v, correlation_id, client_id.as_ref(), req)
+        .map_err(|source| Error::Encode { api, source })?;
+    let frame = conn
+        .send_frame(RawRequest {
+            api,
+            version: v,
+            frame: buf.freeze(),
+            correlation_id,
+            expect_response: true,
+            timeout: Some(timeout),
+        })
+        .await?
+        .ok_or_else(|| Error::Closed {
+            broker: conn.addr().to_owned(),
+        })?;
+    let (_, body) = header::decode_response_as::<JoinGroupRequest>(frame, v).map_err(|source| {
+        Error::Decode {
+            api,
+            broker: conn.addr().to_owned(),
+            source,
+        }
+    })?;
+    conn.note_throttle(api, body.throttle_time_ms);
+    Ok(body)
 }

@@ -7,9 +7,11 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{Member, SESSION, Tracker, balanced, config, wait_for};
+use krust_group::assignor::{Assignor, CooperativeStickyAssignor};
 use krust_testkit::{Broker, MockCluster, Tansu};
 
 const TOPIC: &str = "krust-group";
@@ -133,6 +135,74 @@ async fn tansu_killed_member_is_dropped_after_the_session_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mock_killed_member_is_dropped_after_the_session_timeout() {
     tokio::time::timeout(BOUND, killed_member_dropped_after_session(mock(), "g-kill"))
+        .await
+        .expect("bounded");
+}
+
+/// KIP-429 against a real coordinator: a third member joins two that hold
+/// three partitions each under cooperative-sticky; each of the two gives up
+/// exactly the one partition that moves (never all of them), and the group
+/// settles at two each after the follow-up rebalance.
+async fn cooperative_third_member(broker: Box<dyn Broker>, group: &str) {
+    let b = broker.bootstrap();
+    let tracker = Tracker::default();
+    let sticky = || -> Vec<Arc<dyn Assignor>> { vec![Arc::new(CooperativeStickyAssignor)] };
+    let a = Member::start_with("a", &b, config(group, TOPIC), sticky(), tracker.clone()).await;
+    let c = Member::start_with("c", &b, config(group, TOPIC), sticky(), tracker.clone()).await;
+    wait_for(
+        &[&a, &c],
+        Duration::from_secs(60),
+        "two members, three each",
+        balanced(3, 6),
+    )
+    .await;
+    let before = (a.owned(), c.owned());
+    tracker.lock().unwrap().revoked.clear();
+    let started = Instant::now();
+    let d = Member::start_with("d", &b, config(group, TOPIC), sticky(), tracker.clone()).await;
+    let t = wait_for(
+        &[&a, &c, &d],
+        Duration::from_secs(60),
+        "three members, two each",
+        balanced(2, 6),
+    )
+    .await;
+    eprintln!(
+        "{:?}: cooperative hand-over to a third member took {t:?} ({:?} with its start)",
+        broker.kind(),
+        started.elapsed()
+    );
+    assert!(
+        a.owned().is_subset(&before.0),
+        "a kept what it did not give up"
+    );
+    assert!(
+        c.owned().is_subset(&before.1),
+        "c kept what it did not give up"
+    );
+    {
+        let o = tracker.lock().unwrap();
+        assert!(o.violations.is_empty(), "{:#?}", o.violations);
+        assert!(o.fatal.is_empty(), "{:#?}", o.fatal);
+        for (m, ps) in &o.revoked {
+            assert_eq!(ps.len(), 1, "{m} revoked {ps:?}: only the moved partition");
+        }
+    }
+    for m in [a, c, d] {
+        assert!(m.close().await);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tansu_cooperative_sticky_hands_over_only_moved_partitions() {
+    tokio::time::timeout(BOUND, cooperative_third_member(tansu(), "g-coop"))
+        .await
+        .expect("bounded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mock_cooperative_sticky_hands_over_only_moved_partitions() {
+    tokio::time::timeout(BOUND, cooperative_third_member(mock(), "g-coop"))
         .await
         .expect("bounded");
 }

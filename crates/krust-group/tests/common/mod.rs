@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use krust_group::assignor::RangeAssignor;
+use krust_group::assignor::{Assignor, RangeAssignor};
 use krust_group::driver::{MemberSnapshot, group};
 use krust_group::membership::State;
 use krust_group::{GroupEvent, MembershipConfig, TopicPartition};
@@ -66,6 +66,8 @@ pub struct Ownership {
     pub violations: Vec<String>,
     pub fatal: Vec<String>,
     pub lost: usize,
+    /// Every Revoked event: member, partitions.
+    pub revoked: Vec<(String, BTreeSet<TopicPartition>)>,
 }
 
 pub type Tracker = Arc<Mutex<Ownership>>;
@@ -85,7 +87,17 @@ impl Member {
         cfg: MembershipConfig,
         tracker: Tracker,
     ) -> Member {
-        let (mut handle, task) = group(pool(bootstrap).await, cfg, vec![Arc::new(RangeAssignor)]);
+        Self::start_with(name, bootstrap, cfg, vec![Arc::new(RangeAssignor)], tracker).await
+    }
+
+    pub async fn start_with(
+        name: &str,
+        bootstrap: &str,
+        cfg: MembershipConfig,
+        assignors: Vec<Arc<dyn Assignor>>,
+        tracker: Tracker,
+    ) -> Member {
+        let (mut handle, task) = group(pool(bootstrap).await, cfg, assignors);
         let snapshot = handle.watch();
         let task = tokio::spawn(task.run());
         let (close_tx, mut close_rx) = oneshot::channel::<oneshot::Sender<bool>>();
@@ -169,6 +181,8 @@ fn track(tracker: &Tracker, me: &str, ev: &GroupEvent) {
         GroupEvent::Revoked { partitions, .. } | GroupEvent::Lost { partitions } => {
             if matches!(ev, GroupEvent::Lost { .. }) {
                 t.lost += 1;
+            } else {
+                t.revoked.push((me.to_owned(), partitions.clone()));
             }
             for tp in partitions {
                 if t.owner.get(tp).is_some_and(|o| o == me) {
