@@ -206,3 +206,72 @@ async fn mock_cooperative_sticky_hands_over_only_moved_partitions() {
         .await
         .expect("bounded");
 }
+
+/// KIP-345: a static member closes without LeaveGroup, so the coordinator
+/// keeps its partitions for it (no rebalance: the other member's partitions
+/// and generation stay put) until it comes back with the same
+/// `group.instance.id` within the session timeout.
+async fn static_member_restarts_without_a_rebalance(broker: Box<dyn Broker>, group: &str) {
+    let b = broker.bootstrap();
+    let tracker = Tracker::default();
+    let mut stat = config(group, TOPIC);
+    stat.group_instance_id = Some("static-a".into());
+    let a = Member::start("a", &b, stat.clone(), tracker.clone()).await;
+    let d = Member::start("d", &b, config(group, TOPIC), tracker.clone()).await;
+    wait_for(
+        &[&a, &d],
+        Duration::from_secs(60),
+        "two members, three each",
+        balanced(3, 6),
+    )
+    .await;
+    let (a_owned, d_snap) = (a.owned(), d.snap());
+    assert!(a.close().await);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        d.snap(),
+        d_snap,
+        "no rebalance while the static member is away"
+    );
+    let a = Member::start("a", &b, stat, tracker.clone()).await;
+    wait_for(
+        &[&a, &d],
+        Duration::from_secs(30),
+        "static member back",
+        balanced(3, 6),
+    )
+    .await;
+    assert_eq!(
+        a.owned(),
+        a_owned,
+        "the static member gets its partitions back"
+    );
+    assert_eq!(d.owned(), d_snap.owned);
+    {
+        let o = tracker.lock().unwrap();
+        assert!(o.violations.is_empty(), "{:#?}", o.violations);
+        assert!(o.fatal.is_empty(), "{:#?}", o.fatal);
+    }
+    assert!(a.close().await);
+    assert!(d.close().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tansu_static_member_restarts_without_a_rebalance() {
+    tokio::time::timeout(
+        BOUND,
+        static_member_restarts_without_a_rebalance(tansu(), "g-static"),
+    )
+    .await
+    .expect("bounded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mock_static_member_restarts_without_a_rebalance() {
+    tokio::time::timeout(
+        BOUND,
+        static_member_restarts_without_a_rebalance(mock(), "g-static"),
+    )
+    .await
+    .expect("bounded");
+}
