@@ -167,6 +167,9 @@ impl Member {
 }
 
 fn track(tracker: &Tracker, me: &str, ev: &GroupEvent) {
+    if std::env::var_os("KRUST_TEST_EVENTS").is_some() {
+        eprintln!("{:?} {me}: {ev:?}", Instant::now());
+    }
     let mut t = tracker.lock().unwrap();
     match ev {
         GroupEvent::Assigned { partitions, .. } => {
