@@ -77,14 +77,10 @@ const EVENTS: usize = 32;
 /// they replace `cfg.assignors`); spawn [`GroupTask::run`] to start it.
 pub fn group(
     pool: Pool,
-    mut cfg: MembershipConfig,
+    cfg: MembershipConfig,
     assignors: Vec<Arc<dyn Assignor>>,
 ) -> (GroupHandle, GroupTask) {
-    cfg.assignors = assignors
-        .iter()
-        .map(|a| (a.name().to_owned(), a.protocol()))
-        .collect();
-    let machine = Membership::new(cfg);
+    let machine = Membership::with_assignors(cfg, assignors.clone());
     let (cmd_tx, cmd_rx) = mpsc::channel(4);
     let (events_tx, events_rx) = mpsc::channel(EVENTS);
     let (snap_tx, snap_rx) = watch::channel(MemberSnapshot::of(&machine));

@@ -10,6 +10,8 @@
 //! per-API reply handling.
 
 use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use krust_codec::consumer_protocol::{self, OwnedPartitions, Subscription};
@@ -18,6 +20,7 @@ use krust_codec::generated::leave_group_request::MemberIdentity;
 use krust_codec::generated::{HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest};
 use krust_codec::{ApiKey, ErrorCode, KString};
 
+use crate::assignor::Assignor;
 pub use crate::events::{GroupError, GroupEvent, LeaveReason};
 use crate::tp::{TopicPartition, by_topic};
 
@@ -34,10 +37,32 @@ pub(crate) enum AfterRevoke {
     Leave(LeaveReason),
 }
 
+/// The assignors whose Subscription user data the member sends, by name.
+#[derive(Clone, Default)]
+pub(crate) struct UserData(Vec<Arc<dyn Assignor>>);
+
+impl fmt::Debug for UserData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|a| a.name()))
+            .finish()
+    }
+}
+
+impl UserData {
+    fn of(&self, name: &str, topics: &[String], generation: i32) -> Option<bytes::Bytes> {
+        self.0
+            .iter()
+            .find(|a| a.name() == name)
+            .and_then(|a| a.subscription_user_data(topics, generation))
+    }
+}
+
 /// The membership state machine of one member.
 #[derive(Debug)]
 pub struct Membership {
     pub(crate) cfg: MembershipConfig,
+    pub(crate) user_data: UserData,
     pub(crate) state: State,
     pub(crate) member_id: String,
     pub(crate) generation: i32,
@@ -59,8 +84,23 @@ pub struct Membership {
 impl Membership {
     /// A member that has not joined yet.
     pub fn new(cfg: MembershipConfig) -> Self {
+        Self::with_assignors(cfg, Vec::new())
+    }
+
+    /// A member offering `assignors` (by preference; they replace
+    /// `cfg.assignors`): each one's
+    /// [`Assignor::subscription_user_data`] goes into the Subscription of
+    /// its protocol in JoinGroup.
+    pub fn with_assignors(mut cfg: MembershipConfig, assignors: Vec<Arc<dyn Assignor>>) -> Self {
+        if !assignors.is_empty() {
+            cfg.assignors = assignors
+                .iter()
+                .map(|a| (a.name().to_owned(), a.protocol()))
+                .collect();
+        }
         Membership {
             cfg,
+            user_data: UserData(assignors),
             state: State::Unjoined,
             member_id: String::new(),
             generation: -1,
@@ -282,8 +322,14 @@ impl Membership {
         }
     }
 
+    /// JoinGroup with one Subscription per assignor offered: the topics,
+    /// the assignor's user data, and (KIP-429 / KIP-792, Subscription v2+)
+    /// the partitions owned with the generation they were owned in, so a
+    /// cooperative leader keeps them where they are and settles a partition
+    /// two members claim in favour of the newer generation.
     pub(crate) fn send_join(&mut self) {
-        let owned = if self.cfg.protocol() == RebalanceProtocol::Cooperative {
+        let cooperative = self.cfg.protocol() == RebalanceProtocol::Cooperative;
+        let owned = if cooperative {
             by_topic(&self.owned)
                 .into_iter()
                 .map(|(t, ps)| OwnedPartitions {
@@ -294,25 +340,34 @@ impl Membership {
         } else {
             Vec::new()
         };
-        let sub = Subscription {
-            topics: self
-                .cfg
-                .topics
-                .iter()
-                .map(|t| KString::from(t.as_str()))
-                .collect(),
-            user_data: None,
-            owned_partitions: owned,
-            generation_id: self.generation,
-            rack_id: self.cfg.rack_id.as_deref().map(KString::from),
-        };
-        let metadata = match consumer_protocol::encode_subscription(
-            &sub,
-            consumer_protocol::SUBSCRIPTION_VERSION,
-        ) {
-            Ok(m) => m,
-            Err(e) => return self.fatal_protocol(format!("cannot encode subscription: {e}")),
-        };
+        // As Java: the generation of the last assignment (-1 after a reset).
+        let generation = self.generation;
+        let mut protocols = Vec::with_capacity(self.cfg.assignors.len());
+        for (name, _) in &self.cfg.assignors {
+            let sub = Subscription {
+                topics: self
+                    .cfg
+                    .topics
+                    .iter()
+                    .map(|t| KString::from(t.as_str()))
+                    .collect(),
+                user_data: self.user_data.of(name, &self.cfg.topics, generation),
+                owned_partitions: owned.clone(),
+                generation_id: generation,
+                rack_id: self.cfg.rack_id.as_deref().map(KString::from),
+            };
+            match consumer_protocol::encode_subscription(
+                &sub,
+                consumer_protocol::SUBSCRIPTION_VERSION,
+            ) {
+                Ok(metadata) => protocols.push(JoinGroupRequestProtocol {
+                    name: KString::from(name.as_str()),
+                    metadata,
+                    ..Default::default()
+                }),
+                Err(e) => return self.fatal_protocol(format!("cannot encode subscription: {e}")),
+            }
+        }
         let req = JoinGroupRequest {
             group_id: KString::from(self.cfg.group_id.as_str()),
             session_timeout_ms: millis(self.cfg.session_timeout),
@@ -320,16 +375,7 @@ impl Membership {
             member_id: KString::from(self.member_id.as_str()),
             group_instance_id: self.cfg.group_instance_id.as_deref().map(KString::from),
             protocol_type: KString::from_static(consumer_protocol::PROTOCOL_TYPE),
-            protocols: self
-                .cfg
-                .assignors
-                .iter()
-                .map(|(name, _)| JoinGroupRequestProtocol {
-                    name: KString::from(name.as_str()),
-                    metadata: metadata.clone(),
-                    ..Default::default()
-                })
-                .collect(),
+            protocols,
             ..Default::default()
         };
         let seq = self.next_seq();

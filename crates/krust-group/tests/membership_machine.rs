@@ -484,3 +484,105 @@ fn undecodable_join_or_sync_reply_rediscovers_and_rejoins() {
     h.feed(Input::Coordinator(Ok(2)));
     assert!(matches!(h.sent(), Some((_, Request::Join(_)))));
 }
+
+/// The Subscription of each protocol in a JoinGroup, decoded.
+fn join_subscriptions(h: &H) -> Vec<(String, krust_codec::consumer_protocol::Subscription)> {
+    match h.sent() {
+        Some((_, Request::Join(j))) => j
+            .protocols
+            .iter()
+            .map(|p| {
+                let (v, s) = consumer_protocol::decode_subscription(p.metadata.clone()).unwrap();
+                assert!(v >= 2, "Subscription v2+ carries the generation, got v{v}");
+                (p.name.as_str().to_owned(), s)
+            })
+            .collect(),
+        other => panic!("expected JoinGroup, got {other:?}"),
+    }
+}
+
+/// KIP-429 / KIP-792: after a first assignment, the rejoin's Subscription
+/// carries the owned partitions, the generation they were owned in and the
+/// assignor's user data (cooperative-sticky: the generation, big-endian, for
+/// leaders that read only v0/v1).
+#[test]
+fn cooperative_rejoin_subscription_carries_owned_generation_and_user_data() {
+    use krust_group::assignor::{Assignor, CooperativeStickyAssignor};
+    use std::sync::Arc;
+    let assignors: Vec<Arc<dyn Assignor>> = vec![Arc::new(CooperativeStickyAssignor)];
+    let mut h = H {
+        m: Membership::with_assignors(cfg(), assignors),
+        now: Instant::now(),
+        last: Vec::new(),
+    };
+    h.feed(Input::Start);
+    h.feed(Input::Coordinator(Ok(1)));
+    let first = join_subscriptions(&h);
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].0, "cooperative-sticky");
+    assert_eq!(first[0].1.generation_id, -1);
+    assert!(first[0].1.owned_partitions.is_empty());
+    assert_eq!(
+        first[0].1.user_data.as_deref(),
+        Some(&(-1i32).to_be_bytes()[..])
+    );
+    h.join_reply(ErrorCode::NONE, "m1", "other", 7);
+    h.sync_reply(ErrorCode::NONE, &[0, 2]);
+    assert_eq!(h.m.state(), State::Stable);
+    h.heartbeat();
+    h.hb_reply(ErrorCode::REBALANCE_IN_PROGRESS);
+    assert_eq!(h.m.state(), State::Joining, "cooperative: no revoke first");
+    let again = join_subscriptions(&h);
+    let sub = &again[0].1;
+    assert_eq!(sub.generation_id, 7);
+    assert_eq!(sub.owned_partitions.len(), 1);
+    assert_eq!(sub.owned_partitions[0].topic.as_str(), "t");
+    assert_eq!(sub.owned_partitions[0].partitions, vec![0, 2]);
+    assert_eq!(sub.user_data.as_deref(), Some(&7i32.to_be_bytes()[..]));
+    assert_eq!(
+        CooperativeStickyAssignor::member_generation(&krust_group::assignor::MemberSubscription {
+            member_id: "m1".into(),
+            group_instance_id: None,
+            subscription: sub.clone(),
+        }),
+        7
+    );
+}
+
+/// Each assignor offered gets its own Subscription, with its own user data.
+#[test]
+fn each_protocol_carries_its_assignors_user_data() {
+    use krust_group::assignor::{
+        AssignError, Assignor, ClusterView, GroupAssignment, MemberSubscription, RangeAssignor,
+    };
+    use std::sync::Arc;
+    struct Tagged;
+    impl Assignor for Tagged {
+        fn name(&self) -> &str {
+            "tagged"
+        }
+        fn subscription_user_data(&self, topics: &[String], generation: i32) -> Option<Bytes> {
+            Some(Bytes::from(format!("{}@{generation}", topics.join(","))))
+        }
+        fn assign(
+            &self,
+            m: &ClusterView,
+            members: &[MemberSubscription],
+        ) -> Result<GroupAssignment, AssignError> {
+            RangeAssignor.assign(m, members)
+        }
+    }
+    let assignors: Vec<Arc<dyn Assignor>> = vec![Arc::new(Tagged), Arc::new(RangeAssignor)];
+    let mut h = H {
+        m: Membership::with_assignors(cfg(), assignors),
+        now: Instant::now(),
+        last: Vec::new(),
+    };
+    h.feed(Input::Start);
+    h.feed(Input::Coordinator(Ok(1)));
+    let subs = join_subscriptions(&h);
+    assert_eq!(subs[0].0, "tagged");
+    assert_eq!(subs[0].1.user_data.as_deref(), Some(&b"t@-1"[..]));
+    assert_eq!(subs[1].0, "range");
+    assert_eq!(subs[1].1.user_data, None);
+}
