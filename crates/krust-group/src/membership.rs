@@ -78,6 +78,8 @@ pub struct Membership {
     pub(crate) after_revoke: Option<AfterRevoke>,
     pub(crate) attempts: u32,
     pub(crate) sync_sent: Option<Instant>,
+    /// The span of the rebalance under way and when it began.
+    pub(crate) rebalance: Option<(tracing::Span, Instant)>,
     pub(crate) out: Vec<Action>,
 }
 
@@ -113,6 +115,7 @@ impl Membership {
             after_revoke: None,
             attempts: 0,
             sync_sent: None,
+            rebalance: None,
             out: Vec::new(),
         }
     }
@@ -140,6 +143,8 @@ impl Membership {
 
     /// Feed one input at time `now`; returns the actions to carry out, in order.
     pub fn handle(&mut self, input: Input, now: Instant) -> Vec<Action> {
+        // What happens during a rebalance is logged inside its span.
+        let _span = self.rebalance.as_ref().map(|(s, _)| s.clone().entered());
         match input {
             Input::Start => {
                 if matches!(self.state, State::Unjoined) {
@@ -277,6 +282,7 @@ impl Membership {
     /// Begin a rebalance: under the eager protocol every owned partition is
     /// revoked first (the application gets its budget), then JoinGroup.
     pub(crate) fn start_join(&mut self, now: Instant) {
+        self.begin_rebalance(now);
         self.heartbeat = None;
         self.out.push(Action::Timer(TimerKind::Heartbeat, None));
         if self.cfg.protocol() == RebalanceProtocol::Eager && !self.owned.is_empty() {
@@ -285,6 +291,52 @@ impl Membership {
         } else {
             self.state = State::Joining;
             self.send_join();
+        }
+    }
+
+    /// Open the span of a rebalance (one per rebalance, from the first
+    /// JoinGroup or eager revoke to Stable), unless one is open.
+    fn begin_rebalance(&mut self, now: Instant) {
+        if self.rebalance.is_some() {
+            return;
+        }
+        let span = tracing::info_span!(
+            "rebalance",
+            group = %self.cfg.group_id,
+            member_id = %self.member_id,
+            generation = tracing::field::Empty,
+            protocol = tracing::field::Empty,
+            duration_ms = tracing::field::Empty,
+        );
+        self.rebalance = Some((span, now));
+    }
+
+    /// Record what the JoinGroup reply settled in the rebalance's span.
+    pub(crate) fn note_joined(&self) {
+        if let Some((span, _)) = &self.rebalance {
+            span.record("member_id", tracing::field::display(&self.member_id));
+            span.record("generation", self.generation);
+            if let Some(p) = &self.protocol_name {
+                span.record("protocol", p.as_str());
+            }
+        }
+    }
+
+    /// Close the rebalance's span: at Stable with its duration, or because
+    /// the membership ended.
+    fn end_rebalance(&mut self, now: Instant, outcome: &'static str) {
+        if let Some((span, began)) = self.rebalance.take() {
+            let ms =
+                u64::try_from(now.saturating_duration_since(began).as_millis()).unwrap_or(u64::MAX);
+            span.record("duration_ms", ms);
+            tracing::debug!(parent: &span, duration_ms = ms, generation = self.generation, outcome, "rebalance finished");
+        }
+    }
+
+    /// The membership ended (left, fatal) before the rebalance finished.
+    fn abandon_rebalance(&mut self, outcome: &'static str) {
+        if let Some((span, _)) = self.rebalance.take() {
+            tracing::debug!(parent: &span, outcome, "rebalance abandoned");
         }
     }
 
@@ -410,6 +462,7 @@ impl Membership {
         self.owned.extend(added.iter().cloned());
         self.state = State::Stable;
         self.attempts = 0;
+        self.end_rebalance(now, "stable");
         self.out.push(Action::Emit(GroupEvent::Assigned {
             partitions: added,
             owned: self.owned.clone(),
@@ -507,6 +560,7 @@ impl Membership {
     }
 
     pub(crate) fn finish_leave(&mut self, reason: LeaveReason) {
+        self.abandon_rebalance("left");
         self.awaiting = None;
         self.after_revoke = None;
         self.reset(true);
@@ -543,6 +597,7 @@ impl Membership {
 
     fn fail(&mut self, e: GroupError) {
         tracing::error!(error = %e, "group membership failed");
+        self.abandon_rebalance("fatal");
         self.awaiting = None;
         self.heartbeat = None;
         for t in [

@@ -181,6 +181,7 @@ impl Membership {
         self.member_id = r.member_id.as_str().to_owned();
         self.generation = r.generation_id;
         self.protocol_name = r.protocol_name.as_ref().map(|p| p.as_str().to_owned());
+        self.note_joined();
         tracing::info!(group = %self.cfg.group_id, member_id = %self.member_id, generation = self.generation, leader = %r.leader, "joined");
         if r.leader.as_str() == self.member_id && !r.skip_assignment {
             let mut members = Vec::with_capacity(r.members.len());
