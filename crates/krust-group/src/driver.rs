@@ -8,7 +8,7 @@
 //! the group within a bound. Events go through a bounded channel; the task
 //! queues them while the application is slow rather than stop heartbeating.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -121,7 +121,7 @@ enum Command {
 /// What woke the task.
 enum Wake {
     Command(Option<Command>),
-    Done(Option<Input>),
+    Done(Option<Vec<Input>>),
     Timers,
     Ack,
     Poll,
@@ -204,7 +204,7 @@ pub struct GroupTask {
     revokes_emitted: u64,
     poll: Arc<Notify>,
     timers: HashMap<TimerKind, Instant>,
-    inflight: JoinSet<Input>,
+    inflight: JoinSet<Vec<Input>>,
     stopped: bool,
     closers: Vec<oneshot::Sender<()>>,
 }
@@ -267,7 +267,11 @@ impl GroupTask {
                         self.release_closers();
                     }
                 }
-                Wake::Done(Some(input)) => self.feed(input),
+                Wake::Done(Some(inputs)) => {
+                    for input in inputs {
+                        self.feed(input);
+                    }
+                }
                 Wake::Done(None) | Wake::Delivered => {}
                 Wake::Timers => {
                     let now = Instant::now();
@@ -319,7 +323,9 @@ impl GroupTask {
             Action::FindCoordinator => {
                 let pool = self.pool.clone();
                 self.inflight.spawn(async move {
-                    Input::Coordinator(pool.coordinator_id(CoordinatorType::Group, &group).await)
+                    vec![Input::Coordinator(
+                        pool.coordinator_id(CoordinatorType::Group, &group).await,
+                    )]
                 });
             }
             Action::InvalidateCoordinator => {
@@ -330,7 +336,7 @@ impl GroupTask {
                 let pool = self.pool.clone();
                 self.inflight.spawn(async move {
                     let reply = send(&pool, &group, request).await;
-                    Input::Reply { seq, reply }
+                    vec![Input::Reply { seq, reply }]
                 });
             }
             Action::Assign {
@@ -351,7 +357,34 @@ impl GroupTask {
                             "the group chose {protocol:?}, which this member does not offer"
                         )),
                     };
-                    Input::Assignment { generation, result }
+                    match result {
+                        // The snapshot first: the machine keeps it while assigning.
+                        Ok((result, counts)) => vec![
+                            Input::Metadata(counts),
+                            Input::Assignment {
+                                generation,
+                                result: Ok(result),
+                            },
+                        ],
+                        Err(e) => vec![Input::Assignment {
+                            generation,
+                            result: Err(e),
+                        }],
+                    }
+                });
+            }
+            Action::RefreshMetadata { topics } => {
+                let pool = self.pool.clone();
+                self.inflight.spawn(async move {
+                    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+                    match pool.refresh_metadata(&names).await {
+                        Ok(meta) => vec![Input::Metadata(partition_counts(&meta, &names))],
+                        Err(e) => {
+                            // The next refresh tries again.
+                            tracing::info!(%group, error = %e, "metadata refresh failed");
+                            Vec::new()
+                        }
+                    }
                 });
             }
             Action::Emit(e) => {
@@ -376,11 +409,28 @@ impl GroupTask {
     }
 }
 
+/// The partition count of each of `topics` the metadata knows without error.
+fn partition_counts(meta: &krust_net::ClusterMetadata, topics: &[&str]) -> BTreeMap<String, i32> {
+    let mut counts = BTreeMap::new();
+    for t in topics {
+        let Some(info) = meta.topic(t) else { continue };
+        let Ok(n) = i32::try_from(info.partitions.len()) else {
+            continue;
+        };
+        if info.error.is_ok() && n > 0 {
+            counts.insert((*t).to_owned(), n);
+        }
+    }
+    counts
+}
+
+/// Run the assignor over fresh metadata; returns the assignments and the
+/// partition counts they were computed with.
 async fn leader_assign(
     pool: &Pool,
     assignor: &dyn Assignor,
     members: &[MemberSubscription],
-) -> Result<Assignments, String> {
+) -> Result<(Assignments, BTreeMap<String, i32>), String> {
     let topics: BTreeSet<&str> = members
         .iter()
         .flat_map(|m| m.subscription.topics.iter().map(|t| t.as_str()))
@@ -390,21 +440,17 @@ async fn leader_assign(
         .refresh_metadata(&names)
         .await
         .map_err(|e| format!("metadata for the assignment: {e}"))?;
+    let counts = partition_counts(&meta, &names);
     let mut view = ClusterView::new();
-    for t in names {
-        let Some(info) = meta.topic(t) else { continue };
-        let Ok(n) = i32::try_from(info.partitions.len()) else {
-            continue;
-        };
-        if info.error.is_ok() && n > 0 {
-            view = view.with_topic(t, n);
-        }
+    for (t, n) in &counts {
+        view = view.with_topic(t.as_str(), *n);
     }
     let result = assignor.assign(&view, members).map_err(|e| e.to_string())?;
-    Ok(result
+    let result = result
         .into_iter()
         .map(|(m, ps)| (m, ps.into_iter().collect()))
-        .collect())
+        .collect();
+    Ok((result, counts))
 }
 
 /// Send one request to the group's coordinator at the highest common

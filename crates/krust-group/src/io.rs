@@ -41,6 +41,10 @@ pub struct MembershipConfig {
     pub retry_backoff: Backoff,
     /// `client.rack`, sent in the subscription (KIP-881).
     pub rack_id: Option<String>,
+    /// `metadata.max.age.ms`: how often the leader refreshes the metadata
+    /// of the subscribed topics to see whether their partition counts
+    /// changed since it assigned (then it rejoins).
+    pub metadata_max_age: Duration,
 }
 
 impl MembershipConfig {
@@ -58,6 +62,7 @@ impl MembershipConfig {
             revoke_budget: Duration::from_secs(10),
             retry_backoff: Backoff::default(),
             rack_id: None,
+            metadata_max_age: Duration::from_secs(300),
         }
     }
 
@@ -113,6 +118,8 @@ pub enum TimerKind {
     Revoke,
     /// `max.poll.interval.ms` passed without a poll.
     Poll,
+    /// The leader's metadata refresh (`metadata.max.age.ms`) is due.
+    Metadata,
 }
 
 /// A request for the coordinator.
@@ -176,6 +183,10 @@ pub enum Input {
     },
     /// A timer fired.
     Timer(TimerKind),
+    /// The partition count of each subscribed topic the metadata holds: the
+    /// snapshot the leader assigns with (while assigning), or a later
+    /// refresh to compare with it (Java's metadata snapshot check).
+    Metadata(BTreeMap<String, i32>),
 }
 
 /// What the driver must do.
@@ -201,6 +212,11 @@ pub enum Action {
         protocol: String,
         /// Every member and its subscription.
         members: Vec<MemberSubscription>,
+    },
+    /// Refresh the metadata of `topics`; report with [`Input::Metadata`].
+    RefreshMetadata {
+        /// The subscribed topics.
+        topics: Vec<String>,
     },
     /// Hand an event to the application.
     Emit(GroupEvent),

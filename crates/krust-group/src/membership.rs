@@ -9,7 +9,7 @@
 //! the Java client applies to each error code; `replies.rs` holds the
 //! per-API reply handling.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -80,6 +80,8 @@ pub struct Membership {
     pub(crate) sync_sent: Option<Instant>,
     /// The span of the rebalance under way and when it began.
     pub(crate) rebalance: Option<(tracing::Span, Instant)>,
+    /// Leader: the partition counts it assigned with.
+    pub(crate) assignment_snapshot: Option<BTreeMap<String, i32>>,
     pub(crate) out: Vec<Action>,
 }
 
@@ -116,6 +118,7 @@ impl Membership {
             attempts: 0,
             sync_sent: None,
             rebalance: None,
+            assignment_snapshot: None,
             out: Vec::new(),
         }
     }
@@ -172,8 +175,31 @@ impl Membership {
                 }
             }
             Input::Timer(kind) => self.on_timer(kind, now),
+            Input::Metadata(counts) => self.on_metadata(counts, now),
         }
         std::mem::take(&mut self.out)
+    }
+
+    /// Java's `ConsumerCoordinator` metadata snapshot check: the leader
+    /// keeps the partition counts it assigned with; when a refresh shows
+    /// them changed (partitions added, a topic created or deleted), the
+    /// assignment is stale and the leader rejoins to assign again.
+    fn on_metadata(&mut self, counts: BTreeMap<String, i32>, now: Instant) {
+        match self.state {
+            State::Assigning => self.assignment_snapshot = Some(counts),
+            State::Stable => {
+                let Some(assigned) = &self.assignment_snapshot else {
+                    return;
+                };
+                if *assigned != counts {
+                    tracing::info!(group = %self.cfg.group_id, ?assigned, now = ?counts, "partition counts of the subscribed topics changed; rejoining");
+                    self.assignment_snapshot = None;
+                    self.out.push(Action::Timer(TimerKind::Metadata, None));
+                    self.start_join(now);
+                }
+            }
+            _ => {}
+        }
     }
 
     fn on_timer(&mut self, kind: TimerKind, now: Instant) {
@@ -209,6 +235,15 @@ impl Membership {
                 if self.state == State::Revoking {
                     tracing::warn!(group = %self.cfg.group_id, "revoke budget ran out");
                     self.revoke_finished(now);
+                }
+            }
+            TimerKind::Metadata => {
+                if self.state == State::Stable && self.assignment_snapshot.is_some() {
+                    self.out.push(Action::RefreshMetadata {
+                        topics: self.cfg.topics.clone(),
+                    });
+                    let at = now + self.cfg.metadata_max_age;
+                    self.out.push(Action::Timer(TimerKind::Metadata, Some(at)));
                 }
             }
             TimerKind::Poll => {
@@ -463,6 +498,10 @@ impl Membership {
         self.state = State::Stable;
         self.attempts = 0;
         self.end_rebalance(now, "stable");
+        if self.assignment_snapshot.is_some() {
+            let at = now + self.cfg.metadata_max_age;
+            self.out.push(Action::Timer(TimerKind::Metadata, Some(at)));
+        }
         self.out.push(Action::Emit(GroupEvent::Assigned {
             partitions: added,
             owned: self.owned.clone(),
@@ -606,6 +645,7 @@ impl Membership {
             TimerKind::Retry,
             TimerKind::Revoke,
             TimerKind::Poll,
+            TimerKind::Metadata,
         ] {
             self.out.push(Action::Timer(t, None));
         }

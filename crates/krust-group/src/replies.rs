@@ -182,6 +182,9 @@ impl Membership {
         self.generation = r.generation_id;
         self.protocol_name = r.protocol_name.as_ref().map(|p| p.as_str().to_owned());
         self.note_joined();
+        // A new generation: only a leader assigning it holds a snapshot.
+        self.assignment_snapshot = None;
+        self.out.push(Action::Timer(TimerKind::Metadata, None));
         tracing::info!(group = %self.cfg.group_id, member_id = %self.member_id, generation = self.generation, leader = %r.leader, "joined");
         if r.leader.as_str() == self.member_id && !r.skip_assignment {
             let mut members = Vec::with_capacity(r.members.len());

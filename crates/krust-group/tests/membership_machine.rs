@@ -586,3 +586,77 @@ fn each_protocol_carries_its_assignors_user_data() {
     assert_eq!(subs[1].0, "range");
     assert_eq!(subs[1].1.user_data, None);
 }
+
+/// Java's metadata snapshot check: the leader remembers the partition
+/// counts it assigned with; a refresh that shows them changed makes it
+/// rejoin, an unchanged one does not. A follower never checks.
+#[test]
+fn leader_rejoins_when_the_partition_count_changes() {
+    use std::collections::BTreeMap;
+    let counts = |n: i32| BTreeMap::from([("t".to_owned(), n)]);
+    let mut c = cfg();
+    c.metadata_max_age = Duration::from_secs(30);
+    let mut h = H::new(c);
+    h.feed(Input::Start);
+    h.feed(Input::Coordinator(Ok(1)));
+    let sub = consumer_protocol::encode_subscription(&Default::default(), 3).unwrap();
+    h.reply(Reply::Join(JoinGroupResponse {
+        generation_id: 2,
+        protocol_name: Some(KString::from_static("range")),
+        leader: KString::from_static("m1"),
+        member_id: KString::from_static("m1"),
+        members: vec![JoinGroupResponseMember {
+            member_id: KString::from_static("m1"),
+            metadata: sub,
+            ..Default::default()
+        }],
+        ..Default::default()
+    }));
+    assert_eq!(h.m.state(), State::Assigning);
+    // The driver reports the snapshot it assigns with, then the result.
+    h.feed(Input::Metadata(counts(2)));
+    let mut a = Assignments::new();
+    a.insert("m1".into(), tps(&[0, 1]));
+    h.feed(Input::Assignment {
+        generation: 2,
+        result: Ok(a),
+    });
+    h.sync_reply(ErrorCode::NONE, &[0, 1]);
+    assert_eq!(h.m.state(), State::Stable);
+    let due = h
+        .last
+        .iter()
+        .find_map(|a| match a {
+            Action::Timer(TimerKind::Metadata, Some(at)) => Some(*at),
+            _ => None,
+        })
+        .expect("the leader arms its metadata refresh");
+    assert_eq!(due, h.now + Duration::from_secs(30));
+    h.now = due;
+    h.feed(Input::Timer(TimerKind::Metadata));
+    assert!(
+        h.has(|a| matches!(a, Action::RefreshMetadata { topics } if topics == &["t".to_owned()]))
+    );
+    // Unchanged: nothing happens.
+    h.feed(Input::Metadata(counts(2)));
+    assert!(h.last.is_empty(), "{:?}", h.last);
+    assert_eq!(h.m.state(), State::Stable);
+    // Partitions added: eager, so revoke everything, then rejoin.
+    h.feed(Input::Metadata(counts(4)));
+    assert_eq!(h.m.state(), State::Revoking);
+    assert!(
+        matches!(h.events()[..], [GroupEvent::Revoked { partitions, .. }] if *partitions == tps(&[0, 1]))
+    );
+    h.feed(Input::RevokeDone);
+    assert_eq!(h.m.state(), State::Joining);
+    assert!(matches!(h.sent(), Some((_, Request::Join(_)))));
+
+    // A follower ignores metadata: only the leader assigned with a snapshot.
+    let mut f = H::stable(cfg(), &[0]);
+    assert!(!f.has(|a| matches!(a, Action::Timer(TimerKind::Metadata, Some(_)))));
+    f.feed(Input::Timer(TimerKind::Metadata));
+    assert!(f.last.is_empty());
+    f.feed(Input::Metadata(counts(9)));
+    assert!(f.last.is_empty());
+    assert_eq!(f.m.state(), State::Stable);
+}
