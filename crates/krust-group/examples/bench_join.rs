@@ -8,7 +8,8 @@
 //! (b) the rebalance when a second member joins: from the second member's
 //!     start until both hold their new assignment (three each).
 //!
-//! Both clients: classic protocol, `range`, session.timeout.ms 6000,
+//! Both clients: classic protocol, `range` (and `cooperative-sticky` on
+//! Tansu), session.timeout.ms 6000,
 //! heartbeat.interval.ms 500, a fresh group per repetition on a 6-partition
 //! topic. Five repetitions each; the median is reported.
 //!
@@ -20,7 +21,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use krust_group::assignor::RangeAssignor;
+use krust_group::assignor::{Assignor, CooperativeStickyAssignor, RangeAssignor};
 use krust_group::driver::{GroupHandle, MemberSnapshot, group};
 use krust_group::membership::State;
 use krust_group::{GroupEvent, MembershipConfig};
@@ -63,12 +64,12 @@ struct Member {
 }
 
 impl Member {
-    async fn start(bootstrap: &str, group_id: &str) -> Member {
+    async fn start(bootstrap: &str, group_id: &str, strategy: &str) -> Member {
         let mut cfg = MembershipConfig::new(group_id, vec![TOPIC.to_owned()]);
         cfg.session_timeout = Duration::from_secs(6);
         cfg.rebalance_timeout = Duration::from_secs(10);
         cfg.heartbeat_interval = Duration::from_millis(500);
-        let (mut handle, task) = group(pool(bootstrap).await, cfg, vec![Arc::new(RangeAssignor)]);
+        let (mut handle, task) = group(pool(bootstrap).await, cfg, vec![assignor(strategy)]);
         let snapshot = handle.watch();
         let task = tokio::spawn(task.run());
         let (stop, mut stopped) = oneshot::channel();
@@ -99,6 +100,13 @@ impl Member {
             let _ = h.close(Duration::from_secs(10)).await;
         }
         let _ = self.task.await;
+    }
+}
+
+fn assignor(strategy: &str) -> Arc<dyn Assignor> {
+    match strategy {
+        "range" => Arc::new(RangeAssignor),
+        _ => Arc::new(CooperativeStickyAssignor),
     }
 }
 
@@ -151,13 +159,13 @@ async fn futures_any(members: &mut [watch::Receiver<MemberSnapshot>]) {
 }
 
 /// One krust repetition: (first assignment, rebalance) in seconds.
-async fn krust_rep(bootstrap: &str, group_id: &str) -> (f64, f64) {
+async fn krust_rep(bootstrap: &str, group_id: &str, strategy: &str) -> (f64, f64) {
     let t0 = Instant::now();
-    let a = Member::start(bootstrap, group_id).await;
+    let a = Member::start(bootstrap, group_id, strategy).await;
     until(&mut [a.snapshot.clone()], |s| holds(&s[0], 6)).await;
     let first = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
-    let b = Member::start(bootstrap, group_id).await;
+    let b = Member::start(bootstrap, group_id, strategy).await;
     until(&mut [a.snapshot.clone(), b.snapshot.clone()], |s| {
         holds(&s[0], 3)
             && holds(&s[1], 3)
@@ -172,7 +180,7 @@ async fn krust_rep(bootstrap: &str, group_id: &str) -> (f64, f64) {
 }
 
 /// The Python repetitions, each (first assignment, rebalance) in seconds.
-fn python_reps(bootstrap: &str, prefix: &str) -> Vec<(f64, f64)> {
+fn python_reps(bootstrap: &str, strategy: &str, prefix: &str) -> Vec<(f64, f64)> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let python = root.join("../../.venv/bin/python");
     assert!(
@@ -186,7 +194,7 @@ fn python_reps(bootstrap: &str, prefix: &str) -> Vec<(f64, f64)> {
             "bench",
             bootstrap,
             TOPIC,
-            "range",
+            strategy,
             &REPS.to_string(),
             prefix,
         ])
@@ -229,11 +237,11 @@ fn ms(v: &[f64]) -> String {
         .join(", ")
 }
 
-fn report(broker: &str, client: &str, reps: &[(f64, f64)]) {
+fn report(broker: &str, strategy: &str, client: &str, reps: &[(f64, f64)]) {
     let first: Vec<f64> = reps.iter().map(|r| r.0).collect();
     let rebal: Vec<f64> = reps.iter().map(|r| r.1).collect();
     println!(
-        "| {broker} | {client} | {:.0} | {:.0} | {} | {} |",
+        "| {broker} | {strategy} | {client} | {:.0} | {:.0} | {} | {} |",
         median(first.clone()) * 1000.0,
         median(rebal.clone()) * 1000.0,
         ms(&first),
@@ -247,34 +255,39 @@ fn loadavg() -> String {
         .unwrap_or_default()
 }
 
-async fn run(name: &str, broker: &dyn Broker) {
-    broker.create_topic(TOPIC, 6).expect("create topic");
+async fn run(name: &str, broker: &dyn Broker, strategy: &str) {
     let b = broker.bootstrap();
     let mut krust = Vec::new();
     for rep in 0..REPS {
-        krust.push(krust_rep(&b, &format!("kb-{rep}")).await);
+        krust.push(krust_rep(&b, &format!("kb-{strategy}-{rep}"), strategy).await);
     }
-    report(name, "krust", &krust);
+    report(name, strategy, "krust", &krust);
     let bb = b.clone();
-    let py = tokio::task::spawn_blocking(move || python_reps(&bb, "pb"))
+    let st = strategy.to_owned();
+    let py = tokio::task::spawn_blocking(move || python_reps(&bb, &st, &format!("pb-{st}")))
         .await
         .expect("python");
     assert_eq!(py.len(), REPS, "python repetitions");
-    report(name, "confluent-kafka 2.16.1", &py);
+    report(name, strategy, "confluent-kafka 2.16.1", &py);
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     println!("load average at start: {}", loadavg());
     println!(
-        "| broker | client | (a) join → first assignment, median ms | (b) second member joins → both hold 3, median ms | (a) all runs | (b) all runs |"
+        "| broker | strategy | client | (a) join → first assignment, median ms | (b) second member joins → both hold 3, median ms | (a) all runs | (b) all runs |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|");
     let tansu = Tansu::start();
-    run("Tansu 0.6.0", &tansu).await;
+    tansu.create_topic(TOPIC, 6).expect("create topic");
+    run("Tansu 0.6.0", &tansu, "range").await;
+    run("Tansu 0.6.0", &tansu, "cooperative-sticky").await;
     drop(tansu);
     let noida = NoidaDb::start();
-    run("noida-db 0.2.3", &noida).await;
+    noida.create_topic(TOPIC, 6).expect("create topic");
+    // range only: noida-db 0.2.3 wedges the KIP-429 follow-up rebalance
+    // when a second member joins (with librdkafka alone too).
+    run("noida-db 0.2.3", &noida, "range").await;
     drop(noida);
     println!("load average at end: {}", loadavg());
 }
