@@ -19,6 +19,26 @@ const TOPIC: &str = "krust-group";
 /// Every test finishes well within this, or fails.
 const BOUND: Duration = Duration::from_secs(120);
 
+/// One rebalance round in librdkafka 2.0.2's mock coordinator
+/// (`rd_kafka_mock_cgrp_rebalance` in src/rdkafka_mock_cgrp.c): a leave, or a
+/// JoinGroup while the group is Up or Syncing, puts the group in Joining for
+/// a fixed `session.timeout - 1000 ms`; members that rejoin sooner do not
+/// cut it short.
+const MOCK_ROUND: Duration = SESSION.saturating_sub(Duration::from_secs(1));
+
+/// How long the two survivors may take to settle after a LeaveGroup. The
+/// mock ends Syncing as soon as the leader's SyncGroup has brought every
+/// member's assignment (`rd_kafka_mock_cgrp_sync_check`: assignment count ==
+/// member count) and then answers a follower whose SyncGroup arrives after
+/// the leader's with an error (state Up: INVALID_REQUEST, null MemberState),
+/// so that follower must rejoin, which starts another round. Our leader
+/// often wins that race (it assigns as soon as its JoinGroup reply arrives,
+/// which the mock sends before the followers'), so some runs need several
+/// rounds: seen up to five (25.7 s). Nine rounds fit, and the whole test
+/// stays inside `BOUND` (60 s to form the group + this). Tansu and noida-db
+/// settle in one round.
+const AFTER_LEAVE: Duration = Duration::from_secs(MOCK_ROUND.as_secs() * 9 + 5);
+
 fn tansu() -> Box<dyn Broker> {
     let t = Tansu::start();
     t.create_topic(TOPIC, 6).expect("create topic");
@@ -55,7 +75,7 @@ async fn join_then_leave(broker: Box<dyn Broker>, group: &str) {
     let refs: Vec<&Member> = members.iter().collect();
     let t = wait_for(
         &refs,
-        Duration::from_secs(30),
+        AFTER_LEAVE,
         "two members, three each",
         balanced(3, 6),
     )
