@@ -221,12 +221,15 @@ async fn tansu_cooperative_sticky_hands_over_only_moved_partitions() {
         .expect("bounded");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mock_cooperative_sticky_hands_over_only_moved_partitions() {
-    tokio::time::timeout(BOUND, cooperative_third_member(mock(), "g-coop"))
-        .await
-        .expect("bounded");
-}
+// Not run on the librdkafka 2.0.2 mock: its coordinator completes a sync as
+// soon as the leader's SyncGroup arrives and discards the assignments, so a
+// follower whose SyncGroup comes later gets INVALID_REQUEST and must rejoin
+// (rdkafka_mock_cgrp.c at v2.0.2), each rejoin costing a fixed 5 s "Joining"
+// round. KIP-429's two rebalances multiply that race until a run can spend
+// 60 s at generation 13 with every member still joining. A real coordinator
+// answers late followers, so the hand-over is checked on Tansu (above); the
+// eager join/leave paths still run on the mock with waits derived from its
+// rule.
 
 /// KIP-345: a static member closes without LeaveGroup, so the coordinator
 /// keeps its partitions for it (no rebalance: the other member's partitions
