@@ -182,13 +182,7 @@ async fn krust_rep(bootstrap: &str, group_id: &str, strategy: &str) -> (f64, f64
 /// The Python repetitions, each (first assignment, rebalance) in seconds.
 fn python_reps(bootstrap: &str, strategy: &str, prefix: &str) -> Vec<(f64, f64)> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let python = root.join("../../.venv/bin/python");
-    assert!(
-        python.exists(),
-        "no Python venv at {}: run scripts/setup.sh from the repository root",
-        python.display()
-    );
-    let out = Command::new(python)
+    let out = Command::new(krust_testkit::confluent_python())
         .arg(root.join("tests/interop/group_member.py"))
         .args([
             "bench",

@@ -29,7 +29,7 @@ use krust_group::membership::State;
 use krust_group::offsets::{self, OffsetAndMetadata};
 use krust_group::{GroupEvent, MembershipConfig, TopicPartition};
 use krust_net::{Backoff, ConnectionConfig, Pool, PoolConfig, RetryPolicy};
-use krust_testkit::{Broker, NoidaDb, Tansu};
+use krust_testkit::{Broker, NoidaDb, Tansu, confluent_python};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -39,20 +39,6 @@ const PARTITIONS: i32 = 6;
 const PER_PARTITION: i64 = 20;
 /// Every test finishes within this, or fails.
 const BOUND: Duration = Duration::from_secs(60);
-
-fn python() -> PathBuf {
-    let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
-    let imports = Command::new(&python)
-        .args(["-c", "import confluent_kafka"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        imports,
-        "no Python venv with confluent-kafka at {}: run scripts/setup.sh from the repository root",
-        python.display()
-    );
-    python
-}
 
 fn script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/group_member.py")
@@ -90,7 +76,7 @@ async fn pool(bootstrap: &str) -> Pool {
 
 /// Write the records with the Python producer (a separate short process).
 fn produce(bootstrap: &str) {
-    let out = Command::new(python())
+    let out = Command::new(confluent_python())
         .arg(script())
         .args(["produce", bootstrap, TOPIC])
         .arg(PARTITIONS.to_string())
@@ -157,7 +143,7 @@ struct PyMember {
 
 impl PyMember {
     fn start(bootstrap: &str, group: &str, strategy: &str) -> PyMember {
-        let mut child = Command::new(python())
+        let mut child = Command::new(confluent_python())
             .arg(script())
             .args(["member", bootstrap, group, TOPIC, strategy, "55"])
             .stdin(Stdio::piped())

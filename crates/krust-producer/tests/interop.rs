@@ -12,25 +12,11 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use krust_producer::murmur2_partition;
-use krust_testkit::Tansu;
+use krust_testkit::{Tansu, confluent_python};
 
 const KEYS: usize = 1_000;
 const PARTITIONS: i32 = 7;
 const TOPIC: &str = "krust-producer-interop";
-
-fn python() -> PathBuf {
-    let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
-    let imports = Command::new(&python)
-        .args(["-c", "import confluent_kafka"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        imports,
-        "no Python venv with confluent-kafka at {}: run scripts/setup.sh from the repository root",
-        python.display()
-    );
-    python
-}
 
 /// Keys of many lengths (murmur2 handles the 0-3 byte tail separately),
 /// text and binary, including the empty key.
@@ -51,7 +37,7 @@ fn hex(bytes: &[u8]) -> String {
 
 #[test]
 fn murmur2_matches_librdkafka_murmur2_random() {
-    let python = python();
+    let python = confluent_python();
     let started = Instant::now();
     let tansu = Tansu::start();
     tansu.create_topic(TOPIC, PARTITIONS).expect("create topic");

@@ -16,16 +16,13 @@
 
 mod common;
 
-use std::io::Write;
-use std::net::TcpListener as StdListener;
-use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{PARTITIONS, check, pool, read_all, record};
 use krust_producer::{Producer, ProducerConfig};
+use krust_testkit::Tansu;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -37,86 +34,6 @@ const HOLD: Duration = Duration::from_millis(2500);
 /// How long replies are held for, from the first send on.
 const WINDOW: Duration = Duration::from_secs(4);
 const BOUND: Duration = Duration::from_secs(90);
-
-/// Stops the broker when the test ends in any way: it runs under `sh`
-/// reading a pipe only this process holds (as krust-testkit's brokers do).
-const LIFELINE: &str = r#"exec 3<&0 0</dev/null
-"$@" >/dev/null 2>&1 3<&- &
-pid=$!
-( read -r _ <&3; kill -TERM "$pid" 2>/dev/null ) &
-exec 3<&-
-wait "$pid""#;
-
-struct TansuBehind {
-    child: Child,
-    _lifeline: ChildStdin,
-    upstream: String,
-}
-
-impl Drop for TansuBehind {
-    fn drop(&mut self) {
-        let _ = self._lifeline.write_all(b"\n");
-        let _ = self.child.wait();
-    }
-}
-
-fn tansu_binary() -> PathBuf {
-    let path = std::env::var_os("KRUST_TANSU").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.deps/bin/tansu"),
-        PathBuf::from,
-    );
-    assert!(
-        path.is_file(),
-        "tansu is not installed at {}: run scripts/setup.sh from the repository root \
-         (or set KRUST_TANSU)",
-        path.display()
-    );
-    path
-}
-
-/// Tansu on a free port, advertising `advertised` (the proxy).
-fn start_tansu(advertised: &str) -> TansuBehind {
-    let port = StdListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
-    let upstream = format!("127.0.0.1:{port}");
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(LIFELINE)
-        .arg("sh")
-        .arg(tansu_binary())
-        .args(["broker", "--listener-url"])
-        .arg(format!("tcp://{upstream}"))
-        .arg("--advertised-listener-url")
-        .arg(format!("tcp://{advertised}"))
-        .args(["--storage-engine", "memory://tansu/"])
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("spawn tansu");
-    let lifeline = child.stdin.take().expect("lifeline pipe");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(&upstream).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "tansu did not start on {upstream}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = Command::new(tansu_binary())
-        .args(["topic", "create", TOPIC, "--partitions"])
-        .arg(PARTITIONS.to_string())
-        .arg("--broker")
-        .arg(format!("tcp://{upstream}"))
-        .output()
-        .expect("tansu topic create");
-    assert!(out.status.success(), "topic create: {out:?}");
-    TansuBehind {
-        child,
-        _lifeline: lifeline,
-        upstream,
-    }
-}
 
 /// When replies are held (from the instant, for `WINDOW`), and how many
 /// reads of reply bytes were held.
@@ -180,9 +97,12 @@ async fn proxy(listener: TcpListener, upstream: String, window: Arc<Window>) {
 async fn replies_delayed_past_the_request_timeout() {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
     let front = listener.local_addr().expect("proxy addr").to_string();
-    let tansu = start_tansu(&front);
+    let tansu = Tansu::start_advertising(&front);
+    tansu
+        .create_topic(TOPIC, PARTITIONS)
+        .expect("create the topic");
     let window: Arc<Window> = Arc::default();
-    tokio::spawn(proxy(listener, tansu.upstream.clone(), window.clone()));
+    tokio::spawn(proxy(listener, tansu.addr().to_owned(), window.clone()));
     let started = Instant::now();
     tokio::time::timeout(BOUND, async {
         let config = ProducerConfig::builder()

@@ -41,6 +41,7 @@ mod external;
 mod mock;
 mod noida;
 mod process;
+mod python;
 pub mod raw;
 mod tansu;
 
@@ -52,4 +53,5 @@ pub use external::External;
 pub use mock::MockCluster;
 pub use noida::NoidaDb;
 pub use process::accepts;
+pub use python::confluent_python;
 pub use tansu::Tansu;

@@ -26,11 +26,24 @@ impl Tansu {
 
     /// Start a broker on a free port and wait until it accepts connections.
     pub fn try_start() -> Result<Self> {
+        Self::try_start_advertising(None)
+    }
+
+    /// Start a broker on a free port that tells clients to connect to
+    /// `advertised` instead (e.g. a fault-injecting proxy in front of it);
+    /// [`Tansu::addr`] stays the port it listens on. Panics like
+    /// [`Tansu::start`].
+    pub fn start_advertising(advertised: &str) -> Self {
+        Self::try_start_advertising(Some(advertised))
+            .unwrap_or_else(|e| panic!("cannot start Tansu: {e}"))
+    }
+
+    fn try_start_advertising(advertised: Option<&str>) -> Result<Self> {
         let binary = locate("tansu", "KRUST_TANSU")?;
         let mut last = None;
         // A port found free can be taken before Tansu binds it: retry then.
         for _ in 0..3 {
-            match Self::start_on(&binary, free_port()?) {
+            match Self::start_on(&binary, free_port()?, advertised) {
                 Err(e) if e.is_early_exit() => last = Some(e),
                 other => return other,
             }
@@ -38,15 +51,16 @@ impl Tansu {
         Err(last.expect("three attempts"))
     }
 
-    fn start_on(binary: &Path, port: u16) -> Result<Self> {
+    fn start_on(binary: &Path, port: u16, advertised: Option<&str>) -> Result<Self> {
         let dir = TempDir::new("tansu")?;
         let url = format!("tcp://127.0.0.1:{port}");
+        let advertised = advertised.map_or_else(|| url.clone(), |a| format!("tcp://{a}"));
         let args: Vec<String> = [
             "broker",
             "--listener-url",
             &url,
             "--advertised-listener-url",
-            &url,
+            &advertised,
             // Explicit, so that a STORAGE_ENGINE in the environment cannot
             // point tests at a real database.
             "--storage-engine",
