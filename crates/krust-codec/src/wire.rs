@@ -403,6 +403,34 @@ pub fn varlong_len(v: i64) -> usize {
     n
 }
 
+/// Write a length prefix: `compact` is an unsigned varint N+1 (0 for null);
+/// otherwise a signed i16 (strings) or i32 (`wide`: bytes, arrays), -1 for
+/// null.
+fn put_len(
+    buf: &mut BytesMut,
+    compact: bool,
+    wide: bool,
+    len: Option<usize>,
+    what: &'static str,
+) -> Result<(), EncodeError> {
+    let too_long = |length| EncodeError::TooLong { what, length };
+    match (compact, len) {
+        (true, None) => put_unsigned_varint(buf, 0),
+        (true, Some(n)) => {
+            let n = u32::try_from(n)
+                .ok()
+                .and_then(|n| n.checked_add(1))
+                .ok_or(too_long(n))?;
+            put_unsigned_varint(buf, n);
+        }
+        (false, None) if wide => buf.put_i32(-1),
+        (false, None) => buf.put_i16(-1),
+        (false, Some(n)) if wide => buf.put_i32(i32::try_from(n).map_err(|_| too_long(n))?),
+        (false, Some(n)) => buf.put_i16(i16::try_from(n).map_err(|_| too_long(n))?),
+    }
+    Ok(())
+}
+
 /// Write a length prefix for a string (`compact`: N+1 varint, else i16).
 /// `None` writes null.
 pub fn put_string_len(
@@ -411,22 +439,7 @@ pub fn put_string_len(
     len: Option<usize>,
     what: &'static str,
 ) -> Result<(), EncodeError> {
-    match (compact, len) {
-        (true, None) => put_unsigned_varint(buf, 0),
-        (false, None) => buf.put_i16(-1),
-        (true, Some(n)) => {
-            let n = u32::try_from(n)
-                .ok()
-                .filter(|n| *n < u32::MAX)
-                .ok_or(EncodeError::TooLong { what, length: n })?;
-            put_unsigned_varint(buf, n + 1);
-        }
-        (false, Some(n)) => {
-            let n = i16::try_from(n).map_err(|_| EncodeError::TooLong { what, length: n })?;
-            buf.put_i16(n);
-        }
-    }
-    Ok(())
+    put_len(buf, compact, false, len, what)
 }
 
 /// Write a length prefix for a byte field or an array count (`compact`: N+1
@@ -437,22 +450,7 @@ pub fn put_bytes_len(
     len: Option<usize>,
     what: &'static str,
 ) -> Result<(), EncodeError> {
-    match (compact, len) {
-        (true, None) => put_unsigned_varint(buf, 0),
-        (false, None) => buf.put_i32(-1),
-        (true, Some(n)) => {
-            let n = u32::try_from(n)
-                .ok()
-                .filter(|n| *n < u32::MAX)
-                .ok_or(EncodeError::TooLong { what, length: n })?;
-            put_unsigned_varint(buf, n + 1);
-        }
-        (false, Some(n)) => {
-            let n = i32::try_from(n).map_err(|_| EncodeError::TooLong { what, length: n })?;
-            buf.put_i32(n);
-        }
-    }
-    Ok(())
+    put_len(buf, compact, true, len, what)
 }
 
 /// Write an array count; the same encoding as a byte-field length.
