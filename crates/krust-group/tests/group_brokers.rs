@@ -290,15 +290,11 @@ async fn tansu_static_member_restarts_without_a_rebalance() {
     .expect("bounded");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mock_static_member_restarts_without_a_rebalance() {
-    tokio::time::timeout(
-        BOUND,
-        static_member_restarts_without_a_rebalance(mock(), "g-static"),
-    )
-    .await
-    .expect("bounded");
-}
+// Not run on the librdkafka 2.0.2 mock: its JoinGroup handler reads
+// GroupInstanceId and drops it (rd_kafka_mock_cgrp_member_add takes no
+// instance id before later releases), so a restarted static member is a new
+// dynamic member there and its partitions depend on the member-id order. A
+// CI run caught exactly that (the member came back with 3..5).
 
 /// noida-db runs the join / leave scenario only: under cooperative-sticky its
 /// coordinator was seen handing the leader stale owned partitions and then
@@ -315,4 +311,14 @@ async fn noida_three_members_then_one_leaves() {
     tokio::time::timeout(BOUND, join_then_leave(noida(), "g-join-leave"))
         .await
         .expect("bounded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn noida_static_member_restarts_without_a_rebalance() {
+    tokio::time::timeout(
+        BOUND,
+        static_member_restarts_without_a_rebalance(noida(), "g-static"),
+    )
+    .await
+    .expect("bounded");
 }
