@@ -296,10 +296,11 @@ async fn tansu_static_member_restarts_without_a_rebalance() {
 // dynamic member there and its partitions depend on the member-id order. A
 // CI run caught exactly that (the member came back with 3..5).
 
-/// noida-db runs the join / leave scenario only: under cooperative-sticky its
-/// coordinator was seen handing the leader stale owned partitions and then
-/// fencing both members right after a generation completed (not yet
-/// understood; the same test passes on Tansu and the mock).
+/// noida-db runs the eager join / leave and static-member scenarios, not the
+/// cooperative hand-over: under cooperative-sticky its coordinator was seen
+/// handing the leader stale owned partitions and then fencing both members
+/// right after a generation completed (not yet understood; the same test
+/// passes on Tansu).
 fn noida() -> Box<dyn Broker> {
     let n = krust_testkit::NoidaDb::start();
     Broker::create_topic(&n, TOPIC, 6).expect("create topic");
