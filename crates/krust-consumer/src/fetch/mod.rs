@@ -1,0 +1,1 @@
+//! Fetching records: fetch sessions (KIP-227) and decoding (filled in next).

@@ -1,0 +1,1 @@
+//! ListOffsets (filled in next).

@@ -1,0 +1,110 @@
+//! The records the consumer hands out, each with an acknowledgement handle
+//! that is `'static + Send` (it borrows nothing from the consumer), so a
+//! record can be processed and acked on another task.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use krust_codec::records::{Headers, TimestampType};
+
+use crate::acks::AckCell;
+
+/// One record of a partition, as fetched.
+#[derive(Debug, Clone)]
+pub struct ConsumerRecord {
+    /// The topic.
+    pub topic: Arc<str>,
+    /// The partition.
+    pub partition: i32,
+    /// The record's offset.
+    pub offset: i64,
+    /// The record's timestamp in ms since the epoch (-1 when the broker
+    /// kept none).
+    pub timestamp: i64,
+    /// Whether `timestamp` is the producer's create time or the broker's
+    /// log-append time.
+    pub timestamp_type: TimestampType,
+    /// The leader epoch of the batch (None for old message formats).
+    pub leader_epoch: Option<i32>,
+    /// The key (`None`: null key).
+    pub key: Option<Bytes>,
+    /// The value (`None`: a tombstone).
+    pub value: Option<Bytes>,
+    /// The headers, decoded on iteration.
+    pub headers: Headers,
+    pub(crate) ack: Option<Ack>,
+}
+
+impl ConsumerRecord {
+    /// A record as decoded, before the consumer hands it out.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        topic: Arc<str>,
+        partition: i32,
+        offset: i64,
+        timestamp: i64,
+        timestamp_type: TimestampType,
+        leader_epoch: Option<i32>,
+        key: Option<Bytes>,
+        value: Option<Bytes>,
+        headers: Headers,
+    ) -> Self {
+        ConsumerRecord {
+            topic,
+            partition,
+            offset,
+            timestamp,
+            timestamp_type,
+            leader_epoch,
+            key,
+            value,
+            headers,
+            ack: None,
+        }
+    }
+
+    /// Acknowledge this record: the application is done with it. With
+    /// `acknowledgement.mode=explicit`, a partition's committable offset
+    /// is the end of its contiguous acked prefix; acking twice, or after
+    /// the partition was revoked or seeked, does nothing. With the default
+    /// implicit mode every record handed out before the previous poll
+    /// counts as processed and this call is not needed.
+    pub fn ack(&self) {
+        if let Some(a) = &self.ack {
+            a.cell.ack(a.offset);
+        }
+    }
+
+    /// A handle that acks this record later, from anywhere.
+    pub fn ack_handle(&self) -> AckHandle {
+        AckHandle {
+            ack: self.ack.clone(),
+        }
+    }
+
+    /// The offset to commit once this record is processed (`offset + 1`).
+    pub fn next_offset(&self) -> i64 {
+        self.offset + 1
+    }
+}
+
+/// Acknowledges one record; `'static + Send + Sync`, cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AckHandle {
+    ack: Option<Ack>,
+}
+
+impl AckHandle {
+    /// Acknowledge the record (see [`ConsumerRecord::ack`]).
+    pub fn ack(&self) {
+        if let Some(a) = &self.ack {
+            a.cell.ack(a.offset);
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Ack {
+    pub(crate) cell: Arc<AckCell>,
+    pub(crate) offset: i64,
+}
