@@ -14,5 +14,6 @@ pub(crate) mod fetch;
 pub mod list_offsets;
 pub mod record;
 
+pub use fetch::IsolationLevel;
 pub use krust_group::{OffsetAndMetadata, TopicPartition};
 pub use record::{AckHandle, ConsumerRecord};
