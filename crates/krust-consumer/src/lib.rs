@@ -16,4 +16,5 @@ pub mod record;
 
 pub use fetch::IsolationLevel;
 pub use krust_group::{OffsetAndMetadata, TopicPartition};
+pub use list_offsets::{ListedOffset, OffsetSpec, list_offsets};
 pub use record::{AckHandle, ConsumerRecord};
