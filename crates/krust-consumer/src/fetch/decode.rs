@@ -122,7 +122,10 @@ pub(crate) fn decode_records(
                 b.timestamp_type(),
                 Some(b.partition_leader_epoch()).filter(|e| *e >= 0),
             ),
-            Batch::Legacy(m) => (m.timestamp_type().unwrap_or(TimestampType::CreateTime), None),
+            Batch::Legacy(m) => (
+                m.timestamp_type().unwrap_or(TimestampType::CreateTime),
+                None,
+            ),
         };
         let before = out.len();
         let decoded = batch.records().and_then(|records| {

@@ -12,6 +12,8 @@
 
 mod decode;
 mod session;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;

@@ -266,6 +266,12 @@ impl FetchSession {
         SessionReply::Ok
     }
 
+    /// Jump to `epoch` (to test the wrap-around without `i32::MAX` requests).
+    #[cfg(test)]
+    pub fn set_epoch(&mut self, epoch: i32) {
+        self.epoch = epoch;
+    }
+
     /// The name of a response topic: by id at v13+, else as named.
     pub fn topic_name<'a>(&'a self, name: &'a KString, id: Uuid) -> Option<&'a str> {
         if id != Uuid::ZERO {
