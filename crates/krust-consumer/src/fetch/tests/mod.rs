@@ -1,9 +1,11 @@
 //! Tests of the fetch module: the session state machine, record decoding,
-//! and a round trip against a real broker (Tansu).
+//! the driver against a scripted session-keeping broker, and round trips
+//! against real brokers (Tansu, then the other local ones).
 
 mod decode;
+mod fake;
 mod session;
-mod tansu;
+mod brokers;
 
 use krust_group::TopicPartition;
 
