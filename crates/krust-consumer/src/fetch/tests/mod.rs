@@ -2,10 +2,10 @@
 //! the driver against a scripted session-keeping broker, and round trips
 //! against real brokers (Tansu, then the other local ones).
 
+mod brokers;
 mod decode;
 mod fake;
 mod session;
-mod brokers;
 
 use krust_group::TopicPartition;
 
