@@ -141,9 +141,9 @@ async fn commits_in_revoke_are_where_the_next_owner_starts() {
             }
         }
         let (a, _) = a_task.await.expect("a task");
-        let seen = rec_a.0.lock().unwrap();
+        let revoked = rec_a.0.lock().unwrap().revoked.clone();
         let handed: BTreeMap<TopicPartition, i64> =
-            seen.revoked.iter().flat_map(|(_, m)| m.clone()).collect();
+            revoked.into_iter().flat_map(|(_, m)| m).collect();
         for (p, first) in &first_b {
             let tp = TopicPartition::new(topic, *p);
             let committed_by_a = handed.get(&tp).copied();
