@@ -66,10 +66,7 @@ impl AckCell {
     /// The offset to commit given the partition's position (the next
     /// offset to hand out): the first unacked record, or the position.
     pub(crate) fn committable(&self, position: i64) -> i64 {
-        self.lock()
-            .offsets
-            .front()
-            .map_or(position, |(o, _)| *o)
+        self.lock().offsets.front().map_or(position, |(o, _)| *o)
     }
 
     /// Whether every record handed out was acked.

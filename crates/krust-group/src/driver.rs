@@ -151,6 +151,15 @@ impl GroupHandle {
         Some(e)
     }
 
+    /// The next event if one is waiting, without waiting.
+    pub fn try_next_event(&mut self) -> Option<GroupEvent> {
+        let e = self.events.try_recv().ok()?;
+        if matches!(e, GroupEvent::Revoked { .. }) {
+            self.revokes_seen += 1;
+        }
+        Some(e)
+    }
+
     /// The application finished the partitions of every `Revoked` event
     /// received so far; the rebalance proceeds.
     pub fn revoke_done(&self) {

@@ -12,6 +12,7 @@ pub mod coordinator;
 pub mod error;
 pub mod metadata;
 pub mod pool;
+pub mod props;
 pub mod retry;
 mod task;
 pub mod throttle;

@@ -178,22 +178,51 @@ impl Pool {
         Ok(m)
     }
 
+    /// The names of every topic in the cluster (a Metadata request for all
+    /// topics; the cache is not changed). Used to match topic patterns.
+    pub async fn all_topic_names(&self) -> Result<Vec<String>, Error> {
+        let resp = self
+            .inner
+            .config
+            .retry
+            .run(
+                ApiKey::Metadata,
+                |_| self.fetch_metadata_of(None),
+                |e| tracing::debug!(error = %e, "Metadata request failed"),
+            )
+            .await?;
+        Ok(resp
+            .topics
+            .iter()
+            .filter(|t| ErrorCode::from(t.error_code).is_ok())
+            .filter_map(|t| t.name.as_ref().map(|n| n.as_str().to_owned()))
+            .collect())
+    }
+
     async fn fetch_metadata(
         &self,
         names: &[String],
     ) -> Result<krust_codec::generated::MetadataResponse, Error> {
+        self.fetch_metadata_of(Some(names)).await
+    }
+
+    /// Metadata of `names`, or of every topic with `None`.
+    async fn fetch_metadata_of(
+        &self,
+        names: Option<&[String]>,
+    ) -> Result<krust_codec::generated::MetadataResponse, Error> {
         let conn = self.any_connection().await?;
         let version = conn.negotiate(ApiKey::Metadata, MetadataRequest::VALID_VERSIONS)?;
         let req = MetadataRequest {
-            topics: Some(
+            topics: names.map(|names| {
                 names
                     .iter()
                     .map(|n| MetadataRequestTopic {
                         name: Some(n.as_str().into()),
                         ..Default::default()
                     })
-                    .collect(),
-            ),
+                    .collect()
+            }),
             allow_auto_topic_creation: version < 4 || self.inner.config.allow_auto_topic_creation,
             ..Default::default()
         };

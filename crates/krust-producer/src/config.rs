@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use krust_codec::records::Compression;
+use krust_net::props;
 
 use crate::error::ConfigError;
 use crate::partitioner::PartitionerChoice;
@@ -197,7 +198,7 @@ impl ProducerConfigBuilder {
     ) -> Self {
         self.config.bootstrap_servers = servers
             .into_iter()
-            .flat_map(|s| split_list(s.as_ref()))
+            .flat_map(|s| props::list(s.as_ref()))
             .collect();
         self.explicit.insert("bootstrap.servers");
         self
@@ -247,11 +248,11 @@ impl ProducerConfigBuilder {
             value: value.to_owned(),
             reason: reason.to_owned(),
         };
-        let ms = || parse_ms(v).map_err(|r| bad(&r));
-        let size = || parse_size(v).map_err(|r| bad(&r));
+        let ms = || props::millis(v).map_err(|r| bad(&r));
+        let size = || props::positive(v).map_err(|r| bad(&r));
         Ok(match key {
             "bootstrap.servers" => {
-                if split_list(v).is_empty() {
+                if props::list(v).is_empty() {
                     return Err(bad("expected host:port[,host:port...]"));
                 }
                 self.bootstrap_servers([v])
@@ -275,11 +276,9 @@ impl ProducerConfigBuilder {
                     .ok_or_else(|| bad("expected none, gzip, snappy, lz4 or zstd"))?;
                 self.compression(c)
             }
-            "enable.idempotence" => self.enable_idempotence(match v {
-                "true" => true,
-                "false" => false,
-                _ => return Err(bad("expected true or false")),
-            }),
+            "enable.idempotence" => {
+                self.enable_idempotence(props::boolean(v).map_err(|r| bad(&r))?)
+            }
             "max.in.flight.requests.per.connection" | "max.in.flight" => {
                 self.max_in_flight(size()?)
             }
@@ -335,33 +334,6 @@ impl ProducerConfigBuilder {
         c.validate()?;
         Ok(c)
     }
-}
-
-fn split_list(s: &str) -> Vec<String> {
-    s.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
-fn parse_ms(v: &str) -> Result<Duration, String> {
-    let n: i64 = v
-        .parse()
-        .map_err(|_| "expected milliseconds as an integer".to_owned())?;
-    u64::try_from(n)
-        .map(Duration::from_millis)
-        .map_err(|_| "must not be negative".to_owned())
-}
-
-fn parse_size(v: &str) -> Result<usize, String> {
-    let n: i64 = v
-        .parse()
-        .map_err(|_| "expected a positive integer".to_owned())?;
-    usize::try_from(n)
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(|| "must be positive".to_owned())
 }
 
 #[cfg(test)]

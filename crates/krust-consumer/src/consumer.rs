@@ -1,0 +1,463 @@
+//! The consumer: one value the application owns and drives with
+//! [`Consumer::poll`] (or the [`Consumer::stream`] built on it). The group
+//! membership runs in its own task (heartbeats never wait for the
+//! application); fetches run as tasks owned by the consumer, one in flight
+//! per broker, so the next records are on their way while the application
+//! processes the current ones. Dropping the consumer stops everything at
+//! once without committing or leaving the group: it behaves like a crash.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use krust_group::{GroupHandle, OffsetAndMetadata, TopicPartition};
+use krust_net::{Backoff, ConnectionConfig, Pool, PoolConfig, RetryPolicy};
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+
+use crate::config::{AckMode, ConsumerConfig};
+use crate::error::ConsumerError;
+use crate::fetch::{FetchSession, IsolationLevel};
+use crate::fetching::FetchDone;
+use crate::parts::{PartState, hand_out};
+use crate::rebalance::RebalanceListener;
+use crate::record::ConsumerRecord;
+
+/// How the partitions were chosen.
+pub(crate) enum Mode {
+    /// Neither `subscribe` nor `assign` yet.
+    None,
+    /// Group-managed.
+    Group {
+        handle: GroupHandle,
+        topics: Vec<String>,
+        pattern: Option<regex::Regex>,
+    },
+    /// Assigned by hand; commits (with `group.id`) are standalone.
+    Manual,
+}
+
+enum Woke {
+    Fetch(Result<(tokio::task::Id, FetchDone), tokio::task::JoinError>),
+    Group(Option<krust_group::GroupEvent>),
+    Timer,
+}
+
+/// Offsets and lag of one partition, as this consumer sees them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionLag {
+    /// The next offset to hand out (`None` until known).
+    pub position: Option<i64>,
+    /// The high watermark from the last fetch response.
+    pub high_watermark: Option<i64>,
+    /// The last stable offset from the last fetch response.
+    pub last_stable_offset: Option<i64>,
+    /// High watermark (last stable offset under read_committed) minus
+    /// position.
+    pub lag: Option<i64>,
+    /// The last offset this consumer committed.
+    pub committed: Option<i64>,
+}
+
+/// A Kafka consumer (see the module documentation).
+pub struct Consumer {
+    pub(crate) cfg: ConsumerConfig,
+    pub(crate) pool: Pool,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) mode: Mode,
+    pub(crate) parts: BTreeMap<TopicPartition, PartState>,
+    pub(crate) fetches: JoinSet<FetchDone>,
+    pub(crate) sessions: HashMap<i32, FetchSession>,
+    pub(crate) in_flight: HashMap<tokio::task::Id, (i32, Vec<TopicPartition>)>,
+    pub(crate) broker_backoff: HashMap<i32, Instant>,
+    pub(crate) progress: Arc<Notify>,
+    /// In a mutex only so that `Consumer` is `Sync` (futures holding `&Consumer` are `Send`); always reached through `&mut`.
+    pub(crate) listener: Option<std::sync::Mutex<Box<dyn RebalanceListener>>>,
+    pub(crate) next_auto_commit: Instant,
+    pub(crate) rotation: usize,
+    pub(crate) fatal: Option<ConsumerError>,
+    pub(crate) metadata_wanted: bool,
+    pub(crate) next_pattern_check: Instant,
+}
+
+impl std::fmt::Debug for Consumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consumer")
+            .field("config", &self.cfg)
+            .field("assignment", &self.parts.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Consumer {
+    /// Connect to the bootstrap servers (within `bootstrap.timeout.ms`;
+    /// the error names the addresses and the cause).
+    pub async fn new(cfg: ConsumerConfig) -> Result<Consumer, ConsumerError> {
+        let backoff = Backoff {
+            initial: cfg.retry_backoff,
+            max: cfg.retry_backoff_max.max(cfg.retry_backoff),
+            ..Backoff::default()
+        };
+        let retry = RetryPolicy {
+            backoff,
+            deadline: cfg.default_api_timeout,
+        };
+        let pool = Pool::bootstrap(PoolConfig {
+            bootstrap: cfg.bootstrap_servers.clone(),
+            connection: ConnectionConfig {
+                client_id: Some(cfg.client_id.clone()),
+                // A fetch waits up to fetch.max.wait.ms at the broker.
+                request_timeout: cfg.request_timeout + cfg.fetch.max_wait,
+                ..ConnectionConfig::default()
+            },
+            bootstrap_timeout: cfg.bootstrap_timeout,
+            metadata_max_age: cfg.metadata_max_age,
+            retry: retry.clone(),
+            allow_auto_topic_creation: cfg.allow_auto_create_topics,
+            ..PoolConfig::default()
+        })
+        .await?;
+        let now = Instant::now();
+        Ok(Consumer {
+            next_auto_commit: now + cfg.auto_commit_interval,
+            cfg,
+            pool,
+            retry,
+            mode: Mode::None,
+            parts: BTreeMap::new(),
+            fetches: JoinSet::new(),
+            sessions: HashMap::new(),
+            in_flight: HashMap::new(),
+            broker_backoff: HashMap::new(),
+            progress: Arc::new(Notify::new()),
+            listener: None,
+            rotation: 0,
+            fatal: None,
+            metadata_wanted: false,
+            next_pattern_check: now,
+        })
+    }
+
+    /// The connection pool (shared with admin calls).
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ConsumerConfig {
+        &self.cfg
+    }
+
+    /// Set the listener told of assigned, revoked and lost partitions.
+    pub fn set_rebalance_listener(&mut self, listener: impl RebalanceListener + 'static) {
+        self.listener = Some(std::sync::Mutex::new(Box::new(listener)));
+    }
+
+    /// Join `group.id` subscribed to `topics`; partitions arrive with the
+    /// group's assignment during [`poll`](Self::poll).
+    pub fn subscribe<S: AsRef<str>>(
+        &mut self,
+        topics: impl IntoIterator<Item = S>,
+    ) -> Result<(), ConsumerError> {
+        let topics: Vec<String> = topics.into_iter().map(|t| t.as_ref().to_owned()).collect();
+        self.start_group(topics, None)
+    }
+
+    /// Join `group.id` subscribed to every topic whose whole name matches
+    /// `pattern` (a regular expression); the topics are looked up again
+    /// every `metadata.max.age.ms`, and a change rejoins the group.
+    pub async fn subscribe_pattern(&mut self, pattern: &str) -> Result<(), ConsumerError> {
+        let re = regex::Regex::new(&format!("^(?:{pattern})$"))
+            .map_err(|e| ConsumerError::Usage(format!("bad topic pattern `{pattern}`: {e}")))?;
+        let topics = self.matching_topics(&re).await?;
+        self.start_group(topics, Some(re))
+    }
+
+    /// Consume exactly these partitions, without a group (commits, if
+    /// `group.id` is set, are made outside any generation).
+    pub fn assign(
+        &mut self,
+        partitions: impl IntoIterator<Item = TopicPartition>,
+    ) -> Result<(), ConsumerError> {
+        if matches!(self.mode, Mode::Group { .. }) {
+            return Err(ConsumerError::Usage(
+                "assign after subscribe: use a second consumer or unsubscribe".into(),
+            ));
+        }
+        let wanted: BTreeSet<TopicPartition> = partitions.into_iter().collect();
+        self.parts.retain(|tp, _| wanted.contains(tp));
+        for tp in wanted {
+            let progress = self.progress.clone();
+            self.parts
+                .entry(tp)
+                .or_insert_with(|| PartState::new(&progress));
+        }
+        self.mode = Mode::Manual;
+        Ok(())
+    }
+
+    /// Every partition of `topic` (from the cluster metadata).
+    pub async fn partitions_for(&self, topic: &str) -> Result<Vec<i32>, ConsumerError> {
+        let md = self.pool.refresh_metadata(&[topic]).await?;
+        let info = md
+            .topic(topic)
+            .filter(|t| t.error.is_ok() && !t.partitions.is_empty());
+        match info {
+            Some(t) => Ok(t.partitions.iter().map(|p| p.partition).collect()),
+            None => Err(ConsumerError::Fetch {
+                api: krust_codec::ApiKey::Metadata,
+                code: md
+                    .topic(topic)
+                    .map_or(krust_codec::ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, |t| {
+                        t.error
+                    }),
+                partition: TopicPartition::new(topic, -1),
+            }),
+        }
+    }
+
+    /// The partitions this consumer holds now.
+    pub fn assignment(&self) -> BTreeSet<TopicPartition> {
+        self.parts.keys().cloned().collect()
+    }
+
+    /// The next offset to hand out for `tp` (`None`: not assigned, or not
+    /// initialised yet).
+    pub fn position(&self, tp: &TopicPartition) -> Option<i64> {
+        self.parts.get(tp)?.position
+    }
+
+    /// Offsets and lag of every assigned partition.
+    pub fn lag(&self) -> BTreeMap<TopicPartition, PartitionLag> {
+        let rc = self.cfg.isolation_level() == IsolationLevel::ReadCommitted;
+        self.parts
+            .iter()
+            .map(|(tp, p)| {
+                (
+                    tp.clone(),
+                    PartitionLag {
+                        position: p.position,
+                        high_watermark: p.high_watermark,
+                        last_stable_offset: p.last_stable_offset,
+                        lag: p.lag(rc),
+                        committed: p.committed,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// Stop fetching and handing out records of `partitions`; what was
+    /// prefetched is kept for [`resume`](Self::resume).
+    pub fn pause(&mut self, partitions: &[TopicPartition]) -> Result<(), ConsumerError> {
+        self.set_paused(partitions, true)
+    }
+
+    /// Undo [`pause`](Self::pause).
+    pub fn resume(&mut self, partitions: &[TopicPartition]) -> Result<(), ConsumerError> {
+        self.set_paused(partitions, false)
+    }
+
+    /// The partitions paused now.
+    pub fn paused(&self) -> BTreeSet<TopicPartition> {
+        self.parts
+            .iter()
+            .filter(|(_, p)| p.paused)
+            .map(|(tp, _)| tp.clone())
+            .collect()
+    }
+
+    fn set_paused(
+        &mut self,
+        partitions: &[TopicPartition],
+        paused: bool,
+    ) -> Result<(), ConsumerError> {
+        self.check_assigned(partitions)?;
+        for tp in partitions {
+            if let Some(p) = self.parts.get_mut(tp) {
+                p.paused = paused;
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn check_assigned(
+        &self,
+        partitions: &[TopicPartition],
+    ) -> Result<(), ConsumerError> {
+        let missing: Vec<TopicPartition> = partitions
+            .iter()
+            .filter(|tp| !self.parts.contains_key(*tp))
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(ConsumerError::NotAssigned {
+                partitions: missing,
+            })
+        }
+    }
+
+    /// Wait up to `timeout` for records; returns at most
+    /// `max.poll.records` of them (an empty batch when none came).
+    ///
+    /// Polling is also when the consumer does its bookkeeping: records
+    /// handed out by the previous poll count as processed (implicit acks),
+    /// auto-commit runs when its interval passed, rebalance events reach
+    /// the listener, and positions of new partitions are looked up.
+    pub async fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>, ConsumerError> {
+        if let Some(e) = &self.fatal {
+            return Err(e.clone());
+        }
+        let deadline = Instant::now() + timeout;
+        if let Mode::Group { handle, .. } = &self.mode {
+            handle.poll();
+        }
+        for p in self.parts.values_mut() {
+            p.consumed = p.position;
+        }
+        loop {
+            self.drain_group_events().await?;
+            self.maybe_recheck_pattern().await?;
+            self.maybe_auto_commit().await;
+            self.init_positions().await?;
+            self.collect_fetches()?;
+            let out = hand_out(
+                &mut self.parts,
+                self.cfg.max_poll_records,
+                self.rotation,
+                self.cfg.ack_mode,
+            );
+            self.rotation = self.rotation.wrapping_add(1);
+            self.send_fetches().await;
+            if !out.is_empty() {
+                return Ok(out);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(out);
+            }
+            self.wait(deadline).await?;
+        }
+    }
+
+    /// Wait for whatever can change what poll returns: a fetch finishing,
+    /// a group event, a backoff or the auto-commit interval passing.
+    async fn wait(&mut self, deadline: Instant) -> Result<(), ConsumerError> {
+        let mut until = deadline;
+        if self.cfg.enable_auto_commit && self.has_group() {
+            until = until.min(self.next_auto_commit);
+        }
+        if let Some(b) = self.broker_backoff.values().min() {
+            until = until.min(*b);
+        }
+        if self.metadata_wanted || self.parts.values().any(|p| p.position.is_none()) {
+            until = until.min(Instant::now() + self.cfg.retry_backoff);
+        }
+        let sleep = tokio::time::sleep_until(until.into());
+        let fetching = !self.fetches.is_empty();
+        let Consumer { fetches, mode, .. } = self;
+        let event = async {
+            match mode {
+                Mode::Group { handle, .. } => handle.next_event().await,
+                _ => std::future::pending().await,
+            }
+        };
+        let woke = tokio::select! {
+            Some(done) = fetches.join_next_with_id(), if fetching => Woke::Fetch(done),
+            ev = event => Woke::Group(ev),
+            () = sleep => Woke::Timer,
+        };
+        match woke {
+            Woke::Fetch(done) => self.joined(done)?,
+            Woke::Group(ev) => self.on_group_event(ev).await?,
+            Woke::Timer => {}
+        }
+        Ok(())
+    }
+
+    /// A `Stream` of records (each `poll` batch handed out one by one).
+    pub fn stream(
+        &mut self,
+    ) -> impl futures_core::Stream<Item = Result<ConsumerRecord, ConsumerError>> + '_ {
+        crate::stream::RecordStream::new(self)
+    }
+
+    /// Commit the committable offset of every partition this consumer
+    /// owns (positions, or acked prefixes with explicit acks), and wait.
+    pub async fn commit(&mut self) -> Result<(), ConsumerError> {
+        let offsets = self.committable(None);
+        self.commit_offsets(offsets).await
+    }
+
+    /// Commit the committable offsets without waiting here: the returned
+    /// future (`'static`) sends the commit when polled or spawned.
+    pub fn commit_async(
+        &mut self,
+    ) -> impl std::future::Future<Output = Result<(), ConsumerError>> + Send + 'static {
+        let offsets = self.committable(None);
+        self.commit_future(offsets)
+    }
+
+    /// Leave the group cleanly: commit (with `enable.auto.commit`), revoke,
+    /// LeaveGroup, all within `default.api.timeout.ms`.
+    pub async fn close(mut self) -> Result<(), ConsumerError> {
+        let bound = self.cfg.default_api_timeout;
+        let mut result = Ok(());
+        if self.cfg.enable_auto_commit && self.has_group() && self.fatal.is_none() {
+            let offsets = self.committable(None);
+            result = match tokio::time::timeout(bound, self.commit_offsets(offsets)).await {
+                Ok(r) => r,
+                Err(_) => Err(ConsumerError::Timeout {
+                    what: "the commit on close",
+                    timeout: bound,
+                }),
+            };
+        }
+        self.fetches.abort_all();
+        if let Mode::Group { handle, .. } = std::mem::replace(&mut self.mode, Mode::None) {
+            handle
+                .close(bound)
+                .await
+                .map_err(|_| ConsumerError::Timeout {
+                    what: "leaving the group",
+                    timeout: bound,
+                })?;
+        }
+        result
+    }
+
+    pub(crate) fn has_group(&self) -> bool {
+        self.cfg.group_id.is_some() && !matches!(self.mode, Mode::None)
+    }
+
+    /// The committable offset of every owned partition that moved since
+    /// this consumer last committed it; `upto_poll` uses the positions of
+    /// the last poll (what auto-commit may commit) instead of now.
+    pub(crate) fn committable(
+        &self,
+        upto_poll: Option<()>,
+    ) -> BTreeMap<TopicPartition, OffsetAndMetadata> {
+        let mode = self.cfg.ack_mode;
+        self.parts
+            .iter()
+            .filter_map(|(tp, p)| {
+                let upto = if upto_poll.is_some() {
+                    p.consumed
+                } else {
+                    p.position
+                };
+                let o = p.committable(mode, upto)?;
+                if p.committed == Some(o) {
+                    return None;
+                }
+                let mut m = OffsetAndMetadata::new(o);
+                if mode == AckMode::Implicit || Some(o) == p.position {
+                    m.leader_epoch = p.leader_epoch;
+                }
+                Some((tp.clone(), m))
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,120 @@
+//! The consumer's typed errors: each names what was being done, and broker
+//! errors carry the API, the Kafka error code and the partition.
+
+use std::time::Duration;
+
+use krust_codec::{ApiKey, ErrorCode};
+use krust_group::{GroupError, OffsetError, TopicPartition};
+use thiserror::Error;
+
+/// A bad consumer setting.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// No consumer property has this name.
+    #[error("unknown consumer property `{key}` (value `{value}`)")]
+    UnknownKey {
+        /// The property name as given.
+        key: String,
+        /// The value given with it.
+        value: String,
+    },
+    /// The value does not parse or is out of range.
+    #[error("bad value `{value}` for `{key}`: {reason}")]
+    BadValue {
+        /// The property name.
+        key: String,
+        /// The value as given.
+        value: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// Settings that cannot hold together.
+    #[error("conflicting settings: {0}")]
+    Conflict(String),
+}
+
+/// An error of a [`Consumer`](crate::Consumer) call.
+#[derive(Debug, Clone, Error)]
+#[non_exhaustive]
+pub enum ConsumerError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Talking to the cluster failed (bootstrap, metadata, ListOffsets).
+    #[error(transparent)]
+    Net(#[from] krust_net::Error),
+    /// The group membership ended for good (fenced, unauthorized, ...).
+    #[error(transparent)]
+    Group(#[from] GroupError),
+    /// A commit or a committed-offset lookup failed.
+    #[error(transparent)]
+    Offset(#[from] OffsetError),
+    /// `auto.offset.reset=none` and these partitions have no committed
+    /// offset, or their position is out of range.
+    #[error("no offset to start from (auto.offset.reset=none) for {}", list(.partitions))]
+    NoOffset {
+        /// The partitions without a valid offset.
+        partitions: Vec<TopicPartition>,
+    },
+    /// A fetch failed in a way retrying will not fix.
+    #[error("{api} of {partition} failed with {code}")]
+    Fetch {
+        /// The API (Fetch or ListOffsets).
+        api: ApiKey,
+        /// The Kafka error code.
+        code: ErrorCode,
+        /// The partition.
+        partition: TopicPartition,
+    },
+    /// A record batch failed its CRC or does not decode.
+    #[error("corrupt record in {partition} at offset {offset}: {message}")]
+    Corrupt {
+        /// The partition.
+        partition: TopicPartition,
+        /// The offset of the batch.
+        offset: i64,
+        /// What is wrong.
+        message: String,
+    },
+    /// The call needs partitions this consumer is not assigned.
+    #[error("not assigned to this consumer: {}", list(.partitions))]
+    NotAssigned {
+        /// The partitions.
+        partitions: Vec<TopicPartition>,
+    },
+    /// The call needs `group.id` (subscribe, commit, committed).
+    #[error("{0} needs group.id")]
+    NoGroup(&'static str),
+    /// `subscribe` and `assign` are exclusive, as in Java.
+    #[error("{0}")]
+    Usage(String),
+    /// A bounded call did not finish in time.
+    #[error("{what} did not finish within {timeout:?}")]
+    Timeout {
+        /// What was waited for.
+        what: &'static str,
+        /// The bound.
+        timeout: Duration,
+    },
+}
+
+impl ConsumerError {
+    /// The Kafka error code, when there is one.
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            ConsumerError::Net(e) => e.code(),
+            ConsumerError::Group(e) => e.code(),
+            ConsumerError::Offset(e) => e.code(),
+            ConsumerError::Fetch { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+}
+
+fn list(ps: &[TopicPartition]) -> String {
+    ps.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}

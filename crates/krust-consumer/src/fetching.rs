@@ -1,0 +1,227 @@
+//! Driving the fetcher: which partitions to fetch from which broker, one
+//! Fetch in flight per broker (each with its KIP-227 session), and what a
+//! finished fetch means for each partition. Memory stays bounded: a
+//! partition is fetched only when nothing of it is buffered, so at most one
+//! response per broker (`fetch.max.bytes`) waits to be handed out.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use krust_codec::{ApiKey, ErrorCode};
+use krust_group::TopicPartition;
+use krust_net::Pool;
+
+use crate::config::AutoOffsetReset;
+use crate::consumer::Consumer;
+use crate::error::ConsumerError;
+use crate::fetch::{self, FetchConfig, FetchSession, FetchTarget, Fetched, PartitionFetchError};
+
+/// What a fetch task hands back: its session, what it asked for, and the
+/// outcome.
+pub(crate) struct FetchDone {
+    pub(crate) session: FetchSession,
+    pub(crate) asked: Vec<TopicPartition>,
+    pub(crate) result: Result<Vec<Fetched>, krust_net::Error>,
+}
+
+/// Codes after which the partition's leader must be looked up again.
+fn leader_moved(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::NOT_LEADER_OR_FOLLOWER
+            | ErrorCode::FENCED_LEADER_EPOCH
+            | ErrorCode::UNKNOWN_LEADER_EPOCH
+            | ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
+            | ErrorCode::LEADER_NOT_AVAILABLE
+            | ErrorCode::REPLICA_NOT_AVAILABLE
+            | ErrorCode::KAFKA_STORAGE_ERROR
+            | ErrorCode::OFFSET_NOT_AVAILABLE
+            | ErrorCode::UNKNOWN_TOPIC_ID
+            | ErrorCode::INCONSISTENT_TOPIC_ID
+    )
+}
+
+impl Consumer {
+    /// Send a Fetch to every broker that leads partitions wanting one and
+    /// has none in flight.
+    pub(crate) async fn send_fetches(&mut self) {
+        if self.metadata_wanted {
+            self.metadata_wanted = false;
+            let topics: Vec<&str> = self.parts.keys().map(|tp| tp.topic.as_str()).collect();
+            if let Err(e) = self.pool.refresh_metadata(&topics).await {
+                tracing::debug!(error = %e, "metadata refresh for fetching failed");
+                self.metadata_wanted = true;
+            }
+        }
+        let md = self.pool.cached_metadata();
+        let now = Instant::now();
+        self.broker_backoff.retain(|_, until| *until > now);
+        let mut per_broker: BTreeMap<i32, Vec<FetchTarget>> = BTreeMap::new();
+        for (tp, p) in &self.parts {
+            if !p.wants_fetch() {
+                continue;
+            }
+            let Some((leader, _epoch)) = md.leader(&tp.topic, tp.partition) else {
+                self.metadata_wanted = true;
+                continue;
+            };
+            if leader < 0 {
+                self.metadata_wanted = true;
+                continue;
+            }
+            if self.in_flight.values().any(|(b, _)| *b == leader)
+                || self.broker_backoff.contains_key(&leader)
+            {
+                continue;
+            }
+            let Some(offset) = p.position else { continue };
+            per_broker.entry(leader).or_default().push(FetchTarget {
+                tp: tp.clone(),
+                offset,
+                leader_epoch: p.leader_epoch,
+            });
+        }
+        for (broker, targets) in per_broker {
+            for t in &targets {
+                if let Some(p) = self.parts.get_mut(&t.tp) {
+                    p.fetching = true;
+                }
+            }
+            let mut session = self
+                .sessions
+                .remove(&broker)
+                .unwrap_or_else(|| FetchSession::new(broker));
+            let pool: Pool = self.pool.clone();
+            let cfg: FetchConfig = self.cfg.fetch.clone();
+            let asked: Vec<TopicPartition> = targets.iter().map(|t| t.tp.clone()).collect();
+            let task = self.fetches.spawn(async move {
+                let result = fetch::fetch(&pool, &mut session, &targets, &cfg).await;
+                FetchDone {
+                    session,
+                    asked: targets.into_iter().map(|t| t.tp).collect(),
+                    result,
+                }
+            });
+            self.in_flight.insert(task.id(), (broker, asked));
+        }
+    }
+
+    /// Take every fetch that finished, without waiting.
+    pub(crate) fn collect_fetches(&mut self) -> Result<(), ConsumerError> {
+        while let Some(done) = self.fetches.try_join_next_with_id() {
+            self.joined(done)?;
+        }
+        Ok(())
+    }
+
+    /// A fetch task ended: apply its result, or (it cannot panic by design;
+    /// if one did) forget its session so its partitions are fetched again.
+    pub(crate) fn joined(
+        &mut self,
+        done: Result<(tokio::task::Id, FetchDone), tokio::task::JoinError>,
+    ) -> Result<(), ConsumerError> {
+        match done {
+            Ok((id, done)) => {
+                self.in_flight.remove(&id);
+                self.fetch_done(done)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "fetch task failed");
+                if let Some((_, asked)) = self.in_flight.remove(&e.id()) {
+                    for tp in asked {
+                        if let Some(p) = self.parts.get_mut(&tp) {
+                            p.fetching = false;
+                        }
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Apply one finished fetch.
+    pub(crate) fn fetch_done(&mut self, done: FetchDone) -> Result<(), ConsumerError> {
+        let FetchDone {
+            session,
+            asked,
+            result,
+        } = done;
+        let broker = session.broker();
+        self.sessions.insert(broker, session);
+        for tp in &asked {
+            if let Some(p) = self.parts.get_mut(tp) {
+                p.fetching = false;
+            }
+        }
+        let fetched = match result {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::debug!(broker, error = %e, "fetch failed; backing off");
+                self.pool.note_error(&e);
+                self.metadata_wanted |= e.invalidates_metadata();
+                self.broker_backoff
+                    .insert(broker, Instant::now() + self.cfg.retry_backoff);
+                if !e.is_retriable() && !e.invalidates_metadata() {
+                    return Err(e.into());
+                }
+                return Ok(());
+            }
+        };
+        let mut to_reset = Vec::new();
+        for f in fetched {
+            let Some(p) = self.parts.get_mut(&f.tp) else {
+                continue;
+            };
+            match f.outcome {
+                Ok(data) => {
+                    p.accept(f.fetch_offset, data);
+                }
+                Err(_) if p.position != Some(f.fetch_offset) => {}
+                Err(PartitionFetchError::Broker(code))
+                    if code == ErrorCode::OFFSET_OUT_OF_RANGE =>
+                {
+                    to_reset.push(f.tp.clone());
+                }
+                Err(PartitionFetchError::Broker(code))
+                    if leader_moved(code) || code.is_retriable() =>
+                {
+                    tracing::debug!(partition = %f.tp, %code, "fetch: refreshing metadata");
+                    self.pool.invalidate();
+                    self.metadata_wanted = true;
+                    self.broker_backoff
+                        .insert(broker, Instant::now() + self.cfg.retry_backoff);
+                }
+                Err(PartitionFetchError::Broker(code)) => {
+                    return Err(ConsumerError::Fetch {
+                        api: ApiKey::Fetch,
+                        code,
+                        partition: f.tp,
+                    });
+                }
+                Err(PartitionFetchError::Corrupt { offset, message }) => {
+                    return Err(ConsumerError::Corrupt {
+                        partition: f.tp,
+                        offset,
+                        message,
+                    });
+                }
+            }
+        }
+        if !to_reset.is_empty() {
+            if self.cfg.auto_offset_reset == AutoOffsetReset::None {
+                return Err(ConsumerError::NoOffset {
+                    partitions: to_reset,
+                });
+            }
+            tracing::info!(partitions = ?to_reset, policy = ?self.cfg.auto_offset_reset, "offset out of range: resetting");
+            for tp in to_reset {
+                if let Some(p) = self.parts.get_mut(&tp) {
+                    p.position = None;
+                    p.reset = true;
+                    p.buffer.clear();
+                }
+            }
+        }
+        Ok(())
+    }
+}

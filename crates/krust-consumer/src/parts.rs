@@ -1,0 +1,174 @@
+//! The state of each assigned partition: where the application is
+//! (position), what was prefetched and not yet handed out, the high
+//! watermark seen in fetch responses (lag), pause, and the acks of what
+//! was handed out.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+use krust_group::TopicPartition;
+use tokio::sync::Notify;
+
+use crate::acks::AckCell;
+use crate::config::AckMode;
+use crate::fetch::FetchedData;
+use crate::record::{Ack, ConsumerRecord};
+
+/// One assigned partition.
+#[derive(Debug)]
+pub(crate) struct PartState {
+    /// The next offset to hand out; `None` until initialised from the
+    /// committed offset or `auto.offset.reset`.
+    pub position: Option<i64>,
+    /// The position was out of range: reset by `auto.offset.reset`
+    /// without looking at the committed offset.
+    pub reset: bool,
+    /// The leader epoch of the last record handed out (carried in commits).
+    pub leader_epoch: Option<i32>,
+    /// Paused by the application: nothing is fetched or handed out, what
+    /// was prefetched is kept.
+    pub paused: bool,
+    /// Prefetched records not yet handed out.
+    pub buffer: VecDeque<ConsumerRecord>,
+    /// Where the position goes once `buffer` is drained (past control
+    /// batches and aborted records).
+    pub buffer_end: i64,
+    /// A fetch for this partition is in flight.
+    pub fetching: bool,
+    /// From the last fetch response.
+    pub high_watermark: Option<i64>,
+    /// From the last fetch response (read_committed: where lag ends).
+    pub last_stable_offset: Option<i64>,
+    /// What counts as processed (see `committable`).
+    pub acks: Arc<AckCell>,
+    /// Implicit mode: the position when the application last polled, i.e.
+    /// the end of everything handed out before that poll.
+    pub consumed: Option<i64>,
+    /// The last offset committed for this partition by this consumer.
+    pub committed: Option<i64>,
+}
+
+impl PartState {
+    pub(crate) fn new(progress: &Arc<Notify>) -> Self {
+        PartState {
+            position: None,
+            reset: false,
+            leader_epoch: None,
+            paused: false,
+            buffer: VecDeque::new(),
+            buffer_end: 0,
+            fetching: false,
+            high_watermark: None,
+            last_stable_offset: None,
+            acks: AckCell::new(progress.clone()),
+            consumed: None,
+            committed: None,
+        }
+    }
+
+    /// Move to `offset`: drops what was prefetched and the acks of what
+    /// was handed out before (they no longer describe this position).
+    pub(crate) fn seek(&mut self, offset: i64, progress: &Arc<Notify>) {
+        self.position = Some(offset);
+        self.buffer.clear();
+        self.acks = AckCell::new(progress.clone());
+        self.consumed = Some(offset);
+    }
+
+    /// Whether a fetch should be sent for this partition now.
+    pub(crate) fn wants_fetch(&self) -> bool {
+        self.position.is_some() && !self.paused && !self.fetching && self.buffer.is_empty()
+    }
+
+    /// Take a fetch result for `fetch_offset`; false when it is stale
+    /// (the partition moved since the request was sent).
+    pub(crate) fn accept(&mut self, fetch_offset: i64, data: FetchedData) -> bool {
+        if self.position != Some(fetch_offset) || !self.buffer.is_empty() {
+            return false;
+        }
+        self.high_watermark = Some(data.high_watermark);
+        self.last_stable_offset = data.last_stable_offset;
+        if data.records.is_empty() {
+            self.position = Some(data.next_offset.max(fetch_offset));
+        } else {
+            self.buffer = data.records;
+            self.buffer_end = data.next_offset;
+        }
+        true
+    }
+
+    /// The offset to commit: with implicit acks what was handed out up to
+    /// `upto` (the position at the last poll, or now), with explicit acks
+    /// the end of the contiguous acked prefix.
+    pub(crate) fn committable(&self, mode: AckMode, upto: Option<i64>) -> Option<i64> {
+        match mode {
+            AckMode::Implicit => upto,
+            AckMode::Explicit => self.position.map(|p| self.acks.committable(p)),
+        }
+    }
+
+    /// Lag in offsets: from the position to the high watermark (the last
+    /// stable offset under read_committed).
+    pub(crate) fn lag(&self, read_committed: bool) -> Option<i64> {
+        let end = if read_committed {
+            self.last_stable_offset.or(self.high_watermark)
+        } else {
+            self.high_watermark
+        };
+        Some((end? - self.position?).max(0))
+    }
+}
+
+/// Hand out up to `max` buffered records, visiting partitions from
+/// `start` round-robin so that one busy partition cannot starve others.
+pub(crate) fn hand_out(
+    parts: &mut BTreeMap<TopicPartition, PartState>,
+    max: usize,
+    start: usize,
+    mode: AckMode,
+) -> Vec<ConsumerRecord> {
+    let mut out = Vec::new();
+    let n = parts.len();
+    if n == 0 {
+        return out;
+    }
+    let order: Vec<TopicPartition> = parts
+        .keys()
+        .cycle()
+        .skip(start % n)
+        .take(n)
+        .cloned()
+        .collect();
+    for tp in order {
+        if out.len() >= max {
+            break;
+        }
+        let Some(p) = parts.get_mut(&tp) else {
+            continue;
+        };
+        if p.paused || p.buffer.is_empty() {
+            continue;
+        }
+        let take = (max - out.len()).min(p.buffer.len());
+        let first = out.len();
+        out.extend(p.buffer.drain(..take));
+        let handed = &mut out[first..];
+        if let Some(last) = handed.last() {
+            p.position = Some(last.offset + 1);
+            p.leader_epoch = last.leader_epoch;
+        }
+        if mode == AckMode::Explicit {
+            p.acks.handed_out(handed.iter().map(|r| r.offset));
+            for r in handed.iter_mut() {
+                r.ack = Some(Ack {
+                    cell: p.acks.clone(),
+                    offset: r.offset,
+                });
+            }
+        }
+        if p.buffer.is_empty() {
+            p.position = p.position.map(|pos| pos.max(p.buffer_end));
+        }
+    }
+    out
+}

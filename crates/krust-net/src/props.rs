@@ -1,0 +1,64 @@
+//! Parsing the values of Kafka client properties (`linger.ms=5`,
+//! `bootstrap.servers=a:9092,b:9092`, `enable.auto.commit=true`), shared by
+//! the producer's and the consumer's configurations. Each parser returns
+//! the reason a value is refused; the caller names the key and the value.
+
+use std::time::Duration;
+
+/// A comma-separated list, entries trimmed, empty entries dropped.
+pub fn list(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A non-negative number of milliseconds.
+pub fn millis(v: &str) -> Result<Duration, String> {
+    let n: i64 = v
+        .trim()
+        .parse()
+        .map_err(|_| "expected milliseconds as an integer".to_owned())?;
+    u64::try_from(n)
+        .map(Duration::from_millis)
+        .map_err(|_| "must not be negative".to_owned())
+}
+
+/// A positive size or count.
+pub fn positive(v: &str) -> Result<usize, String> {
+    let n: i64 = v
+        .trim()
+        .parse()
+        .map_err(|_| "expected a positive integer".to_owned())?;
+    usize::try_from(n)
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| "must be positive".to_owned())
+}
+
+/// `true` or `false`.
+pub fn boolean(v: &str) -> Result<bool, String> {
+    match v.trim() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err("expected true or false".to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_parse_and_refusals_say_why() {
+        assert_eq!(list(" a:1, ,b:2 "), ["a:1", "b:2"]);
+        assert_eq!(millis("250"), Ok(Duration::from_millis(250)));
+        assert_eq!(millis("-1").unwrap_err(), "must not be negative");
+        assert!(millis("1s").is_err());
+        assert_eq!(positive("16384"), Ok(16384));
+        assert_eq!(positive("0").unwrap_err(), "must be positive");
+        assert_eq!(boolean("false"), Ok(false));
+        assert!(boolean("yes").is_err());
+    }
+}
