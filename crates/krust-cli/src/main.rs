@@ -2,6 +2,7 @@
 //! client (DESIGN.md, "The CLI's conventions"). Exit codes: 0 success, 1 a
 //! runtime failure (one line on stderr), 2 a usage error.
 
+mod consume;
 mod format;
 mod produce;
 mod props;
@@ -35,6 +36,8 @@ struct Cli {
 enum Command {
     /// Produce one record per stdin line.
     Produce(produce::ProduceArgs),
+    /// Print records with a kcat-style format.
+    Consume(consume::ConsumeArgs),
 }
 
 /// How a command ended when it did not fail outright.
@@ -111,6 +114,7 @@ fn main() -> ExitCode {
             .map_err(|e| CliError::runtime(format!("cannot install signal handlers: {e}")))?;
         match cli.command {
             Command::Produce(args) => produce::run(args, shutdown).await,
+            Command::Consume(args) => consume::run(args, shutdown).await,
         }
     });
     // stdin is read on a blocking thread that may still wait for input:

@@ -36,6 +36,7 @@ pub fn merge(base: Vec<(String, String)>, extra: &[Property]) -> Vec<(String, St
 }
 
 /// The last value given for `key`, if any.
+#[cfg(test)]
 pub fn last<'a>(props: &'a [(String, String)], key: &str) -> Option<&'a str> {
     props
         .iter()

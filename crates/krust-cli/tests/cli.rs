@@ -2,11 +2,19 @@
 //! consume back, group commits resuming where a run stopped, SIGINT, and
 //! the errors a user meets first (a bad `-X`, no broker).
 
-use std::io::{Read, Write};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use krust_codec::KString;
+use krust_codec::generated::OffsetFetchRequest;
+use krust_codec::generated::offset_fetch_request::OffsetFetchRequestTopic;
 use krust_testkit::Tansu;
+use krust_testkit::raw::Connection as RawConnection;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 
 /// Tansu holds JoinGroup for session.timeout.ms / 2 (DESIGN.md): keep
 /// joins at ~3 s.
@@ -130,7 +138,7 @@ fn produce_reports_a_failed_delivery_and_exits_non_zero() {
 
 #[test]
 fn bad_property_names_the_key() {
-    for sub in [&["produce"][..]] {
+    for sub in [&["produce"][..], &["consume"][..]] {
         let mut args = sub.to_vec();
         args.extend(["-b", "127.0.0.1:1", "-t", "t", "-X", "no.such.key=1"]);
         let o = run(&args, b"", Duration::from_secs(10));
@@ -143,27 +151,294 @@ fn bad_property_names_the_key() {
 
 #[test]
 fn unreachable_broker_gives_up_within_the_bootstrap_timeout_naming_it() {
-    let started = Instant::now();
+    // The producer's bootstrap is bounded by max.block.ms, the consumer's
+    // by bootstrap.timeout.ms (both at most 30 s by default).
+    for (sub, bound) in [
+        ("produce", "max.block.ms=2000"),
+        ("consume", "bootstrap.timeout.ms=2000"),
+    ] {
+        let started = Instant::now();
+        let o = run(
+            &[sub, "-b", "127.0.0.1:1", "-t", "t", "-X", bound],
+            b"x\n",
+            Duration::from_secs(20),
+        );
+        assert!(!o.status.success(), "{sub}");
+        let err = stderr(&o);
+        assert!(err.contains("127.0.0.1:1"), "{sub}: {err}");
+        assert_eq!(err.lines().count(), 1, "{sub}: one line: {err}");
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(1500) && took < Duration::from_secs(10),
+            "{sub}: gave up after {took:?}"
+        );
+    }
+}
+
+/// The group's committed offsets of `topic`'s partitions `0..partitions`
+/// (-1: none), read with a raw OffsetFetch (v7 at most: one group per
+/// request) from the broker, which is its own coordinator.
+fn committed(addr: &str, group: &str, topic: &str, partitions: i32) -> BTreeMap<i32, i64> {
+    let mut conn = RawConnection::connect(addr).expect("connect");
+    let version = conn
+        .version_for::<OffsetFetchRequest>()
+        .expect("OffsetFetch version")
+        .min(7);
+    let request = OffsetFetchRequest {
+        group_id: KString::from(group),
+        topics: Some(vec![OffsetFetchRequestTopic {
+            name: KString::from(topic),
+            partition_indexes: (0..partitions).collect(),
+            ..Default::default()
+        }]),
+        ..Default::default()
+    };
+    let response = conn.send(version, &request).expect("OffsetFetch");
+    assert_eq!(response.error_code, 0, "OffsetFetch: {response:?}");
+    let mut out = BTreeMap::new();
+    for t in &response.topics {
+        for p in &t.partitions {
+            assert_eq!(p.error_code, 0, "OffsetFetch partition: {p:?}");
+            out.insert(p.partition_index, p.committed_offset);
+        }
+    }
+    out
+}
+
+/// One line of `-f '%p %o %k %s\n'` (or `'%p %o %s\n'` with no key).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Line {
+    partition: i32,
+    offset: i64,
+    rest: String,
+}
+
+fn parse_lines(out: &str) -> Vec<Line> {
+    out.lines()
+        .map(|l| {
+            let mut it = l.splitn(3, ' ');
+            let partition = it.next().and_then(|p| p.parse().ok()).expect(l);
+            let offset = it.next().and_then(|o| o.parse().ok()).expect(l);
+            Line {
+                partition,
+                offset,
+                rest: it.next().unwrap_or_default().to_owned(),
+            }
+        })
+        .collect()
+}
+
+/// The highest printed offset + 1 of each partition.
+fn next_offsets(lines: &[Line]) -> BTreeMap<i32, i64> {
+    let mut next = BTreeMap::new();
+    for l in lines {
+        let n = next.entry(l.partition).or_insert(0);
+        *n = (*n).max(l.offset + 1);
+    }
+    next
+}
+
+/// What the group must have committed after printing `lines`: the next
+/// offset of each partition, -1 (nothing) where none was printed.
+fn expected_commits(lines: &[Line], partitions: i32) -> BTreeMap<i32, i64> {
+    let next = next_offsets(lines);
+    (0..partitions)
+        .map(|p| (p, next.get(&p).copied().unwrap_or(-1)))
+        .collect()
+}
+
+fn keyed_lines(n: usize) -> String {
+    // The value holds the delimiter too: only the first one splits.
+    (0..n).map(|i| format!("key-{i}:value-{i}:x\n")).collect()
+}
+
+#[test]
+fn produced_lines_come_back_with_keys_values_and_increasing_offsets() {
+    let tansu = Tansu::start();
+    tansu.create_topic("roundtrip", 3).expect("create topic");
+    produce_lines(tansu.addr(), "roundtrip", &keyed_lines(100));
+
     let o = run(
         &[
-            "produce",
+            "consume",
             "-b",
-            "127.0.0.1:1",
+            tansu.addr(),
             "-t",
-            "t",
-            "-X",
-            "max.block.ms=2000",
+            "roundtrip",
+            "--from",
+            "earliest",
+            "-e",
+            "-f",
+            "%p %o %k %s\\n",
         ],
-        b"x\n",
-        Duration::from_secs(20),
+        b"",
+        Duration::from_secs(60),
     );
-    assert!(!o.status.success());
-    let err = stderr(&o);
-    assert!(err.contains("127.0.0.1:1"), "{err}");
-    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert_success(&o, "consume");
+    let lines = parse_lines(&stdout(&o));
+    assert_eq!(lines.len(), 100, "stdout:\n{}", stdout(&o));
+    let mut pairs: Vec<String> = lines.iter().map(|l| l.rest.clone()).collect();
+    pairs.sort();
+    let mut expected: Vec<String> = (0..100).map(|i| format!("key-{i} value-{i}:x")).collect();
+    expected.sort();
+    assert_eq!(pairs, expected);
+    let mut by_partition: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
+    for l in &lines {
+        by_partition.entry(l.partition).or_default().push(l.offset);
+    }
     assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "{:?}",
-        started.elapsed()
+        by_partition.len() > 1,
+        "murmur2 spread 100 keys: {by_partition:?}"
     );
+    for (p, offsets) in &by_partition {
+        // Printed in order, and nothing skipped: 0, 1, 2, ...
+        let want: Vec<i64> = (0..).take(offsets.len()).collect();
+        assert_eq!(offsets, &want, "partition {p}");
+    }
+    assert!(
+        stderr(&o).contains("consumed 100 records"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn a_group_resumes_after_the_last_record_committed_with_commit_each() {
+    let tansu = Tansu::start();
+    tansu.create_topic("resume", 3).expect("create topic");
+    produce_lines(tansu.addr(), "resume", &keyed_lines(30));
+    let consume = |extra: &[&str]| {
+        let mut args = vec![
+            "consume",
+            "-b",
+            tansu.addr(),
+            "-t",
+            "resume",
+            "-g",
+            "resumers",
+            "--commit",
+            "each",
+            "-f",
+            "%p %o %s\\n",
+            "-X",
+            SESSION,
+        ];
+        args.extend(extra);
+        let o = run(&args, b"", Duration::from_secs(90));
+        assert_success(&o, "consume");
+        parse_lines(&stdout(&o))
+    };
+
+    let first = consume(&["-c", "10"]);
+    assert_eq!(first.len(), 10, "{first:?}");
+    let after_first = committed(tansu.addr(), "resumers", "resume", 3);
+    for p in 0..3 {
+        let printed = next_offsets(&first).get(&p).copied();
+        assert_eq!(
+            after_first[&p],
+            printed.unwrap_or(-1),
+            "partition {p}: committed vs printed {first:?}"
+        );
+    }
+
+    let second = consume(&["-e"]);
+    assert_eq!(second.len(), 20, "{second:?}");
+    // Each partition picks up right after the first run's last record.
+    for p in 0..3 {
+        let resumed = second.iter().find(|l| l.partition == p).map(|l| l.offset);
+        let from = after_first[&p].max(0);
+        assert!(
+            resumed.is_none_or(|o| o == from),
+            "partition {p} resumed at {resumed:?}, committed {from}"
+        );
+    }
+    let mut all: Vec<Line> = first.iter().chain(&second).cloned().collect();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 30, "no duplicates, none lost");
+    let mut values: Vec<String> = all.iter().map(|l| l.rest.clone()).collect();
+    values.sort();
+    let mut expected: Vec<String> = (0..30).map(|i| format!("value-{i}:x")).collect();
+    expected.sort();
+    assert_eq!(values, expected);
+    assert_eq!(
+        committed(tansu.addr(), "resumers", "resume", 3),
+        expected_commits(&all, 3)
+    );
+}
+
+#[test]
+fn sigint_commits_what_was_printed_leaves_and_exits_zero() {
+    let tansu = Tansu::start();
+    tansu.create_topic("interrupted", 3).expect("create topic");
+    produce_lines(tansu.addr(), "interrupted", &keyed_lines(30));
+    // No periodic commit in the test's time: what is committed is what
+    // the shutdown path commits.
+    let mut child = krust(&[
+        "consume",
+        "-b",
+        tansu.addr(),
+        "-t",
+        "interrupted",
+        "-g",
+        "interrupted-group",
+        "-f",
+        "%p %o %s\\n",
+        "-X",
+        SESSION,
+        "-X",
+        "auto.commit.interval.ms=600000",
+    ])
+    .spawn()
+    .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let mut printed = String::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut n = 0;
+    while n < 30 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx.recv_timeout(left).unwrap_or_else(|_| {
+            let _ = child.kill();
+            panic!("only {n} records printed in 60 s:\n{printed}")
+        });
+        printed.push_str(&line);
+        printed.push('\n');
+        n += 1;
+    }
+    let pid = Pid::from_raw(i32::try_from(child.id()).expect("pid fits i32"));
+    kill(pid, Signal::SIGINT).expect("SIGINT");
+    let o = wait_output(child, Duration::from_secs(30), "consume after SIGINT");
+    assert_eq!(o.status.code(), Some(0), "stderr:\n{}", stderr(&o));
+    // The stdout reader thread owns the pipe; anything after the 30th line
+    // would be a duplicate.
+    let rest: Vec<String> = rx.try_iter().collect();
+    assert!(rest.is_empty(), "printed more than was produced: {rest:?}");
+    let lines = parse_lines(&printed);
+    assert_eq!(
+        committed(tansu.addr(), "interrupted-group", "interrupted", 3),
+        expected_commits(&lines, 3)
+    );
+    assert!(stderr(&o).contains("interrupted"), "{}", stderr(&o));
+}
+
+#[test]
+fn commit_modes_other_than_none_need_a_group() {
+    for mode in ["each", "auto"] {
+        let o = run(
+            &["consume", "-b", "127.0.0.1:1", "-t", "t", "--commit", mode],
+            b"",
+            Duration::from_secs(10),
+        );
+        assert_eq!(o.status.code(), Some(2), "{mode}: {}", stderr(&o));
+        assert!(stderr(&o).contains("needs a group"), "{}", stderr(&o));
+    }
 }
