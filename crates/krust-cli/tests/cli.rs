@@ -32,19 +32,19 @@ fn krust(args: &[&str]) -> Command {
 /// Wait for `child` up to `limit`, killing it (and failing) past that.
 fn wait_output(mut child: Child, limit: Duration, what: &str) -> Output {
     let started = Instant::now();
-    // Drain the pipes on threads so a chatty child cannot block on them.
-    let mut out = child.stdout.take().expect("stdout piped");
-    let mut err = child.stderr.take().expect("stderr piped");
-    let out = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = out.read_to_end(&mut v);
-        v
-    });
-    let err = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = err.read_to_end(&mut v);
-        v
-    });
+    // Drain the pipes on threads so a chatty child cannot block on them
+    // (a test may have taken stdout to read it as it comes).
+    fn drain(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut v);
+            }
+            v
+        })
+    }
+    let out = drain(child.stdout.take());
+    let err = drain(child.stderr.take());
     let status: ExitStatus = loop {
         if let Some(s) = child.try_wait().expect("try_wait") {
             break s;
@@ -441,4 +441,39 @@ fn commit_modes_other_than_none_need_a_group() {
         assert_eq!(o.status.code(), Some(2), "{mode}: {}", stderr(&o));
         assert!(stderr(&o).contains("needs a group"), "{}", stderr(&o));
     }
+}
+
+#[test]
+fn auto_commit_stopping_mid_batch_commits_only_what_was_printed() {
+    let tansu = Tansu::start();
+    tansu.create_topic("midbatch", 1).expect("create topic");
+    produce_lines(tansu.addr(), "midbatch", &keyed_lines(50));
+    // One partition, one fetch: the 50 records arrive in one batch and
+    // `-c 7` stops after the 7th; close() commits (auto mode) offset 7.
+    let o = run(
+        &[
+            "consume",
+            "-b",
+            tansu.addr(),
+            "-t",
+            "midbatch",
+            "-g",
+            "midbatch-group",
+            "-c",
+            "7",
+            "-f",
+            "%p %o %s\\n",
+            "-X",
+            SESSION,
+        ],
+        b"",
+        Duration::from_secs(60),
+    );
+    assert_success(&o, "consume");
+    let lines = parse_lines(&stdout(&o));
+    assert_eq!(lines.len(), 7, "{lines:?}");
+    assert_eq!(
+        committed(tansu.addr(), "midbatch-group", "midbatch", 1),
+        BTreeMap::from([(0, 7)])
+    );
 }
