@@ -157,6 +157,8 @@ fn properties(args: &ConsumeArgs, commit: CommitMode) -> Vec<(String, String)> {
     let mut base = vec![
         ("bootstrap.servers".to_owned(), args.brokers.clone()),
         ("client.id".to_owned(), "krust-cli".to_owned()),
+        // A mistyped topic is an error, not a new topic (kcat's default).
+        ("allow.auto.create.topics".to_owned(), "false".to_owned()),
         (
             "auto.offset.reset".to_owned(),
             match args.from {
@@ -222,6 +224,14 @@ pub async fn run(args: ConsumeArgs, shutdown: Shutdown) -> Result<Outcome, CliEr
                 ps.into_iter()
                     .map(|p| TopicPartition::new(args.topic.as_str(), p)),
             ),
+            // The library names partition -1 here; say it of the topic.
+            Err(ConsumerError::Fetch { code, .. }) => {
+                let _ = tokio::time::timeout(CLOSE_AFTER_ERROR, consumer.close()).await;
+                return Err(CliError::runtime(format!(
+                    "topic {}: {code} (no partitions to assign)",
+                    args.topic
+                )));
+            }
             Err(e) => Err(e),
         }
     };

@@ -477,3 +477,23 @@ fn auto_commit_stopping_mid_batch_commits_only_what_was_printed() {
         BTreeMap::from([(0, 7)])
     );
 }
+
+#[test]
+fn a_missing_topic_is_an_error_and_is_not_created() {
+    let tansu = Tansu::start();
+    // Twice: had the first run auto-created the topic, the second would
+    // find it and exit 0 at its empty end instead of failing.
+    for _ in 0..2 {
+        let o = run(
+            &["consume", "-b", tansu.addr(), "-t", "no-such-topic", "-e"],
+            b"",
+            Duration::from_secs(30),
+        );
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains("topic no-such-topic") && err.contains("UNKNOWN_TOPIC_OR_PARTITION"),
+            "{err}"
+        );
+    }
+}
