@@ -137,14 +137,30 @@ fn produce_reports_a_failed_delivery_and_exits_non_zero() {
 }
 
 #[test]
-fn bad_property_names_the_key() {
-    for sub in [&["produce"][..], &["consume"][..]] {
-        let mut args = sub.to_vec();
-        args.extend(["-b", "127.0.0.1:1", "-t", "t", "-X", "no.such.key=1"]);
-        let o = run(&args, b"", Duration::from_secs(10));
-        assert!(!o.status.success(), "{args:?}");
+fn bad_properties_name_the_key_and_value() {
+    for (sub, property, key, value) in [
+        ("produce", "no.such.key=1", "no.such.key", "`1`"),
+        ("consume", "no.such.key=1", "no.such.key", "`1`"),
+        ("produce", "linger.ms=soon", "linger.ms", "soon"),
+        (
+            "consume",
+            "session.timeout.ms=soon",
+            "session.timeout.ms",
+            "soon",
+        ),
+    ] {
+        // Refused before any connection: the broker address is never tried.
+        let o = run(
+            &[sub, "-b", "127.0.0.1:1", "-t", "t", "-X", property],
+            b"",
+            Duration::from_secs(10),
+        );
+        assert_eq!(o.status.code(), Some(1), "{sub} -X {property}");
         let err = stderr(&o);
-        assert!(err.contains("no.such.key"), "{args:?}: {err}");
+        assert!(
+            err.contains(key) && err.contains(value) && !err.contains("127.0.0.1:1"),
+            "{sub} -X {property}: {err}"
+        );
         assert_eq!(err.lines().count(), 1, "one line: {err}");
     }
 }
