@@ -41,6 +41,14 @@ fn leader_moved(code: ErrorCode) -> bool {
     )
 }
 
+/// Refusals that no retry fixes.
+fn unauthorized(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::TOPIC_AUTHORIZATION_FAILED | ErrorCode::CLUSTER_AUTHORIZATION_FAILED
+    )
+}
+
 impl Consumer {
     /// Refresh the metadata when a fetch found a leader unknown or moved.
     pub(crate) async fn refresh_if_wanted(&mut self) {
@@ -159,13 +167,18 @@ impl Consumer {
         }
         let fetched = match result {
             Ok(f) => f,
+            // A failed request (or a request-level error code) loses
+            // nothing: the response is dropped, the session restarts with
+            // a full fetch, and the partitions are fetched again after a
+            // backoff, as the Java client does. Only a refusal that
+            // retrying cannot fix reaches the application.
             Err(e) => {
                 tracing::debug!(broker, error = %e, "fetch failed; backing off");
                 self.pool.note_error(&e);
                 self.metadata_wanted |= e.invalidates_metadata();
                 self.broker_backoff
                     .insert(broker, Instant::now() + self.cfg.retry_backoff);
-                if !e.is_retriable() && !e.invalidates_metadata() {
+                if e.code().is_some_and(unauthorized) {
                     return Err(e.into());
                 }
                 return Ok(());
