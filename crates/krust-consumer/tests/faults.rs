@@ -1,0 +1,339 @@
+//! A group consumer on the 3-broker librdkafka mock cluster (the only
+//! fixture with several brokers and fault injection; session.timeout.ms
+//! 6000) reads 5,000 keyed records from a 6-partition topic with
+//! `enable.auto.commit=false`, committing after each poll batch, while the
+//! cluster misbehaves: partition leaders moved, a broker down then up, the
+//! group coordinator moved, OFFSET_OUT_OF_RANGE (code 1) answered to a
+//! Fetch with `auto.offset.reset=earliest`. One test per fault, and one
+//! with all of them in turn.
+//!
+//! Afterwards, as Kafka specifies:
+//! - every produced (partition, offset) was handed out at least once;
+//! - within the consumer's stream each partition's offsets only go up and,
+//!   the topic having no control records or compaction, by exactly one;
+//!   the only step back allowed is a reset to the log start (offset 0)
+//!   after OFFSET_OUT_OF_RANGE was injected (at most once per partition and
+//!   injection), or a restart at the partition's last committed offset
+//!   after a commit failed and the partition was assigned again;
+//! - the group's committed offsets (`committed()`) equal the log end
+//!   offsets known from the producer's delivery reports.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{Driven, consumer_config, log_ends, produce};
+use krust_consumer::{Consumer, TopicPartition};
+use krust_net::CoordinatorType;
+use krust_producer::ProducerRecord;
+use krust_testkit::{Broker, MockCluster};
+
+const TOPIC: &str = "krust-consumer-faults";
+const PARTITIONS: i32 = 6;
+const RECORDS: usize = 5_000;
+const BOUND: Duration = Duration::from_secs(90);
+const API_FETCH: i16 = 1;
+const OFFSET_OUT_OF_RANGE: i16 = 1;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fault {
+    LeaderMoved,
+    BrokerDownUp,
+    CoordinatorMoved,
+    OutOfRange,
+}
+
+/// What the fault script did, with the number of records handed out when.
+#[derive(Default, Debug)]
+struct Log {
+    done: Vec<(Fault, usize)>,
+    oor_injected: usize,
+}
+
+fn records() -> Vec<ProducerRecord> {
+    (0..RECORDS)
+        .map(|i| ProducerRecord::new(TOPIC, format!("value-{i}")).key(format!("key-{}", i % 500)))
+        .collect()
+}
+
+/// Apply `fault` (blocking: the mock's commands are synchronous).
+fn inject(mock: &MockCluster, fault: Fault, group: &str, coordinator: i32) {
+    match fault {
+        Fault::LeaderMoved => {
+            // Every partition to another broker: leaders i % 3 + 1 become
+            // (i + 1) % 3 + 1.
+            for p in 0..PARTITIONS {
+                mock.set_leader(TOPIC, p, (p + 1) % 3 + 1)
+                    .expect("move leader");
+            }
+        }
+        Fault::BrokerDownUp => {
+            mock.broker_down(2).expect("down");
+            std::thread::sleep(Duration::from_millis(1500));
+            mock.broker_up(2).expect("up");
+        }
+        Fault::CoordinatorMoved => {
+            mock.set_coordinator(group, coordinator % 3 + 1)
+                .expect("move coordinator");
+        }
+        Fault::OutOfRange => {
+            mock.push_errors(API_FETCH, &[OFFSET_OUT_OF_RANGE])
+                .expect("inject OFFSET_OUT_OF_RANGE on Fetch");
+        }
+    }
+}
+
+async fn consume_through(faults: &[Fault]) {
+    let started = Instant::now();
+    let mock = Arc::new(MockCluster::start(3, &[(TOPIC, PARTITIONS)]));
+    let b = mock.bootstrap();
+    let group = format!("g-consumer-faults-{faults:?}").replace([' ', '[', ']', ','], "");
+    // Leaders spread: partition p on broker p % 3 + 1.
+    for p in 0..PARTITIONS {
+        mock.set_leader(TOPIC, p, p % 3 + 1)
+            .expect("spread leaders");
+    }
+    let reports = produce(&b, records()).await;
+    let ends = log_ends(&reports);
+    assert_eq!(ends.len(), 6, "keys spread over all partitions: {ends:?}");
+    let produced: BTreeSet<(i32, i64)> = reports.iter().map(|r| (r.partition, r.offset)).collect();
+    assert_eq!(produced.len(), RECORDS);
+    let coordinator = common_pool_coordinator(&b, &group).await;
+    eprintln!(
+        "produced {RECORDS} in {:?}; ends {ends:?}; coordinator {coordinator}",
+        started.elapsed()
+    );
+
+    // The fault script: each fault when another share of the records has
+    // been handed out, on a blocking thread so the consumer keeps polling.
+    let log: Arc<Mutex<Log>> = Arc::default();
+    let step = RECORDS / (faults.len() + 1);
+    let pending: Arc<Mutex<Vec<(usize, Fault)>>> = Arc::new(Mutex::new(
+        faults
+            .iter()
+            .enumerate()
+            .map(|(i, f)| ((i + 1) * step, *f))
+            .collect(),
+    ));
+    let busy = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let between = {
+        let (mock, log, pending, busy, group) = (
+            mock.clone(),
+            log.clone(),
+            pending.clone(),
+            busy.clone(),
+            group.clone(),
+        );
+        move |handed: usize| {
+            use std::sync::atomic::Ordering;
+            if busy.load(Ordering::SeqCst) {
+                return;
+            }
+            let next = {
+                let mut p = pending.lock().expect("pending");
+                match p.first() {
+                    Some((at, f)) if handed >= *at => {
+                        let f = *f;
+                        p.remove(0);
+                        Some(f)
+                    }
+                    _ => None,
+                }
+            };
+            let Some(fault) = next else { return };
+            busy.store(true, Ordering::SeqCst);
+            let (mock, log, busy, group) = (mock.clone(), log.clone(), busy.clone(), group.clone());
+            std::thread::spawn(move || {
+                eprintln!("injecting {fault:?} after {handed} records");
+                inject(&mock, fault, &group, coordinator);
+                let mut l = log.lock().expect("log");
+                l.done.push((fault, handed));
+                if fault == Fault::OutOfRange {
+                    l.oor_injected += 1;
+                }
+                busy.store(false, Ordering::SeqCst);
+            });
+        }
+    };
+    let cfg = consumer_config(
+        &b,
+        &[
+            ("group.id", group.as_str()),
+            ("enable.auto.commit", "false"),
+            ("auto.offset.reset", "earliest"),
+            ("max.poll.records", "50"),
+            ("max.partition.fetch.bytes", "2048"),
+        ],
+    );
+    // A little processing time per batch spreads the records over the
+    // faults.
+    let k = Driven::start(
+        Consumer::new(cfg).await.expect("consumer"),
+        true,
+        between,
+        |_| std::thread::sleep(Duration::from_millis(15)),
+    );
+    let all: Vec<TopicPartition> = (0..PARTITIONS)
+        .map(|p| TopicPartition::new(TOPIC, p))
+        .collect();
+    let t = Instant::now();
+    loop {
+        k.check_poll();
+        let (covered, committed_all) = k.snapshot(|s| {
+            let got: BTreeSet<(i32, i64)> = s.records.iter().copied().collect();
+            (produced.is_subset(&got), s.committed == ends)
+        });
+        let faults_done = pending.lock().expect("pending").is_empty()
+            && !busy.load(std::sync::atomic::Ordering::SeqCst);
+        if covered && committed_all && faults_done {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(70),
+            "{faults:?}: not consumed: {}",
+            k.snapshot(|s| format!(
+                "{} handed out, {} distinct of {RECORDS}, committed {:?} (ends {ends:?}), \
+                 assignment {:?}, commit errors {:?}, events {:?}, faults {:?}",
+                s.records.len(),
+                s.records.iter().collect::<BTreeSet<_>>().len(),
+                s.committed,
+                s.assignment,
+                s.commit_errors,
+                s.events,
+                log.lock().expect("log")
+            ))
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let committed = k.committed(all).await;
+    let want: BTreeMap<i32, Option<i64>> = ends.iter().map(|(p, e)| (*p, Some(*e))).collect();
+    assert_eq!(
+        committed, want,
+        "{faults:?}: committed offsets are the log end offsets"
+    );
+
+    // The stream: per partition, +1 steps; steps back only as allowed.
+    let (records, uncommitted, errors, events) = k.snapshot(|s| {
+        (
+            s.records.clone(),
+            s.uncommitted.clone(),
+            s.commit_errors.clone(),
+            s.events.clone(),
+        )
+    });
+    let log = log.lock().expect("log");
+    let oor_at: Option<usize> = log
+        .done
+        .iter()
+        .find(|(f, _)| *f == Fault::OutOfRange)
+        .map(|(_, n)| *n);
+    let mut last: BTreeMap<i32, i64> = BTreeMap::new();
+    let mut resets: BTreeMap<i32, usize> = BTreeMap::new();
+    let mut back_steps = Vec::new();
+    for (i, (p, o)) in records.iter().enumerate() {
+        if let Some(prev) = last.get(p) {
+            if *o != prev + 1 {
+                let reset_allowed = *o == 0
+                    && oor_at.is_some_and(|n| i >= n)
+                    && resets.get(p).copied().unwrap_or(0) < log.oor_injected;
+                // A restart at the last good commit: the records after it
+                // were handed out in a batch whose commit failed, and the
+                // partition was assigned again since.
+                let reassigned = events
+                    .iter()
+                    .any(|(what, ps, n)| *what == "assigned" && ps.contains(p) && *n <= i);
+                let restart_allowed = *o < *prev && reassigned && uncommitted.contains(&(*p, *o));
+                assert!(
+                    reset_allowed || restart_allowed,
+                    "{faults:?}: partition {p}: offset {o} handed out after {prev} (record #{i}); \
+                     faults {:?}, commit errors {errors:?}, events {events:?}",
+                    log.done
+                );
+                if reset_allowed {
+                    *resets.entry(*p).or_default() += 1;
+                }
+                back_steps.push((*p, *prev, *o, i));
+            }
+        } else {
+            // The first record of a partition is at its start: nothing was
+            // committed before this consumer.
+            assert_eq!(*o, 0, "{faults:?}: partition {p} starts at 0, not {o}");
+        }
+        last.insert(*p, *o);
+    }
+    assert_eq!(
+        last,
+        ends.iter()
+            .map(|(p, e)| (*p, e - 1))
+            .collect::<BTreeMap<_, _>>(),
+        "{faults:?}: each partition's last record handed out is its last one"
+    );
+    if faults.contains(&Fault::OutOfRange) {
+        assert!(
+            !resets.is_empty(),
+            "{faults:?}: OFFSET_OUT_OF_RANGE was injected but no partition was reset to earliest"
+        );
+    }
+    eprintln!(
+        "{faults:?}: {} handed out ({} re-delivered) in {:?}; steps back {back_steps:?}; \
+         commit errors {errors:?}; faults {:?}",
+        records.len(),
+        records.len() - RECORDS,
+        started.elapsed(),
+        log.done
+    );
+    drop(log);
+    k.close().await.expect("close");
+}
+
+/// The group's coordinator as the cluster reports it now.
+async fn common_pool_coordinator(bootstrap: &str, group: &str) -> i32 {
+    let pool = krust_net::Pool::bootstrap(krust_net::PoolConfig {
+        bootstrap: bootstrap.split(',').map(str::to_owned).collect(),
+        ..krust_net::PoolConfig::default()
+    })
+    .await
+    .expect("pool");
+    pool.coordinator_id(CoordinatorType::Group, group)
+        .await
+        .expect("coordinator")
+}
+
+async fn bounded(faults: &[Fault]) {
+    tokio::time::timeout(BOUND, consume_through(faults))
+        .await
+        .expect("bounded in time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn leader_moved_while_consuming() {
+    bounded(&[Fault::LeaderMoved]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn broker_down_and_up_while_consuming() {
+    bounded(&[Fault::BrokerDownUp]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn coordinator_moved_while_consuming() {
+    bounded(&[Fault::CoordinatorMoved]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn offset_out_of_range_resets_to_earliest() {
+    bounded(&[Fault::OutOfRange]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn all_faults_in_turn() {
+    bounded(&[
+        Fault::LeaderMoved,
+        Fault::BrokerDownUp,
+        Fault::CoordinatorMoved,
+        Fault::OutOfRange,
+    ])
+    .await;
+}
