@@ -175,11 +175,16 @@ impl Consumer {
         partitions: &[TopicPartition],
         spec: OffsetSpec,
     ) -> Result<BTreeMap<TopicPartition, Option<i64>>, krust_net::Error> {
-        let asked: Vec<(TopicPartition, OffsetSpec)> =
-            partitions.iter().map(|tp| (tp.clone(), spec)).collect();
+        let asked: Vec<(&str, i32, OffsetSpec)> = partitions
+            .iter()
+            .map(|tp| (tp.topic.as_str(), tp.partition, spec))
+            .collect();
         let found =
             list_offsets(&self.pool, &asked, self.cfg.isolation_level(), &self.retry).await?;
-        Ok(found.into_iter().map(|(tp, l)| (tp, l.offset)).collect())
+        Ok(found
+            .into_iter()
+            .map(|l| (TopicPartition::new(l.topic, l.partition), l.offset))
+            .collect())
     }
 
     /// Hand out `tp` from `offset` next.
