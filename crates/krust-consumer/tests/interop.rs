@@ -27,7 +27,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use common::{Driven, PyProc, consumer_config, produce, wait_for};
-use krust_consumer::{Consumer, TopicPartition};
+use krust_consumer::TopicPartition;
 use krust_producer::ProducerRecord;
 use krust_testkit::Tansu;
 
@@ -121,12 +121,7 @@ async fn mixed_group(strategy: &str) {
             ("auto.offset.reset", "earliest"),
         ],
     );
-    let k = Driven::start(
-        Consumer::new(cfg).await.expect("krust consumer"),
-        true,
-        |_| {},
-        |_| {},
-    );
+    let k = Driven::start(common::subscribed(cfg, TOPIC).await, true, |_| {}, |_| {});
     wait_for(
         "krust alone consumed and committed wave 1",
         Duration::from_secs(30),

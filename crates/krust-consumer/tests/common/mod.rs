@@ -43,6 +43,13 @@ pub fn consumer_config(bootstrap: &str, extra: &[(&str, &str)]) -> ConsumerConfi
     ConsumerConfig::from_properties(props).expect("valid consumer config")
 }
 
+/// A new consumer subscribed to `topic`.
+pub async fn subscribed(config: ConsumerConfig, topic: &str) -> Consumer {
+    let mut c = Consumer::new(config).await.expect("consumer");
+    c.subscribe([topic]).expect("subscribe");
+    c
+}
+
 /// Send `records` with a krust producer and return their delivery reports,
 /// in order.
 pub async fn produce(bootstrap: &str, records: Vec<ProducerRecord>) -> Vec<RecordMetadata> {
