@@ -52,6 +52,8 @@ pub struct PartitionLag {
     pub high_watermark: Option<i64>,
     /// The last stable offset from the last fetch response.
     pub last_stable_offset: Option<i64>,
+    /// The log start offset from the last fetch response.
+    pub log_start_offset: Option<i64>,
     /// High watermark (last stable offset under read_committed) minus
     /// position.
     pub lag: Option<i64>,
@@ -78,6 +80,8 @@ pub struct Consumer {
     pub(crate) fatal: Option<ConsumerError>,
     pub(crate) metadata_wanted: bool,
     pub(crate) next_pattern_check: Instant,
+    /// A group event whose handling a cancelled poll cut short.
+    pub(crate) unfinished: Option<krust_group::GroupEvent>,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -112,7 +116,7 @@ impl Consumer {
             },
             bootstrap_timeout: cfg.bootstrap_timeout,
             metadata_max_age: cfg.metadata_max_age,
-            retry: retry.clone(),
+            retry,
             allow_auto_topic_creation: cfg.allow_auto_create_topics,
             ..PoolConfig::default()
         })
@@ -135,6 +139,7 @@ impl Consumer {
             fatal: None,
             metadata_wanted: false,
             next_pattern_check: now,
+            unfinished: None,
         })
     }
 
@@ -239,6 +244,7 @@ impl Consumer {
                         position: p.position,
                         high_watermark: p.high_watermark,
                         last_stable_offset: p.last_stable_offset,
+                        log_start_offset: p.log_start_offset,
                         lag: p.lag(rc),
                         committed: p.committed,
                     },
@@ -302,6 +308,9 @@ impl Consumer {
     /// Wait up to `timeout` for records; returns at most
     /// `max.poll.records` of them (an empty batch when none came).
     ///
+    /// Cancel-safe: a poll dropped midway loses no record and finishes
+    /// the rebalance step it was in at the next poll.
+    ///
     /// Polling is also when the consumer does its bookkeeping: records
     /// handed out by the previous poll count as processed (implicit acks),
     /// auto-commit runs when its interval passed, rebalance events reach
@@ -322,6 +331,9 @@ impl Consumer {
             self.maybe_recheck_pattern().await?;
             self.maybe_auto_commit().await;
             self.init_positions().await?;
+            self.refresh_if_wanted().await;
+            // From here to the return nothing awaits: records taken from
+            // the buffers are always returned.
             self.collect_fetches()?;
             let out = hand_out(
                 &mut self.parts,
@@ -330,7 +342,7 @@ impl Consumer {
                 self.cfg.ack_mode,
             );
             self.rotation = self.rotation.wrapping_add(1);
-            self.send_fetches().await;
+            self.send_fetches();
             if !out.is_empty() {
                 return Ok(out);
             }

@@ -42,9 +42,8 @@ fn leader_moved(code: ErrorCode) -> bool {
 }
 
 impl Consumer {
-    /// Send a Fetch to every broker that leads partitions wanting one and
-    /// has none in flight.
-    pub(crate) async fn send_fetches(&mut self) {
+    /// Refresh the metadata when a fetch found a leader unknown or moved.
+    pub(crate) async fn refresh_if_wanted(&mut self) {
         if self.metadata_wanted {
             self.metadata_wanted = false;
             let topics: Vec<&str> = self.parts.keys().map(|tp| tp.topic.as_str()).collect();
@@ -53,6 +52,11 @@ impl Consumer {
                 self.metadata_wanted = true;
             }
         }
+    }
+
+    /// Send a Fetch to every broker that leads partitions wanting one and
+    /// has none in flight.
+    pub(crate) fn send_fetches(&mut self) {
         let md = self.pool.cached_metadata();
         let now = Instant::now();
         self.broker_backoff.retain(|_, until| *until > now);

@@ -43,7 +43,7 @@ impl Consumer {
         offsets: BTreeMap<TopicPartition, OffsetAndMetadata>,
     ) -> impl std::future::Future<Output = Result<(), ConsumerError>> + Send + 'static {
         let pool = self.pool.clone();
-        let retry = self.retry.clone();
+        let retry = self.retry;
         let member = match &self.mode {
             Mode::Group { handle, .. } => Some(handle.membership()),
             _ => None,

@@ -177,8 +177,8 @@ async fn at_least_once_under_crashes(broker: &dyn Broker, total: usize) {
         }
     }
     assert!(kills >= 2, "the run killed members {kills} times");
-    let delivered = delivered.lock().unwrap();
-    let uncommitted = uncommitted.lock().unwrap();
+    let delivered = delivered.lock().unwrap().clone();
+    let uncommitted = uncommitted.lock().unwrap().clone();
     for (p, e) in &end {
         for o in 0..*e {
             let n = delivered.get(&(*p, o)).copied().unwrap_or(0);

@@ -7,9 +7,6 @@
 //! async driver that sends one request through a [`Pool`] and decodes the
 //! answer into [`Fetched`] partitions (see `decode`).
 
-// used by the consumer core
-#![allow(dead_code)]
-
 mod decode;
 mod session;
 #[cfg(test)]

@@ -98,11 +98,13 @@ impl FetchSession {
     }
 
     /// The broker's session id (0: none).
+    #[cfg(test)]
     pub fn session_id(&self) -> i32 {
         self.id
     }
 
     /// The epoch the next request carries (0: a full request).
+    #[cfg(test)]
     pub fn epoch(&self) -> i32 {
         self.epoch
     }
