@@ -203,7 +203,7 @@ async fn consume_through(faults: &[Fault]) {
     // A little processing time per batch spreads the records over the
     // faults.
     let k = Driven::start(common::subscribed(cfg, TOPIC).await, true, between, |_| {
-        std::thread::sleep(Duration::from_millis(15))
+        std::thread::sleep(Duration::from_millis(30))
     });
     let all: Vec<TopicPartition> = (0..PARTITIONS)
         .map(|p| TopicPartition::new(TOPIC, p))
@@ -211,13 +211,22 @@ async fn consume_through(faults: &[Fault]) {
     let t = Instant::now();
     loop {
         k.check_poll();
-        let (covered, committed_all) = k.snapshot(|s| {
+        let (covered, committed_all, restarted) = k.snapshot(|s| {
             let got: BTreeSet<(i32, i64)> = s.records.iter().copied().collect();
-            (produced.is_subset(&got), s.committed == ends)
+            // Offset 0 handed out again: a partition was reset to earliest.
+            let zeros = s.records.iter().filter(|(_, o)| *o == 0).count();
+            (
+                produced.is_subset(&got),
+                s.committed == ends,
+                zeros > usize::try_from(PARTITIONS).expect("small"),
+            )
         });
         let faults_done = pending.lock().expect("pending").is_empty()
             && !busy.load(std::sync::atomic::Ordering::SeqCst);
-        if covered && committed_all && faults_done {
+        // An injected OFFSET_OUT_OF_RANGE waits for the next Fetch: the run
+        // goes on until the consumer has applied it.
+        let reset_done = !faults.contains(&Fault::OutOfRange) || restarted;
+        if covered && committed_all && faults_done && reset_done {
             break;
         }
         assert!(
