@@ -224,8 +224,7 @@ pub async fn run(args: ConsumeArgs, shutdown: Shutdown) -> Result<Outcome, CliEr
                 ps.into_iter()
                     .map(|p| TopicPartition::new(args.topic.as_str(), p)),
             ),
-            // The library names partition -1 here; say it of the topic.
-            Err(ConsumerError::Fetch { code, .. }) => {
+            Err(ConsumerError::Topic { code, .. }) => {
                 let _ = tokio::time::timeout(CLOSE_AFTER_ERROR, consumer.close()).await;
                 return Err(CliError::runtime(format!(
                     "topic {}: {code} (no partitions to assign)",

@@ -209,14 +209,13 @@ impl Consumer {
             .filter(|t| t.error.is_ok() && !t.partitions.is_empty());
         match info {
             Some(t) => Ok(t.partitions.iter().map(|p| p.partition).collect()),
-            None => Err(ConsumerError::Fetch {
-                api: krust_codec::ApiKey::Metadata,
+            None => Err(ConsumerError::Topic {
+                topic: topic.to_owned(),
                 code: md
                     .topic(topic)
-                    .map_or(krust_codec::ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, |t| {
-                        t.error
-                    }),
-                partition: TopicPartition::new(topic, -1),
+                    .map(|t| t.error)
+                    .filter(|c| !c.is_ok())
+                    .unwrap_or(krust_codec::ErrorCode::UNKNOWN_TOPIC_OR_PARTITION),
             }),
         }
     }

@@ -340,3 +340,55 @@ async fn drop_with_the_broker_gone_does_not_block() {
         start.elapsed()
     );
 }
+
+/// `subscribe_pattern`: every topic whose whole name matches, and only
+/// those; a topic created later joins at the next metadata check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pattern_subscription_follows_matching_topics() {
+    let t = Tansu::start();
+    tokio::time::timeout(BOUND, async {
+        t.create_topic("orders-eu", 2).expect("topic");
+        t.create_topic("orders-us", 1).expect("topic");
+        t.create_topic("orders-eu-archive", 1).expect("topic");
+        t.create_topic("payments", 1).expect("topic");
+        let b = t.bootstrap();
+        let mut c = Consumer::new(config(&b, "g-pattern", &[("metadata.max.age.ms", "1000")]))
+            .await
+            .expect("consumer");
+        c.subscribe_pattern("orders-[a-z]{2}")
+            .await
+            .expect("subscribe");
+        let want = |topics: &[(&str, i32)]| -> BTreeSet<TopicPartition> {
+            topics
+                .iter()
+                .flat_map(|(t, n)| (0..*n).map(move |p| TopicPartition::new(*t, p)))
+                .collect()
+        };
+        let start = Instant::now();
+        while c.assignment() != want(&[("orders-eu", 2), ("orders-us", 1)]) {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "assignment {:?}",
+                c.assignment()
+            );
+            c.poll(Duration::from_millis(100)).await.expect("poll");
+        }
+        t.create_topic("orders-jp", 1).expect("topic");
+        let start = Instant::now();
+        while c.assignment() != want(&[("orders-eu", 2), ("orders-jp", 1), ("orders-us", 1)]) {
+            assert!(
+                start.elapsed() < Duration::from_secs(40),
+                "assignment {:?}",
+                c.assignment()
+            );
+            c.poll(Duration::from_millis(100)).await.expect("poll");
+        }
+        assert!(
+            c.subscribe_pattern("(").await.is_err(),
+            "a bad pattern is an error"
+        );
+        c.close().await.expect("close");
+    })
+    .await
+    .expect("bounded");
+}
