@@ -24,11 +24,12 @@
 //! offset 0 committed beforehand, not by `auto.offset.reset`. And an error
 //! injected on Fetch v7+ is written into the response's top-level
 //! ErrorCode as well as every partition's, which Kafka never does for
-//! OFFSET_OUT_OF_RANGE (librdkafka ignores the top-level code, Java drops
-//! the response and retries). The injected scenarios keep their strict
-//! assertions; OFFSET_OUT_OF_RANGE exactly as Kafka sends it (partition
-//! level) is also checked on noida-db, whose ListOffsets decodes, in the
-//! last test.
+//! OFFSET_OUT_OF_RANGE (librdkafka ignores the top-level code and resets
+//! the partitions; Java drops the response and fetches again). So with the
+//! injected error the checks are the ones above, with no poll error, and a
+//! reset is allowed but not required; OFFSET_OUT_OF_RANGE exactly as Kafka
+//! sends it (partition level, so the reset is required) is checked on
+//! noida-db, whose ListOffsets decodes, in the last test.
 
 mod common;
 
@@ -62,6 +63,8 @@ enum Fault {
 struct Log {
     done: Vec<(Fault, usize)>,
     oor_injected: usize,
+    /// When OFFSET_OUT_OF_RANGE was last queued.
+    oor_queued: Option<Instant>,
 }
 
 fn records() -> Vec<ProducerRecord> {
@@ -164,6 +167,7 @@ async fn consume_through(faults: &[Fault]) {
                 l.done.push((fault, handed));
                 if fault == Fault::OutOfRange {
                     l.oor_injected += 1;
+                    l.oor_queued = Some(Instant::now());
                 }
                 busy.store(false, Ordering::SeqCst);
             });
@@ -211,21 +215,23 @@ async fn consume_through(faults: &[Fault]) {
     let t = Instant::now();
     loop {
         k.check_poll();
-        let (covered, committed_all, restarted) = k.snapshot(|s| {
+        let (covered, committed_all) = k.snapshot(|s| {
             let got: BTreeSet<(i32, i64)> = s.records.iter().copied().collect();
-            // Offset 0 handed out again: a partition was reset to earliest.
-            let zeros = s.records.iter().filter(|(_, o)| *o == 0).count();
-            (
-                produced.is_subset(&got),
-                s.committed == ends,
-                zeros > usize::try_from(PARTITIONS).expect("small"),
-            )
+            (produced.is_subset(&got), s.committed == ends)
         });
         let faults_done = pending.lock().expect("pending").is_empty()
             && !busy.load(std::sync::atomic::Ordering::SeqCst);
         // An injected OFFSET_OUT_OF_RANGE waits for the next Fetch: the run
-        // goes on until the consumer has applied it.
-        let reset_done = !faults.contains(&Fault::OutOfRange) || restarted;
+        // goes on long enough for the consumer's fetches (fetch.max.wait.ms
+        // 200) to have taken it. Whether the consumer then resets those
+        // partitions is not asserted: the mock also sets the top-level
+        // ErrorCode, and a client may apply the partition codes (librdkafka)
+        // or drop the response and fetch again (Java).
+        let reset_done = log
+            .lock()
+            .expect("log")
+            .oor_queued
+            .is_none_or(|at| at.elapsed() > Duration::from_secs(2));
         if covered && committed_all && faults_done && reset_done {
             break;
         }
@@ -310,15 +316,9 @@ async fn consume_through(faults: &[Fault]) {
             .collect::<BTreeMap<_, _>>(),
         "{faults:?}: each partition's last record handed out is its last one"
     );
-    if faults.contains(&Fault::OutOfRange) {
-        assert!(
-            !resets.is_empty(),
-            "{faults:?}: OFFSET_OUT_OF_RANGE was injected but no partition was reset to earliest"
-        );
-    }
     eprintln!(
-        "{faults:?}: {} handed out ({} re-delivered) in {:?}; steps back {back_steps:?}; \
-         commit errors {errors:?}; faults {:?}",
+        "{faults:?}: {} handed out ({} re-delivered) in {:?}; resets to earliest {resets:?}; \
+         steps back {back_steps:?}; commit errors {errors:?}; faults {:?}",
         records.len(),
         records.len() - RECORDS,
         started.elapsed(),
