@@ -232,8 +232,6 @@ pub enum Cmd {
         Vec<TopicPartition>,
         oneshot::Sender<Result<BTreeMap<i32, Option<i64>>, String>>,
     ),
-    /// Run a closure on the consumer between polls (faults tests: positions).
-    Inspect(Box<dyn FnOnce(&Consumer) + Send>),
     /// `close()` and stop.
     Close(oneshot::Sender<Result<(), String>>),
 }
@@ -275,7 +273,6 @@ impl Driven {
                                 .map_err(|e| e.to_string());
                             let _ = reply.send(r);
                         }
-                        Cmd::Inspect(f) => f(&consumer),
                         Cmd::Close(reply) => {
                             let r = consumer.close().await.map_err(|e| e.to_string());
                             let _ = reply.send(r);
@@ -350,13 +347,6 @@ impl Driven {
         rx.await
             .expect("driver answers")
             .unwrap_or_else(|e| panic!("committed() failed: {e}"))
-    }
-
-    pub async fn inspect(&self, f: impl FnOnce(&Consumer) + Send + 'static) {
-        self.cmds
-            .send(Cmd::Inspect(Box::new(f)))
-            .await
-            .expect("driver alive");
     }
 
     pub async fn close(self) -> Result<(), String> {
