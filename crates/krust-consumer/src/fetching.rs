@@ -4,7 +4,7 @@
 //! partition is fetched only when nothing of it is buffered, so at most one
 //! response per broker (`fetch.max.bytes`) waits to be handed out.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use krust_codec::{ApiKey, ErrorCode};
@@ -14,7 +14,9 @@ use krust_net::Pool;
 use crate::config::AutoOffsetReset;
 use crate::consumer::Consumer;
 use crate::error::ConsumerError;
-use crate::fetch::{self, FetchConfig, FetchSession, FetchTarget, Fetched, PartitionFetchError};
+use crate::fetch::{
+    self, FetchConfig, FetchSession, FetchTarget, Fetched, IsolationLevel, PartitionFetchError,
+};
 
 /// What a fetch task hands back: its session, what it asked for, and the
 /// outcome.
@@ -69,17 +71,25 @@ impl Consumer {
         let now = Instant::now();
         self.broker_backoff.retain(|_, until| *until > now);
         let mut per_broker: BTreeMap<i32, Vec<FetchTarget>> = BTreeMap::new();
+        let read_committed = self.cfg.isolation_level() == IsolationLevel::ReadCommitted;
+        // Brokers some of whose partitions still have records to hand out.
+        let mut draining: BTreeSet<i32> = BTreeSet::new();
+        // Brokers with a wanted partition known to have records to fetch.
+        let mut behind: BTreeSet<i32> = BTreeSet::new();
         for (tp, p) in &self.parts {
+            let leader = md.leader(&tp.topic, tp.partition).map(|(l, _)| l);
+            if !p.paused && !p.buffer.is_empty() {
+                draining.extend(leader);
+            }
             if !p.wants_fetch() {
                 continue;
             }
-            let Some((leader, _epoch)) = md.leader(&tp.topic, tp.partition) else {
+            let Some(leader) = leader.filter(|l| *l >= 0) else {
                 self.metadata_wanted = true;
                 continue;
             };
-            if leader < 0 {
-                self.metadata_wanted = true;
-                continue;
+            if !p.caught_up(read_committed) {
+                behind.insert(leader);
             }
             if self.in_flight.values().any(|(b, _)| *b == leader)
                 || self.broker_backoff.contains_key(&leader)
@@ -93,6 +103,12 @@ impl Consumer {
                 leader_epoch: p.leader_epoch,
             });
         }
+        // A Fetch for caught-up partitions only is held by the broker for
+        // fetch.max.wait.ms; sent while other partitions of the same broker
+        // are still being handed out, it would keep them from being fetched
+        // again when they drain (one Fetch per broker at a time). So it
+        // waits until they drain, when one Fetch asks for all of them.
+        per_broker.retain(|b, _| behind.contains(b) || !draining.contains(b));
         for (broker, targets) in per_broker {
             for t in &targets {
                 if let Some(p) = self.parts.get_mut(&t.tp) {

@@ -83,6 +83,12 @@ impl PartState {
         self.position.is_some() && !self.paused && !self.fetching && self.buffer.is_empty()
     }
 
+    /// Whether the last fetch response showed nothing past the position
+    /// (unknown counts as behind): the lag is 0.
+    pub(crate) fn caught_up(&self, read_committed: bool) -> bool {
+        self.lag(read_committed) == Some(0)
+    }
+
     /// Take a fetch result for `fetch_offset`; false when it is stale
     /// (the partition moved since the request was sent).
     pub(crate) fn accept(&mut self, fetch_offset: i64, data: FetchedData) -> bool {
