@@ -52,6 +52,8 @@ pub struct PartitionLag {
     pub high_watermark: Option<i64>,
     /// The last stable offset from the last fetch response.
     pub last_stable_offset: Option<i64>,
+    /// The log start offset from the last fetch response.
+    pub log_start_offset: Option<i64>,
     /// High watermark (last stable offset under read_committed) minus
     /// position.
     pub lag: Option<i64>,
@@ -112,7 +114,7 @@ impl Consumer {
             },
             bootstrap_timeout: cfg.bootstrap_timeout,
             metadata_max_age: cfg.metadata_max_age,
-            retry: retry.clone(),
+            retry,
             allow_auto_topic_creation: cfg.allow_auto_create_topics,
             ..PoolConfig::default()
         })
@@ -239,6 +241,7 @@ impl Consumer {
                         position: p.position,
                         high_watermark: p.high_watermark,
                         last_stable_offset: p.last_stable_offset,
+                        log_start_offset: p.log_start_offset,
                         lag: p.lag(rc),
                         committed: p.committed,
                     },

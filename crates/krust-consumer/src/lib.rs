@@ -50,5 +50,6 @@ pub use consumer::{Consumer, PartitionLag};
 pub use error::{ConfigError, ConsumerError};
 pub use fetch::IsolationLevel;
 pub use krust_group::{GroupError, LeaveReason, OffsetAndMetadata, TopicPartition};
+pub use list_offsets::{ListedOffset, OffsetSpec, list_offsets};
 pub use rebalance::{RebalanceListener, Revoke};
 pub use record::{AckHandle, ConsumerRecord};

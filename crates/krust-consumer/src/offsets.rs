@@ -43,7 +43,7 @@ impl Consumer {
         offsets: BTreeMap<TopicPartition, OffsetAndMetadata>,
     ) -> impl std::future::Future<Output = Result<(), ConsumerError>> + Send + 'static {
         let pool = self.pool.clone();
-        let retry = self.retry.clone();
+        let retry = self.retry;
         let member = match &self.mode {
             Mode::Group { handle, .. } => Some(handle.membership()),
             _ => None,
@@ -175,11 +175,16 @@ impl Consumer {
         partitions: &[TopicPartition],
         spec: OffsetSpec,
     ) -> Result<BTreeMap<TopicPartition, Option<i64>>, krust_net::Error> {
-        let asked: Vec<(TopicPartition, OffsetSpec)> =
-            partitions.iter().map(|tp| (tp.clone(), spec)).collect();
+        let asked: Vec<(&str, i32, OffsetSpec)> = partitions
+            .iter()
+            .map(|tp| (tp.topic.as_str(), tp.partition, spec))
+            .collect();
         let found =
             list_offsets(&self.pool, &asked, self.cfg.isolation_level(), &self.retry).await?;
-        Ok(found.into_iter().map(|(tp, l)| (tp, l.offset)).collect())
+        Ok(found
+            .into_iter()
+            .map(|l| (TopicPartition::new(l.topic, l.partition), l.offset))
+            .collect())
     }
 
     /// Hand out `tp` from `offset` next.

@@ -39,6 +39,8 @@ pub(crate) struct PartState {
     pub high_watermark: Option<i64>,
     /// From the last fetch response (read_committed: where lag ends).
     pub last_stable_offset: Option<i64>,
+    /// From the last fetch response.
+    pub log_start_offset: Option<i64>,
     /// What counts as processed (see `committable`).
     pub acks: Arc<AckCell>,
     /// Implicit mode: the position when the application last polled, i.e.
@@ -60,6 +62,7 @@ impl PartState {
             fetching: false,
             high_watermark: None,
             last_stable_offset: None,
+            log_start_offset: None,
             acks: AckCell::new(progress.clone()),
             consumed: None,
             committed: None,
@@ -88,6 +91,7 @@ impl PartState {
         }
         self.high_watermark = Some(data.high_watermark);
         self.last_stable_offset = data.last_stable_offset;
+        self.log_start_offset = data.log_start_offset;
         if data.records.is_empty() {
             self.position = Some(data.next_offset.max(fetch_offset));
         } else {
