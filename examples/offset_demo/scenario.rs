@@ -12,13 +12,16 @@
 //! every record must be seen exactly once.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use krust::consumer::{
     Consumer, ConsumerConfig, ConsumerRecord, OffsetAndMetadata, PartitionLag, TopicPartition,
 };
 use krust::producer::{Producer, ProducerConfig, ProducerRecord};
+
+#[path = "report.rs"]
+mod report;
+pub use report::{check, render, verdict};
 
 /// Any error of a step, already carrying what was being done.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -41,6 +44,10 @@ pub struct Setup {
     /// Bound of each phase (joining and reading); the librdkafka mock
     /// rebalances in 5 s rounds, so keep this generous.
     pub phase_timeout: Duration,
+    /// Commit offset 0 for every partition (outside any generation) before
+    /// A starts, so that A starts from committed offsets instead of
+    /// `auto.offset.reset` (no ListOffsets request).
+    pub seed_committed_zero: bool,
 }
 
 impl Setup {
@@ -54,6 +61,7 @@ impl Setup {
             messages: 10,
             a_reads: 4,
             phase_timeout: Duration::from_secs(60),
+            seed_committed_zero: false,
         }
     }
 }
@@ -177,6 +185,15 @@ async fn produce(s: &Setup) -> Result<BTreeMap<i32, Vec<(i64, String)>>, BoxErro
 /// that does not answer, a join that never completes) are `Err`, failed
 /// checks are listed in [`Outcome::failures`].
 pub async fn run(s: &Setup) -> Result<Outcome, BoxError> {
+    run_with(s, || Ok(())).await
+}
+
+/// [`run`], calling `after_crash` between A's crash and B's start (a test
+/// restarts the broker there).
+pub async fn run_with(
+    s: &Setup,
+    after_crash: impl FnOnce() -> Result<(), BoxError>,
+) -> Result<Outcome, BoxError> {
     let mut out = Outcome::default();
     let all: Vec<TopicPartition> = (0..s.partitions).map(|p| tp(s, p)).collect();
 
@@ -203,6 +220,26 @@ pub async fn run(s: &Setup) -> Result<Outcome, BoxError> {
         .map(|(p, l)| format!("partition {p}: {}", l.len()))
         .collect();
     println!("   done; {}", spread.join(", "));
+
+    if s.seed_committed_zero {
+        let mut seeder = Consumer::new(consumer_config(s, "offset-demo-seed", &[])?)
+            .await
+            .map_err(|e| format!("seeding consumer: {e}"))?;
+        seeder.assign(all.iter().cloned())?;
+        let zero = all
+            .iter()
+            .map(|t| (t.clone(), OffsetAndMetadata::new(0)))
+            .collect();
+        seeder
+            .commit_offsets(zero)
+            .await
+            .map_err(|e| format!("seeding committed offsets 0: {e}"))?;
+        seeder.close().await?;
+        println!(
+            "   committed offset 0 on every partition for {} (a standalone commit)",
+            s.group
+        );
+    }
 
     // 2. Consumer A: one record per poll, commit offset+1 after each, crash.
     println!(
@@ -254,9 +291,14 @@ pub async fn run(s: &Setup) -> Result<Outcome, BoxError> {
         started.elapsed().as_secs_f64()
     );
     drop(a);
+    after_crash()?;
 
     // 3. Consumer B: same group; starts from the committed offsets.
     println!("3. consumer B joins the same group; it starts from the committed offsets ...");
+    println!(
+        "   (the group counts the crashed A as a member until its session times out,\n    \
+         session.timeout.ms = 6 s, so B's join takes several seconds)"
+    );
     let started = Instant::now();
     let mut b = Consumer::new(consumer_config(s, "offset-demo-B", &[])?)
         .await
@@ -284,8 +326,9 @@ pub async fn run(s: &Setup) -> Result<Outcome, BoxError> {
                 })
                 .collect();
             return Err(format!(
-                "consumer B did not reach the log end within {:?} (positions {}; read {})",
+                "consumer B did not reach the log end within {:?} (assignment {:?}; positions {}; read {})",
                 s.phase_timeout,
+                b.assignment().iter().map(|t| t.partition).collect::<Vec<_>>(),
                 positions.join(", "),
                 out.b_read.len()
             )
@@ -340,191 +383,4 @@ async fn committed(
             )
         })
         .collect())
-}
-
-/// Nothing lost, nothing duplicated, B resumed exactly at A's commits, and
-/// the group ends committed at the log end with no lag.
-pub fn check(s: &Setup, o: &Outcome) -> Vec<String> {
-    let mut fails = Vec::new();
-    let produced: usize = o.produced.values().map(Vec::len).sum();
-    if produced != s.messages {
-        fails.push(format!(
-            "{produced} delivery reports for {} messages",
-            s.messages
-        ));
-    }
-    let mut times: BTreeMap<(i32, i64), Vec<(&str, &str)>> = BTreeMap::new();
-    for (who, list) in [("A", &o.a_read), ("B", &o.b_read)] {
-        for r in list {
-            times
-                .entry((r.partition, r.offset))
-                .or_default()
-                .push((who, &r.value));
-        }
-    }
-    for (p, list) in &o.produced {
-        for (offset, value) in list {
-            match times.remove(&(*p, *offset)).as_deref() {
-                None | Some([]) => fails.push(format!(
-                    "lost: {value} (partition {p} offset {offset}) was never consumed"
-                )),
-                Some([(_, v)]) if v != value => fails.push(format!(
-                    "partition {p} offset {offset}: consumed {v}, produced {value}"
-                )),
-                Some([_]) => {}
-                Some(many) => {
-                    let who: Vec<&str> = many.iter().map(|(w, _)| *w).collect();
-                    fails.push(format!(
-                        "duplicated: {value} (partition {p} offset {offset}) consumed {} times (by {})",
-                        many.len(),
-                        who.join(", ")
-                    ));
-                }
-            }
-        }
-    }
-    for ((p, offset), who) in times {
-        fails.push(format!(
-            "partition {p} offset {offset} consumed by {who:?} but never produced"
-        ));
-    }
-    if o.a_read.len() != s.a_reads {
-        fails.push(format!(
-            "A processed {} messages, expected {}",
-            o.a_read.len(),
-            s.a_reads
-        ));
-    }
-    for p in 0..s.partitions {
-        let last_a = o
-            .a_read
-            .iter()
-            .filter(|r| r.partition == p)
-            .map(|r| r.offset + 1)
-            .max();
-        let after_a = o.committed_after_a.get(&p).copied().flatten();
-        if last_a != after_a {
-            fails.push(format!(
-                "partition {p}: committed after A's crash is {after_a:?}, but A's last processed record + 1 is {last_a:?}"
-            ));
-        }
-        let first_b = o
-            .b_read
-            .iter()
-            .filter(|r| r.partition == p)
-            .map(|r| r.offset)
-            .min();
-        let resume = after_a.unwrap_or(0);
-        if let Some(first) = first_b
-            && first != resume
-        {
-            fails.push(format!(
-                "partition {p}: B started at offset {first}, not at the committed offset {resume}"
-            ));
-        }
-        let end = o.log_end.get(&p).copied().unwrap_or(0);
-        let after_b = o.committed_after_b.get(&p).copied().flatten();
-        if after_b.unwrap_or(0) != end {
-            fails.push(format!(
-                "partition {p}: committed after B is {after_b:?}, log end is {end}"
-            ));
-        }
-        match o.b_lag.get(&p).and_then(|l| l.lag) {
-            Some(0) => {}
-            lag => fails.push(format!(
-                "partition {p}: B's lag() at the end is {lag:?}, expected Some(0)"
-            )),
-        }
-    }
-    fails
-}
-
-fn reads(list: &[Seen], p: i32) -> String {
-    let s: Vec<String> = list
-        .iter()
-        .filter(|r| r.partition == p)
-        .map(|r| format!("{}={}", r.offset, r.value))
-        .collect();
-    if s.is_empty() {
-        "-".to_owned()
-    } else {
-        s.join(" ")
-    }
-}
-
-fn opt(v: Option<i64>) -> String {
-    v.map_or_else(|| "none".to_owned(), |v| v.to_string())
-}
-
-/// The per-partition table and the explanation, for people.
-pub fn render(s: &Setup, o: &Outcome) -> String {
-    let mut t = String::new();
-    let width = |list: &[Seen]| {
-        (0..s.partitions)
-            .map(|p| reads(list, p).len())
-            .max()
-            .unwrap_or(0)
-            .max(16)
-    };
-    let (wa, wb) = (width(&o.a_read), width(&o.b_read));
-    let _ = writeln!(
-        t,
-        "\ntopic {}, group {}: per partition (offset=value)\n",
-        s.topic, s.group
-    );
-    let _ = writeln!(
-        t,
-        "{:<9} {:>7}  {:<wa$}  {:>9} {:>4}  {:<wb$}  {:>9} {:>4}",
-        "", "log", "", "committed", "lag", "", "committed", "lag"
-    );
-    let _ = writeln!(
-        t,
-        "{:<9} {:>7}  {:<wa$}  {:>9} {:>4}  {:<wb$}  {:>9} {:>4}",
-        "partition", "end", "read by A (then crash)", "after A", "", "read by B", "after B", ""
-    );
-    for p in 0..s.partitions {
-        let end = o.log_end.get(&p).copied().unwrap_or(0);
-        let after_a = o.committed_after_a.get(&p).copied().flatten();
-        let lag_a = end - after_a.unwrap_or(0);
-        let after_b = o.committed_after_b.get(&p).copied().flatten();
-        let lag_b = o.b_lag.get(&p).and_then(|l| l.lag);
-        let _ = writeln!(
-            t,
-            "{:<9} {:>7}  {:<wa$}  {:>9} {:>4}  {:<wb$}  {:>9} {:>4}",
-            p,
-            end,
-            reads(&o.a_read, p),
-            opt(after_a),
-            lag_a,
-            reads(&o.b_read, p),
-            opt(after_b),
-            opt(lag_b),
-        );
-    }
-    let _ = writeln!(
-        t,
-        "\nlag after A = log end - committed (what the group still has to read);\n\
-         lag after B = B's high watermark - position, from Consumer::lag().\n\
-         A committed offset+1 right after processing each record, so its last read was\n\
-         committed when it crashed and B resumed exactly there. Had A crashed between\n\
-         processing and committing, B would have been handed that record again\n\
-         (at-least-once); committing after every record is what makes the two reads\n\
-         add up to exactly once here."
-    );
-    t
-}
-
-/// The last line: what was checked, or why it failed.
-pub fn verdict(s: &Setup, o: &Outcome) -> String {
-    if o.passed() {
-        format!(
-            "check passed: {} produced, {} consumed once ({} by A, {} by B), committed = log end on every partition",
-            s.messages,
-            o.a_read.len() + o.b_read.len(),
-            o.a_read.len(),
-            o.b_read.len()
-        )
-    } else {
-        format!("check FAILED:\n  {}", o.failures.join("\n  "))
-    }
 }
