@@ -65,6 +65,18 @@ impl Seen {
         }
     }
 
+    /// Offsets of `partition` seen so far.
+    pub fn count(&self, partition: i32) -> usize {
+        self.seen
+            .get(&partition)
+            .map_or(0, |v| v.iter().filter(|s| **s).count())
+    }
+
+    /// The log end offset of `partition`.
+    pub fn end(&self, partition: i32) -> usize {
+        self.seen.get(&partition).map_or(0, Vec::len)
+    }
+
     /// `partition:missing` for every partition with offsets not seen.
     pub fn missing(&self) -> Vec<String> {
         self.seen
@@ -106,6 +118,9 @@ pub fn run(s: &Settings, bootstrap: &str, topic: &str, group: &str, expect: &str
     let started = Instant::now();
     let mut first = None;
     let mut note = String::new();
+    // Empty polls after records started to flow (only the first three are
+    // described on stderr).
+    let mut stalls = 0u32;
     let consumer = rt.block_on(async {
         let config = ConsumerConfig::from_properties([
             ("bootstrap.servers", bootstrap),
@@ -131,6 +146,37 @@ pub fn run(s: &Settings, bootstrap: &str, topic: &str, group: &str, expect: &str
             if first.is_none() && !records.is_empty() {
                 first = Some(started.elapsed());
             }
+            if records.is_empty() && first.is_some() {
+                stalls += 1;
+            }
+            if records.is_empty() && first.is_some() && stalls <= 3 {
+                // Records flowed and then stopped short of the end: say
+                // where each partition stands (position, high watermark).
+                let at: Vec<String> = consumer
+                    .lag()
+                    .iter()
+                    .map(|(tp, l)| {
+                        format!(
+                            "{}:{}/{}(pos {:?} hw {:?})",
+                            tp.partition,
+                            seen.count(tp.partition),
+                            seen.end(tp.partition),
+                            l.position,
+                            l.high_watermark
+                        )
+                    })
+                    .collect();
+                eprintln!(
+                    "krust: no records for 500 ms at {:.1} s: {}{}",
+                    started.elapsed().as_secs_f64(),
+                    at.join(" "),
+                    if stalls == 3 {
+                        " (no more of these)"
+                    } else {
+                        ""
+                    }
+                );
+            }
             for r in &records {
                 seen.add(
                     r.partition,
@@ -149,6 +195,9 @@ pub fn run(s: &Settings, bootstrap: &str, topic: &str, group: &str, expect: &str
         eprintln!("krust: close: {e}");
     }
     let missing = seen.missing();
+    if stalls > 0 {
+        eprintln!("krust: {stalls} empty polls of 500 ms after the first record");
+    }
     if !missing.is_empty() {
         eprintln!(
             "krust: offsets not seen, per partition: {}",
