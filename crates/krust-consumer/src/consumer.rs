@@ -80,6 +80,8 @@ pub struct Consumer {
     pub(crate) fatal: Option<ConsumerError>,
     pub(crate) metadata_wanted: bool,
     pub(crate) next_pattern_check: Instant,
+    /// A group event whose handling a cancelled poll cut short.
+    pub(crate) unfinished: Option<krust_group::GroupEvent>,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -137,6 +139,7 @@ impl Consumer {
             fatal: None,
             metadata_wanted: false,
             next_pattern_check: now,
+            unfinished: None,
         })
     }
 
@@ -206,14 +209,13 @@ impl Consumer {
             .filter(|t| t.error.is_ok() && !t.partitions.is_empty());
         match info {
             Some(t) => Ok(t.partitions.iter().map(|p| p.partition).collect()),
-            None => Err(ConsumerError::Fetch {
-                api: krust_codec::ApiKey::Metadata,
+            None => Err(ConsumerError::Topic {
+                topic: topic.to_owned(),
                 code: md
                     .topic(topic)
-                    .map_or(krust_codec::ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, |t| {
-                        t.error
-                    }),
-                partition: TopicPartition::new(topic, -1),
+                    .map(|t| t.error)
+                    .filter(|c| !c.is_ok())
+                    .unwrap_or(krust_codec::ErrorCode::UNKNOWN_TOPIC_OR_PARTITION),
             }),
         }
     }
@@ -305,6 +307,9 @@ impl Consumer {
     /// Wait up to `timeout` for records; returns at most
     /// `max.poll.records` of them (an empty batch when none came).
     ///
+    /// Cancel-safe: a poll dropped midway loses no record and finishes
+    /// the rebalance step it was in at the next poll.
+    ///
     /// Polling is also when the consumer does its bookkeeping: records
     /// handed out by the previous poll count as processed (implicit acks),
     /// auto-commit runs when its interval passed, rebalance events reach
@@ -325,6 +330,9 @@ impl Consumer {
             self.maybe_recheck_pattern().await?;
             self.maybe_auto_commit().await;
             self.init_positions().await?;
+            self.refresh_if_wanted().await;
+            // From here to the return nothing awaits: records taken from
+            // the buffers are always returned.
             self.collect_fetches()?;
             let out = hand_out(
                 &mut self.parts,
@@ -333,7 +341,7 @@ impl Consumer {
                 self.cfg.ack_mode,
             );
             self.rotation = self.rotation.wrapping_add(1);
-            self.send_fetches().await;
+            self.send_fetches();
             if !out.is_empty() {
                 return Ok(out);
             }

@@ -67,6 +67,15 @@ pub enum ConsumerError {
         /// The partition.
         partition: TopicPartition,
     },
+    /// A topic has no partitions to read (the metadata's error code, e.g.
+    /// UNKNOWN_TOPIC_OR_PARTITION or TOPIC_AUTHORIZATION_FAILED).
+    #[error("topic {topic}: {code}")]
+    Topic {
+        /// The topic.
+        topic: String,
+        /// The Kafka error code.
+        code: ErrorCode,
+    },
     /// A record batch failed its CRC or does not decode.
     #[error("corrupt record in {partition} at offset {offset}: {message}")]
     Corrupt {
@@ -106,7 +115,7 @@ impl ConsumerError {
             ConsumerError::Net(e) => e.code(),
             ConsumerError::Group(e) => e.code(),
             ConsumerError::Offset(e) => e.code(),
-            ConsumerError::Fetch { code, .. } => Some(*code),
+            ConsumerError::Fetch { code, .. } | ConsumerError::Topic { code, .. } => Some(*code),
             _ => None,
         }
     }

@@ -41,10 +41,17 @@ fn leader_moved(code: ErrorCode) -> bool {
     )
 }
 
+/// Refusals that no retry fixes.
+fn unauthorized(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::TOPIC_AUTHORIZATION_FAILED | ErrorCode::CLUSTER_AUTHORIZATION_FAILED
+    )
+}
+
 impl Consumer {
-    /// Send a Fetch to every broker that leads partitions wanting one and
-    /// has none in flight.
-    pub(crate) async fn send_fetches(&mut self) {
+    /// Refresh the metadata when a fetch found a leader unknown or moved.
+    pub(crate) async fn refresh_if_wanted(&mut self) {
         if self.metadata_wanted {
             self.metadata_wanted = false;
             let topics: Vec<&str> = self.parts.keys().map(|tp| tp.topic.as_str()).collect();
@@ -53,6 +60,11 @@ impl Consumer {
                 self.metadata_wanted = true;
             }
         }
+    }
+
+    /// Send a Fetch to every broker that leads partitions wanting one and
+    /// has none in flight.
+    pub(crate) fn send_fetches(&mut self) {
         let md = self.pool.cached_metadata();
         let now = Instant::now();
         self.broker_backoff.retain(|_, until| *until > now);
@@ -155,13 +167,18 @@ impl Consumer {
         }
         let fetched = match result {
             Ok(f) => f,
+            // A failed request (or a request-level error code) loses
+            // nothing: the response is dropped, the session restarts with
+            // a full fetch, and the partitions are fetched again after a
+            // backoff, as the Java client does. Only a refusal that
+            // retrying cannot fix reaches the application.
             Err(e) => {
                 tracing::debug!(broker, error = %e, "fetch failed; backing off");
                 self.pool.note_error(&e);
                 self.metadata_wanted |= e.invalidates_metadata();
                 self.broker_backoff
                     .insert(broker, Instant::now() + self.cfg.retry_backoff);
-                if !e.is_retriable() && !e.invalidates_metadata() {
+                if e.code().is_some_and(unauthorized) {
                     return Err(e.into());
                 }
                 return Ok(());

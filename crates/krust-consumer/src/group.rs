@@ -121,8 +121,12 @@ impl Consumer {
         self.start_group(topics, Some(re))
     }
 
-    /// Handle every event already waiting, without waiting.
+    /// Handle every event already waiting, without waiting; first the
+    /// one a cancelled poll left half done (so `poll` is cancel-safe).
     pub(crate) async fn drain_group_events(&mut self) -> Result<(), ConsumerError> {
+        if let Some(ev) = self.unfinished.take() {
+            self.on_group_event(Some(ev)).await?;
+        }
         loop {
             let ev = match &mut self.mode {
                 Mode::Group { handle, .. } => handle.try_next_event(),

@@ -43,6 +43,9 @@ pub struct MemberSnapshot {
     pub group_instance_id: Option<String>,
     /// The partitions this member owns.
     pub owned: BTreeSet<TopicPartition>,
+    /// The partitions being revoked (still committable until the
+    /// application acks the revoke).
+    pub revoking: BTreeSet<TopicPartition>,
     /// Where the member is.
     pub state: State,
 }
@@ -55,6 +58,7 @@ impl MemberSnapshot {
             generation: m.generation(),
             group_instance_id: m.config().group_instance_id.clone(),
             owned: m.owned().clone(),
+            revoking: m.revoking().clone(),
             state: m.state(),
         }
     }

@@ -68,6 +68,10 @@ pub struct Membership {
     pub(crate) generation: i32,
     pub(crate) protocol_name: Option<String>,
     pub(crate) owned: BTreeSet<TopicPartition>,
+    /// Partitions taken out of `owned` and handed to the application to
+    /// finish: still this generation's until it acks the revoke, so they
+    /// may be committed meanwhile.
+    pub(crate) revoking: BTreeSet<TopicPartition>,
     pub(crate) seq: u64,
     /// The Join / Sync / Leave in flight.
     pub(crate) awaiting: Option<u64>,
@@ -110,6 +114,7 @@ impl Membership {
             generation: -1,
             protocol_name: None,
             owned: BTreeSet::new(),
+            revoking: BTreeSet::new(),
             seq: 0,
             awaiting: None,
             heartbeat: None,
@@ -138,6 +143,12 @@ impl Membership {
     /// The partitions this member owns.
     pub fn owned(&self) -> &BTreeSet<TopicPartition> {
         &self.owned
+    }
+
+    /// The partitions being revoked: handed to the application, not yet
+    /// acked (see [`GroupEvent::Revoked`]).
+    pub fn revoking(&self) -> &BTreeSet<TopicPartition> {
+        &self.revoking
     }
     /// The settings.
     pub fn config(&self) -> &MembershipConfig {
@@ -383,6 +394,7 @@ impl Membership {
     ) {
         let deadline = now + self.cfg.revoke_budget;
         self.state = State::Revoking;
+        self.revoking = partitions.clone();
         self.after_revoke = Some(then);
         self.out.push(Action::Emit(GroupEvent::Revoked {
             partitions,
@@ -393,6 +405,7 @@ impl Membership {
     }
 
     fn revoke_finished(&mut self, now: Instant) {
+        self.revoking.clear();
         self.out.push(Action::Timer(TimerKind::Revoke, None));
         match self.after_revoke.take() {
             Some(AfterRevoke::Join) | None => {
@@ -532,6 +545,9 @@ impl Membership {
     /// Every owned partition is lost (nothing may be committed for it).
     pub(crate) fn lose_all(&mut self) {
         self.out.push(Action::Timer(TimerKind::Session, None));
+        // A revoke in progress is cut short: those partitions may not be
+        // committed any more either.
+        self.revoking.clear();
         if !self.owned.is_empty() {
             let partitions = std::mem::take(&mut self.owned);
             self.out.push(Action::Emit(GroupEvent::Lost { partitions }));

@@ -142,7 +142,7 @@ pub async fn commit(
 ) -> Result<(), OffsetError> {
     let not_owned: Vec<TopicPartition> = offsets
         .keys()
-        .filter(|tp| !member.owned.contains(*tp))
+        .filter(|tp| !member.owned.contains(*tp) && !member.revoking.contains(*tp))
         .cloned()
         .collect();
     if !not_owned.is_empty() {
@@ -170,6 +170,7 @@ pub async fn commit_standalone(
         generation: -1,
         group_instance_id: None,
         owned: BTreeSet::new(),
+        revoking: BTreeSet::new(),
         state: crate::membership::State::Unjoined,
     };
     send_commit(pool, &member, offsets, retry).await

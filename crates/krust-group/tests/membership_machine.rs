@@ -200,7 +200,11 @@ fn eager_rebalance_in_progress_revokes_all_then_rejoins() {
         h.sent().is_none(),
         "no JoinGroup before the application acks"
     );
+    // Until the ack the partitions are still this generation's to commit.
+    assert!(h.m.owned().is_empty());
+    assert_eq!(*h.m.revoking(), tps(&[0, 1]));
     h.feed(Input::RevokeDone);
+    assert!(h.m.revoking().is_empty());
     assert_eq!(h.join_request_member(), "m1");
     // The revoke budget also ends the wait when the application never acks.
     h.join_reply(ErrorCode::NONE, "m1", "x", 2);

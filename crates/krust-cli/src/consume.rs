@@ -1,0 +1,400 @@
+//! `krust consume`: print records with a kcat-style format.
+//!
+//! With `-g` the consumer joins the group (`subscribe`); without it every
+//! partition of the topic is assigned by hand and nothing can be committed.
+//! Commit modes (DESIGN.md, "Offset semantics": a committed offset is the
+//! next record to consume, and only what was printed counts as consumed):
+//!
+//! - `each`: after a record is printed, stdout is flushed and
+//!   `{partition: offset + 1}` is committed synchronously;
+//! - `auto` (the default with `-g`): `enable.auto.commit=true` with
+//!   explicit acknowledgements, each record acked once printed, so the
+//!   periodic commit and the one `close()` makes cover exactly what was
+//!   printed even when `-c`, `-e` or a signal stops in the middle of a
+//!   batch;
+//! - `none`: nothing is committed.
+//!
+//! The consumer is polled with a short timeout and the shutdown flag is
+//! checked between polls and between records, so a signal finishes the
+//! record in hand, commits per the mode, leaves the group and exits 0
+//! without cancelling a poll half-way.
+
+use std::collections::BTreeMap;
+use std::io::{self, BufWriter, Write};
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use krust::consumer::{
+    Consumer, ConsumerConfig, ConsumerError, ConsumerRecord, OffsetAndMetadata, TopicPartition,
+};
+
+use crate::format::{self, Fields, Format};
+use crate::props::{self, Property};
+use crate::signal::Shutdown;
+use crate::{CliError, Outcome};
+
+/// How long one poll waits: the latency of noticing a signal when idle.
+const POLL: Duration = Duration::from_millis(200);
+/// How long leaving the group may take after a failure.
+const CLOSE_AFTER_ERROR: Duration = Duration::from_secs(5);
+
+/// `krust consume`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  # everything in the topic, then exit (no group, nothing committed)
+  krust consume -b localhost:9092 -t events --from earliest -e
+
+  # kcat-style format: partition, offset, key, value
+  krust consume -b localhost:9092 -t events -e -f '%p %o %k %s\\n'
+
+  # as a group member, committing each record once printed, 10 records
+  krust consume -b localhost:9092 -t events -g my-group --commit each -c 10
+
+  # any consumer property by its Kafka name
+  krust consume -b localhost:9092 -t events -g my-group \\
+      -X session.timeout.ms=6000 -X partition.assignment.strategy=cooperative-sticky
+
+Format fields: %t topic, %p partition, %o offset, %k key, %s value,
+%K / %S key / value length (-1: null), %T timestamp (ms), %h headers
+(k=v,...), %% percent; escapes \\n \\t \\r \\\\. Nulls print as nothing.")]
+pub struct ConsumeArgs {
+    /// Bootstrap broker(s), `host:port[,host:port...]`.
+    #[arg(short = 'b', long = "brokers", value_name = "HOST:PORT")]
+    pub brokers: String,
+    /// The topic to consume.
+    #[arg(short = 't', long = "topic")]
+    pub topic: String,
+    /// Join this consumer group (subscribe); without it every partition
+    /// is assigned and nothing is committed.
+    #[arg(short = 'g', long = "group")]
+    pub group: Option<String>,
+    /// Where to start when there is no committed offset
+    /// (`auto.offset.reset`).
+    #[arg(long = "from", value_enum, default_value_t = From::Earliest)]
+    pub from: From,
+    /// When to commit [default: auto with -g, none without].
+    #[arg(long = "commit", value_enum)]
+    pub commit: Option<CommitMode>,
+    /// Stop after COUNT records.
+    #[arg(short = 'c', long = "count", value_name = "COUNT")]
+    pub count: Option<u64>,
+    /// Exit once every assigned partition is at its end (lag 0).
+    #[arg(short = 'e', long = "exit-at-end")]
+    pub exit_at_end: bool,
+    /// Output format (kcat's -f); default: the value and a newline.
+    #[arg(short = 'f', long = "format", value_name = "FORMAT")]
+    pub format: Option<String>,
+    /// A consumer property by its Kafka name (repeatable), applied after
+    /// the flags, e.g. `-X session.timeout.ms=6000`,
+    /// `-X bootstrap.timeout.ms=5000`.
+    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = props::parse)]
+    pub props: Vec<Property>,
+}
+
+/// `--from`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum From {
+    /// The first offset still in the log.
+    Earliest,
+    /// Only records produced from now on.
+    Latest,
+}
+
+/// `--commit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CommitMode {
+    /// Commit each record synchronously once printed.
+    Each,
+    /// Periodic commits of what was printed (enable.auto.commit=true).
+    Auto,
+    /// Commit nothing.
+    None,
+}
+
+impl Fields for ConsumerRecord {
+    fn topic(&self) -> &str {
+        &self.topic
+    }
+    fn partition(&self) -> i32 {
+        self.partition
+    }
+    fn offset(&self) -> i64 {
+        self.offset
+    }
+    fn timestamp(&self) -> i64 {
+        self.timestamp
+    }
+    fn key(&self) -> Option<&[u8]> {
+        self.key.as_deref()
+    }
+    fn value(&self) -> Option<&[u8]> {
+        self.value.as_deref()
+    }
+    fn write_headers(&self, out: &mut dyn Write) -> io::Result<()> {
+        let headers: Vec<_> = self.headers.iter().collect();
+        format::write_header_pairs(
+            out,
+            headers
+                .iter()
+                .map(|h| (h.key.as_str().as_bytes(), h.value.as_deref())),
+        )
+    }
+}
+
+/// Why the loop ended without an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Signal,
+    Count,
+    End,
+    /// stdout is gone (e.g. `| head`): nothing more can be printed.
+    Pipe,
+}
+
+/// The client properties the flags stand for, then `-X`.
+fn properties(args: &ConsumeArgs, commit: CommitMode) -> Vec<(String, String)> {
+    let mut base = vec![
+        ("bootstrap.servers".to_owned(), args.brokers.clone()),
+        ("client.id".to_owned(), "krust-cli".to_owned()),
+        // A mistyped topic is an error, not a new topic (kcat's default).
+        ("allow.auto.create.topics".to_owned(), "false".to_owned()),
+        (
+            "auto.offset.reset".to_owned(),
+            match args.from {
+                From::Earliest => "earliest",
+                From::Latest => "latest",
+            }
+            .to_owned(),
+        ),
+        (
+            "enable.auto.commit".to_owned(),
+            (commit == CommitMode::Auto).to_string(),
+        ),
+    ];
+    if let Some(g) = &args.group {
+        base.push(("group.id".to_owned(), g.clone()));
+    }
+    if commit == CommitMode::Auto {
+        base.push(("acknowledgement.mode".to_owned(), "explicit".to_owned()));
+    }
+    props::merge(base, &args.props)
+}
+
+/// Check the flags that depend on each other; the commit mode in force.
+fn commit_mode(args: &ConsumeArgs) -> Result<CommitMode, CliError> {
+    match (args.commit, &args.group) {
+        (Some(m @ (CommitMode::Each | CommitMode::Auto)), None) => Err(CliError::usage(format!(
+            "--commit {} needs a group (-g): without one nothing can be committed",
+            match m {
+                CommitMode::Each => "each",
+                _ => "auto",
+            }
+        ))),
+        (Some(m), _) => Ok(m),
+        (None, Some(_)) => Ok(CommitMode::Auto),
+        (None, None) => Ok(CommitMode::None),
+    }
+}
+
+/// Every assigned partition has a known high watermark and no lag.
+fn at_end(consumer: &Consumer) -> bool {
+    let lag = consumer.lag();
+    !lag.is_empty()
+        && lag
+            .values()
+            .all(|l| l.high_watermark.is_some() && l.lag == Some(0))
+}
+
+/// Run `krust consume`.
+pub async fn run(args: ConsumeArgs, shutdown: Shutdown) -> Result<Outcome, CliError> {
+    let commit = commit_mode(&args)?;
+    let format = match &args.format {
+        Some(f) => Format::parse(f).map_err(|e| CliError::usage(e.to_string()))?,
+        None => Format::default(),
+    };
+    let config =
+        ConsumerConfig::from_properties(properties(&args, commit)).map_err(CliError::from_err)?;
+    let mut consumer = Consumer::new(config).await.map_err(CliError::from_err)?;
+    let started = if args.group.is_some() {
+        consumer.subscribe([args.topic.as_str()])
+    } else {
+        match consumer.partitions_for(&args.topic).await {
+            Ok(ps) => consumer.assign(
+                ps.into_iter()
+                    .map(|p| TopicPartition::new(args.topic.as_str(), p)),
+            ),
+            Err(ConsumerError::Topic { code, .. }) => {
+                let _ = tokio::time::timeout(CLOSE_AFTER_ERROR, consumer.close()).await;
+                return Err(CliError::runtime(format!(
+                    "topic {}: {code} (no partitions to assign)",
+                    args.topic
+                )));
+            }
+            Err(e) => Err(e),
+        }
+    };
+    if let Err(e) = started {
+        return Err(fail(consumer, e).await);
+    }
+
+    let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
+    let mut printed = 0u64;
+    let looped = consume(
+        &mut consumer,
+        &args,
+        commit,
+        &format,
+        &shutdown,
+        &mut out,
+        &mut printed,
+    )
+    .await;
+    // Records acked above were printed into the buffer: get them out
+    // before close() commits them.
+    let flushed = out.flush();
+    drop(out);
+    let stop = match looped {
+        Ok(stop) => stop,
+        Err(e) => return Err(fail(consumer, e).await),
+    };
+    let stop = match flushed {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Stop::Pipe,
+        Err(e) => {
+            let _ = tokio::time::timeout(CLOSE_AFTER_ERROR, consumer.close()).await;
+            return Err(CliError::runtime(format!("writing to stdout: {e}")));
+        }
+        Ok(()) => stop,
+    };
+    consumer.close().await.map_err(CliError::from_err)?;
+    let why = match stop {
+        Stop::Signal => "interrupted",
+        Stop::Count => "count reached",
+        Stop::End => "end of every partition",
+        Stop::Pipe => "stdout closed",
+    };
+    eprintln!(
+        "krust: consumed {printed} records from {} ({why})",
+        args.topic
+    );
+    Ok(Outcome::Done)
+}
+
+/// The poll-print-commit loop.
+async fn consume(
+    consumer: &mut Consumer,
+    args: &ConsumeArgs,
+    commit: CommitMode,
+    format: &Format,
+    shutdown: &Shutdown,
+    out: &mut impl Write,
+    printed: &mut u64,
+) -> Result<Stop, ConsumerError> {
+    if args.count == Some(0) {
+        return Ok(Stop::Count);
+    }
+    loop {
+        if shutdown.requested() {
+            return Ok(Stop::Signal);
+        }
+        let records = consumer.poll(POLL).await?;
+        for r in &records {
+            if shutdown.requested() {
+                return Ok(Stop::Signal);
+            }
+            if let Err(e) = format.write(out, r) {
+                return pipe_or(e);
+            }
+            if commit == CommitMode::Each {
+                if let Err(e) = out.flush() {
+                    return pipe_or(e);
+                }
+                let tp = TopicPartition::new(&*r.topic, r.partition);
+                let offsets = BTreeMap::from([(tp, OffsetAndMetadata::new(r.next_offset()))]);
+                consumer.commit_offsets(offsets).await?;
+            }
+            r.ack();
+            *printed += 1;
+            if args.count.is_some_and(|c| *printed >= c) {
+                return Ok(Stop::Count);
+            }
+        }
+        // Interactive use sees each batch as it comes.
+        if !records.is_empty()
+            && let Err(e) = out.flush()
+        {
+            return pipe_or(e);
+        }
+        if args.exit_at_end && at_end(consumer) {
+            return Ok(Stop::End);
+        }
+    }
+}
+
+/// A closed stdout ends consumption quietly; other write errors are fatal.
+fn pipe_or(e: io::Error) -> Result<Stop, ConsumerError> {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        Ok(Stop::Pipe)
+    } else {
+        Err(ConsumerError::Usage(format!("writing to stdout: {e}")))
+    }
+}
+
+/// Report `e`, leaving the group within a short bound first.
+async fn fail(consumer: Consumer, e: ConsumerError) -> CliError {
+    let _ = tokio::time::timeout(CLOSE_AFTER_ERROR, consumer.close()).await;
+    CliError::from_err(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct T {
+        #[command(flatten)]
+        args: ConsumeArgs,
+    }
+
+    fn args(extra: &[&str]) -> ConsumeArgs {
+        let mut v = vec!["t", "-b", "h:1", "-t", "topic"];
+        v.extend(extra);
+        T::parse_from(v).args
+    }
+
+    #[test]
+    fn commits_need_a_group() {
+        assert!(commit_mode(&args(&["--commit", "each"])).is_err());
+        assert!(commit_mode(&args(&["--commit", "auto"])).is_err());
+        assert_eq!(
+            commit_mode(&args(&["--commit", "none"])).ok(),
+            Some(CommitMode::None)
+        );
+        assert_eq!(commit_mode(&args(&[])).ok(), Some(CommitMode::None));
+        assert_eq!(
+            commit_mode(&args(&["-g", "g"])).ok(),
+            Some(CommitMode::Auto)
+        );
+    }
+
+    #[test]
+    fn flags_become_properties_and_x_comes_last() {
+        let a = args(&[
+            "-g",
+            "g",
+            "--from",
+            "latest",
+            "-X",
+            "auto.offset.reset=earliest",
+        ]);
+        let p = properties(&a, CommitMode::Auto);
+        assert_eq!(props::last(&p, "group.id"), Some("g"));
+        assert_eq!(props::last(&p, "enable.auto.commit"), Some("true"));
+        assert_eq!(props::last(&p, "acknowledgement.mode"), Some("explicit"));
+        assert_eq!(props::last(&p, "auto.offset.reset"), Some("earliest"));
+        let p = properties(&args(&[]), CommitMode::None);
+        assert_eq!(props::last(&p, "enable.auto.commit"), Some("false"));
+        assert_eq!(props::last(&p, "group.id"), None);
+    }
+}

@@ -1,0 +1,379 @@
+//! Shared by the consumer's broker tests: consumer settings for test
+//! brokers, a krust producer that returns every delivery report, the
+//! Python (`confluent-kafka`) peer as a child process whose stdout lines
+//! arrive on a channel, and a consumer driven by its own task that records
+//! every record it hands out and every commit outcome.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use krust_consumer::{
+    Consumer, ConsumerConfig, ConsumerRecord, RebalanceListener, Revoke, TopicPartition,
+};
+use krust_producer::{Producer, ProducerConfig, ProducerRecord, RecordMetadata};
+use krust_testkit::confluent_python;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+/// Consumer settings for the test brokers (session.timeout.ms 6000: Tansu
+/// holds JoinGroup for half of it; the mock needs at least 6000) plus
+/// `extra`, which wins.
+pub fn consumer_config(bootstrap: &str, extra: &[(&str, &str)]) -> ConsumerConfig {
+    let mut props: BTreeMap<&str, &str> = [
+        ("bootstrap.servers", bootstrap),
+        ("session.timeout.ms", "6000"),
+        ("heartbeat.interval.ms", "500"),
+        ("max.poll.interval.ms", "30000"),
+        ("bootstrap.timeout.ms", "10000"),
+        ("default.api.timeout.ms", "15000"),
+        ("request.timeout.ms", "10000"),
+        ("fetch.max.wait.ms", "200"),
+        ("retry.backoff.ms", "50"),
+        ("retry.backoff.max.ms", "500"),
+    ]
+    .into_iter()
+    .collect();
+    props.extend(extra.iter().copied());
+    ConsumerConfig::from_properties(props).expect("valid consumer config")
+}
+
+/// A new consumer subscribed to `topic`.
+pub async fn subscribed(config: ConsumerConfig, topic: &str) -> Consumer {
+    let mut c = Consumer::new(config).await.expect("consumer");
+    c.subscribe([topic]).expect("subscribe");
+    c
+}
+
+/// Send `records` with a krust producer and return their delivery reports,
+/// in order.
+pub async fn produce(bootstrap: &str, records: Vec<ProducerRecord>) -> Vec<RecordMetadata> {
+    let config = ProducerConfig::builder()
+        .bootstrap_servers([bootstrap])
+        .linger(Duration::from_millis(5))
+        .retry_backoff(Duration::from_millis(20))
+        .retry_backoff_max(Duration::from_millis(200))
+        .request_timeout(Duration::from_secs(5))
+        .delivery_timeout(Duration::from_secs(30))
+        .build()
+        .expect("producer config");
+    let producer = Producer::new(config).await.expect("producer");
+    let mut futures = Vec::with_capacity(records.len());
+    for r in records {
+        futures.push(producer.send(r).await.expect("send"));
+    }
+    let mut reports = Vec::with_capacity(futures.len());
+    for (i, f) in futures.into_iter().enumerate() {
+        let md = f
+            .await
+            .unwrap_or_else(|e| panic!("record {i} not delivered: {e}"));
+        assert!(
+            md.offset >= 0,
+            "record {i}: no offset in its delivery report"
+        );
+        reports.push(md);
+    }
+    producer
+        .close(Duration::from_secs(10))
+        .await
+        .expect("producer close");
+    reports
+}
+
+/// Log end offset of each partition, from delivery reports of everything
+/// written to a topic.
+pub fn log_ends(reports: &[RecordMetadata]) -> BTreeMap<i32, i64> {
+    let mut ends = BTreeMap::new();
+    for r in reports {
+        let e = ends.entry(r.partition).or_insert(0);
+        *e = (*e).max(r.offset + 1);
+    }
+    ends
+}
+
+/// A script under `tests/interop/`.
+pub fn script(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/interop")
+        .join(name)
+}
+
+/// A Python peer: its stdout lines arrive on a channel, commands go to its
+/// stdin; killed on drop.
+pub struct PyProc {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: std_mpsc::Receiver<String>,
+}
+
+impl PyProc {
+    pub fn start(script_name: &str, args: &[&str]) -> PyProc {
+        let mut child = Command::new(confluent_python())
+            .arg(script(script_name))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {script_name}: {e}"));
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = std_mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        PyProc {
+            child,
+            stdin,
+            lines,
+        }
+    }
+
+    pub fn send(&mut self, cmd: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        writeln!(stdin, "{cmd}").expect("write a command");
+        stdin.flush().expect("flush");
+    }
+
+    /// Every line available now.
+    pub fn drain(&mut self) -> Vec<String> {
+        self.lines.try_iter().collect()
+    }
+
+    /// The next line within `bound` (None: none came, or stdout closed).
+    pub fn next_line(&mut self, bound: Duration) -> Option<String> {
+        tokio::task::block_in_place(|| self.lines.recv_timeout(bound).ok())
+    }
+
+    /// Wait (bounded) for the process to exit; its exit status.
+    pub fn wait_exit(&mut self, bound: Duration) -> std::process::ExitStatus {
+        let until = Instant::now() + bound;
+        loop {
+            if let Some(s) = self.child.try_wait().expect("try_wait") {
+                return s;
+            }
+            assert!(
+                Instant::now() < until,
+                "python peer did not exit in {bound:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for PyProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What a [`Driven`] consumer did, for the test to read at any time.
+#[derive(Default, Debug)]
+pub struct Seen {
+    /// Every record handed out, in order: (partition, offset).
+    pub records: Vec<(i32, i64)>,
+    /// Records whose commit (the one right after their poll) failed.
+    pub uncommitted: Vec<(i32, i64)>,
+    /// The offsets of the last successful commit, per partition.
+    pub committed: BTreeMap<i32, i64>,
+    /// Commit failures, as text.
+    pub commit_errors: Vec<String>,
+    /// The assignment after the last poll.
+    pub assignment: BTreeSet<i32>,
+    /// Listener calls in order: ("assigned" | "revoked" | "lost", partitions),
+    /// with the number of records handed out before it.
+    pub events: Vec<(&'static str, BTreeSet<i32>, usize)>,
+    /// A poll error (the driving loop stops at it).
+    pub poll_error: Option<String>,
+    /// Polls made.
+    pub polls: usize,
+}
+
+pub type Shared = Arc<Mutex<Seen>>;
+
+struct Recorder(Shared);
+
+impl Recorder {
+    fn note(&self, what: &'static str, parts: &BTreeSet<TopicPartition>) {
+        let mut s = self.0.lock().expect("seen");
+        let n = s.records.len();
+        s.events
+            .push((what, parts.iter().map(|t| t.partition).collect(), n));
+    }
+}
+
+impl RebalanceListener for Recorder {
+    fn on_assigned(&mut self, partitions: &BTreeSet<TopicPartition>) {
+        self.note("assigned", partitions);
+    }
+    fn on_revoked(&mut self, revoke: &mut Revoke) {
+        self.note("revoked", revoke.partitions());
+    }
+    fn on_lost(&mut self, partitions: &BTreeSet<TopicPartition>) {
+        self.note("lost", partitions);
+    }
+}
+
+/// What the test can ask the driving task.
+pub enum Cmd {
+    /// `committed()` of these partitions.
+    Committed(
+        Vec<TopicPartition>,
+        oneshot::Sender<Result<BTreeMap<i32, Option<i64>>, String>>,
+    ),
+    /// `close()` and stop.
+    Close(oneshot::Sender<Result<(), String>>),
+}
+
+/// A consumer driven by its own task: poll, record, commit after every
+/// non-empty batch (`commit_after_batch`), answer commands between polls.
+/// `between` runs after every poll with the number of records handed out
+/// so far (the faults tests inject faults from it).
+pub struct Driven {
+    pub seen: Shared,
+    cmds: mpsc::Sender<Cmd>,
+    task: JoinHandle<()>,
+}
+
+impl Driven {
+    pub fn start(
+        mut consumer: Consumer,
+        commit_after_batch: bool,
+        mut between: impl FnMut(usize) + Send + 'static,
+        on_batch: impl Fn(&[ConsumerRecord]) + Send + 'static,
+    ) -> Driven {
+        let seen: Shared = Arc::default();
+        consumer.set_rebalance_listener(Recorder(seen.clone()));
+        let (cmds, mut rx) = mpsc::channel::<Cmd>(8);
+        let s = seen.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                while let Ok(cmd) = rx.try_recv() {
+                    match cmd {
+                        Cmd::Committed(tps, reply) => {
+                            let r = consumer
+                                .committed(&tps)
+                                .await
+                                .map(|m| {
+                                    m.into_iter()
+                                        .map(|(t, o)| (t.partition, o.map(|o| o.offset)))
+                                        .collect()
+                                })
+                                .map_err(|e| e.to_string());
+                            let _ = reply.send(r);
+                        }
+                        Cmd::Close(reply) => {
+                            let r = consumer.close().await.map_err(|e| e.to_string());
+                            let _ = reply.send(r);
+                            return;
+                        }
+                    }
+                }
+                let batch = match consumer.poll(Duration::from_millis(100)).await {
+                    Ok(b) => b,
+                    Err(e) => {
+                        s.lock().expect("seen").poll_error = Some(e.to_string());
+                        // Keep answering commands (close) but stop polling.
+                        while let Some(cmd) = rx.recv().await {
+                            if let Cmd::Close(reply) = cmd {
+                                let r = consumer.close().await.map_err(|e| e.to_string());
+                                let _ = reply.send(r);
+                                return;
+                            }
+                        }
+                        return;
+                    }
+                };
+                on_batch(&batch);
+                let recs: Vec<(i32, i64)> = batch.iter().map(|r| (r.partition, r.offset)).collect();
+                let total = {
+                    let mut st = s.lock().expect("seen");
+                    st.polls += 1;
+                    st.records.extend(&recs);
+                    st.assignment = consumer.assignment().iter().map(|t| t.partition).collect();
+                    st.records.len()
+                };
+                if commit_after_batch && !recs.is_empty() {
+                    let r = consumer.commit().await;
+                    let mut st = s.lock().expect("seen");
+                    match r {
+                        Ok(()) => {
+                            for (tp, l) in consumer.lag() {
+                                if let Some(c) = l.committed {
+                                    st.committed.insert(tp.partition, c);
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            st.commit_errors.push(e.to_string());
+                            st.uncommitted.extend(&recs);
+                        }
+                    }
+                }
+                between(total);
+            }
+        });
+        Driven { seen, cmds, task }
+    }
+
+    pub fn snapshot<T>(&self, f: impl FnOnce(&Seen) -> T) -> T {
+        f(&self.seen.lock().expect("seen"))
+    }
+
+    /// Fail the test at once if polling failed.
+    pub fn check_poll(&self) {
+        if let Some(e) = &self.seen.lock().expect("seen").poll_error {
+            panic!("krust consumer: poll failed: {e}");
+        }
+    }
+
+    pub async fn committed(&self, tps: Vec<TopicPartition>) -> BTreeMap<i32, Option<i64>> {
+        let (tx, rx) = oneshot::channel();
+        self.cmds
+            .send(Cmd::Committed(tps, tx))
+            .await
+            .expect("driver alive");
+        rx.await
+            .expect("driver answers")
+            .unwrap_or_else(|e| panic!("committed() failed: {e}"))
+    }
+
+    pub async fn close(self) -> Result<(), String> {
+        let (tx, rx) = oneshot::channel();
+        self.cmds.send(Cmd::Close(tx)).await.expect("driver alive");
+        let r = rx.await.expect("driver answers");
+        self.task.await.expect("driver task");
+        r
+    }
+}
+
+/// Poll `cond` every 50 ms until it holds; panic with `what` and the
+/// `state` text after `bound`.
+pub async fn wait_for(
+    what: &str,
+    bound: Duration,
+    mut cond: impl FnMut() -> bool,
+    state: impl Fn() -> String,
+) {
+    let started = Instant::now();
+    while !cond() {
+        assert!(
+            started.elapsed() < bound,
+            "{what}: not reached within {bound:?}: {}",
+            state()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!("{what}: after {:?}", started.elapsed());
+}

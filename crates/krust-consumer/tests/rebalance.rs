@@ -1,0 +1,394 @@
+//! Rebalances as the application sees them: commits made in the revoke
+//! listener are where the next owner starts; with cooperative-sticky the
+//! partitions that stay keep flowing during the rebalance; a consumer that
+//! stops polling is told it left the group and rejoins; dropping a
+//! consumer never blocks.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use krust_consumer::{
+    Consumer, ConsumerConfig, LeaveReason, RebalanceListener, Revoke, TopicPartition,
+};
+use krust_producer::{Producer, ProducerRecord};
+use krust_testkit::{Broker, Tansu};
+
+const BOUND: Duration = Duration::from_secs(120);
+
+fn config(bootstrap: &str, group: &str, extra: &[(&str, &str)]) -> ConsumerConfig {
+    let mut props = vec![
+        ("bootstrap.servers", bootstrap.to_owned()),
+        ("group.id", group.to_owned()),
+        ("session.timeout.ms", "6000".to_owned()),
+        ("heartbeat.interval.ms", "500".to_owned()),
+        ("auto.offset.reset", "earliest".to_owned()),
+        ("enable.auto.commit", "false".to_owned()),
+    ];
+    for (k, v) in extra {
+        props.retain(|(key, _)| key != k);
+        props.push((k, (*v).to_owned()));
+    }
+    ConsumerConfig::from_properties(props).expect("config")
+}
+
+async fn producer(bootstrap: &str) -> Producer {
+    Producer::builder()
+        .bootstrap_servers([bootstrap])
+        .linger(Duration::from_millis(1))
+        .create()
+        .await
+        .expect("producer")
+}
+
+/// What a listener saw, with when.
+#[derive(Default)]
+struct Seen {
+    assigned: Vec<(Instant, BTreeSet<TopicPartition>)>,
+    revoked: Vec<(Instant, BTreeMap<TopicPartition, i64>)>,
+    left: Vec<LeaveReason>,
+}
+
+#[derive(Clone, Default)]
+struct Recorder(Arc<Mutex<Seen>>);
+
+impl RebalanceListener for Recorder {
+    fn on_assigned(&mut self, partitions: &BTreeSet<TopicPartition>) {
+        self.0
+            .lock()
+            .unwrap()
+            .assigned
+            .push((Instant::now(), partitions.clone()));
+    }
+    fn on_revoked(&mut self, revoke: &mut Revoke) {
+        let at: BTreeMap<TopicPartition, i64> = revoke
+            .partitions()
+            .iter()
+            .filter_map(|tp| Some((tp.clone(), revoke.committable(tp)?)))
+            .collect();
+        revoke.commit_all();
+        self.0.lock().unwrap().revoked.push((Instant::now(), at));
+    }
+    fn on_left_group(&mut self, reason: LeaveReason) {
+        self.0.lock().unwrap().left.push(reason);
+    }
+}
+
+/// Eager `range`: the member losing partitions commits them in its revoke
+/// listener; the member getting them starts exactly there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_in_revoke_are_where_the_next_owner_starts() {
+    let t = Tansu::start();
+    tokio::time::timeout(BOUND, async {
+        let topic = "handover";
+        t.create_topic(topic, 4).expect("topic");
+        let b = t.bootstrap();
+        let p = producer(&b).await;
+        for i in 0..400 {
+            p.send(ProducerRecord::new(topic, format!("{i}")).partition(i % 4))
+                .await
+                .expect("send");
+        }
+        p.flush().await.expect("flush");
+        let props = [
+            ("partition.assignment.strategy", "range"),
+            ("max.poll.records", "10"),
+        ];
+        let rec_a = Recorder::default();
+        let mut a = Consumer::new(config(&b, "g-handover", &props))
+            .await
+            .expect("a");
+        a.set_rebalance_listener(rec_a.clone());
+        a.subscribe([topic]).expect("subscribe");
+        // A reads a little of every partition (slowly, so B finds records).
+        let start = Instant::now();
+        let mut got_a: BTreeMap<i32, i64> = BTreeMap::new();
+        while got_a.len() < 4 {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "a got no records"
+            );
+            for r in a.poll(Duration::from_millis(200)).await.expect("poll") {
+                got_a.insert(r.partition, r.offset);
+            }
+        }
+        let rec_b = Recorder::default();
+        let mut bc = Consumer::new(config(&b, "g-handover", &props))
+            .await
+            .expect("b");
+        bc.set_rebalance_listener(rec_b.clone());
+        bc.subscribe([topic]).expect("subscribe");
+        let mut first_b: BTreeMap<i32, i64> = BTreeMap::new();
+        let a_task = tokio::spawn(async move {
+            // A keeps polling (slowly) so it can take part in the rebalance.
+            let mut last: BTreeMap<i32, i64> = BTreeMap::new();
+            for _ in 0..60 {
+                for r in a.poll(Duration::from_millis(100)).await.expect("poll") {
+                    last.insert(r.partition, r.offset);
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            (a, last)
+        });
+        let start = Instant::now();
+        while first_b.len() < 2 {
+            assert!(
+                start.elapsed() < Duration::from_secs(40),
+                "b got no records"
+            );
+            for r in bc.poll(Duration::from_millis(200)).await.expect("poll") {
+                first_b.entry(r.partition).or_insert(r.offset);
+            }
+        }
+        let (a, _) = a_task.await.expect("a task");
+        let revoked = rec_a.0.lock().unwrap().revoked.clone();
+        let handed: BTreeMap<TopicPartition, i64> =
+            revoked.into_iter().flat_map(|(_, m)| m).collect();
+        for (p, first) in &first_b {
+            let tp = TopicPartition::new(topic, *p);
+            let committed_by_a = handed.get(&tp).copied();
+            assert_eq!(
+                committed_by_a,
+                Some(*first),
+                "{tp}: B starts where A's revoke committed"
+            );
+        }
+        a.close().await.expect("close a");
+        bc.close().await.expect("close b");
+    })
+    .await
+    .expect("bounded");
+}
+
+/// Cooperative-sticky: while a second member joins, the first keeps
+/// getting records from the partitions it keeps (an eager rebalance would
+/// stop all of them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cooperative_keeps_unmoved_partitions_flowing() {
+    let t = Tansu::start();
+    tokio::time::timeout(BOUND, async {
+        let topic = "coop";
+        t.create_topic(topic, 4).expect("topic");
+        let b = t.bootstrap();
+        let p = producer(&b).await;
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writer = {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let mut i = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let _ = p
+                        .send(ProducerRecord::new(topic, format!("{i}")).partition(i % 4))
+                        .await;
+                    i += 1;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                p.close(Duration::from_secs(5))
+                    .await
+                    .expect("close producer");
+            })
+        };
+        let props = [
+            ("partition.assignment.strategy", "cooperative-sticky"),
+            ("enable.auto.commit", "true"),
+        ];
+        let rec_a = Recorder::default();
+        let mut a = Consumer::new(config(&b, "g-coop", &props))
+            .await
+            .expect("a");
+        a.set_rebalance_listener(rec_a.clone());
+        a.subscribe([topic]).expect("subscribe");
+        let start = Instant::now();
+        while a.assignment().len() < 4 {
+            assert!(start.elapsed() < Duration::from_secs(30), "a not assigned");
+            a.poll(Duration::from_millis(100)).await.expect("poll");
+        }
+        let rec_b = Recorder::default();
+        let mut bc = Consumer::new(config(&b, "g-coop", &props))
+            .await
+            .expect("b");
+        bc.set_rebalance_listener(rec_b.clone());
+        bc.subscribe([topic]).expect("subscribe");
+        let joined_at = Instant::now();
+        let b_task = tokio::spawn(async move {
+            let start = Instant::now();
+            while bc.assignment().len() < 2 {
+                assert!(start.elapsed() < Duration::from_secs(60), "b not assigned");
+                bc.poll(Duration::from_millis(100)).await.expect("poll");
+            }
+            bc
+        });
+        // A's deliveries with their times, until B holds its share.
+        let mut a_times: Vec<(Instant, i32)> = Vec::new();
+        while !b_task.is_finished() {
+            for r in a.poll(Duration::from_millis(50)).await.expect("poll") {
+                a_times.push((Instant::now(), r.partition));
+            }
+        }
+        let bc = b_task.await.expect("b task");
+        let b_assigned_at = rec_b
+            .0
+            .lock()
+            .unwrap()
+            .assigned
+            .last()
+            .expect("b assigned")
+            .0;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        writer.await.expect("writer");
+        let kept: BTreeSet<i32> = a.assignment().iter().map(|tp| tp.partition).collect();
+        assert_eq!(kept.len(), 2, "a keeps two partitions");
+        {
+            let seen = rec_a.0.lock().unwrap();
+            let moved: BTreeSet<i32> = seen
+                .revoked
+                .iter()
+                .flat_map(|(_, m)| m.keys().map(|tp| tp.partition))
+                .collect();
+            assert_eq!(
+                moved.len(),
+                2,
+                "only the moved partitions are revoked: {moved:?}"
+            );
+            assert!(moved.is_disjoint(&kept));
+        }
+        let during = a_times
+            .iter()
+            .filter(|(at, p)| *at > joined_at && *at < b_assigned_at && kept.contains(p))
+            .count();
+        assert!(
+            during > 0,
+            "no record of a kept partition reached A during the {:?} rebalance",
+            b_assigned_at - joined_at
+        );
+        a.close().await.expect("close a");
+        bc.close().await.expect("close b");
+    })
+    .await
+    .expect("bounded");
+}
+
+/// A consumer that does not poll within `max.poll.interval.ms` leaves the
+/// group, is told so at its next poll, and rejoins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poll_timeout_leaves_and_rejoins() {
+    let t = Tansu::start();
+    tokio::time::timeout(BOUND, async {
+        let topic = "slow";
+        t.create_topic(topic, 2).expect("topic");
+        let b = t.bootstrap();
+        let rec = Recorder::default();
+        let mut c = Consumer::new(config(&b, "g-slow", &[("max.poll.interval.ms", "2000")]))
+            .await
+            .expect("consumer");
+        c.set_rebalance_listener(rec.clone());
+        c.subscribe([topic]).expect("subscribe");
+        let start = Instant::now();
+        while c.assignment().is_empty() {
+            assert!(start.elapsed() < Duration::from_secs(30), "not assigned");
+            c.poll(Duration::from_millis(100)).await.expect("poll");
+        }
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        let start = Instant::now();
+        while rec.0.lock().unwrap().left.is_empty() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "not told it left"
+            );
+            c.poll(Duration::from_millis(100)).await.expect("poll");
+        }
+        assert_eq!(rec.0.lock().unwrap().left, [LeaveReason::PollTimeout]);
+        let start = Instant::now();
+        while c.assignment().len() < 2 {
+            assert!(start.elapsed() < Duration::from_secs(30), "did not rejoin");
+            c.poll(Duration::from_millis(100)).await.expect("poll");
+        }
+        assert!(
+            rec.0.lock().unwrap().assigned.len() >= 2,
+            "assigned again after rejoining"
+        );
+        c.close().await.expect("close");
+    })
+    .await
+    .expect("bounded");
+}
+
+/// Dropping a consumer whose broker is gone returns at once: no commit,
+/// no LeaveGroup, nothing waited for (rust-rdkafka #509, #611).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drop_with_the_broker_gone_does_not_block() {
+    let t = Tansu::start();
+    let b = t.bootstrap();
+    t.create_topic("gone", 1).expect("topic");
+    let mut c = Consumer::new(config(&b, "g-gone", &[("enable.auto.commit", "true")]))
+        .await
+        .expect("consumer");
+    c.subscribe(["gone"]).expect("subscribe");
+    let start = Instant::now();
+    while c.assignment().is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(30), "not assigned");
+        c.poll(Duration::from_millis(100)).await.expect("poll");
+    }
+    drop(t);
+    let start = Instant::now();
+    drop(c);
+    // A liveness bound, not a performance measure: a blocking drop waits
+    // for a session timeout (6 s) or forever.
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "drop blocked {:?}",
+        start.elapsed()
+    );
+}
+
+/// `subscribe_pattern`: every topic whose whole name matches, and only
+/// those; a topic created later joins at the next metadata check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pattern_subscription_follows_matching_topics() {
+    let t = Tansu::start();
+    tokio::time::timeout(BOUND, async {
+        t.create_topic("orders-eu", 2).expect("topic");
+        t.create_topic("orders-us", 1).expect("topic");
+        t.create_topic("orders-eu-archive", 1).expect("topic");
+        t.create_topic("payments", 1).expect("topic");
+        let b = t.bootstrap();
+        let mut c = Consumer::new(config(&b, "g-pattern", &[("metadata.max.age.ms", "1000")]))
+            .await
+            .expect("consumer");
+        c.subscribe_pattern("orders-[a-z]{2}")
+            .await
+            .expect("subscribe");
+        let want = |topics: &[(&str, i32)]| -> BTreeSet<TopicPartition> {
+            topics
+                .iter()
+                .flat_map(|(t, n)| (0..*n).map(move |p| TopicPartition::new(*t, p)))
+                .collect()
+        };
+        let start = Instant::now();
+        while c.assignment() != want(&[("orders-eu", 2), ("orders-us", 1)]) {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "assignment {:?}",
+                c.assignment()
+            );
+            c.poll(Duration::from_millis(100)).await.expect("poll");
+        }
+        t.create_topic("orders-jp", 1).expect("topic");
+        let start = Instant::now();
+        while c.assignment() != want(&[("orders-eu", 2), ("orders-jp", 1), ("orders-us", 1)]) {
+            assert!(
+                start.elapsed() < Duration::from_secs(40),
+                "assignment {:?}",
+                c.assignment()
+            );
+            c.poll(Duration::from_millis(100)).await.expect("poll");
+        }
+        assert!(
+            c.subscribe_pattern("(").await.is_err(),
+            "a bad pattern is an error"
+        );
+        c.close().await.expect("close");
+    })
+    .await
+    .expect("bounded");
+}
