@@ -15,10 +15,11 @@
 //!   forever with no assignment), so the test restarts noida-db after A's
 //!   crash: it keeps the data and the committed offsets and forgets the
 //!   members, as a real cluster would after A's session expired.
-//! - librdkafka 2.0.2's mock: its ListOffsets v4/v5 replies carry 4 bytes
-//!   per partition more than the schema (v0–v3 decode), so krust's
-//!   `auto.offset.reset` lookup fails there ("12 trailing bytes after
-//!   response" for 3 partitions). The group therefore starts from committed
+//! - librdkafka 2.0.2's mock: its ListOffsets v4/v5 replies carry
+//!   LeaderEpoch in 8 bytes instead of 4 (v0–v3 decode; it advertises v5),
+//!   so krust's `auto.offset.reset` lookup fails there ("12 trailing bytes
+//!   after response" for 3 partitions; `crates/krust-consumer/tests/faults.rs`
+//!   works around the same). The group therefore starts from committed
 //!   offsets 0 (a standalone commit before A) instead of from the reset;
 //!   the crash and the resume go through the mock's coordinator, which
 //!   expires A as Kafka does. Topics are created with the fixture's
