@@ -14,8 +14,21 @@
 //! time from `getrusage(RUSAGE_SELF)`, split by thread where /proc allows.
 //! The harness adds the child's whole-process CPU (`RUSAGE_CHILDREN` delta,
 //! start-up included) and the broker's CPU over the same run.
+//!
+//! `krust-bench consume` fills one topic the same way (krust's producer, not
+//! timed), then consumes all of it with krust's consumer and with
+//! `confluent-kafka`, each in its own child process and a fresh group
+//! (`enable.auto.commit=true`, `auto.offset.reset=earliest`), checking that
+//! every produced offset of every partition is seen exactly once:
+//!
+//! ```text
+//! cargo run --release -p krust-bench -- consume [--records 1000000] [--size 100]
+//!     [--partitions 6] [--repeat 1] [--clients krust,confluent]
+//! ```
 
+mod consume;
 mod cpu;
+mod krust_consume;
 mod krust_run;
 mod report;
 
@@ -71,9 +84,10 @@ fn workspace_root() -> PathBuf {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: krust-bench produce [--records N] [--size BYTES] [--partitions P] \
+        "usage: krust-bench produce|consume [--records N] [--size BYTES] [--partitions P] \
          [--compression none|gzip|snappy|lz4|zstd] [--repeat R] [--batch-size BYTES] \
-         [--linger-ms MS] [--runtime multi|current] [--clients krust,confluent] [--python PATH]"
+         [--linger-ms MS] [--runtime multi|current] [--clients krust,confluent] [--python PATH]\n\
+         (consume: the producer settings apply to filling the topic)"
     );
     std::process::exit(2)
 }
@@ -97,7 +111,7 @@ fn parse(args: &[String]) -> (Settings, Vec<(String, String)>) {
             "--clients" => s.clients = v.split(',').map(str::to_owned).collect(),
             "--python" => s.python = PathBuf::from(v),
             // Child-only settings.
-            "--bootstrap" | "--topic" | "--pool" => {
+            "--bootstrap" | "--topic" | "--pool" | "--group" | "--expect" => {
                 extra.push((flag.trim_start_matches("--").to_owned(), v.clone()))
             }
             _ => usage(),
@@ -110,8 +124,9 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("produce") => produce(parse(&args[1..]).0),
+        Some("consume") => consume::consume(parse(&args[1..]).0),
         // Internal: one krust run in this (child) process.
-        Some("krust-child") => {
+        Some(child @ ("krust-child" | "krust-consume-child")) => {
             let (s, extra) = parse(&args[1..]);
             let get = |k: &str| {
                 extra
@@ -120,7 +135,17 @@ fn main() {
                     .map(|(_, v)| v.clone())
                     .unwrap_or_else(|| usage())
             };
-            let r = krust_run::run(&s, &get("bootstrap"), &get("topic"), &get("pool"));
+            let r = if child == "krust-child" {
+                krust_run::run(&s, &get("bootstrap"), &get("topic"), &get("pool"))
+            } else {
+                krust_consume::run(
+                    &s,
+                    &get("bootstrap"),
+                    &get("topic"),
+                    &get("group"),
+                    &get("expect"),
+                )
+            };
             println!("{}", r.to_line());
         }
         _ => usage(),

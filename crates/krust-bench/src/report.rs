@@ -25,6 +25,15 @@ pub struct RunResult {
     pub offsets: u64,
     pub partitions_used: u64,
     pub note: String,
+    /// Consume: seconds from creating the consumer to the first record
+    /// (group join, offset lookup, first fetch).
+    pub join: f64,
+    /// Consume: records seen more than once.
+    pub duplicates: u64,
+    /// Consume: records at offsets that were never produced.
+    pub unexpected: u64,
+    /// Consume: produced offsets never seen.
+    pub missing: u64,
     /// Set by the harness: whole child process incl. start-up (RUSAGE_CHILDREN).
     pub process_cpu: f64,
     pub process_wall: f64,
@@ -37,7 +46,7 @@ impl RunResult {
         format!(
             "RESULT client={} records={} bytes={} wall={:.6} cpu_user={:.6} cpu_sys={:.6} \
              main_thread={:.3} other_threads={:.3} delivered={} failed={} offsets={} \
-             partitions_used={} note={}",
+             partitions_used={} join={:.6} duplicates={} unexpected={} missing={} note={}",
             self.client,
             self.records,
             self.bytes,
@@ -50,6 +59,10 @@ impl RunResult {
             self.failed,
             self.offsets,
             self.partitions_used,
+            self.join,
+            self.duplicates,
+            self.unexpected,
+            self.missing,
             if self.note.is_empty() {
                 "-"
             } else {
@@ -79,6 +92,10 @@ impl RunResult {
                 "failed" => r.failed = u(),
                 "offsets" => r.offsets = u(),
                 "partitions_used" => r.partitions_used = u(),
+                "join" => r.join = f(),
+                "duplicates" => r.duplicates = u(),
+                "unexpected" => r.unexpected = u(),
+                "missing" => r.missing = u(),
                 "note" if v != "-" => r.note = v.to_owned(),
                 _ => {}
             }
@@ -140,7 +157,7 @@ impl RunResult {
     }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     let n = v.len();
     if n == 0 {

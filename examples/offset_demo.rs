@@ -1,0 +1,141 @@
+//! The offset demo: commit after processing, crash, resume from the
+//! committed offsets, nothing lost and nothing consumed twice.
+//!
+//! ```text
+//! cargo run --release --example offset_demo                  # starts a local Tansu broker
+//! cargo run --release --example offset_demo -- -b HOST:PORT  # uses your broker
+//! ```
+//!
+//! Produces 10 messages to `my-topic` (3 partitions); consumer A of group
+//! `my-group` processes 4 of them, committing after each, and crashes;
+//! consumer B of the same group reads the rest, starting exactly after A's
+//! commits. Prints what each read, the committed offsets and the lag per
+//! partition, then checks that every message was consumed exactly once and
+//! exits non-zero if not. Against your broker (`-b`) the group, and the
+//! topic if `my-topic` exists already, get a fresh suffix so reruns work.
+//! The scenario itself is `offset_demo/scenario.rs`, which
+//! `tests/offset_scenario.rs` runs against every local test broker.
+
+#[path = "offset_demo/scenario.rs"]
+mod scenario;
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use krust::admin::{Admin, NewTopic};
+use krust::codec::ErrorCode;
+use krust_testkit::Tansu;
+
+use scenario::{BoxError, Setup};
+
+const TOPIC: &str = "my-topic";
+const GROUP: &str = "my-group";
+const PARTITIONS: i32 = 3;
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: offset_demo [-b HOST:PORT]\n\n\
+         Without -b, starts a local Tansu broker (installed by scripts/setup.sh) and stops it at the end."
+    );
+    std::process::exit(2)
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let external = match args.as_slice() {
+        [] => None,
+        [flag, addr] if flag == "-b" || flag == "--bootstrap" => Some(addr.clone()),
+        _ => usage(),
+    };
+    let (tansu, bootstrap) = match external {
+        Some(b) => (None, b),
+        None => {
+            println!("starting a local Tansu broker (krust-testkit) ...");
+            let t = Tansu::try_start().unwrap_or_else(|e| {
+                eprintln!("error: cannot start Tansu: {e}");
+                std::process::exit(1)
+            });
+            println!("   Tansu listening on {}", t.addr());
+            let addr = t.addr().to_owned();
+            (Some(t), addr)
+        }
+    };
+    let code = match demo(&bootstrap, tansu.is_some()).await {
+        Ok(true) => 0,
+        Ok(false) => 1,
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    };
+    // Stop the broker we started (its whole process group) before exiting:
+    // process::exit skips destructors.
+    drop(tansu);
+    std::process::exit(code)
+}
+
+async fn demo(bootstrap: &str, local: bool) -> Result<bool, BoxError> {
+    let admin = Admin::bootstrap(bootstrap)
+        .await
+        .map_err(|e| format!("connecting to {bootstrap}: {e}"))?;
+    let suffix = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let topic = create_topic(&admin, bootstrap, suffix).await?;
+    // A fresh group against someone else's broker, so reruns start clean.
+    let group = if local {
+        GROUP.to_owned()
+    } else {
+        format!("{GROUP}-{suffix}")
+    };
+    let setup = Setup {
+        partitions: PARTITIONS,
+        ..Setup::new(bootstrap, &topic, &group)
+    };
+    let outcome = scenario::run(&setup).await?;
+    print!("{}", scenario::render(&setup, &outcome));
+    println!("{}", scenario::verdict(&setup, &outcome));
+    Ok(outcome.passed())
+}
+
+/// Create `my-topic` (or, if it exists already, `my-topic-SUFFIX`) and wait
+/// until every partition has a leader.
+async fn create_topic(admin: &Admin, bootstrap: &str, suffix: u128) -> Result<String, BoxError> {
+    let mut topic = TOPIC.to_owned();
+    for attempt in 0..2 {
+        let results = admin
+            .create_topics(
+                &[NewTopic::new(&topic, PARTITIONS)],
+                Duration::from_secs(10),
+            )
+            .await
+            .map_err(|e| format!("creating {topic} on {bootstrap}: {e}"))?;
+        match results.into_iter().next().map(|(_, r)| r) {
+            Some(Ok(())) => break,
+            Some(Err(e)) if attempt == 0 && e.code() == Some(ErrorCode::TOPIC_ALREADY_EXISTS) => {
+                let fresh = format!("{TOPIC}-{suffix}");
+                println!("topic {topic} already exists on {bootstrap}; using {fresh} instead");
+                topic = fresh;
+            }
+            Some(Err(e)) => return Err(format!("creating {topic} on {bootstrap}: {e}").into()),
+            None => return Err(format!("creating {topic} on {bootstrap}: no answer for it").into()),
+        }
+    }
+    let started = Instant::now();
+    loop {
+        match admin.describe_topics(&[topic.as_str()]).await {
+            Ok(d)
+                if d[0].partitions.len() == PARTITIONS as usize
+                    && d[0].partitions.iter().all(|p| p.leader.is_some()) =>
+            {
+                break;
+            }
+            r if started.elapsed() > Duration::from_secs(15) => {
+                return Err(format!("topic {topic} has no leaders after 15 s: {r:?}").into());
+            }
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    println!("created topic {topic} with {PARTITIONS} partitions on {bootstrap}");
+    Ok(topic)
+}
