@@ -59,6 +59,10 @@ pub struct PartitionLag {
     pub lag: Option<i64>,
     /// The last offset this consumer committed.
     pub committed: Option<i64>,
+    /// Lag in time: how old the next record to hand out is (now minus its
+    /// timestamp), zero when caught up, `None` when not known (nothing
+    /// prefetched yet, or records without timestamps).
+    pub behind: Option<Duration>,
 }
 
 /// A Kafka consumer (see the module documentation).
@@ -234,6 +238,9 @@ impl Consumer {
     /// Offsets and lag of every assigned partition.
     pub fn lag(&self) -> BTreeMap<TopicPartition, PartitionLag> {
         let rc = self.cfg.isolation_level() == IsolationLevel::ReadCommitted;
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
         self.parts
             .iter()
             .map(|(tp, p)| {
@@ -246,6 +253,7 @@ impl Consumer {
                         log_start_offset: p.log_start_offset,
                         lag: p.lag(rc),
                         committed: p.committed,
+                        behind: p.behind(rc, now_ms),
                     },
                 )
             })

@@ -65,7 +65,7 @@ impl Consumer {
         Ok(())
     }
 
-    fn listener(&mut self) -> Option<&mut Box<dyn crate::rebalance::RebalanceListener>> {
+    pub(crate) fn listener(&mut self) -> Option<&mut Box<dyn crate::rebalance::RebalanceListener>> {
         self.listener
             .as_mut()
             .map(|m| m.get_mut().unwrap_or_else(|e| e.into_inner()))
@@ -228,8 +228,22 @@ impl Consumer {
             let left = deadline.saturating_duration_since(Instant::now());
             match tokio::time::timeout(left, self.commit_offsets(revoke.commits)).await {
                 Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::warn!(error = %e, "commit of revoked partitions failed"),
-                Err(_) => tracing::warn!("commit of revoked partitions passed the revoke deadline"),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "commit of revoked partitions failed");
+                    if let Some(l) = self.listener() {
+                        l.on_commit_failed(&e);
+                    }
+                }
+                Err(_) => {
+                    tracing::warn!("commit of revoked partitions passed the revoke deadline");
+                    let e = ConsumerError::Timeout {
+                        what: "the commit of revoked partitions",
+                        timeout: left,
+                    };
+                    if let Some(l) = self.listener() {
+                        l.on_commit_failed(&e);
+                    }
+                }
             }
         }
         for tp in &revoke.partitions {

@@ -95,6 +95,9 @@ impl Consumer {
         let offsets = self.committable(Some(()));
         if let Err(e) = self.commit_offsets(offsets).await {
             tracing::warn!(error = %e, "auto-commit failed; the next one retries");
+            if let Some(l) = self.listener() {
+                l.on_commit_failed(&e);
+            }
         }
     }
 

@@ -129,6 +129,18 @@ impl PartState {
     }
 }
 
+impl PartState {
+    /// Lag in time (see `PartitionLag::behind`), `now_ms` since the epoch.
+    pub(crate) fn behind(&self, read_committed: bool, now_ms: i64) -> Option<std::time::Duration> {
+        if self.caught_up(read_committed) {
+            return Some(std::time::Duration::ZERO);
+        }
+        let ts = self.buffer.front()?.timestamp;
+        let ms = u64::try_from(now_ms.checked_sub(ts)?.max(0)).ok()?;
+        (ts >= 0).then(|| std::time::Duration::from_millis(ms))
+    }
+}
+
 /// Hand out up to `max` buffered records, visiting partitions from
 /// `start` round-robin so that one busy partition cannot starve others.
 pub(crate) fn hand_out(

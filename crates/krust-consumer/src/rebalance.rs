@@ -30,6 +30,12 @@ pub trait RebalanceListener: Send {
         let _ = partitions;
     }
 
+    /// A commit the consumer made on its own (auto-commit, or the commit
+    /// of revoked partitions) failed; the next auto-commit tries again.
+    fn on_commit_failed(&mut self, error: &crate::ConsumerError) {
+        let _ = error;
+    }
+
     /// The consumer left the group (e.g. `max.poll.interval.ms` passed
     /// between polls; the next poll rejoins).
     fn on_left_group(&mut self, reason: LeaveReason) {
