@@ -443,7 +443,11 @@ async fn pause_and_resume_keep_the_position() {
         let lag = c.lag();
         assert_eq!(lag[&p0].lag, Some(0));
         assert_eq!(lag[&p1].lag, Some(0));
-        assert_eq!(lag[&p0].behind, Some(Duration::ZERO), "caught up: no lag in time");
+        assert_eq!(
+            lag[&p0].behind,
+            Some(Duration::ZERO),
+            "caught up: no lag in time"
+        );
         assert!(
             c.pause(&[TopicPartition::new(topic, 7)]).is_err(),
             "not assigned"
