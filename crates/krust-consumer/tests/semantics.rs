@@ -516,3 +516,50 @@ async fn seek_by_timestamp_noida() {
     .await
     .expect("bounded");
 }
+
+/// The `Stream` of records: every record once, in order per partition;
+/// `commit_async` (a `'static` future, here on another task) commits the
+/// positions reached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_and_commit_async() {
+    use futures_core::Stream;
+    let t = Tansu::start();
+    tokio::time::timeout(BOUND, async {
+        let topic = "stream";
+        t.create_topic(topic, 3).expect("topic");
+        let b = t.bootstrap();
+        let end = produce(&b, topic, 3, 900).await;
+        let mut c = Consumer::new(config(&b, Some("g-stream"), &[("max.poll.records", "7")]))
+            .await
+            .expect("consumer");
+        let tps: Vec<TopicPartition> = (0..3).map(|p| TopicPartition::new(topic, p)).collect();
+        c.assign(tps.clone()).expect("assign");
+        let mut next: BTreeMap<i32, i64> = BTreeMap::new();
+        {
+            let mut s = std::pin::pin!(c.stream());
+            let mut n = 0;
+            while n < 900 {
+                let r = std::future::poll_fn(|cx| s.as_mut().poll_next(cx))
+                    .await
+                    .expect("the stream does not end")
+                    .expect("record");
+                let e = next.entry(r.partition).or_insert(0);
+                assert_eq!(r.offset, *e, "partition {} in order, once", r.partition);
+                *e += 1;
+                n += 1;
+            }
+        }
+        assert_eq!(next, end);
+        let commit = c.commit_async();
+        tokio::spawn(commit).await.expect("task").expect("commit");
+        let committed = c.committed(&tps).await.expect("committed");
+        for tp in &tps {
+            assert_eq!(
+                committed[tp].as_ref().map(|o| o.offset),
+                Some(end[&tp.partition])
+            );
+        }
+    })
+    .await
+    .expect("bounded");
+}
