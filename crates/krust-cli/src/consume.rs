@@ -28,7 +28,7 @@ use krust::consumer::{
     Consumer, ConsumerConfig, ConsumerError, ConsumerRecord, OffsetAndMetadata, TopicPartition,
 };
 
-use crate::format::{self, Fields, Format};
+use crate::format::{Fields, Format, HeaderFn};
 use crate::props::{self, Property};
 use crate::signal::Shutdown;
 use crate::{CliError, Outcome};
@@ -50,6 +50,9 @@ Examples:
 
   # as a group member, committing each record once printed, 10 records
   krust consume -b localhost:9092 -t events -g my-group --commit each -c 10
+
+  # one JSON object per record, for scripts
+  krust consume -b localhost:9092 -t events -e --json
 
   # any consumer property by its Kafka name
   krust consume -b localhost:9092 -t events -g my-group \\
@@ -83,8 +86,18 @@ pub struct ConsumeArgs {
     #[arg(short = 'e', long = "exit-at-end")]
     pub exit_at_end: bool,
     /// Output format (kcat's -f); default: the value and a newline.
-    #[arg(short = 'f', long = "format", value_name = "FORMAT")]
+    #[arg(
+        short = 'f',
+        long = "format",
+        value_name = "FORMAT",
+        conflicts_with = "json"
+    )]
     pub format: Option<String>,
+    /// One JSON object per record and line: topic, partition, offset,
+    /// timestamp, key, value (strings or null), headers ([key, value]
+    /// pairs). Stable for scripts.
+    #[arg(short = 'J', long = "json")]
+    pub json: bool,
     /// A consumer property by its Kafka name (repeatable), applied after
     /// the flags, e.g. `-X session.timeout.ms=6000`,
     /// `-X bootstrap.timeout.ms=5000`.
@@ -131,14 +144,11 @@ impl Fields for ConsumerRecord {
     fn value(&self) -> Option<&[u8]> {
         self.value.as_deref()
     }
-    fn write_headers(&self, out: &mut dyn Write) -> io::Result<()> {
-        let headers: Vec<_> = self.headers.iter().collect();
-        format::write_header_pairs(
-            out,
-            headers
-                .iter()
-                .map(|h| (h.key.as_str().as_bytes(), h.value.as_deref())),
-        )
+    fn each_header(&self, f: &mut HeaderFn<'_>) -> io::Result<()> {
+        for h in self.headers.iter() {
+            f(h.key.as_str().as_bytes(), h.value.as_deref())?;
+        }
+        Ok(())
     }
 }
 
@@ -211,6 +221,7 @@ pub async fn run(args: ConsumeArgs, shutdown: Shutdown) -> Result<Outcome, CliEr
     let commit = commit_mode(&args)?;
     let format = match &args.format {
         Some(f) => Format::parse(f).map_err(|e| CliError::usage(e.to_string()))?,
+        None if args.json => Format::json(),
         None => Format::default(),
     };
     let config =

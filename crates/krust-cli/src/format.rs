@@ -10,6 +10,9 @@
 use std::fmt;
 use std::io::{self, Write};
 
+/// Called with each header's key and value (`None` for null).
+pub type HeaderFn<'a> = dyn FnMut(&[u8], Option<&[u8]>) -> io::Result<()> + 'a;
+
 /// What one record offers to a format: the consumer's record, or a test's.
 pub trait Fields {
     /// The topic.
@@ -24,8 +27,9 @@ pub trait Fields {
     fn key(&self) -> Option<&[u8]>;
     /// The value, `None` for null.
     fn value(&self) -> Option<&[u8]>;
-    /// Write the headers as `k=v,...`.
-    fn write_headers(&self, out: &mut dyn Write) -> io::Result<()>;
+    /// Call `f` with each header's key and value (`None` for null), in
+    /// order.
+    fn each_header(&self, f: &mut HeaderFn<'_>) -> io::Result<()>;
 }
 
 /// One piece of a compiled format.
@@ -41,6 +45,8 @@ enum Segment {
     ValueLen,
     Timestamp,
     Headers,
+    /// The whole record as one JSON object (`--json`).
+    Json,
 }
 
 /// A compiled `-f` format.
@@ -76,6 +82,13 @@ impl Default for Format {
 }
 
 impl Format {
+    /// One JSON object per record and line (see `write_json`).
+    pub fn json() -> Format {
+        Format {
+            segments: vec![Segment::Json, Segment::Literal(b"\n".to_vec())],
+        }
+    }
+
     /// Compile `format`; an unknown `%x` or `\x`, or a trailing lone `%` or
     /// `\`, is an error naming it.
     pub fn parse(format: &str) -> Result<Format, FormatError> {
@@ -156,27 +169,78 @@ impl Format {
                 Segment::Value => out.write_all(r.value().unwrap_or_default())?,
                 Segment::ValueLen => write!(out, "{}", len(r.value()))?,
                 Segment::Timestamp => write!(out, "{}", r.timestamp())?,
-                Segment::Headers => r.write_headers(out)?,
+                Segment::Headers => {
+                    let mut first = true;
+                    r.each_header(&mut |k, v| {
+                        if !std::mem::take(&mut first) {
+                            out.write_all(b",")?;
+                        }
+                        out.write_all(k)?;
+                        out.write_all(b"=")?;
+                        out.write_all(v.unwrap_or_default())
+                    })?;
+                }
+                Segment::Json => write_json(out, r)?,
             }
         }
         Ok(())
     }
 }
 
-/// Write `k=v,...` from `(key, value)` pairs; a null value prints as `k=`.
-pub fn write_header_pairs<'a>(
-    out: &mut dyn Write,
-    pairs: impl IntoIterator<Item = (&'a [u8], Option<&'a [u8]>)>,
-) -> io::Result<()> {
-    for (i, (k, v)) in pairs.into_iter().enumerate() {
-        if i > 0 {
+/// One record as a JSON object on one line: `topic`, `partition`,
+/// `offset`, `timestamp` (ms, -1 for none), `key` and `value` (strings,
+/// invalid UTF-8 replaced by U+FFFD, `null` for null), `headers` (an array
+/// of `[key, value]`, in order, since keys may repeat). The field names and
+/// their order are stable.
+fn write_json(out: &mut dyn Write, r: &dyn Fields) -> io::Result<()> {
+    out.write_all(b"{\"topic\":")?;
+    json_str(out, Some(r.topic().as_bytes()))?;
+    write!(
+        out,
+        ",\"partition\":{},\"offset\":{},\"timestamp\":{},\"key\":",
+        r.partition(),
+        r.offset(),
+        r.timestamp()
+    )?;
+    json_str(out, r.key())?;
+    out.write_all(b",\"value\":")?;
+    json_str(out, r.value())?;
+    out.write_all(b",\"headers\":[")?;
+    let mut first = true;
+    r.each_header(&mut |k, v| {
+        if !std::mem::take(&mut first) {
             out.write_all(b",")?;
         }
-        out.write_all(k)?;
-        out.write_all(b"=")?;
-        out.write_all(v.unwrap_or_default())?;
+        out.write_all(b"[")?;
+        json_str(out, Some(k))?;
+        out.write_all(b",")?;
+        json_str(out, v)?;
+        out.write_all(b"]")
+    })?;
+    out.write_all(b"]}")
+}
+
+/// A JSON string (or `null`), escaped per RFC 8259.
+fn json_str(out: &mut dyn Write, b: Option<&[u8]>) -> io::Result<()> {
+    let Some(b) = b else {
+        return out.write_all(b"null");
+    };
+    out.write_all(b"\"")?;
+    for c in String::from_utf8_lossy(b).chars() {
+        match c {
+            '"' => out.write_all(b"\\\"")?,
+            '\\' => out.write_all(b"\\\\")?,
+            '\n' => out.write_all(b"\\n")?,
+            '\r' => out.write_all(b"\\r")?,
+            '\t' => out.write_all(b"\\t")?,
+            c if u32::from(c) < 0x20 => write!(out, "\\u{:04x}", u32::from(c))?,
+            c => {
+                let mut buf = [0u8; 4];
+                out.write_all(c.encode_utf8(&mut buf).as_bytes())?;
+            }
+        }
     }
-    Ok(())
+    out.write_all(b"\"")
 }
 
 #[cfg(test)]
@@ -208,8 +272,11 @@ mod tests {
         fn value(&self) -> Option<&[u8]> {
             self.value
         }
-        fn write_headers(&self, out: &mut dyn Write) -> io::Result<()> {
-            write_header_pairs(out, self.headers.iter().copied())
+        fn each_header(&self, f: &mut HeaderFn<'_>) -> io::Result<()> {
+            for (k, v) in &self.headers {
+                f(k, *v)?;
+            }
+            Ok(())
         }
     }
 
@@ -300,5 +367,22 @@ mod tests {
         let mut out = Vec::new();
         f.write(&mut out, &r).expect("writes");
         assert_eq!(out, b"\x00\xff\xfe\n");
+    }
+
+    #[test]
+    fn json_is_one_escaped_object_per_line() {
+        let r = Rec {
+            key: None,
+            value: Some(b"say \"hi\"\n\x01\xff"),
+            headers: vec![(b"a", Some(b"1")), (b"a", None)],
+        };
+        let mut out = Vec::new();
+        Format::json().write(&mut out, &r).expect("writes");
+        assert_eq!(
+            String::from_utf8(out).expect("utf-8"),
+            "{\"topic\":\"orders\",\"partition\":2,\"offset\":41,\"timestamp\":1700000000123,\
+             \"key\":null,\"value\":\"say \\\"hi\\\"\\n\\u0001\u{fffd}\",\
+             \"headers\":[[\"a\",\"1\"],[\"a\",null]]}\n"
+        );
     }
 }

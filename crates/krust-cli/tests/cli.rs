@@ -513,3 +513,40 @@ fn a_missing_topic_is_an_error_and_is_not_created() {
         );
     }
 }
+
+#[test]
+fn json_output_is_one_object_per_record() {
+    let tansu = Tansu::start();
+    tansu.create_topic("js", 1).expect("create topic");
+    let broker = tansu.addr();
+    produce_lines(broker, "js", "k:say \"hi\"\nonly-value\n");
+    let o = run(
+        &["consume", "-b", broker, "-t", "js", "-e", "--json"],
+        b"",
+        Duration::from_secs(60),
+    );
+    assert_success(&o, "consume --json");
+    let out = String::from_utf8(o.stdout).expect("utf-8");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(
+        lines[0].starts_with(r#"{"topic":"js","partition":0,"offset":0,"timestamp":"#)
+            && lines[0].ends_with(r#","key":"k","value":"say \"hi\"","headers":[]}"#),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].contains(r#""offset":1,"#)
+            && lines[1].ends_with(r#","key":null,"value":"only-value","headers":[]}"#),
+        "{}",
+        lines[1]
+    );
+    let both = run(
+        &[
+            "consume", "-b", broker, "-t", "js", "-e", "--json", "-f", "%s",
+        ],
+        b"",
+        Duration::from_secs(10),
+    );
+    assert_eq!(both.status.code(), Some(2), "--json and -f conflict");
+}
