@@ -38,7 +38,10 @@ pub enum AckMode {
     #[default]
     Implicit,
     /// Only records the application acked count; a partition commits the
-    /// end of its contiguous acked prefix.
+    /// end of its contiguous acked prefix. On revoke the consumer waits for
+    /// the acks of what it handed out (up to the revoke deadline) and
+    /// commits that prefix before letting the partitions go, with or
+    /// without `enable.auto.commit`.
     Explicit,
 }
 

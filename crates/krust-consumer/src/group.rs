@@ -221,7 +221,10 @@ impl Consumer {
         if let Some(l) = self.listener() {
             l.on_revoked(&mut revoke);
         }
-        if self.cfg.enable_auto_commit {
+        // Explicit acks say what was processed, so their prefix is always
+        // committed before the partitions go (DESIGN.md: revoke is safe by
+        // default); implicit positions only with auto-commit, as in Java.
+        if self.cfg.enable_auto_commit || self.cfg.ack_mode == AckMode::Explicit {
             revoke.commit_all();
         }
         if !revoke.commits.is_empty() {

@@ -19,7 +19,8 @@ pub trait RebalanceListener: Send {
     /// Partitions about to be taken away while this consumer still owns
     /// them: nothing more of them is handed out, and offsets added with
     /// [`Revoke::commit`] are committed before they go. With
-    /// `enable.auto.commit` the committable offsets are committed anyway.
+    /// `enable.auto.commit`, or `acknowledgement.mode=explicit`, the
+    /// committable offsets are committed anyway.
     fn on_revoked(&mut self, revoke: &mut Revoke) {
         let _ = revoke;
     }

@@ -392,3 +392,100 @@ async fn pattern_subscription_follows_matching_topics() {
     .await
     .expect("bounded");
 }
+
+/// Explicit acks, no auto-commit and no listener: on revoke the consumer
+/// waits for the acks still in flight and commits the acked prefix, so the
+/// next owner neither skips nor repeats a record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoke_waits_for_acks_and_commits_the_acked_prefix() {
+    let t = Tansu::start();
+    tokio::time::timeout(BOUND, async {
+        let topic = "acked-handover";
+        t.create_topic(topic, 2).expect("topic");
+        let b = t.bootstrap();
+        let p = producer(&b).await;
+        for i in 0..200 {
+            p.send(ProducerRecord::new(topic, format!("{i}")).partition(i % 2))
+                .await
+                .expect("send");
+        }
+        p.flush().await.expect("flush");
+        let props = [
+            ("partition.assignment.strategy", "range"),
+            ("acknowledgement.mode", "explicit"),
+            ("max.poll.records", "5"),
+        ];
+        let mut a = Consumer::new(config(&b, "g-acked", &props))
+            .await
+            .expect("a");
+        a.subscribe([topic]).expect("subscribe");
+        let seen_a = Arc::new(Mutex::new(BTreeSet::<(i32, i64)>::new()));
+        let start = Instant::now();
+        while seen_a.lock().unwrap().len() < 20 {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "a got no records"
+            );
+            for r in a.poll(Duration::from_millis(200)).await.expect("poll") {
+                seen_a.lock().unwrap().insert((r.partition, r.offset));
+                // Processed elsewhere, acked late.
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    r.ack();
+                });
+            }
+        }
+        let mut bc = Consumer::new(config(&b, "g-acked", &props))
+            .await
+            .expect("b");
+        bc.subscribe([topic]).expect("subscribe");
+        let a_seen = seen_a.clone();
+        let a_task = tokio::spawn(async move {
+            let stop = Instant::now() + Duration::from_secs(12);
+            while Instant::now() < stop {
+                for r in a.poll(Duration::from_millis(100)).await.expect("poll") {
+                    a_seen.lock().unwrap().insert((r.partition, r.offset));
+                    tokio::spawn(async move {
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                        r.ack();
+                    });
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            a
+        });
+        let mut first_b: BTreeMap<i32, i64> = BTreeMap::new();
+        let mut seen_b = BTreeSet::new();
+        let start = Instant::now();
+        while first_b.is_empty() {
+            assert!(
+                start.elapsed() < Duration::from_secs(40),
+                "b got no records"
+            );
+            for r in bc.poll(Duration::from_millis(200)).await.expect("poll") {
+                first_b.entry(r.partition).or_insert(r.offset);
+                seen_b.insert((r.partition, r.offset));
+                r.ack();
+            }
+        }
+        let a = a_task.await.expect("a task");
+        let seen_a = seen_a.lock().unwrap().clone();
+        for (p, first) in &first_b {
+            let a_end = seen_a
+                .iter()
+                .filter(|(q, _)| q == p)
+                .map(|(_, o)| o + 1)
+                .max();
+            assert_eq!(
+                Some(*first),
+                a_end.or(Some(0)),
+                "partition {p}: B starts right after A's last acked record"
+            );
+        }
+        assert!(seen_a.is_disjoint(&seen_b), "no record handed to both");
+        a.close().await.expect("close a");
+        bc.close().await.expect("close b");
+    })
+    .await
+    .expect("bounded");
+}
