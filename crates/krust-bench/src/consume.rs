@@ -11,10 +11,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use krust_producer::{DeliveryFuture, Producer, ProducerConfig, ProducerRecord};
+use krust_producer::{DeliveryFuture, Producer, ProducerRecord};
 use krust_testkit::Tansu;
 
-use crate::report::{RunResult, median};
+use crate::report::{self, RunResult, median};
 use crate::{Settings, cpu, workspace_root, write_pool};
 
 /// Delivery futures outstanding at most while filling (as `produce`).
@@ -37,14 +37,7 @@ fn fill(s: &Settings, bootstrap: &str, topic: &str) -> BTreeMap<i32, i64> {
         .build()
         .expect("tokio runtime");
     rt.block_on(async {
-        let config = ProducerConfig::from_properties([
-            ("bootstrap.servers", bootstrap.to_owned()),
-            ("acks", "all".to_owned()),
-            ("linger.ms", s.linger_ms.to_string()),
-            ("batch.size", s.batch_size.to_string()),
-            ("compression.type", s.compression.clone()),
-        ])
-        .expect("producer config");
+        let config = crate::producer_config(s, bootstrap);
         let producer = Producer::new(config).await.expect("producer");
         // partition -> (records, highest offset)
         let mut parts: BTreeMap<i32, (i64, i64)> = BTreeMap::new();
@@ -135,26 +128,7 @@ pub fn consume(s: Settings) {
                 .args(["--expect", &expect])
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit());
-            let broker_before = tansu_pid.and_then(cpu::process_cpu);
-            let children_before = cpu::children_cpu();
-            let started = Instant::now();
-            let out = cmd.output().expect("run client");
-            let elapsed = started.elapsed();
-            let children = cpu::children_cpu() - children_before;
-            let broker = match (broker_before, tansu_pid.and_then(cpu::process_cpu)) {
-                (Some(a), Some(b)) => Some(b - a),
-                _ => None,
-            };
-            assert!(out.status.success(), "{client} run failed: {}", out.status);
-            let stdout = String::from_utf8_lossy(&out.stdout);
-            let line = stdout
-                .lines()
-                .find(|l| l.starts_with("RESULT "))
-                .unwrap_or_else(|| panic!("{client} printed no RESULT line:\n{stdout}"));
-            let mut r = RunResult::from_line(line);
-            r.process_cpu = children.total();
-            r.process_wall = elapsed.as_secs_f64();
-            r.broker_cpu = broker.map(|b| b.total());
+            let r = report::run_child(&mut cmd, &client, tansu_pid);
             eprintln!("run {run}: {}", summary(&r));
             verify(&r, s.records, s.size);
             results.push(r);

@@ -105,3 +105,15 @@ pub fn find_process_with_arg(needle: &str) -> Option<u32> {
             !is_shell && args.contains(&needle.as_bytes())
         })
 }
+
+/// CPU seconds of this process's main thread (named `krust-bench`: the
+/// loop being measured) and of all its other threads.
+pub fn main_and_other_threads() -> (f64, f64) {
+    threads().into_iter().fold((0.0, 0.0), |(m, o), (name, c)| {
+        if name == "krust-bench" {
+            (m + c.total(), o)
+        } else {
+            (m, o + c.total())
+        }
+    })
+}

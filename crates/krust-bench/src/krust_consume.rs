@@ -90,29 +90,10 @@ impl Seen {
 }
 
 pub fn run(s: &Settings, bootstrap: &str, topic: &str, group: &str, expect: &str) -> RunResult {
-    let rt = match s.runtime.as_str() {
-        "current" => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build(),
-        _ => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build(),
-    }
-    .expect("tokio runtime");
+    let rt = crate::runtime(s);
     let mut seen = Seen::new(expect);
     let n = seen.expected();
-    let split = || {
-        cpu::threads()
-            .into_iter()
-            .fold((0.0, 0.0), |(m, o), (name, c)| {
-                if name == "krust-bench" {
-                    (m + c.total(), o)
-                } else {
-                    (m, o + c.total())
-                }
-            })
-    };
+    let split = cpu::main_and_other_threads;
     let (main0, other0) = split();
     let cpu0 = cpu::self_cpu();
     let started = Instant::now();

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use krust_producer::{DeliveryFuture, Producer, ProducerConfig, ProducerRecord, RecordMetadata};
+use krust_producer::{DeliveryFuture, Producer, ProducerRecord, RecordMetadata};
 
 use crate::Settings;
 use crate::cpu;
@@ -42,16 +42,7 @@ impl Tally {
 }
 
 pub fn run(s: &Settings, bootstrap: &str, topic: &str, pool_path: &str) -> RunResult {
-    let rt = match s.runtime.as_str() {
-        "current" => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build(),
-        _ => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build(),
-    }
-    .expect("tokio runtime");
+    let rt = crate::runtime(s);
     let pool = Bytes::from(std::fs::read(pool_path).expect("read value pool"));
     let values: Vec<Bytes> = (0..pool.len() / s.size)
         .map(|i| pool.slice(i * s.size..(i + 1) * s.size))
@@ -59,29 +50,12 @@ pub fn run(s: &Settings, bootstrap: &str, topic: &str, pool_path: &str) -> RunRe
     let mask = values.len() - 1;
     let topic = topic.to_owned();
 
-    let split = || {
-        cpu::threads()
-            .into_iter()
-            .fold((0.0, 0.0), |(m, o), (name, c)| {
-                if name == "krust-bench" {
-                    (m + c.total(), o)
-                } else {
-                    (m, o + c.total())
-                }
-            })
-    };
+    let split = cpu::main_and_other_threads;
     let (main0, other0) = split();
     let cpu0 = cpu::self_cpu();
     let started = Instant::now();
     let tally = rt.block_on(async {
-        let config = ProducerConfig::from_properties([
-            ("bootstrap.servers", bootstrap.to_owned()),
-            ("acks", "all".to_owned()),
-            ("linger.ms", s.linger_ms.to_string()),
-            ("batch.size", s.batch_size.to_string()),
-            ("compression.type", s.compression.clone()),
-        ])
-        .expect("producer config");
+        let config = crate::producer_config(s, bootstrap);
         let producer = Producer::new(config).await.expect("producer");
         let mut tally = Tally::default();
         let mut window: VecDeque<DeliveryFuture> = VecDeque::with_capacity(WINDOW);

@@ -34,7 +34,6 @@ mod report;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Instant;
 
 use krust_testkit::Tansu;
 
@@ -77,6 +76,33 @@ impl Default for Settings {
 
 /// Number of distinct values cycled through (same file for both clients).
 const POOL: usize = 4096;
+
+/// The runtime a krust client runs on (`--runtime current|multi`; multi
+/// has two workers, one per core here).
+fn runtime(s: &Settings) -> tokio::runtime::Runtime {
+    match s.runtime.as_str() {
+        "current" => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        _ => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build(),
+    }
+    .expect("tokio runtime")
+}
+
+/// krust's producer with the benchmark's settings (acks=all).
+fn producer_config(s: &Settings, bootstrap: &str) -> krust_producer::ProducerConfig {
+    krust_producer::ProducerConfig::from_properties([
+        ("bootstrap.servers", bootstrap.to_owned()),
+        ("acks", "all".to_owned()),
+        ("linger.ms", s.linger_ms.to_string()),
+        ("batch.size", s.batch_size.to_string()),
+        ("compression.type", s.compression.clone()),
+    ])
+    .expect("producer config")
+}
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -244,26 +270,7 @@ fn produce(s: Settings) {
                 .arg(&pool)
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit());
-            let broker_before = tansu_pid.and_then(cpu::process_cpu);
-            let children_before = cpu::children_cpu();
-            let started = Instant::now();
-            let out = cmd.output().expect("run client");
-            let elapsed = started.elapsed();
-            let children = cpu::children_cpu() - children_before;
-            let broker = match (broker_before, tansu_pid.and_then(cpu::process_cpu)) {
-                (Some(a), Some(b)) => Some(b - a),
-                _ => None,
-            };
-            assert!(out.status.success(), "{client} run failed: {}", out.status);
-            let stdout = String::from_utf8_lossy(&out.stdout);
-            let line = stdout
-                .lines()
-                .find(|l| l.starts_with("RESULT "))
-                .unwrap_or_else(|| panic!("{client} printed no RESULT line:\n{stdout}"));
-            let mut r = RunResult::from_line(line);
-            r.process_cpu = children.total();
-            r.process_wall = elapsed.as_secs_f64();
-            r.broker_cpu = broker.map(|b| b.total());
+            let r = report::run_child(&mut cmd, &client, tansu_pid);
             r.verify(s.records);
             eprintln!("run {run}: {}", r.summary());
             results.push(r);

@@ -1,7 +1,7 @@
 //! The RESULT line both clients print, verification and the table.
 
 use crate::Settings;
-use crate::cpu::Cpu;
+use crate::cpu::{self, Cpu};
 
 /// What one client run measured.
 #[derive(Debug, Clone, Default)]
@@ -155,6 +155,37 @@ impl RunResult {
             self.partitions_used
         )
     }
+}
+
+/// Run one client's child process (`cmd`, stdout piped) and read its
+/// `RESULT` line; adds the child's whole-process CPU and wall time and the
+/// broker's CPU (`broker_pid`) over the same run.
+pub fn run_child(
+    cmd: &mut std::process::Command,
+    client: &str,
+    broker_pid: Option<u32>,
+) -> RunResult {
+    let broker_before = broker_pid.and_then(cpu::process_cpu);
+    let children_before = cpu::children_cpu();
+    let started = std::time::Instant::now();
+    let out = cmd.output().expect("run client");
+    let elapsed = started.elapsed();
+    let children = cpu::children_cpu() - children_before;
+    let broker = match (broker_before, broker_pid.and_then(cpu::process_cpu)) {
+        (Some(a), Some(b)) => Some(b - a),
+        _ => None,
+    };
+    assert!(out.status.success(), "{client} run failed: {}", out.status);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("RESULT "))
+        .unwrap_or_else(|| panic!("{client} printed no RESULT line:\n{stdout}"));
+    let mut r = RunResult::from_line(line);
+    r.process_cpu = children.total();
+    r.process_wall = elapsed.as_secs_f64();
+    r.broker_cpu = broker.map(|b| b.total());
+    r
 }
 
 pub fn median(mut v: Vec<f64>) -> f64 {
