@@ -362,7 +362,7 @@ async fn coordinator_moved_while_consuming() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn offset_out_of_range_resets_to_earliest() {
+async fn injected_offset_out_of_range_loses_nothing() {
     bounded(&[Fault::OutOfRange]).await;
 }
 
