@@ -7,7 +7,7 @@
 //! exactly once.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -105,23 +105,9 @@ pub fn consume(s: Settings) {
         }
         for client in order {
             let group = format!("bench-consume-{client}-{run}-{}", std::process::id());
-            let mut cmd = match client.as_str() {
-                "krust" => {
-                    let mut c = Command::new(&exe);
-                    c.arg("krust-consume-child");
-                    c
-                }
-                "confluent" => {
-                    let mut c = Command::new(&s.python);
-                    c.arg(&peer_script);
-                    c
-                }
-                other => panic!("unknown client {other}"),
-            };
-            cmd.args(["--records", &s.records.to_string()])
-                .args(["--size", &s.size.to_string()])
-                .args(["--partitions", &s.partitions.to_string()])
-                .args(["--runtime", &s.runtime])
+            let mut cmd =
+                crate::client_command(&s, &client, &exe, "krust-consume-child", &peer_script);
+            cmd.args(["--runtime", &s.runtime])
                 .args(["--bootstrap", &bootstrap])
                 .args(["--topic", &topic])
                 .args(["--group", &group])

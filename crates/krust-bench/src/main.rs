@@ -104,6 +104,35 @@ fn producer_config(s: &Settings, bootstrap: &str) -> krust_producer::ProducerCon
     .expect("producer config")
 }
 
+/// The child process of one client run: krust's (this binary with
+/// `child`) or the Python peer (`peer_script`), with the settings every
+/// run passes; stdout is piped for its `RESULT` line.
+fn client_command(
+    s: &Settings,
+    client: &str,
+    exe: &Path,
+    child: &str,
+    peer_script: &Path,
+) -> Command {
+    let mut c = match client {
+        "krust" => {
+            let mut c = Command::new(exe);
+            c.arg(child);
+            c
+        }
+        "confluent" => {
+            let mut c = Command::new(&s.python);
+            c.arg(peer_script);
+            c
+        }
+        other => panic!("unknown client {other}"),
+    };
+    c.args(["--records", &s.records.to_string()])
+        .args(["--size", &s.size.to_string()])
+        .args(["--partitions", &s.partitions.to_string()]);
+    c
+}
+
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -244,23 +273,8 @@ fn produce(s: Settings) {
             tansu
                 .create_topic(&topic, s.partitions)
                 .expect("create topic");
-            let mut cmd = match client.as_str() {
-                "krust" => {
-                    let mut c = Command::new(&exe);
-                    c.arg("krust-child");
-                    c
-                }
-                "confluent" => {
-                    let mut c = Command::new(&s.python);
-                    c.arg(&peer_script);
-                    c
-                }
-                other => panic!("unknown client {other}"),
-            };
-            cmd.args(["--records", &s.records.to_string()])
-                .args(["--size", &s.size.to_string()])
-                .args(["--partitions", &s.partitions.to_string()])
-                .args(["--compression", &s.compression])
+            let mut cmd = crate::client_command(&s, &client, &exe, "krust-child", &peer_script);
+            cmd.args(["--compression", &s.compression])
                 .args(["--batch-size", &s.batch_size.to_string()])
                 .args(["--linger-ms", &s.linger_ms.to_string()])
                 .args(["--runtime", &s.runtime])
