@@ -163,11 +163,12 @@ impl ConsumerConfig {
         K: AsRef<str>,
         V: AsRef<str>,
     {
-        let mut b = ConsumerConfig::builder();
-        for (k, v) in properties {
-            b = b.set(k.as_ref(), v.as_ref())?;
-        }
-        b.build()
+        props::apply(
+            ConsumerConfig::builder(),
+            properties,
+            ConsumerConfigBuilder::set,
+        )?
+        .build()
     }
 
     /// `isolation.level`.
@@ -355,6 +356,7 @@ impl ConsumerConfigBuilder {
             "bootstrap.timeout.ms" => c.bootstrap_timeout = ms()?,
             _ => {
                 return Err(ConfigError::UnknownKey {
+                    client: "consumer",
                     key: key.to_owned(),
                     value: value.to_owned(),
                 });

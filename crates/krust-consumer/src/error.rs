@@ -7,32 +7,7 @@ use krust_codec::{ApiKey, ErrorCode};
 use krust_group::{GroupError, OffsetError, TopicPartition};
 use thiserror::Error;
 
-/// A bad consumer setting.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// No consumer property has this name.
-    #[error("unknown consumer property `{key}` (value `{value}`)")]
-    UnknownKey {
-        /// The property name as given.
-        key: String,
-        /// The value given with it.
-        value: String,
-    },
-    /// The value does not parse or is out of range.
-    #[error("bad value `{value}` for `{key}`: {reason}")]
-    BadValue {
-        /// The property name.
-        key: String,
-        /// The value as given.
-        value: String,
-        /// Why it was refused.
-        reason: String,
-    },
-    /// Settings that cannot hold together.
-    #[error("conflicting settings: {0}")]
-    Conflict(String),
-}
+pub use krust_net::props::ConfigError;
 
 /// An error of a [`Consumer`](crate::Consumer) call.
 #[derive(Debug, Clone, Error)]

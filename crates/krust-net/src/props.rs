@@ -1,9 +1,57 @@
 //! Parsing the values of Kafka client properties (`linger.ms=5`,
 //! `bootstrap.servers=a:9092,b:9092`, `enable.auto.commit=true`), shared by
 //! the producer's and the consumer's configurations. Each parser returns
-//! the reason a value is refused; the caller names the key and the value.
+//! the reason a value is refused; [`ConfigError`] names the key and the
+//! value.
 
 use std::time::Duration;
+
+/// A client property that is unknown, has a value that does not parse, or
+/// conflicts with another.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// No property of this client has this name.
+    #[error("unknown {client} property `{key}` (value `{value}`)")]
+    UnknownKey {
+        /// Which client was configured (`producer`, `consumer`).
+        client: &'static str,
+        /// The property name as given.
+        key: String,
+        /// The value given with it.
+        value: String,
+    },
+    /// The value does not parse or is out of range.
+    #[error("bad value `{value}` for `{key}`: {reason}")]
+    BadValue {
+        /// The property name.
+        key: String,
+        /// The value as given.
+        value: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// Settings that cannot hold together (e.g. `enable.idempotence=true`
+    /// with `acks=1`).
+    #[error("conflicting settings: {0}")]
+    Conflict(String),
+}
+
+/// Feed `(key, value)` properties one by one to a builder's `set`.
+pub fn apply<B, K, V>(
+    mut builder: B,
+    properties: impl IntoIterator<Item = (K, V)>,
+    set: impl Fn(B, &str, &str) -> Result<B, ConfigError>,
+) -> Result<B, ConfigError>
+where
+    K: AsRef<str>,
+    V: AsRef<str>,
+{
+    for (k, v) in properties {
+        builder = set(builder, k.as_ref(), v.as_ref())?;
+    }
+    Ok(builder)
+}
 
 /// A comma-separated list, entries trimmed, empty entries dropped.
 pub fn list(v: &str) -> Vec<String> {

@@ -96,11 +96,7 @@ impl ProducerConfig {
         K: AsRef<str>,
         V: AsRef<str>,
     {
-        let mut b = ProducerConfig::builder();
-        for (k, v) in props {
-            b = b.set(k.as_ref(), v.as_ref())?;
-        }
-        b.build()
+        props::apply(ProducerConfig::builder(), props, ProducerConfigBuilder::set)?.build()
     }
 
     /// Check the rules that tie settings together (also run by `build`).
@@ -300,6 +296,7 @@ impl ProducerConfigBuilder {
             }
             _ => {
                 return Err(ConfigError::UnknownKey {
+                    client: "producer",
                     key: key.to_owned(),
                     value: value.to_owned(),
                 });
@@ -376,7 +373,7 @@ mod tests {
     fn unknown_keys_and_bad_values_name_key_and_value() {
         let e = props(&[("lingr.ms", "5")]).expect_err("unknown");
         assert!(
-            matches!(&e, ConfigError::UnknownKey { key, value } if key == "lingr.ms" && value == "5")
+            matches!(&e, ConfigError::UnknownKey { key, value, .. } if key == "lingr.ms" && value == "5")
         );
         assert!(e.to_string().contains("lingr.ms") && e.to_string().contains('5'));
         for (k, v) in [

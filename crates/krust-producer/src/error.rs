@@ -7,34 +7,7 @@ use std::time::Duration;
 use krust_codec::{ApiKey, EncodeError, ErrorCode};
 use thiserror::Error;
 
-/// A property that is unknown, has a value that does not parse, or
-/// conflicts with another.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// No producer property has this name.
-    #[error("unknown producer property `{key}` (value `{value}`)")]
-    UnknownKey {
-        /// The property name as given.
-        key: String,
-        /// The value given with it.
-        value: String,
-    },
-    /// The value does not parse or is out of range.
-    #[error("bad value `{value}` for `{key}`: {reason}")]
-    BadValue {
-        /// The property name.
-        key: String,
-        /// The value as given.
-        value: String,
-        /// Why it was refused.
-        reason: String,
-    },
-    /// Settings that cannot hold together (e.g. `enable.idempotence=true`
-    /// with `acks=1`).
-    #[error("conflicting settings: {0}")]
-    Conflict(String),
-}
+pub use krust_net::props::ConfigError;
 
 /// An error of [`Producer`](crate::Producer) calls and delivery futures.
 #[derive(Debug, Clone, Error)]
