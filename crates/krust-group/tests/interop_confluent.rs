@@ -393,20 +393,7 @@ async fn mixed_group(broker: &dyn Broker, group_id: &str, strategy: &str) {
     settle(&k, &mut py).await;
 
     // Each commits its own partitions.
-    let snap = k.snap();
-    let mine: BTreeMap<TopicPartition, OffsetAndMetadata> = snap
-        .owned
-        .iter()
-        .map(|t| {
-            (
-                t.clone(),
-                OffsetAndMetadata::new(3 + i64::from(t.partition)),
-            )
-        })
-        .collect();
-    offsets::commit(&commit_pool, &snap, &mine, &retry())
-        .await
-        .expect("krust commits its partitions");
+    let mine = commit_owned(&k, &commit_pool, 3).await;
     expected.extend(mine.iter().map(|(t, o)| (t.partition, o.offset)));
     let theirs: BTreeMap<i32, i64> = py.held.iter().map(|p| (*p, 5 + i64::from(*p))).collect();
     py.commit(&theirs);
@@ -432,20 +419,7 @@ async fn mixed_group(broker: &dyn Broker, group_id: &str, strategy: &str) {
     let mut py = PyMember::start(&b, group_id, strategy);
     wait_shared(&k, &mut py, 3, "krust + second python").await;
     settle(&k, &mut py).await;
-    let snap = k.snap();
-    let mine: BTreeMap<TopicPartition, OffsetAndMetadata> = snap
-        .owned
-        .iter()
-        .map(|t| {
-            (
-                t.clone(),
-                OffsetAndMetadata::new(11 + i64::from(t.partition)),
-            )
-        })
-        .collect();
-    offsets::commit(&commit_pool, &snap, &mine, &retry())
-        .await
-        .expect("krust commits again");
+    let mine = commit_owned(&k, &commit_pool, 11).await;
     expected.extend(mine.iter().map(|(t, o)| (t.partition, o.offset)));
     k.close().await;
     let t = Instant::now();
@@ -523,3 +497,26 @@ async fn noida_mixed_group_range() {
 // `confluent-kafka` consumer holding all six, a second one subscribing
 // with cooperative-sticky, and the second one's JoinGroup is never answered
 // (reproduced without krust, 40 s). Tansu runs that path above.
+
+/// Commit `base + partition` for every partition `k` owns, as `k`.
+async fn commit_owned(
+    k: &KrustMember,
+    pool: &Pool,
+    base: i64,
+) -> BTreeMap<TopicPartition, OffsetAndMetadata> {
+    let snap = k.snap();
+    let mine: BTreeMap<TopicPartition, OffsetAndMetadata> = snap
+        .owned
+        .iter()
+        .map(|t| {
+            (
+                t.clone(),
+                OffsetAndMetadata::new(base + i64::from(t.partition)),
+            )
+        })
+        .collect();
+    offsets::commit(pool, &snap, &mine, &retry())
+        .await
+        .expect("krust commits the partitions it owns");
+    mine
+}
