@@ -92,6 +92,23 @@ impl H {
             ..Default::default()
         }));
     }
+    /// JoinGroup answered with this member (`m1`) as the leader and the
+    /// only member, protocol `range`.
+    fn leader_join_reply(&mut self, generation: i32) {
+        let sub = consumer_protocol::encode_subscription(&Default::default(), 3).unwrap();
+        self.reply(Reply::Join(JoinGroupResponse {
+            generation_id: generation,
+            protocol_name: Some(KString::from_static("range")),
+            leader: KString::from_static("m1"),
+            member_id: KString::from_static("m1"),
+            members: vec![JoinGroupResponseMember {
+                member_id: KString::from_static("m1"),
+                metadata: sub,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }));
+    }
     fn sync_reply(&mut self, code: ErrorCode, ps: &[i32]) {
         self.reply(Reply::Sync(SyncGroupResponse {
             error_code: code.code(),
@@ -147,19 +164,7 @@ fn member_id_required_then_leader_assigns_then_heartbeats() {
         "m1",
         "KIP-394: rejoin with the given id"
     );
-    let sub = consumer_protocol::encode_subscription(&Default::default(), 3).unwrap();
-    h.reply(Reply::Join(JoinGroupResponse {
-        generation_id: 4,
-        protocol_name: Some(KString::from_static("range")),
-        leader: KString::from_static("m1"),
-        member_id: KString::from_static("m1"),
-        members: vec![JoinGroupResponseMember {
-            member_id: KString::from_static("m1"),
-            metadata: sub,
-            ..Default::default()
-        }],
-        ..Default::default()
-    }));
+    h.leader_join_reply(4);
     assert_eq!(h.m.state(), State::Assigning);
     assert!(h.has(|a| matches!(a, Action::Assign { generation: 4, protocol, members } if protocol == "range" && members.len() == 1)));
     let mut a = Assignments::new();
@@ -603,19 +608,7 @@ fn leader_rejoins_when_the_partition_count_changes() {
     let mut h = H::new(c);
     h.feed(Input::Start);
     h.feed(Input::Coordinator(Ok(1)));
-    let sub = consumer_protocol::encode_subscription(&Default::default(), 3).unwrap();
-    h.reply(Reply::Join(JoinGroupResponse {
-        generation_id: 2,
-        protocol_name: Some(KString::from_static("range")),
-        leader: KString::from_static("m1"),
-        member_id: KString::from_static("m1"),
-        members: vec![JoinGroupResponseMember {
-            member_id: KString::from_static("m1"),
-            metadata: sub,
-            ..Default::default()
-        }],
-        ..Default::default()
-    }));
+    h.leader_join_reply(2);
     assert_eq!(h.m.state(), State::Assigning);
     // The driver reports the snapshot it assigns with, then the result.
     h.feed(Input::Metadata(counts(2)));
