@@ -43,11 +43,12 @@ fn our_encodings_round_trip_through_kafka_protocol() {
                     m.encode(&mut b, version)?;
                     Ok(b.freeze())
                 });
-                match theirs {
-                    Ok(b) if b == ours => {}
-                    Ok(b) => failures.push(format!("{api} v{version} request seed {seed}: re-encoded differently\n ours {ours:?}\n kp   {b:?}")),
-                    Err(e) => failures.push(format!("{api} v{version} request seed {seed}: kafka-protocol cannot decode: {e:#}")),
-                }
+                compare(
+                    &mut failures,
+                    &format!("{api} v{version} request seed {seed}"),
+                    &ours,
+                    theirs,
+                );
 
                 if known_divergence(api, version, true) {
                     continue;
@@ -61,11 +62,12 @@ fn our_encodings_round_trip_through_kafka_protocol() {
                     m.encode(&mut b, version)?;
                     Ok(b.freeze())
                 });
-                match theirs {
-                    Ok(b) if b == ours => {}
-                    Ok(b) => failures.push(format!("{api} v{version} response seed {seed}: re-encoded differently\n ours {ours:?}\n kp   {b:?}")),
-                    Err(e) => failures.push(format!("{api} v{version} response seed {seed}: kafka-protocol cannot decode: {e:#}")),
-                }
+                compare(
+                    &mut failures,
+                    &format!("{api} v{version} response seed {seed}"),
+                    &ours,
+                    theirs,
+                );
                 compared += 2;
             }
         }
@@ -109,5 +111,22 @@ fn kafka_protocol_defaults_decode_here() {
             back.encode(&mut again, version).unwrap();
             assert_eq!(again.freeze(), b, "{api} v{version}");
         }
+    }
+}
+
+/// Record a failure unless kafka-protocol decoded `ours` and re-encoded it
+/// to the same bytes.
+fn compare<E: std::fmt::Display>(
+    failures: &mut Vec<String>,
+    what: &str,
+    ours: &Bytes,
+    theirs: Result<Bytes, E>,
+) {
+    match theirs {
+        Ok(b) if b == *ours => {}
+        Ok(b) => failures.push(format!(
+            "{what}: re-encoded differently\n ours {ours:?}\n kp   {b:?}"
+        )),
+        Err(e) => failures.push(format!("{what}: kafka-protocol cannot decode: {e:#}")),
     }
 }
