@@ -150,24 +150,17 @@ pub(crate) fn hand_out(
     mode: AckMode,
 ) -> Vec<ConsumerRecord> {
     let mut out = Vec::new();
-    let n = parts.len();
-    if n == 0 {
-        return out;
-    }
-    let order: Vec<TopicPartition> = parts
-        .keys()
-        .cycle()
-        .skip(start % n)
-        .take(n)
-        .cloned()
-        .collect();
-    for tp in order {
+    let start = start.checked_rem(parts.len()).unwrap_or(0);
+    // From the `start`th partition to the end, then the ones before it.
+    let (before, from) = {
+        let mut all = parts.values_mut();
+        let before: Vec<&mut PartState> = all.by_ref().take(start).collect();
+        (before, all)
+    };
+    for p in from.chain(before) {
         if out.len() >= max {
             break;
         }
-        let Some(p) = parts.get_mut(&tp) else {
-            continue;
-        };
         if p.paused || p.buffer.is_empty() {
             continue;
         }
