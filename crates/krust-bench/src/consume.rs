@@ -15,7 +15,7 @@ use krust_producer::{DeliveryFuture, Producer, ProducerRecord};
 use krust_testkit::Tansu;
 
 use crate::report::{self, RunResult, median};
-use crate::{Settings, cpu, workspace_root, write_pool};
+use crate::{Settings, cpu, workspace_root};
 
 /// Delivery futures outstanding at most while filling (as `produce`).
 const WINDOW: usize = 65_536;
@@ -23,20 +23,12 @@ const WINDOW: usize = 65_536;
 /// Produce `s.records` values of `s.size` bytes to `topic` and return each
 /// partition's log end offset, checked against the delivery reports.
 fn fill(s: &Settings, bootstrap: &str, topic: &str) -> BTreeMap<i32, i64> {
-    let path = std::env::temp_dir().join(format!("krust-bench-{}.pool", std::process::id()));
-    write_pool(&path, s.size);
-    let pool = Bytes::from(std::fs::read(&path).expect("read value pool"));
-    let _ = std::fs::remove_file(&path);
+    let pool = Bytes::from(crate::value_pool(s.size));
     let values: Vec<Bytes> = (0..pool.len() / s.size)
         .map(|i| pool.slice(i * s.size..(i + 1) * s.size))
         .collect();
     let mask = values.len() - 1;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    rt.block_on(async {
+    crate::runtime(s).block_on(async {
         let config = crate::producer_config(s, bootstrap);
         let producer = Producer::new(config).await.expect("producer");
         // partition -> (records, highest offset)

@@ -210,7 +210,9 @@ fn main() {
 /// `size`-byte values that look like small JSON events (varied ids, names,
 /// amounts, padding): compressible roughly like real payloads, not like
 /// zeros and not like random bytes.
-fn write_pool(path: &Path, size: usize) {
+/// The record values every client sends: `POOL` JSON-ish values of
+/// `size` bytes, the same in every run.
+fn value_pool(size: usize) -> Vec<u8> {
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut next = move || {
         x ^= x << 13;
@@ -239,7 +241,11 @@ fn write_pool(path: &Path, size: usize) {
         v.resize(size, b' ');
         out.extend_from_slice(&v[..size]);
     }
-    std::fs::write(path, out).expect("write value pool");
+    out
+}
+
+fn write_pool(path: &Path, size: usize) {
+    std::fs::write(path, value_pool(size)).expect("write value pool");
 }
 
 fn produce(s: Settings) {
