@@ -1,8 +1,14 @@
-//! The driver's own deadlines against the librdkafka mock: the cooperative
-//! revoke budget (a Revoked event carries a deadline; an application that
-//! never acks does not hold the group past it) and `max.poll.interval.ms`
-//! (no poll: a LeftGroup{PollTimeout} event and a LeaveGroup, so the other
-//! member takes over well before the session timeout).
+//! The driver's own deadlines: the cooperative revoke budget (a Revoked
+//! event carries a deadline; an application that never acks does not hold
+//! the group past it), on Tansu, and `max.poll.interval.ms` (no poll: a
+//! LeftGroup{PollTimeout} event and a LeaveGroup, so the other member takes
+//! over well before the session timeout), on the librdkafka mock.
+//!
+//! The revoke budget is not checked on the 2.0.2 mock: a KIP-429 hand-over
+//! needs two rebalances there, and its SyncGroup race (a follower whose
+//! SyncGroup comes after the leader's gets INVALID_REQUEST and rejoins,
+//! each round 5 s; see group_brokers.rs) once kept this test at generation
+//! 8 past its 30 s wait in CI. Tansu answers late followers.
 
 mod common;
 
@@ -13,7 +19,7 @@ use common::{Member, Tracker, config, pool, wait_for};
 use krust_group::assignor::{Assignor, CooperativeStickyAssignor};
 use krust_group::driver::group;
 use krust_group::{GroupEvent, LeaveReason};
-use krust_testkit::{Broker, MockCluster};
+use krust_testkit::{Broker, MockCluster, Tansu};
 
 const TOPIC: &str = "krust-group-budgets";
 const BOUND: Duration = Duration::from_secs(90);
@@ -23,8 +29,9 @@ fn sticky() -> Vec<Arc<dyn Assignor>> {
 }
 
 async fn revoke_budget() {
-    let mock = MockCluster::start(1, &[(TOPIC, 6)]);
-    let b = mock.bootstrap();
+    let tansu = Tansu::start();
+    tansu.create_topic(TOPIC, 6).expect("create topic");
+    let b = tansu.bootstrap();
     let mut cfg = config("g-budget", TOPIC);
     cfg.revoke_budget = Duration::from_secs(2);
     // A member whose application never acks a revoke.
@@ -52,7 +59,7 @@ async fn revoke_budget() {
     // reach the other member in the follow-up rebalance.
     wait_for(
         &[&other],
-        Duration::from_secs(30),
+        Duration::from_secs(60),
         "the other member got three",
         |s| s[0].owned.len() == 3,
     )
