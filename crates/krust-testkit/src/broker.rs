@@ -24,11 +24,15 @@ pub enum BrokerKind {
     External,
     /// An `apache/kafka` container.
     DockerKafka,
+    /// One Apache Kafka KRaft node ([`crate::Kafka`]).
+    Kafka,
+    /// Several Apache Kafka nodes ([`crate::KafkaCluster`]).
+    KafkaCluster,
 }
 
 impl BrokerKind {
     /// A short name for test output: `tansu`, `noida-db`, `librdkafka-mock`,
-    /// `external`, `docker-kafka`.
+    /// `external`, `docker-kafka`, `kafka`, `kafka-cluster`.
     pub fn name(self) -> &'static str {
         match self {
             BrokerKind::Tansu => "tansu",
@@ -36,14 +40,27 @@ impl BrokerKind {
             BrokerKind::MockCluster => "librdkafka-mock",
             BrokerKind::External => "external",
             BrokerKind::DockerKafka => "docker-kafka",
+            BrokerKind::Kafka => "kafka",
+            BrokerKind::KafkaCluster => "kafka-cluster",
         }
+    }
+
+    /// Whether this is Apache Kafka itself (or assumed to be: `External`).
+    pub fn is_real_kafka(self) -> bool {
+        matches!(
+            self,
+            BrokerKind::External
+                | BrokerKind::DockerKafka
+                | BrokerKind::Kafka
+                | BrokerKind::KafkaCluster
+        )
     }
 
     /// Whether this implementation does what Kafka specifies for `cap`.
     pub fn supports(self, cap: Capability) -> bool {
         use BrokerKind::*;
         use Capability::*;
-        let real_kafka = matches!(self, External | DockerKafka);
+        let real_kafka = self.is_real_kafka();
         match cap {
             Produce | Fetch | ClassicGroups | CommitOffsets => true,
             // The 2.0.2 mock answers ApiVersions v3 with UNSUPPORTED_VERSION.
@@ -64,8 +81,11 @@ impl BrokerKind {
             LeaveDuringRebalance => self != Tansu,
             // noida-db does not evict members that fail to rejoin.
             RebalanceTimeoutEviction => matches!(self, MockCluster) || real_kafka,
-            FaultInjection | MultipleBrokers => self == MockCluster,
-            RestartKeepsData => self == NoidaDb,
+            // Error codes and delays on cue: only the mock does that.
+            FaultInjection => self == MockCluster,
+            MultipleBrokers => matches!(self, MockCluster | KafkaCluster),
+            // Kafka keeps its log dirs across `restart`; noida-db its data dir.
+            RestartKeepsData => matches!(self, NoidaDb | Kafka | KafkaCluster),
             // noida-db found by the read_committed tests; Tansu writes the
             // markers but its Fetch lists no aborted transactions.
             Transactions => matches!(self, NoidaDb) || real_kafka,
@@ -134,6 +154,12 @@ pub trait Broker: Send + Sync {
     /// Which implementation this is.
     fn kind(&self) -> BrokerKind;
 
+    /// A name for test output (the kind's, with the version where there
+    /// are several, e.g. `kafka-4.4.0`).
+    fn name(&self) -> String {
+        self.kind().name().to_string()
+    }
+
     /// Whether this broker implements `cap` as Kafka specifies it.
     fn supports(&self, cap: Capability) -> bool {
         self.kind().supports(cap)
@@ -142,13 +168,42 @@ pub trait Broker: Send + Sync {
     /// Create a topic with `partitions` partitions (replication factor 1),
     /// waiting until the broker has done it.
     fn create_topic(&self, name: &str, partitions: i32) -> Result<()> {
-        create_topic_raw(&self.bootstrap(), name, partitions)
+        create_topic_raw(&self.bootstrap(), name, partitions, 1)
+    }
+}
+
+/// A fixture shared by a whole test binary (e.g. [`crate::Kafka::shared`])
+/// is a broker too.
+impl<B: Broker + ?Sized> Broker for &'static B {
+    fn bootstrap(&self) -> String {
+        (**self).bootstrap()
+    }
+
+    fn kind(&self) -> BrokerKind {
+        (**self).kind()
+    }
+
+    fn name(&self) -> String {
+        (**self).name()
+    }
+
+    fn supports(&self, cap: Capability) -> bool {
+        (**self).supports(cap)
+    }
+
+    fn create_topic(&self, name: &str, partitions: i32) -> Result<()> {
+        (**self).create_topic(name, partitions)
     }
 }
 
 /// Create a topic with a raw CreateTopics request at the highest version both
 /// sides know.
-pub(crate) fn create_topic_raw(bootstrap: &str, name: &str, partitions: i32) -> Result<()> {
+pub(crate) fn create_topic_raw(
+    bootstrap: &str,
+    name: &str,
+    partitions: i32,
+    replication_factor: i16,
+) -> Result<()> {
     let addr = bootstrap.split(',').next().unwrap_or_default();
     let mut conn = raw::Connection::connect(addr)?;
     let version = conn.version_for::<CreateTopicsRequest>()?;
@@ -156,7 +211,7 @@ pub(crate) fn create_topic_raw(bootstrap: &str, name: &str, partitions: i32) -> 
         topics: vec![CreatableTopic {
             name: KString::from(name),
             num_partitions: partitions,
-            replication_factor: 1,
+            replication_factor,
             ..Default::default()
         }],
         timeout_ms: 10_000,
@@ -175,10 +230,19 @@ pub(crate) fn create_topic_raw(bootstrap: &str, name: &str, partitions: i32) -> 
     }
 }
 
-/// Start every local fixture (Tansu, noida-db, a 3-broker mock cluster) that
-/// supports `cap`. Panics, naming `scripts/setup.sh`, if one cannot start.
+/// Every local fixture that supports `cap`: the Kafka 4.4.0 node this test
+/// binary shares, first (and its shared 3-node cluster when `cap` is
+/// [`Capability::MultipleBrokers`]), then a fresh Tansu, noida-db and
+/// 3-broker mock cluster. Panics, naming `scripts/setup.sh`, if one cannot
+/// start. Tests that use it make their topics and groups unique
+/// ([`crate::unique`]): the Kafka node is shared.
 pub fn local_brokers(cap: Capability) -> Vec<Box<dyn Broker>> {
     let mut brokers: Vec<Box<dyn Broker>> = Vec::new();
+    if cap == Capability::MultipleBrokers {
+        brokers.push(Box::new(crate::KafkaCluster::shared()));
+    } else if BrokerKind::Kafka.supports(cap) {
+        brokers.push(Box::new(crate::Kafka::shared()));
+    }
     if BrokerKind::Tansu.supports(cap) {
         brokers.push(Box::new(Tansu::start()));
     }

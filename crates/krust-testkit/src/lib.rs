@@ -1,14 +1,17 @@
 //! Broker fixtures for krust's integration tests and benches (dev-only).
 //!
-//! No JVM Kafka can be installed on our machines, so the suite runs against
-//! three independent broker implementations that `scripts/setup.sh` installs
-//! into `.deps/bin` (see "Real components for tests and benches" in
-//! DESIGN.md), plus any broker named by `KAFKA_BOOTSTRAP`, plus an
-//! `apache/kafka` container when the `docker` feature is on and a Docker
-//! daemon answers:
+//! Apache Kafka itself is the reference: `scripts/setup.sh` installs the
+//! jars of Kafka 4.4.0 and 3.9.2 with Maven into `.deps/kafka`, and every
+//! integration suite runs against it first. Beside it, three independent
+//! broker implementations (installed into `.deps/bin`) cover what Kafka
+//! cannot be made to do on cue, plus any broker named by `KAFKA_BOOTSTRAP`,
+//! plus an `apache/kafka` container when the `docker` feature is on and a
+//! Docker daemon answers (see "Test brokers" in the README):
 //!
 //! | fixture | what it is |
 //! |---|---|
+//! | [`Kafka`] | one Apache Kafka KRaft node (4.4.0, or 3.9.2), [`Kafka::shared`] by a test binary |
+//! | [`KafkaCluster`] | three (or n) Kafka nodes: kill, hang, resume, restart a node |
 //! | [`Tansu`] | Tansu 0.6.0, in-memory storage |
 //! | [`NoidaDb`] | the noida-db 0.2.3 Kafka emulator, data in a temp dir, [`NoidaDb::restart`] |
 //! | [`MockCluster`] | librdkafka 2.0.2's mock cluster, several brokers, fault injection |
@@ -38,7 +41,10 @@ mod broker;
 mod docker;
 mod error;
 mod external;
+mod java_peer;
+pub mod kafka;
 mod mock;
+mod names;
 mod noida;
 mod process;
 mod python;
@@ -50,7 +56,13 @@ pub use broker::{Broker, BrokerKind, Capability, all_brokers, local_brokers};
 pub use docker::{DockerKafka, docker_available};
 pub use error::{Error, Result};
 pub use external::External;
+pub use java_peer::java_peer;
+pub use kafka::{
+    CONSUMER_GROUP_COMMAND, Kafka, KafkaBuilder, KafkaCluster, KafkaClusterBuilder, KafkaVersion,
+    TOPIC_COMMAND,
+};
 pub use mock::MockCluster;
+pub use names::unique;
 pub use noida::NoidaDb;
 pub use process::accepts;
 pub use python::confluent_python;

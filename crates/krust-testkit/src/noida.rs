@@ -109,6 +109,6 @@ impl Broker for NoidaDb {
     }
 
     fn create_topic(&self, name: &str, partitions: i32) -> Result<()> {
-        create_topic_raw(&self.addr, name, partitions)
+        create_topic_raw(&self.addr, name, partitions, 1)
     }
 }

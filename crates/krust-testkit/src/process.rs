@@ -6,7 +6,16 @@
 //! write end only this process has (a *lifeline*): when the test process
 //! ends in any way, even `SIGKILL` or an abort, the pipe closes and the
 //! wrapper stops the broker with `SIGTERM` (noida-db then saves its data),
-//! so no broker is ever orphaned.
+//! so no broker is ever orphaned. The wrapper writes the broker's own pid
+//! to a file, so that a fixture can signal the broker alone (`SIGSTOP` to
+//! hang it, `SIGKILL` to crash it) while the wrapper keeps watching the
+//! lifeline; it sends `SIGCONT` after `SIGTERM`, so a hung broker still
+//! stops when the test process ends.
+//!
+//! Temporary directories carry the test process's pid; a fixture that was
+//! never dropped (a broker shared by a whole test binary, in a `static`)
+//! leaves its directory behind, so each new one first removes those of
+//! processes that are gone.
 
 use std::fs::{self, File};
 use std::io::{self, Read};
@@ -34,7 +43,8 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 const LIFELINE: &str = r#"exec 3<&0 0</dev/null
 "$@" 3<&- &
 pid=$!
-( read -r _ <&3; kill -TERM "$pid" 2>/dev/null ) &
+[ -n "${KRUST_PIDFILE:-}" ] && echo "$pid" >"$KRUST_PIDFILE.tmp" && mv "$KRUST_PIDFILE.tmp" "$KRUST_PIDFILE"
+( read -r _ <&3; kill -TERM "$pid" 2>/dev/null; kill -CONT "$pid" 2>/dev/null ) &
 reader=$!
 exec 3<&-
 wait "$pid"; rc=$?
@@ -97,6 +107,9 @@ impl TempDir {
     pub(crate) fn new(prefix: &str) -> Result<Self> {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        if n == 0 {
+            remove_stale_dirs();
+        }
         let path =
             std::env::temp_dir().join(format!("krust-testkit-{prefix}-{}-{n}", std::process::id()));
         let _ = fs::remove_dir_all(&path);
@@ -113,6 +126,31 @@ impl TempDir {
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Remove the `krust-testkit-*-PID-N` directories of processes that no
+/// longer run (fixtures kept in a `static` are never dropped).
+fn remove_stale_dirs() {
+    let Ok(entries) = fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !name.starts_with("krust-testkit-") {
+            continue;
+        }
+        let mut parts = name.rsplit('-');
+        let (Some(_n), Some(pid)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let Ok(pid) = pid.parse::<u32>() else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = fs::remove_dir_all(entry.path());
+        }
     }
 }
 
@@ -133,6 +171,8 @@ pub(crate) struct Proc {
     child: Child,
     stdin: Option<ChildStdin>,
     log: PathBuf,
+    /// Where the lifeline wrapper writes the broker's pid.
+    pidfile: Option<PathBuf>,
 }
 
 impl Proc {
@@ -148,6 +188,7 @@ impl Proc {
         let log_file =
             File::create(log).map_err(|e| Error::io(&format!("creating {}", log.display()), e))?;
         let log_err = log_file.try_clone().map_err(|e| Error::io("dup log", e))?;
+        let mut pidfile = None;
         let mut cmd = match how {
             Launch::Lifeline => {
                 let mut c = Command::new("/bin/sh");
@@ -157,6 +198,10 @@ impl Proc {
                     .arg(program)
                     .args(args);
                 c.stdout(log_file);
+                let path = log.with_extension("pid");
+                let _ = fs::remove_file(&path);
+                c.env("KRUST_PIDFILE", &path);
+                pidfile = Some(path);
                 c
             }
             Launch::Piped => {
@@ -178,9 +223,70 @@ impl Proc {
                 child,
                 stdin,
                 log: log.to_path_buf(),
+                pidfile,
             },
             stdout,
         ))
+    }
+
+    /// The broker's own pid (not its wrapper's), once the wrapper wrote it.
+    fn broker_pid(&mut self) -> Result<Pid> {
+        let path = self
+            .pidfile
+            .clone()
+            .ok_or_else(|| Error::new(format!("{}: not started under the lifeline", self.name)))?;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Some(pid) = fs::read_to_string(&path)
+                .ok()
+                .and_then(|s| s.trim().parse::<i32>().ok())
+            {
+                return Ok(Pid::from_raw(pid));
+            }
+            if self.exited().is_some() || Instant::now() >= deadline {
+                return Err(Error::new(format!(
+                    "{}: no pid in {}\n{}",
+                    self.name,
+                    path.display(),
+                    self.log_tail()
+                )));
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Send `signal` to the broker alone (`SIGSTOP` hangs it, `SIGCONT`
+    /// resumes it, `SIGKILL` crashes it); the wrapper stays.
+    pub(crate) fn signal_broker(&mut self, signal: Signal) -> Result<()> {
+        let pid = self.broker_pid()?;
+        nix::sys::signal::kill(pid, signal)
+            .map_err(|e| Error::new(format!("{}: kill -{signal} {pid}: {e}", self.name)))
+    }
+
+    /// Crash the broker (`SIGKILL` to the whole group) and reap it: nothing
+    /// is saved, nothing is shut down cleanly.
+    pub(crate) fn kill(&mut self) {
+        drop(self.stdin.take());
+        let broker = self.pidfile.as_ref().and_then(|path| {
+            fs::read_to_string(path)
+                .ok()
+                .and_then(|s| s.trim().parse::<i32>().ok())
+        });
+        if let Ok(id) = i32::try_from(self.child.id()) {
+            let _ = killpg(Pid::from_raw(id), Signal::SIGKILL);
+        }
+        let _ = self.child.wait();
+        // Reaping the wrapper does not wait for the broker, its child (a JVM
+        // takes a moment to go): wait until the broker's pid is gone too, so
+        // that its ports are closed when this returns.
+        if let Some(pid) = broker {
+            let deadline = Instant::now() + STOP_TIMEOUT;
+            while nix::sys::signal::kill(Pid::from_raw(pid), None).is_ok()
+                && Instant::now() < deadline
+            {
+                thread::sleep(Duration::from_millis(5));
+            }
+        }
     }
 
     pub(crate) fn stdin(&mut self) -> Option<&mut ChildStdin> {

@@ -31,14 +31,20 @@ pub struct Connection {
 impl Connection {
     /// Connect to `addr` (`host:port`).
     pub fn connect(addr: &str) -> Result<Self> {
+        Self::connect_with_timeout(addr, IO_TIMEOUT)
+    }
+
+    /// Connect to `addr` with `timeout` for the connect and for each read
+    /// and write (a probe of a broker that may be hung or starting).
+    pub fn connect_with_timeout(addr: &str, timeout: Duration) -> Result<Self> {
         let sa: SocketAddr = addr
             .parse()
             .map_err(|e| Error::new(format!("bad broker address {addr:?}: {e}")))?;
-        let stream = TcpStream::connect_timeout(&sa, IO_TIMEOUT)
+        let stream = TcpStream::connect_timeout(&sa, timeout)
             .map_err(|e| Error::io(&format!("connecting to {addr}"), e))?;
         stream
-            .set_read_timeout(Some(IO_TIMEOUT))
-            .and_then(|()| stream.set_write_timeout(Some(IO_TIMEOUT)))
+            .set_read_timeout(Some(timeout))
+            .and_then(|()| stream.set_write_timeout(Some(timeout)))
             .and_then(|()| stream.set_nodelay(true))
             .map_err(|e| Error::io("socket options", e))?;
         Ok(Self {

@@ -1,0 +1,493 @@
+//! A cluster of Apache Kafka KRaft nodes, each a broker and a voter of the
+//! controller quorum, with the faults production sees: a node crashed
+//! (`SIGKILL`), hung (`SIGSTOP`, then `SIGCONT`) or restarted on the same
+//! port and data. Leaderships and group coordinators move as they do on a
+//! real cluster, because it is one.
+
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use krust_codec::KString;
+use krust_codec::generated::MetadataRequest;
+use krust_codec::generated::metadata_request::MetadataRequestTopic;
+
+use super::KafkaVersion;
+use super::node::{ClusterSpec, Node};
+use crate::broker::{Broker, BrokerKind, create_topic_raw};
+use crate::process::free_port;
+use crate::{Error, Result, raw};
+
+/// How long a cluster (or a restarted node) may take to be ready. A JVM
+/// starts in 2–5 s alone; three at once on two cores take longer.
+const READY_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Apache Kafka nodes on 127.0.0.1 (ids `1..=n`), stopped on drop.
+#[derive(Debug)]
+pub struct KafkaCluster {
+    spec: ClusterSpec,
+    nodes: Mutex<Vec<Node>>,
+    ids: Vec<i32>,
+}
+
+/// Settings for a [`KafkaCluster`].
+#[derive(Debug)]
+pub struct KafkaClusterBuilder {
+    nodes: usize,
+    version: KafkaVersion,
+    replication: Option<(u16, u16)>,
+    heap: String,
+    jvm_options: Vec<String>,
+    overrides: Vec<(String, String)>,
+}
+
+impl KafkaClusterBuilder {
+    /// How many nodes (default 3); each is a broker and a controller voter.
+    pub fn nodes(mut self, n: usize) -> Self {
+        self.nodes = n.max(1);
+        self
+    }
+
+    /// The release (default 4.4.0).
+    pub fn version(mut self, version: KafkaVersion) -> Self {
+        self.version = version;
+        self
+    }
+
+    /// Replication factor of new and internal topics and
+    /// `min.insync.replicas` (default: 3 and 2 on three or more nodes, else
+    /// the number of nodes and 1).
+    pub fn replication(mut self, factor: u16, min_insync: u16) -> Self {
+        self.replication = Some((factor, min_insync));
+        self
+    }
+
+    /// The JVM heap of each node (`-Xmx`, default `512m`).
+    pub fn heap(mut self, heap: &str) -> Self {
+        self.heap = heap.to_string();
+        self
+    }
+
+    /// Replace the extra JVM options (default: C1 only and the serial
+    /// collector, which start fastest and cost least CPU on small machines).
+    pub fn jvm_options(mut self, options: &[&str]) -> Self {
+        self.jvm_options = options.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    /// A broker property for every node (wins over the fixture's defaults).
+    pub fn config(mut self, key: &str, value: &str) -> Self {
+        self.overrides.retain(|(k, _)| k != key);
+        self.overrides.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// Start the cluster; panics (naming `scripts/setup.sh` when Kafka is
+    /// not installed) if it cannot.
+    pub fn start(self) -> KafkaCluster {
+        self.try_start()
+            .unwrap_or_else(|e| panic!("cannot start an Apache Kafka cluster: {e}"))
+    }
+
+    /// Start every node and wait until each lists all the others.
+    pub fn try_start(self) -> Result<KafkaCluster> {
+        self.version.libs()?;
+        super::java()?;
+        let mut last = None;
+        // Ports found free can be taken before the JVMs bind them: then the
+        // node exits at once, and the whole cluster starts again elsewhere.
+        for _ in 0..3 {
+            match self.start_once() {
+                Err(e) if e.is_early_exit() => last = Some(e),
+                other => return other,
+            }
+        }
+        Err(last.expect("three attempts"))
+    }
+
+    fn start_once(&self) -> Result<KafkaCluster> {
+        let n = self.nodes;
+        let (replication, min_insync) = self.replication.unwrap_or(if n >= 3 {
+            (3, 2)
+        } else {
+            (u16::try_from(n).unwrap_or(1), 1)
+        });
+        let mut nodes = Vec::with_capacity(n);
+        for i in 1..=n {
+            let id = i32::try_from(i).map_err(|_| Error::new("too many nodes"))?;
+            nodes.push(Node::new(id, free_port()?, free_port()?)?);
+        }
+        let voters = nodes
+            .iter()
+            .map(|node| format!("{}@127.0.0.1:{}", node.id, node.controller_port))
+            .collect::<Vec<_>>()
+            .join(",");
+        let spec = ClusterSpec {
+            version: self.version,
+            cluster_id: cluster_id(),
+            voters,
+            replication,
+            min_insync,
+            heap: self.heap.clone(),
+            jvm_options: self.jvm_options.clone(),
+            overrides: self.overrides.clone(),
+        };
+        for node in &mut nodes {
+            node.spawn(&spec)?;
+        }
+        let ids = nodes.iter().map(|node| node.id).collect();
+        let cluster = KafkaCluster {
+            spec,
+            nodes: Mutex::new(nodes),
+            ids,
+        };
+        cluster.wait_ready(&mut cluster.lock())?;
+        Ok(cluster)
+    }
+}
+
+impl KafkaCluster {
+    /// Start a cluster of three nodes of Kafka 4.4.0 (replication factor 3,
+    /// `min.insync.replicas=2`); panics if it cannot.
+    pub fn start() -> Self {
+        Self::builder().start()
+    }
+
+    /// A builder for a cluster with other settings.
+    pub fn builder() -> KafkaClusterBuilder {
+        KafkaClusterBuilder {
+            nodes: 3,
+            version: KafkaVersion::V4_4,
+            replication: None,
+            heap: "512m".into(),
+            jvm_options: vec!["-XX:TieredStopAtLevel=1".into(), "-XX:+UseSerialGC".into()],
+            overrides: Vec::new(),
+        }
+    }
+
+    /// The 3-node Kafka 4.4.0 cluster this test binary shares (started on
+    /// first use, stopped when the test process ends), for tests that need
+    /// several brokers but cause no faults. A test that kills, hangs or
+    /// restarts nodes starts a cluster of its own.
+    pub fn shared() -> &'static KafkaCluster {
+        static SHARED: OnceLock<KafkaCluster> = OnceLock::new();
+        SHARED.get_or_init(KafkaCluster::start)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<Node>> {
+        self.nodes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Which release runs.
+    pub fn version(&self) -> KafkaVersion {
+        self.spec.version
+    }
+
+    /// The node ids, `1..=n`.
+    pub fn node_ids(&self) -> &[i32] {
+        &self.ids
+    }
+
+    /// `127.0.0.1:PORT` of node `id` (the same across restarts).
+    pub fn addr(&self, id: i32) -> Result<String> {
+        let nodes = self.lock();
+        let node = find(&nodes, id)?;
+        Ok(node.addr())
+    }
+
+    /// Every node's address, comma-separated.
+    pub fn bootstrap(&self) -> String {
+        self.lock()
+            .iter()
+            .map(Node::addr)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The replication factor new topics get.
+    pub fn replication_factor(&self) -> u16 {
+        self.spec.replication
+    }
+
+    /// Crash node `id` with `SIGKILL` (no controlled shutdown, nothing
+    /// flushed that was not already). [`KafkaCluster::restart`] brings it
+    /// back.
+    pub fn kill(&self, id: i32) -> Result<()> {
+        let mut nodes = self.lock();
+        find_mut(&mut nodes, id)?.kill();
+        Ok(())
+    }
+
+    /// Hang node `id` with `SIGSTOP`: its sockets stay open and nothing
+    /// answers, as with a long GC pause or a frozen VM.
+    pub fn pause(&self, id: i32) -> Result<()> {
+        let mut nodes = self.lock();
+        find_mut(&mut nodes, id)?.pause()
+    }
+
+    /// Let a node hung by [`KafkaCluster::pause`] run again (`SIGCONT`).
+    pub fn resume(&self, id: i32) -> Result<()> {
+        let mut nodes = self.lock();
+        find_mut(&mut nodes, id)?.resume()
+    }
+
+    /// A controlled shutdown of node `id` (`SIGTERM`; it hands over its
+    /// leaderships first).
+    pub fn stop(&self, id: i32) -> Result<()> {
+        let mut nodes = self.lock();
+        find_mut(&mut nodes, id)?.stop();
+        Ok(())
+    }
+
+    /// Start node `id` again (after [`kill`](Self::kill) or
+    /// [`stop`](Self::stop); a running node is killed first) on the same
+    /// ports and data, and wait until every node lists it again.
+    pub fn restart(&self, id: i32) -> Result<()> {
+        let mut nodes = self.lock();
+        let node = find_mut(&mut nodes, id)?;
+        node.kill();
+        node.spawn(&self.spec)?;
+        self.wait_ready(&mut nodes)
+    }
+
+    /// Whether node `id` runs (it may be hung).
+    pub fn is_running(&self, id: i32) -> bool {
+        self.lock().iter().any(|n| n.id == id && n.is_running())
+    }
+
+    /// Wait until every running node answers and lists every running node.
+    fn wait_ready(&self, nodes: &mut [Node]) -> Result<()> {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        let mut last = String::from("nothing answered yet");
+        loop {
+            let running: Vec<i32> = nodes
+                .iter()
+                .filter(|n| n.is_running())
+                .map(|n| n.id)
+                .collect();
+            let mut ready = true;
+            for node in nodes.iter_mut().filter(|n| n.is_running()) {
+                if let Some(status) = node.proc_mut()?.exited() {
+                    return Err(Error::exited(format!(
+                        "kafka node {} exited ({status}) before it was ready\n{}",
+                        node.id,
+                        node.log_tail()
+                    )));
+                }
+                match listed_brokers(&node.addr()) {
+                    Ok(listed) if running.iter().all(|id| listed.contains(id)) => {}
+                    Ok(listed) => {
+                        ready = false;
+                        last = format!("node {} lists brokers {listed:?}", node.id);
+                    }
+                    Err(e) => {
+                        ready = false;
+                        last = format!("node {}: {e}", node.id);
+                    }
+                }
+            }
+            if ready {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                let tails: Vec<String> = nodes.iter().map(Node::log_tail).collect();
+                return Err(Error::new(format!(
+                    "Kafka {} not ready within {READY_TIMEOUT:?} ({last})\n{}",
+                    self.spec.version,
+                    tails.join("\n")
+                )));
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Create a topic with the cluster's replication factor and wait until
+    /// every running node knows a leader for each of its partitions.
+    pub fn create_topic(&self, name: &str, partitions: i32) -> Result<()> {
+        self.create_topic_with(name, partitions, self.spec.replication)
+    }
+
+    /// [`KafkaCluster::create_topic`] with another replication factor.
+    pub fn create_topic_with(&self, name: &str, partitions: i32, replication: u16) -> Result<()> {
+        let addrs: Vec<String> = {
+            let nodes = self.lock();
+            nodes
+                .iter()
+                .filter(|n| n.is_running())
+                .map(Node::addr)
+                .collect()
+        };
+        let rf = i16::try_from(replication).map_err(|_| Error::new("replication too large"))?;
+        create_topic_raw(&addrs.join(","), name, partitions, rf)?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for addr in &addrs {
+            loop {
+                match leaders(addr, name) {
+                    Ok(l)
+                        if l.len() == usize::try_from(partitions).unwrap_or(0)
+                            && l.iter().all(|&(_, leader)| leader >= 0) =>
+                    {
+                        break;
+                    }
+                    other if Instant::now() >= deadline => {
+                        return Err(Error::new(format!(
+                            "topic {name}: {addr} knows no leader for every partition after 30 s: {other:?}"
+                        )));
+                    }
+                    _ => thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The leader of `topic`'s partition `partition` as some running node
+    /// sees it (`-1` while there is none).
+    pub fn leader(&self, topic: &str, partition: i32) -> Result<i32> {
+        let addr = self.any_running()?;
+        leaders(&addr, topic)?
+            .into_iter()
+            .find(|&(p, _)| p == partition)
+            .map(|(_, leader)| leader)
+            .ok_or_else(|| Error::new(format!("{addr} knows no partition {topic}-{partition}")))
+    }
+
+    fn any_running(&self) -> Result<String> {
+        self.lock()
+            .iter()
+            .find(|n| n.is_running())
+            .map(Node::addr)
+            .ok_or_else(|| Error::new("no kafka node is running"))
+    }
+
+    pub(crate) fn running_addrs(&self) -> Vec<String> {
+        self.lock()
+            .iter()
+            .filter(|n| n.is_running())
+            .map(Node::addr)
+            .collect()
+    }
+
+    pub(crate) fn spec(&self) -> &ClusterSpec {
+        &self.spec
+    }
+}
+
+fn find(nodes: &[Node], id: i32) -> Result<&Node> {
+    nodes
+        .iter()
+        .find(|n| n.id == id)
+        .ok_or_else(|| Error::new(format!("no kafka node {id}")))
+}
+
+fn find_mut(nodes: &mut [Node], id: i32) -> Result<&mut Node> {
+    nodes
+        .iter_mut()
+        .find(|n| n.id == id)
+        .ok_or_else(|| Error::new(format!("no kafka node {id}")))
+}
+
+/// The broker ids `addr` lists in Metadata.
+fn listed_brokers(addr: &str) -> Result<Vec<i32>> {
+    let mut conn = raw::Connection::connect_with_timeout(addr, Duration::from_secs(2))?;
+    let version = conn.version_for::<MetadataRequest>()?;
+    let response = conn.send(version, &MetadataRequest::default())?;
+    Ok(response.brokers.iter().map(|b| b.node_id).collect())
+}
+
+/// `(partition, leader)` of `topic` as `addr` sees it.
+fn leaders(addr: &str, topic: &str) -> Result<Vec<(i32, i32)>> {
+    let mut conn = raw::Connection::connect_with_timeout(addr, Duration::from_secs(2))?;
+    let version = conn.version_for::<MetadataRequest>()?;
+    let request = MetadataRequest {
+        topics: Some(vec![MetadataRequestTopic {
+            name: Some(KString::from(topic)),
+            ..Default::default()
+        }]),
+        allow_auto_topic_creation: false,
+        ..Default::default()
+    };
+    let response = conn.send(version, &request)?;
+    let t = response
+        .topics
+        .first()
+        .ok_or_else(|| Error::new(format!("{addr}: no topic in the Metadata answer")))?;
+    if t.error_code != 0 {
+        return Err(Error::new(format!(
+            "{addr}: Metadata for {topic}: error {}",
+            t.error_code
+        )));
+    }
+    Ok(t.partitions
+        .iter()
+        .map(|p| (p.partition_index, p.leader_id))
+        .collect())
+}
+
+/// A random cluster id: 16 bytes, URL-safe base64 without padding (22
+/// characters), as `kafka-storage random-uuid` prints.
+fn cluster_id() -> String {
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    let mut bytes = [0u8; 16];
+    for chunk in bytes.chunks_mut(8) {
+        let mut h = RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0),
+        );
+        chunk.copy_from_slice(&h.finish().to_le_bytes());
+    }
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::with_capacity(22);
+    let mut acc: u32 = 0;
+    let mut bits = 0;
+    for &b in &bytes {
+        acc = (acc << 8) | u32::from(b);
+        bits += 8;
+        while bits >= 6 {
+            bits -= 6;
+            out.push(char::from(ALPHABET[((acc >> bits) & 63) as usize]));
+        }
+    }
+    if bits > 0 {
+        out.push(char::from(ALPHABET[((acc << (6 - bits)) & 63) as usize]));
+    }
+    out
+}
+
+impl Broker for KafkaCluster {
+    fn bootstrap(&self) -> String {
+        KafkaCluster::bootstrap(self)
+    }
+
+    fn kind(&self) -> BrokerKind {
+        BrokerKind::KafkaCluster
+    }
+
+    fn name(&self) -> String {
+        format!("kafka-{}-cluster-of-{}", self.version(), self.ids.len())
+    }
+
+    fn create_topic(&self, name: &str, partitions: i32) -> Result<()> {
+        KafkaCluster::create_topic(self, name, partitions)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cluster_id;
+
+    #[test]
+    fn cluster_ids_are_22_url_safe_characters() {
+        let a = cluster_id();
+        assert_eq!(a.len(), 22, "{a}");
+        assert!(
+            a.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        );
+        assert_ne!(a, cluster_id());
+    }
+}
