@@ -8,9 +8,21 @@ cd "$(dirname "$0")/.."
 
 scripts/setup.sh
 
-cargo test --workspace --all-targets
-cargo test --workspace --doc
+# --no-fail-fast: one failing test binary must not hide the others. Each
+# step runs even when an earlier one failed; the script fails if any did.
+failed=()
+run() {
+  echo "test.sh: $*"
+  "$@" || failed+=("$*")
+}
+run cargo test --workspace --all-targets --no-fail-fast
+run cargo test --workspace --doc --no-fail-fast
 # The codec must build and pass without any compression crate, and with the
 # opt-in C zstd.
-cargo test -p krust-codec --no-default-features --lib
-cargo test -p krust-codec --features zstd-c --lib
+run cargo test -p krust-codec --no-default-features --lib --no-fail-fast
+run cargo test -p krust-codec --features zstd-c --lib --no-fail-fast
+if ((${#failed[@]})); then
+  printf 'test.sh: FAILED: %s\n' "${failed[@]}" >&2
+  exit 1
+fi
+echo "test.sh: every step passed"

@@ -330,6 +330,7 @@ fn every_local_broker_answers_and_flexible_ones_are_listed_right() {
     assert_eq!(
         kinds,
         [
+            BrokerKind::Kafka,
             BrokerKind::Tansu,
             BrokerKind::NoidaDb,
             BrokerKind::MockCluster
@@ -344,6 +345,12 @@ fn every_local_broker_answers_and_flexible_ones_are_listed_right() {
         .map(|b| b.kind())
         .collect();
     assert!(!flexible.contains(&BrokerKind::MockCluster));
+    assert!(flexible.contains(&BrokerKind::Kafka));
+    let several: Vec<BrokerKind> = local_brokers(Capability::MultipleBrokers)
+        .iter()
+        .map(|b| b.kind())
+        .collect();
+    assert_eq!(several, [BrokerKind::KafkaCluster, BrokerKind::MockCluster]);
 }
 
 #[test]
@@ -353,7 +360,7 @@ fn create_topic_through_the_trait_on_every_broker_that_creates_topics() {
     // the mock's own command instead.
     brokers.push(Box::new(MockCluster::start(1, &[])));
     for broker in &brokers {
-        let topic = format!("created-{}", broker.kind().name());
+        let topic = krust_testkit::unique(&format!("created-{}", broker.kind().name()));
         broker
             .create_topic(&topic, 5)
             .unwrap_or_else(|e| panic!("{}: {e}", broker.kind()));
@@ -372,7 +379,8 @@ fn create_topic_through_the_trait_on_every_broker_that_creates_topics() {
 #[test]
 fn every_broker_of_all_brokers_answers_api_versions() {
     let brokers = all_brokers(Capability::Fetch);
-    assert!(brokers.len() >= 3);
+    assert!(brokers.len() >= 4);
+    assert_eq!(brokers[0].kind(), BrokerKind::Kafka);
     for broker in &brokers {
         for addr in broker.bootstrap().split(',') {
             assert_speaks_kafka(broker.kind().name(), addr);

@@ -4,7 +4,7 @@
 //! port and data. Leaderships and group coordinators move as they do on a
 //! real cluster, because it is one.
 
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -23,11 +23,44 @@ use crate::{Error, Result, raw};
 const READY_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// Apache Kafka nodes on 127.0.0.1 (ids `1..=n`), stopped on drop.
+///
+/// At most one cluster of several nodes that a test started for itself runs
+/// per test process at a time: [`KafkaClusterBuilder::start`] waits for the
+/// previous one to be dropped (three JVMs per cluster, two cores). The
+/// shared cluster does not count.
 #[derive(Debug)]
 pub struct KafkaCluster {
-    spec: ClusterSpec,
+    // Declared first: the nodes stop before the next cluster may start.
     nodes: Mutex<Vec<Node>>,
+    spec: ClusterSpec,
     ids: Vec<i32>,
+    _permit: Option<Permit>,
+}
+
+/// One of the clusters a test process may run at once (see
+/// [`KafkaCluster`]); released on drop.
+#[derive(Debug)]
+struct Permit;
+
+static RUNNING: Mutex<bool> = Mutex::new(false);
+static RELEASED: Condvar = Condvar::new();
+
+impl Permit {
+    fn acquire() -> Permit {
+        let mut busy = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+        while *busy {
+            busy = RELEASED.wait(busy).unwrap_or_else(|e| e.into_inner());
+        }
+        *busy = true;
+        Permit
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        *RUNNING.lock().unwrap_or_else(|e| e.into_inner()) = false;
+        RELEASED.notify_one();
+    }
 }
 
 /// Settings for a [`KafkaCluster`].
@@ -39,6 +72,7 @@ pub struct KafkaClusterBuilder {
     heap: String,
     jvm_options: Vec<String>,
     overrides: Vec<(String, String)>,
+    shared: bool,
 }
 
 impl KafkaClusterBuilder {
@@ -107,6 +141,7 @@ impl KafkaClusterBuilder {
 
     fn start_once(&self) -> Result<KafkaCluster> {
         let n = self.nodes;
+        let permit = (n > 1 && !self.shared).then(Permit::acquire);
         let (replication, min_insync) = self.replication.unwrap_or(if n >= 3 {
             (3, 2)
         } else {
@@ -137,9 +172,10 @@ impl KafkaClusterBuilder {
         }
         let ids = nodes.iter().map(|node| node.id).collect();
         let cluster = KafkaCluster {
-            spec,
             nodes: Mutex::new(nodes),
+            spec,
             ids,
+            _permit: permit,
         };
         cluster.wait_ready(&mut cluster.lock())?;
         Ok(cluster)
@@ -162,6 +198,7 @@ impl KafkaCluster {
             heap: "512m".into(),
             jvm_options: vec!["-XX:TieredStopAtLevel=1".into(), "-XX:+UseSerialGC".into()],
             overrides: Vec::new(),
+            shared: false,
         }
     }
 
@@ -171,7 +208,11 @@ impl KafkaCluster {
     /// restarts nodes starts a cluster of its own.
     pub fn shared() -> &'static KafkaCluster {
         static SHARED: OnceLock<KafkaCluster> = OnceLock::new();
-        SHARED.get_or_init(KafkaCluster::start)
+        SHARED.get_or_init(|| {
+            let mut builder = KafkaCluster::builder();
+            builder.shared = true;
+            builder.start()
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, Vec<Node>> {
