@@ -1,7 +1,7 @@
 //! Admin calls against every local broker that implements them (Tansu and
 //! noida-db; librdkafka's 2.0.2 mock has no admin APIs), and ListOffsets by
 //! timestamp against noida-db only: Tansu answers offset 0 and the mock -1
-//! whatever the timestamp (see the quirks table in DESIGN.md).
+//! whatever the timestamp (see the quirks table in docs/ARCHITECTURE.md).
 
 use std::time::{Duration, Instant};
 

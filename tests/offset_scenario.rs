@@ -5,7 +5,7 @@
 //! offsets and reads the rest. Every message is consumed exactly once, B
 //! starts each partition at its committed offset, and the group ends
 //! committed at the log end with no lag. The assertions are the same on
-//! every broker; where a broker deviates from Kafka (DESIGN.md), the path to
+//! every broker; where a broker deviates from Kafka (docs/ARCHITECTURE.md), the path to
 //! them differs, as each test says:
 //!
 //! - Tansu: as the demo runs it. B joins while the crashed A is still a

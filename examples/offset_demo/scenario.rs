@@ -3,7 +3,7 @@
 //! record, crash, resume from the committed offsets in a second consumer of
 //! the same group, and check that every record was consumed exactly once.
 //!
-//! Kafka's rule (DESIGN.md, "Offset semantics"): a committed offset is the
+//! Kafka's rule (docs/ARCHITECTURE.md, "Offset semantics"): a committed offset is the
 //! offset of the *next* record to consume, so after processing the record at
 //! offset `o` a consumer commits `o + 1`. A consumer that crashes loses
 //! nothing it committed; records it had read but not committed are delivered

@@ -2,7 +2,7 @@
 //!
 //! With `-g` the consumer joins the group (`subscribe`); without it every
 //! partition of the topic is assigned by hand and nothing can be committed.
-//! Commit modes (DESIGN.md, "Offset semantics": a committed offset is the
+//! Commit modes (docs/ARCHITECTURE.md, "Offset semantics": a committed offset is the
 //! next record to consume, and only what was printed counts as consumed):
 //!
 //! - `each`: after a record is printed, stdout is flushed and

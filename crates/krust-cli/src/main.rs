@@ -1,5 +1,5 @@
 //! `krust`: a kcat-like command line for Kafka on the pure-Rust krust
-//! client (DESIGN.md, "The CLI's conventions"). Exit codes: 0 success, 1 a
+//! client (docs/ARCHITECTURE.md, "The CLI's conventions"). Exit codes: 0 success, 1 a
 //! runtime failure (one line on stderr), 2 a usage error.
 
 mod consume;

@@ -1,5 +1,5 @@
 //! SIGINT / SIGTERM as a shutdown request the commands check between
-//! records (DESIGN.md, "The CLI's conventions": finish the record in hand,
+//! records (docs/ARCHITECTURE.md, "The CLI's conventions": finish the record in hand,
 //! commit per the mode, leave the group, exit 0). A second signal means the
 //! user is done waiting: exit at once with 130.
 

@@ -16,7 +16,7 @@ use krust_testkit::raw::Connection as RawConnection;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-/// Tansu holds JoinGroup for session.timeout.ms / 2 (DESIGN.md): keep
+/// Tansu holds JoinGroup for session.timeout.ms / 2 (docs/ARCHITECTURE.md): keep
 /// joins at ~3 s.
 const SESSION: &str = "session.timeout.ms=6000";
 

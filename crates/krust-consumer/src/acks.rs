@@ -1,4 +1,4 @@
-//! Per-record acknowledgements (DESIGN.md, "Offset semantics"): records
+//! Per-record acknowledgements (docs/ARCHITECTURE.md, "Offset semantics"): records
 //! handed out can be acked in any order and the committable offset of a
 //! partition is the offset of its first unacked record, or the position
 //! when every record handed out is acked. No gap is ever committed.

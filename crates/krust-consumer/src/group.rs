@@ -1,6 +1,6 @@
 //! The consumer's side of the group membership: starting it, and turning
 //! its events into partition state changes and listener calls. Revoke is
-//! safe by default (DESIGN.md): nothing more of a revoked partition is
+//! safe by default (docs/ARCHITECTURE.md): nothing more of a revoked partition is
 //! handed out, explicit acks are awaited up to the revoke deadline, the
 //! listener may commit, auto-commit commits, and only then does the group
 //! go on. Nothing is ever committed for lost partitions.
@@ -222,7 +222,7 @@ impl Consumer {
             l.on_revoked(&mut revoke);
         }
         // Explicit acks say what was processed, so their prefix is always
-        // committed before the partitions go (DESIGN.md: revoke is safe by
+        // committed before the partitions go (docs/ARCHITECTURE.md: revoke is safe by
         // default); implicit positions only with auto-commit, as in Java.
         if self.cfg.enable_auto_commit || self.cfg.ack_mode == AckMode::Explicit {
             revoke.commit_all();

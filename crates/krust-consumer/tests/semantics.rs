@@ -1,4 +1,4 @@
-//! Offset semantics against real brokers (DESIGN.md, "Offset semantics"):
+//! Offset semantics against real brokers (docs/ARCHITECTURE.md, "Offset semantics"):
 //! at-least-once under crashes, auto-commit, out-of-order acks,
 //! `auto.offset.reset=none`, pause/resume and seek by timestamp.
 

@@ -1,5 +1,5 @@
 //! What the group tells its application (events) and how it fails (typed
-//! errors). Nothing that matters is only a log line (DESIGN.md): every
+//! errors). Nothing that matters is only a log line (docs/ARCHITECTURE.md): every
 //! change of ownership and every fatal condition is one of these values.
 
 use std::collections::BTreeSet;

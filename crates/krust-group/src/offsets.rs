@@ -5,7 +5,7 @@
 //!
 //! A committed offset is the offset of the next record to consume. A commit
 //! for a partition the member does not own is refused here, before anything
-//! is sent (DESIGN.md, "Offset semantics"); a commit carrying a generation
+//! is sent (docs/ARCHITECTURE.md, "Offset semantics"); a commit carrying a generation
 //! the coordinator has moved past comes back as ILLEGAL_GENERATION.
 //! Coordinator errors are retried with rediscovery within the policy's
 //! deadline; every other per-partition error is returned typed.

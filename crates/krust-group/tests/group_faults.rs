@@ -5,7 +5,7 @@
 //! the coordinator broker down then up. Each time the group re-forms with
 //! three partitions each, and ownership tracked from the events never has
 //! a partition assigned to one member while another owns it. The mock is
-//! the only fixture with several brokers and fault injection (DESIGN.md).
+//! the only fixture with several brokers and fault injection (docs/ARCHITECTURE.md).
 
 mod common;
 

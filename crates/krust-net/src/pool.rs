@@ -2,7 +2,7 @@
 //! with exponential backoff and jitter, idle close, and the cluster metadata
 //! cache refreshed on a timer (`maintain`) and on demand (`invalidate`).
 //!
-//! Bootstrap follows the CLI's conventions in DESIGN.md: an address whose
+//! Bootstrap follows the CLI's conventions in docs/ARCHITECTURE.md: an address whose
 //! peer is not a working Kafka broker (HTTP, oversize frame, undecodable
 //! bytes, wrong correlation id) fails at once with that cause and the next
 //! address is tried; unreachable addresses are retried with backoff until

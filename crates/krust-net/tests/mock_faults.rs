@@ -9,7 +9,7 @@
 //! no longer the leader (coordinator) fails with NOT_LEADER_OR_FOLLOWER
 //! (NOT_COORDINATOR), a client refreshes and retries, and gives up with a
 //! typed error naming the API (and the broker it could not reach) once the
-//! deadline would pass. The mock implements all of this (DESIGN.md, quirks
+//! deadline would pass. The mock implements all of this (docs/ARCHITECTURE.md, quirks
 //! table); it is the only fixture with several brokers and fault injection.
 
 use std::future::Future;

@@ -1,5 +1,5 @@
 //! What every fixture offers ([`Broker`]), what each broker implements
-//! faithfully ([`Capability`], from the quirks table in DESIGN.md), and the
+//! faithfully ([`Capability`], from the quirks table in docs/ARCHITECTURE.md), and the
 //! helpers that start every broker able to run a given test.
 
 use std::fmt;
