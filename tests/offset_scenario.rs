@@ -8,7 +8,12 @@
 //! every broker; where a broker deviates from Kafka (docs/ARCHITECTURE.md), the path to
 //! them differs, as each test says:
 //!
-//! - Tansu: as the demo runs it. B joins while the crashed A is still a
+//! - Apache Kafka 4.4.0 and 3.9.2 (the reference; 3.9.2 is the last line
+//!   with the protocol versions KIP-896 removed from 4.x), each node shared
+//!   by this binary, so topic and group names are unique: as the demo runs
+//!   it. The coordinator removes the crashed A when B's JoinGroup finds it
+//!   missing from the rebalance (or when its 6 s session expires).
+//! - Tansu: as the demo runs it, a second implementation. B joins while the crashed A is still a
 //!   member; the coordinator expires A after its session timeout (6 s).
 //! - noida-db never expires a crashed member (neither on session nor on
 //!   rebalance timeout: B, and a confluent-kafka consumer in B's place, wait
@@ -31,7 +36,7 @@ mod scenario;
 
 use std::time::Duration;
 
-use krust_testkit::{Broker, BrokerKind, MockCluster, NoidaDb, Tansu};
+use krust_testkit::{Broker, Kafka, KafkaVersion, MockCluster, NoidaDb, Tansu, unique};
 use scenario::{BoxError, Setup};
 
 const TOPIC: &str = "my-topic";
@@ -40,7 +45,7 @@ const GROUP: &str = "my-group";
 const BOUND: Duration = Duration::from_secs(180);
 
 async fn offset_scenario(
-    kind: BrokerKind,
+    kind: String,
     setup: Setup,
     after_crash: impl FnOnce() -> Result<(), BoxError>,
 ) {
@@ -59,26 +64,53 @@ async fn offset_scenario(
     assert_eq!(outcome.b_read.len(), 6, "{kind}: B's reads");
 }
 
+/// The demo's topic and group on a broker of this test alone.
 fn create(broker: &dyn Broker) -> Setup {
-    let kind = broker.kind();
+    create_named(broker, TOPIC, GROUP)
+}
+
+/// Fresh names on a broker other tests of this binary share.
+fn create_unique(broker: &dyn Broker) -> Setup {
+    create_named(broker, &unique(TOPIC), &unique(GROUP))
+}
+
+fn create_named(broker: &dyn Broker, topic: &str, group: &str) -> Setup {
+    let kind = broker.name();
     broker
-        .create_topic(TOPIC, 3)
-        .unwrap_or_else(|e| panic!("{kind}: create {TOPIC}: {e}"));
-    Setup::new(&broker.bootstrap(), TOPIC, GROUP)
+        .create_topic(topic, 3)
+        .unwrap_or_else(|e| panic!("{kind}: create {topic}: {e}"));
+    Setup::new(&broker.bootstrap(), topic, group)
+}
+
+async fn on_kafka(version: KafkaVersion) {
+    let kafka = Kafka::shared_version(version);
+    assert_eq!(kafka.version(), version);
+    let setup = create_unique(kafka);
+    offset_scenario(kafka.name(), setup, || Ok(())).await;
+}
+
+#[tokio::test]
+async fn kafka_4_4_resumes_after_a_crash_exactly_at_the_committed_offsets() {
+    on_kafka(KafkaVersion::V4_4).await;
+}
+
+#[tokio::test]
+async fn kafka_3_9_resumes_after_a_crash_exactly_at_the_committed_offsets() {
+    on_kafka(KafkaVersion::V3_9).await;
 }
 
 #[tokio::test]
 async fn tansu_resumes_after_a_crash_exactly_at_the_committed_offsets() {
     let tansu = Tansu::start();
     let setup = create(&tansu);
-    offset_scenario(tansu.kind(), setup, || Ok(())).await;
+    offset_scenario(tansu.name(), setup, || Ok(())).await;
 }
 
 #[tokio::test]
 async fn noida_db_resumes_after_a_crash_exactly_at_the_committed_offsets() {
     let mut noida = NoidaDb::start();
     let setup = create(&noida);
-    let kind = noida.kind();
+    let kind = noida.name();
     offset_scenario(kind, setup, || {
         println!("   restarting noida-db (it never expires the crashed A; data and commits stay)");
         Ok(noida.restart()?)
@@ -91,5 +123,5 @@ async fn librdkafka_mock_resumes_after_a_crash_exactly_at_the_committed_offsets(
     let mock = MockCluster::start(1, &[]);
     let mut setup = create(&mock);
     setup.seed_committed_zero = true;
-    offset_scenario(mock.kind(), setup, || Ok(())).await;
+    offset_scenario(mock.name(), setup, || Ok(())).await;
 }
