@@ -1,7 +1,9 @@
-//! Admin calls against every local broker that implements them (Tansu and
-//! noida-db; librdkafka's 2.0.2 mock has no admin APIs), and ListOffsets by
-//! timestamp against noida-db only: Tansu answers offset 0 and the mock -1
-//! whatever the timestamp (see the quirks table in docs/ARCHITECTURE.md).
+//! Admin calls against every local broker that implements them: Apache
+//! Kafka 4.4.0 first (one node shared by this binary, so every topic name is
+//! unique), then Tansu and noida-db (librdkafka's 2.0.2 mock has no admin
+//! APIs); ListOffsets by timestamp against Kafka and noida-db only: Tansu
+//! answers offset 0 and the mock -1 whatever the timestamp (see the quirks
+//! table in docs/ARCHITECTURE.md).
 
 use std::time::{Duration, Instant};
 
@@ -11,7 +13,7 @@ use krust::codec::generated::produce_request::{PartitionProduceData, TopicProduc
 use krust::codec::records::{NewRecord, RecordBatchBuilder};
 use krust::codec::{ApiKey, ErrorCode};
 use krust::net::{Error, PoolConfig, RetryPolicy};
-use krust_testkit::{Broker, Capability, NoidaDb, local_brokers};
+use krust_testkit::{Broker, Capability, local_brokers, unique};
 
 async fn admin(broker: &dyn Broker) -> Admin {
     let config = PoolConfig {
@@ -23,7 +25,7 @@ async fn admin(broker: &dyn Broker) -> Admin {
         },
         ..PoolConfig::default()
     };
-    let kind = broker.kind();
+    let kind = broker.name();
     Admin::connect(config)
         .await
         .unwrap_or_else(|e| panic!("{kind}: bootstrap: {e}"))
@@ -35,16 +37,29 @@ fn is_broker_error(e: &Error, api: ApiKey, code: ErrorCode, topic: &str) -> bool
 
 #[tokio::test]
 async fn create_describe_list_delete_against_every_admin_broker() {
-    for broker in local_brokers(Capability::CreateTopics) {
-        let kind = broker.kind();
+    let brokers = local_brokers(Capability::CreateTopics);
+    assert!(brokers[0].kind().is_real_kafka(), "Kafka runs first");
+    for broker in brokers {
+        let kind = broker.name();
         let admin = admin(broker.as_ref()).await;
-        let topic = "krust-admin-lifecycle";
+        let topic = unique("krust-admin-lifecycle");
+        let topic = topic.as_str();
 
         let cluster = admin
             .describe_cluster()
             .await
             .unwrap_or_else(|e| panic!("{kind}: describe cluster: {e}"));
         assert!(!cluster.brokers.is_empty(), "{kind}: {cluster:?}");
+        if broker.kind().is_real_kafka() {
+            // Metadata v2+ carries the cluster id; KRaft names a broker as
+            // the controller for admin requests.
+            assert!(cluster.cluster_id.is_some(), "{kind}: {cluster:?}");
+            let controller = cluster.controller.expect("a controller");
+            assert!(
+                cluster.brokers.iter().any(|b| b.id == controller),
+                "{kind}: {cluster:?}"
+            );
+        }
 
         let created = admin
             .create_topics(
@@ -60,17 +75,7 @@ async fn create_describe_list_delete_against_every_admin_broker() {
         assert_eq!(created[0].0, topic);
         assert!(created[0].1.is_ok(), "{kind}: {:?}", created[0].1);
 
-        // Creation may take a moment to show in Metadata.
-        let started = Instant::now();
-        let described = loop {
-            match admin.describe_topics(&[topic]).await {
-                Ok(d) if d[0].partitions.iter().all(|p| p.leader.is_some()) => break d,
-                r if started.elapsed() > Duration::from_secs(15) => {
-                    panic!("{kind}: topic not described with leaders: {r:?}")
-                }
-                _ => tokio::time::sleep(Duration::from_millis(100)).await,
-            }
-        };
+        let described = wait_for_leaders(&admin, &kind, topic).await;
         let t = &described[0];
         assert_eq!(t.name, topic);
         assert_eq!(t.partitions.len(), 3, "{kind}: {t:?}");
@@ -154,28 +159,47 @@ async fn create_describe_list_delete_against_every_admin_broker() {
     }
 }
 
-/// noida-db only: Tansu answers offset 0 and the 2.0.2 mock -1 to a
+/// Kafka and noida-db: Tansu answers offset 0 and the 2.0.2 mock -1 to a
 /// ListOffsets by timestamp, whatever the timestamp.
 #[tokio::test]
-async fn list_offsets_by_timestamp_against_noida_db() {
-    let noida = NoidaDb::start();
-    assert!(noida.supports(Capability::ListOffsetsByTimestamp));
-    let admin = admin(&noida).await;
-    let topic = "krust-admin-by-timestamp";
+async fn list_offsets_by_timestamp_against_kafka_and_noida_db() {
+    let brokers = local_brokers(Capability::ListOffsetsByTimestamp);
+    assert!(brokers[0].kind().is_real_kafka(), "Kafka runs first");
+    for broker in brokers {
+        list_offsets_by_timestamp(broker.as_ref()).await;
+    }
+}
+
+async fn list_offsets_by_timestamp(broker: &dyn Broker) {
+    let kind = broker.name();
+    let admin = admin(broker).await;
+    let topic = unique("krust-admin-by-timestamp");
+    let topic = topic.as_str();
     let created = admin
         .create_topics(&[NewTopic::new(topic, 1)], Duration::from_secs(10))
         .await
-        .expect("create");
-    assert!(created[0].1.is_ok(), "{created:?}");
+        .unwrap_or_else(|e| panic!("{kind}: create: {e}"));
+    assert!(created[0].1.is_ok(), "{kind}: {created:?}");
+    wait_for_leaders(&admin, &kind, topic).await;
 
-    // Three records with timestamps 1000, 2000, 3000 in one batch, written
-    // with a raw Produce request to the partition's leader.
+    // Three records 3, 2 and 1 s old in one batch, written with a raw
+    // Produce request to the partition's leader. Recent, not 1970: Kafka
+    // deletes a segment whose newest record is older than retention.ms
+    // (7 days), active segment included.
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock after 1970")
+            .as_millis(),
+    )
+    .expect("ms fit i64");
+    let ts = [now - 3000, now - 2000, now - 1000];
     let mut batch = RecordBatchBuilder::new();
-    for (i, ts) in [1000i64, 2000, 3000].into_iter().enumerate() {
+    for (i, t) in ts.into_iter().enumerate() {
         let value = format!("v{i}");
         batch
             .append(&NewRecord {
-                timestamp: ts,
+                timestamp: t,
                 value: Some(value.as_bytes()),
                 ..NewRecord::default()
             })
@@ -186,7 +210,7 @@ async fn list_offsets_by_timestamp_against_noida_db() {
         .pool()
         .leader_connection(topic, 0)
         .await
-        .expect("leader");
+        .unwrap_or_else(|e| panic!("{kind}: leader: {e}"));
     let produce = ProduceRequest {
         acks: -1,
         timeout_ms: 10_000,
@@ -201,39 +225,46 @@ async fn list_offsets_by_timestamp_against_noida_db() {
         }],
         ..Default::default()
     };
-    let resp = conn.send(&produce).await.expect("produce");
+    let resp = conn
+        .send(&produce)
+        .await
+        .unwrap_or_else(|e| panic!("{kind}: produce: {e}"));
     let p = &resp.responses[0].partition_responses[0];
-    assert_eq!(p.error_code, 0, "{resp:?}");
-    assert_eq!(p.base_offset, 0, "{resp:?}");
+    assert_eq!(p.error_code, 0, "{kind}: {resp:?}");
+    assert_eq!(p.base_offset, 0, "{kind}: {resp:?}");
 
+    // The first record at or after the timestamp.
     let got = admin
         .list_offsets(&[
-            (topic, 0, OffsetSpec::Timestamp(1500)),
-            (topic, 0, OffsetSpec::Timestamp(3000)),
+            (topic, 0, OffsetSpec::Timestamp(ts[0] + 500)),
+            (topic, 0, OffsetSpec::Timestamp(ts[2])),
+            (topic, 0, OffsetSpec::Timestamp(ts[0] - 500)),
         ])
         .await
-        .expect("by timestamp");
-    assert_eq!(got[0].offset, Some(1), "{got:?}");
-    assert_eq!(got[0].timestamp, Some(2000), "{got:?}");
-    assert_eq!(got[1].offset, Some(2), "{got:?}");
-    assert_eq!(got[1].timestamp, Some(3000), "{got:?}");
+        .unwrap_or_else(|e| panic!("{kind}: by timestamp: {e}"));
+    assert_eq!(got[0].offset, Some(1), "{kind}: {got:?}");
+    assert_eq!(got[0].timestamp, Some(ts[1]), "{kind}: {got:?}");
+    assert_eq!(got[1].offset, Some(2), "{kind}: {got:?}");
+    assert_eq!(got[1].timestamp, Some(ts[2]), "{kind}: {got:?}");
+    assert_eq!(got[2].offset, Some(0), "{kind}: {got:?}");
+    assert_eq!(got[2].timestamp, Some(ts[0]), "{kind}: {got:?}");
 
     let after = admin
-        .list_offsets(&[(topic, 0, OffsetSpec::Timestamp(5000))])
+        .list_offsets(&[(topic, 0, OffsetSpec::Timestamp(ts[2] + 1))])
         .await
-        .expect("after the last record");
-    assert_eq!(after[0].offset, None, "{after:?}");
+        .unwrap_or_else(|e| panic!("{kind}: after the last record: {e}"));
+    assert_eq!(after[0].offset, None, "{kind}: {after:?}");
 
     let ends = admin
         .list_offsets(&[(topic, 0, OffsetSpec::Earliest)])
         .await
-        .expect("earliest");
-    assert_eq!(ends[0].offset, Some(0));
+        .unwrap_or_else(|e| panic!("{kind}: earliest: {e}"));
+    assert_eq!(ends[0].offset, Some(0), "{kind}");
     let ends = admin
         .list_offsets(&[(topic, 0, OffsetSpec::Latest)])
         .await
-        .expect("latest");
-    assert_eq!(ends[0].offset, Some(3));
+        .unwrap_or_else(|e| panic!("{kind}: latest: {e}"));
+    assert_eq!(ends[0].offset, Some(3), "{kind}");
 
     // An unknown partition is retried within the deadline, then named.
     let admin = admin.with_retry(RetryPolicy {
@@ -247,6 +278,20 @@ async fn list_offsets_by_timestamp_against_noida_db() {
     let msg = err.to_string();
     assert!(
         msg.contains("UNKNOWN_TOPIC_OR_PARTITION") && msg.contains(topic) && msg.contains('7'),
-        "{msg}"
+        "{kind}: {msg}"
     );
+}
+
+/// Creation may take a moment to show in Metadata.
+async fn wait_for_leaders(admin: &Admin, kind: &str, topic: &str) -> Vec<krust::admin::TopicInfo> {
+    let started = Instant::now();
+    loop {
+        match admin.describe_topics(&[topic]).await {
+            Ok(d) if d[0].partitions.iter().all(|p| p.leader.is_some()) => return d,
+            r if started.elapsed() > Duration::from_secs(15) => {
+                panic!("{kind}: topic not described with leaders: {r:?}")
+            }
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
 }
