@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! cargo run --release --example offset_demo                  # starts a local Tansu broker
+//! cargo run --release --example offset_demo -- --kafka       # starts a local Apache Kafka 4.4.0
 //! cargo run --release --example offset_demo -- -b HOST:PORT  # uses your broker
 //! ```
 //!
@@ -23,7 +24,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use krust::admin::{Admin, NewTopic};
 use krust::codec::ErrorCode;
-use krust_testkit::Tansu;
+use krust_testkit::{Broker, Kafka, Tansu};
 
 use scenario::{BoxError, Setup};
 
@@ -33,34 +34,67 @@ const PARTITIONS: i32 = 3;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: offset_demo [-b HOST:PORT]\n\n\
-         Without -b, starts a local Tansu broker (installed by scripts/setup.sh) and stops it at the end."
+        "usage: offset_demo [--kafka | -b HOST:PORT]\n\n\
+         Without arguments, starts a local Tansu broker; with --kafka, a local Apache Kafka 4.4.0\n\
+         KRaft node (both installed by scripts/setup.sh); either is stopped at the end."
     );
     std::process::exit(2)
+}
+
+/// A broker the demo starts itself.
+enum Local {
+    Tansu,
+    Kafka,
+}
+
+/// Start the local broker (krust-testkit's fixtures: free 127.0.0.1 ports,
+/// stopped with their whole process group on drop and when this process
+/// dies).
+fn start(local: Local) -> Result<Box<dyn Broker>, String> {
+    let broker: Box<dyn Broker> = match local {
+        Local::Tansu => {
+            println!("starting a local Tansu broker (krust-testkit) ...");
+            Box::new(Tansu::try_start().map_err(|e| format!("cannot start Tansu: {e}"))?)
+        }
+        Local::Kafka => {
+            println!("starting a local Apache Kafka 4.4.0 KRaft node (krust-testkit) ...");
+            let started = Instant::now();
+            let kafka = Kafka::builder()
+                .try_start()
+                .map_err(|e| format!("cannot start Apache Kafka: {e}"))?;
+            println!(
+                "   Kafka {} ready in {:.1} s",
+                kafka.version(),
+                started.elapsed().as_secs_f64()
+            );
+            Box::new(kafka)
+        }
+    };
+    println!("   {} listening on {}", broker.name(), broker.bootstrap());
+    Ok(broker)
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let external = match args.as_slice() {
-        [] => None,
-        [flag, addr] if flag == "-b" || flag == "--bootstrap" => Some(addr.clone()),
+    let which = match args.as_slice() {
+        [] => Ok(Local::Tansu),
+        [flag] if flag == "--kafka" => Ok(Local::Kafka),
+        [flag, addr] if flag == "-b" || flag == "--bootstrap" => Err(addr.clone()),
         _ => usage(),
     };
-    let (tansu, bootstrap) = match external {
-        Some(b) => (None, b),
-        None => {
-            println!("starting a local Tansu broker (krust-testkit) ...");
-            let t = Tansu::try_start().unwrap_or_else(|e| {
-                eprintln!("error: cannot start Tansu: {e}");
+    let (local, bootstrap) = match which {
+        Err(external) => (None, external),
+        Ok(which) => {
+            let broker = start(which).unwrap_or_else(|e| {
+                eprintln!("error: {e}");
                 std::process::exit(1)
             });
-            println!("   Tansu listening on {}", t.addr());
-            let addr = t.addr().to_owned();
-            (Some(t), addr)
+            let bootstrap = broker.bootstrap();
+            (Some(broker), bootstrap)
         }
     };
-    let code = match demo(&bootstrap, tansu.is_some()).await {
+    let code = match demo(&bootstrap, local.is_some()).await {
         Ok(true) => 0,
         Ok(false) => 1,
         Err(e) => {
@@ -70,7 +104,11 @@ async fn main() {
     };
     // Stop the broker we started (its whole process group) before exiting:
     // process::exit skips destructors.
-    drop(tansu);
+    if let Some(broker) = local {
+        let name = broker.name();
+        drop(broker);
+        println!("stopped the local {name} broker");
+    }
     std::process::exit(code)
 }
 
