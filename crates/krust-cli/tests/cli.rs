@@ -1,6 +1,14 @@
-//! The `krust` binary end to end, against a Tansu broker: produce then
-//! consume back, group commits resuming where a run stopped, SIGINT, and
-//! the errors a user meets first (a bad `-X`, no broker).
+//! The `krust` binary end to end: produce then consume back, group commits
+//! resuming where a run stopped, SIGINT (commit, leave the group, exit 0),
+//! and the errors a user meets first (a bad `-X`, no broker, a missing
+//! topic).
+//!
+//! Apache Kafka 4.4.0 runs every test that needs a broker (one node shared
+//! by this binary, so every topic and group name is unique). Tansu runs
+//! the tests without a group beside it, a second implementation that costs
+//! a fraction of a second; the group tests stay on Kafka alone, because
+//! Tansu holds every JoinGroup for half the session timeout and returns no
+//! member data in DescribeGroups, so it cannot show that a member left.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -9,16 +17,37 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use krust_codec::KString;
-use krust_codec::generated::OffsetFetchRequest;
+use krust_codec::generated::metadata_request::MetadataRequestTopic;
 use krust_codec::generated::offset_fetch_request::OffsetFetchRequestTopic;
-use krust_testkit::Tansu;
+use krust_codec::generated::{DescribeGroupsRequest, MetadataRequest, OffsetFetchRequest};
 use krust_testkit::raw::Connection as RawConnection;
+use krust_testkit::{Broker, Kafka, Tansu, unique};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-/// Tansu holds JoinGroup for session.timeout.ms / 2 (docs/ARCHITECTURE.md): keep
-/// joins at ~3 s.
-const SESSION: &str = "session.timeout.ms=6000";
+/// A session far longer than any test waits after a consumer exits: a
+/// member gone from the group right after exit left it (LeaveGroup), it
+/// did not time out.
+const SESSION: &str = "session.timeout.ms=45000";
+
+/// The reference broker, shared by this binary's tests.
+fn kafka() -> &'static Kafka {
+    Kafka::shared()
+}
+
+/// The brokers a test without a group runs on: Kafka, then Tansu.
+fn brokers() -> Vec<Box<dyn Broker>> {
+    vec![Box::new(kafka()), Box::new(Tansu::start())]
+}
+
+/// A fresh topic with `partitions` partitions on `broker`.
+fn topic_on(broker: &dyn Broker, prefix: &str, partitions: i32) -> String {
+    let topic = unique(prefix);
+    broker
+        .create_topic(&topic, partitions)
+        .unwrap_or_else(|e| panic!("{}: create {topic}: {e}", broker.name()));
+    topic
+}
 
 fn krust(args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_krust"));
@@ -112,28 +141,34 @@ fn produce_lines(broker: &str, topic: &str, lines: &str) {
 
 #[test]
 fn produce_reports_a_failed_delivery_and_exits_non_zero() {
-    let tansu = Tansu::start();
-    tansu.create_topic("two", 2).expect("create topic");
-    // Partition 7 does not exist: refused before sending, nothing delivered.
-    let o = run(
-        &[
-            "produce",
-            "-b",
-            tansu.addr(),
-            "-t",
-            "two",
-            "-p",
-            "7",
-            "-X",
-            "max.block.ms=5000",
-        ],
-        b"a\nb\n",
-        Duration::from_secs(30),
-    );
-    assert!(!o.status.success(), "{}", stderr(&o));
-    let err = stderr(&o);
-    assert!(err.contains("partition 7"), "{err}");
-    assert!(err.contains("produced 0 records to two, 1 failed"), "{err}");
+    for broker in brokers() {
+        let name = broker.name();
+        let addr = broker.bootstrap();
+        let topic = topic_on(broker.as_ref(), "two", 2);
+        // Partition 7 does not exist: refused before sending, nothing delivered.
+        let o = run(
+            &[
+                "produce",
+                "-b",
+                &addr,
+                "-t",
+                &topic,
+                "-p",
+                "7",
+                "-X",
+                "max.block.ms=5000",
+            ],
+            b"a\nb\n",
+            Duration::from_secs(30),
+        );
+        assert!(!o.status.success(), "{name}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.contains("partition 7"), "{name}: {err}");
+        assert!(
+            err.contains(&format!("produced 0 records to {topic}, 1 failed")),
+            "{name}: {err}"
+        );
+    }
 }
 
 #[test]
@@ -165,29 +200,41 @@ fn bad_properties_name_the_key_and_value() {
     }
 }
 
+/// How long after its bootstrap timeout a command may take to give up: the
+/// process starting and printing, and the last refused connect. A command
+/// that ignored the setting (the default is 30 s) or retried for 10 s
+/// fails this.
+const GIVE_UP_SLACK: Duration = Duration::from_millis(1500);
+
 #[test]
 fn unreachable_broker_gives_up_within_the_bootstrap_timeout_naming_it() {
     // The producer's bootstrap is bounded by max.block.ms, the consumer's
-    // by bootstrap.timeout.ms (both at most 30 s by default).
-    for (sub, bound) in [
-        ("produce", "max.block.ms=2000"),
-        ("consume", "bootstrap.timeout.ms=2000"),
+    // by bootstrap.timeout.ms (both at most 30 s by default). Port 1
+    // refuses at once, so every attempt fails fast and the command is
+    // retrying until its timeout.
+    for (sub, key) in [
+        ("produce", "max.block.ms"),
+        ("consume", "bootstrap.timeout.ms"),
     ] {
-        let started = Instant::now();
-        let o = run(
-            &[sub, "-b", "127.0.0.1:1", "-t", "t", "-X", bound],
-            b"x\n",
-            Duration::from_secs(20),
-        );
-        assert!(!o.status.success(), "{sub}");
-        let err = stderr(&o);
-        assert!(err.contains("127.0.0.1:1"), "{sub}: {err}");
-        assert_eq!(err.lines().count(), 1, "{sub}: one line: {err}");
-        let took = started.elapsed();
-        assert!(
-            took >= Duration::from_millis(1500) && took < Duration::from_secs(10),
-            "{sub}: gave up after {took:?}"
-        );
+        for timeout_ms in [2000u64, 4000] {
+            let bound = format!("{key}={timeout_ms}");
+            let timeout = Duration::from_millis(timeout_ms);
+            let started = Instant::now();
+            let o = run(
+                &[sub, "-b", "127.0.0.1:1", "-t", "t", "-X", &bound],
+                b"x\n",
+                Duration::from_secs(20),
+            );
+            let took = started.elapsed();
+            assert!(!o.status.success(), "{sub} {bound}");
+            let err = stderr(&o);
+            assert!(err.contains("127.0.0.1:1"), "{sub} {bound}: {err}");
+            assert_eq!(err.lines().count(), 1, "{sub} {bound}: one line: {err}");
+            assert!(
+                took >= timeout * 3 / 4 && took < timeout + GIVE_UP_SLACK,
+                "{sub} {bound}: gave up after {took:?}, not within {timeout:?} (+{GIVE_UP_SLACK:?})"
+            );
+        }
     }
 }
 
@@ -270,68 +317,72 @@ fn keyed_lines(n: usize) -> String {
 
 #[test]
 fn produced_lines_come_back_with_keys_values_and_increasing_offsets() {
-    let tansu = Tansu::start();
-    tansu.create_topic("roundtrip", 3).expect("create topic");
-    produce_lines(tansu.addr(), "roundtrip", &keyed_lines(100));
+    for broker in brokers() {
+        let name = broker.name();
+        let addr = broker.bootstrap();
+        let topic = topic_on(broker.as_ref(), "roundtrip", 3);
+        produce_lines(&addr, &topic, &keyed_lines(100));
 
-    let o = run(
-        &[
-            "consume",
-            "-b",
-            tansu.addr(),
-            "-t",
-            "roundtrip",
-            "--from",
-            "earliest",
-            "-e",
-            "-f",
-            "%p %o %k %s\\n",
-        ],
-        b"",
-        Duration::from_secs(60),
-    );
-    assert_success(&o, "consume");
-    let lines = parse_lines(&stdout(&o));
-    assert_eq!(lines.len(), 100, "stdout:\n{}", stdout(&o));
-    let mut pairs: Vec<String> = lines.iter().map(|l| l.rest.clone()).collect();
-    pairs.sort();
-    let mut expected: Vec<String> = (0..100).map(|i| format!("key-{i} value-{i}:x")).collect();
-    expected.sort();
-    assert_eq!(pairs, expected);
-    let mut by_partition: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
-    for l in &lines {
-        by_partition.entry(l.partition).or_default().push(l.offset);
+        let o = run(
+            &[
+                "consume",
+                "-b",
+                &addr,
+                "-t",
+                &topic,
+                "--from",
+                "earliest",
+                "-e",
+                "-f",
+                "%p %o %k %s\\n",
+            ],
+            b"",
+            Duration::from_secs(60),
+        );
+        assert_success(&o, &format!("{name}: consume"));
+        let lines = parse_lines(&stdout(&o));
+        assert_eq!(lines.len(), 100, "{name}: stdout:\n{}", stdout(&o));
+        let mut pairs: Vec<String> = lines.iter().map(|l| l.rest.clone()).collect();
+        pairs.sort();
+        let mut expected: Vec<String> = (0..100).map(|i| format!("key-{i} value-{i}:x")).collect();
+        expected.sort();
+        assert_eq!(pairs, expected, "{name}");
+        let mut by_partition: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
+        for l in &lines {
+            by_partition.entry(l.partition).or_default().push(l.offset);
+        }
+        assert!(
+            by_partition.len() > 1,
+            "{name}: murmur2 spread 100 keys: {by_partition:?}"
+        );
+        for (p, offsets) in &by_partition {
+            // Printed in order, and nothing skipped: 0, 1, 2, ...
+            let want: Vec<i64> = (0..).take(offsets.len()).collect();
+            assert_eq!(offsets, &want, "{name}: partition {p}");
+        }
+        assert!(
+            stderr(&o).contains("consumed 100 records"),
+            "{name}: {}",
+            stderr(&o)
+        );
     }
-    assert!(
-        by_partition.len() > 1,
-        "murmur2 spread 100 keys: {by_partition:?}"
-    );
-    for (p, offsets) in &by_partition {
-        // Printed in order, and nothing skipped: 0, 1, 2, ...
-        let want: Vec<i64> = (0..).take(offsets.len()).collect();
-        assert_eq!(offsets, &want, "partition {p}");
-    }
-    assert!(
-        stderr(&o).contains("consumed 100 records"),
-        "{}",
-        stderr(&o)
-    );
 }
 
 #[test]
 fn a_group_resumes_after_the_last_record_committed_with_commit_each() {
-    let tansu = Tansu::start();
-    tansu.create_topic("resume", 3).expect("create topic");
-    produce_lines(tansu.addr(), "resume", &keyed_lines(30));
+    let addr = kafka().addr();
+    let topic = topic_on(kafka(), "resume", 3);
+    let group = unique("resumers");
+    produce_lines(&addr, &topic, &keyed_lines(30));
     let consume = |extra: &[&str]| {
         let mut args = vec![
             "consume",
             "-b",
-            tansu.addr(),
+            &addr,
             "-t",
-            "resume",
+            &topic,
             "-g",
-            "resumers",
+            &group,
             "--commit",
             "each",
             "-f",
@@ -347,7 +398,7 @@ fn a_group_resumes_after_the_last_record_committed_with_commit_each() {
 
     let first = consume(&["-c", "10"]);
     assert_eq!(first.len(), 10, "{first:?}");
-    let after_first = committed(tansu.addr(), "resumers", "resume", 3);
+    let after_first = committed(&addr, &group, &topic, 3);
     for p in 0..3 {
         let printed = next_offsets(&first).get(&p).copied();
         assert_eq!(
@@ -378,26 +429,51 @@ fn a_group_resumes_after_the_last_record_committed_with_commit_each() {
     expected.sort();
     assert_eq!(values, expected);
     assert_eq!(
-        committed(tansu.addr(), "resumers", "resume", 3),
+        committed(&addr, &group, &topic, 3),
         expected_commits(&all, 3)
     );
 }
 
+/// The group's state and its members' client ids, from a raw
+/// DescribeGroups to the broker (its own coordinator).
+fn describe_group(addr: &str, group: &str) -> (String, Vec<String>) {
+    let mut conn = RawConnection::connect(addr).expect("connect");
+    let version = conn
+        .version_for::<DescribeGroupsRequest>()
+        .expect("DescribeGroups version");
+    let request = DescribeGroupsRequest {
+        groups: vec![KString::from(group)],
+        ..Default::default()
+    };
+    let response = conn.send(version, &request).expect("DescribeGroups");
+    assert_eq!(response.groups.len(), 1, "{response:?}");
+    let g = &response.groups[0];
+    assert_eq!(g.error_code, 0, "DescribeGroups: {g:?}");
+    (
+        g.group_state.as_str().to_owned(),
+        g.members
+            .iter()
+            .map(|m| m.client_id.as_str().to_owned())
+            .collect(),
+    )
+}
+
 #[test]
 fn sigint_commits_what_was_printed_leaves_and_exits_zero() {
-    let tansu = Tansu::start();
-    tansu.create_topic("interrupted", 3).expect("create topic");
-    produce_lines(tansu.addr(), "interrupted", &keyed_lines(30));
+    let addr = kafka().addr();
+    let topic = topic_on(kafka(), "interrupted", 3);
+    let group = unique("interrupted-group");
+    produce_lines(&addr, &topic, &keyed_lines(30));
     // No periodic commit in the test's time: what is committed is what
     // the shutdown path commits.
     let mut child = krust(&[
         "consume",
         "-b",
-        tansu.addr(),
+        &addr,
         "-t",
-        "interrupted",
+        &topic,
         "-g",
-        "interrupted-group",
+        &group,
         "-f",
         "%p %o %s\\n",
         "-X",
@@ -409,7 +485,7 @@ fn sigint_commits_what_was_printed_leaves_and_exits_zero() {
     .expect("spawn");
     let stdout = child.stdout.take().expect("stdout");
     let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
+    let reader = std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { return };
             if tx.send(line).is_err() {
@@ -430,17 +506,44 @@ fn sigint_commits_what_was_printed_leaves_and_exits_zero() {
         printed.push('\n');
         n += 1;
     }
+    // A member of the group while it runs (so the check after exit can
+    // tell a member that left from one that never joined).
+    assert_eq!(
+        describe_group(&addr, &group),
+        ("Stable".to_owned(), vec!["krust-cli".to_owned()]),
+        "while consuming"
+    );
     let pid = Pid::from_raw(i32::try_from(child.id()).expect("pid fits i32"));
     kill(pid, Signal::SIGINT).expect("SIGINT");
     let o = wait_output(child, Duration::from_secs(30), "consume after SIGINT");
+    let exited = Instant::now();
     assert_eq!(o.status.code(), Some(0), "stderr:\n{}", stderr(&o));
-    // The stdout reader thread owns the pipe; anything after the 30th line
-    // would be a duplicate.
-    let rest: Vec<String> = rx.try_iter().collect();
+    // Left the group on the way out: empty at once, where a member that
+    // just vanished would stay listed for its 45 s session.
+    assert_eq!(
+        describe_group(&addr, &group),
+        ("Empty".to_owned(), Vec::new()),
+        "right after exit"
+    );
+    assert!(
+        exited.elapsed() < Duration::from_secs(10),
+        "checked well within the session"
+    );
+    // Everything printed after the 30th line, read to the end of the
+    // pipe: the reader ends when the exited process's stdout closes.
+    let mut rest = Vec::new();
+    loop {
+        match rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(line) => rest.push(line),
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => panic!("stdout still open after exit"),
+        }
+    }
+    reader.join().expect("stdout reader");
     assert!(rest.is_empty(), "printed more than was produced: {rest:?}");
     let lines = parse_lines(&printed);
     assert_eq!(
-        committed(tansu.addr(), "interrupted-group", "interrupted", 3),
+        committed(&addr, &group, &topic, 3),
         expected_commits(&lines, 3)
     );
     assert!(stderr(&o).contains("interrupted"), "{}", stderr(&o));
@@ -461,20 +564,21 @@ fn commit_modes_other_than_none_need_a_group() {
 
 #[test]
 fn auto_commit_stopping_mid_batch_commits_only_what_was_printed() {
-    let tansu = Tansu::start();
-    tansu.create_topic("midbatch", 1).expect("create topic");
-    produce_lines(tansu.addr(), "midbatch", &keyed_lines(50));
-    // One partition, one fetch: the 50 records arrive in one batch and
-    // `-c 7` stops after the 7th; close() commits (auto mode) offset 7.
+    let addr = kafka().addr();
+    let topic = topic_on(kafka(), "midbatch", 1);
+    let group = unique("midbatch-group");
+    produce_lines(&addr, &topic, &keyed_lines(50));
+    // One partition: the 50 records arrive in one or few batches and `-c 7`
+    // stops after the 7th, mid-batch; close() commits (auto mode) offset 7.
     let o = run(
         &[
             "consume",
             "-b",
-            tansu.addr(),
+            &addr,
             "-t",
-            "midbatch",
+            &topic,
             "-g",
-            "midbatch-group",
+            &group,
             "-c",
             "7",
             "-f",
@@ -489,64 +593,100 @@ fn auto_commit_stopping_mid_batch_commits_only_what_was_printed() {
     let lines = parse_lines(&stdout(&o));
     assert_eq!(lines.len(), 7, "{lines:?}");
     assert_eq!(
-        committed(tansu.addr(), "midbatch-group", "midbatch", 1),
+        committed(&addr, &group, &topic, 1),
         BTreeMap::from([(0, 7)])
     );
 }
 
+/// Whether `topic` exists, by a Metadata request that does not create it.
+fn topic_exists(addr: &str, topic: &str) -> bool {
+    let mut conn = RawConnection::connect(addr).expect("connect");
+    let version = conn
+        .version_for::<MetadataRequest>()
+        .expect("Metadata version");
+    assert!(version >= 4, "allow_auto_topic_creation needs v4+");
+    let request = MetadataRequest {
+        topics: Some(vec![MetadataRequestTopic {
+            name: Some(KString::from(topic)),
+            ..Default::default()
+        }]),
+        allow_auto_topic_creation: false,
+        ..Default::default()
+    };
+    let response = conn.send(version, &request).expect("Metadata");
+    response.topics.iter().any(|t| t.error_code == 0)
+}
+
 #[test]
 fn a_missing_topic_is_an_error_and_is_not_created() {
-    let tansu = Tansu::start();
-    // Twice: had the first run auto-created the topic, the second would
-    // find it and exit 0 at its empty end instead of failing.
-    for _ in 0..2 {
-        let o = run(
-            &["consume", "-b", tansu.addr(), "-t", "no-such-topic", "-e"],
-            b"",
-            Duration::from_secs(30),
-        );
-        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-        let err = stderr(&o);
-        assert!(
-            err.contains("topic no-such-topic") && err.contains("UNKNOWN_TOPIC_OR_PARTITION"),
-            "{err}"
-        );
+    // Kafka creates topics on Metadata by default
+    // (auto.create.topics.enable): the consumer must not ask it to.
+    for broker in brokers() {
+        let name = broker.name();
+        let addr = broker.bootstrap();
+        let topic = unique("no-such-topic");
+        // Twice: had the first run auto-created the topic, the second would
+        // find it and exit 0 at its empty end instead of failing.
+        for _ in 0..2 {
+            let o = run(
+                &["consume", "-b", &addr, "-t", &topic, "-e"],
+                b"",
+                Duration::from_secs(30),
+            );
+            assert_eq!(o.status.code(), Some(1), "{name}: {}", stderr(&o));
+            let err = stderr(&o);
+            assert!(
+                err.contains(&format!("topic {topic}"))
+                    && err.contains("UNKNOWN_TOPIC_OR_PARTITION"),
+                "{name}: {err}"
+            );
+        }
+        if broker.kind().is_real_kafka() {
+            assert!(!topic_exists(&addr, &topic), "{name}: {topic} was created");
+        }
     }
 }
 
 #[test]
 fn json_output_is_one_object_per_record() {
-    let tansu = Tansu::start();
-    tansu.create_topic("js", 1).expect("create topic");
-    let broker = tansu.addr();
-    produce_lines(broker, "js", "k:say \"hi\"\nonly-value\n");
-    let o = run(
-        &["consume", "-b", broker, "-t", "js", "-e", "--json"],
-        b"",
-        Duration::from_secs(60),
-    );
-    assert_success(&o, "consume --json");
-    let out = String::from_utf8(o.stdout).expect("utf-8");
-    let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.len(), 2, "{out}");
-    assert!(
-        lines[0].starts_with(r#"{"topic":"js","partition":0,"offset":0,"timestamp":"#)
-            && lines[0].ends_with(r#","key":"k","value":"say \"hi\"","headers":[]}"#),
-        "{}",
-        lines[0]
-    );
-    assert!(
-        lines[1].contains(r#""offset":1,"#)
-            && lines[1].ends_with(r#","key":null,"value":"only-value","headers":[]}"#),
-        "{}",
-        lines[1]
-    );
-    let both = run(
-        &[
-            "consume", "-b", broker, "-t", "js", "-e", "--json", "-f", "%s",
-        ],
-        b"",
-        Duration::from_secs(10),
-    );
-    assert_eq!(both.status.code(), Some(2), "--json and -f conflict");
+    for broker in brokers() {
+        let name = broker.name();
+        let addr = broker.bootstrap();
+        let topic = topic_on(broker.as_ref(), "js", 1);
+        produce_lines(&addr, &topic, "k:say \"hi\"\nonly-value\n");
+        let o = run(
+            &["consume", "-b", &addr, "-t", &topic, "-e", "--json"],
+            b"",
+            Duration::from_secs(60),
+        );
+        assert_success(&o, &format!("{name}: consume --json"));
+        let out = String::from_utf8(o.stdout).expect("utf-8");
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 2, "{name}: {out}");
+        let start = format!(r#"{{"topic":"{topic}","partition":0,"offset":0,"timestamp":"#);
+        assert!(
+            lines[0].starts_with(&start)
+                && lines[0].ends_with(r#","key":"k","value":"say \"hi\"","headers":[]}"#),
+            "{name}: {}",
+            lines[0]
+        );
+        assert!(
+            lines[1].contains(r#""offset":1,"#)
+                && lines[1].ends_with(r#","key":null,"value":"only-value","headers":[]}"#),
+            "{name}: {}",
+            lines[1]
+        );
+        let both = run(
+            &[
+                "consume", "-b", &addr, "-t", &topic, "-e", "--json", "-f", "%s",
+            ],
+            b"",
+            Duration::from_secs(10),
+        );
+        assert_eq!(
+            both.status.code(),
+            Some(2),
+            "{name}: --json and -f conflict"
+        );
+    }
 }
