@@ -227,6 +227,34 @@ impl Connection {
         R::Response: ThrottleTime,
     {
         let frame = self.round_trip_encoded(req, version, true, None).await?;
+        self.decode_reply::<R>(frame, version)
+    }
+
+    /// [`Connection::send_at`] with a timeout of its own instead of the
+    /// connection's `request_timeout`: a request the broker may hold on
+    /// purpose (a Fetch's `max_wait_ms`, a JoinGroup's rebalance timeout)
+    /// is given that time plus the request timeout.
+    pub async fn send_at_with_timeout<R>(
+        &self,
+        req: &R,
+        version: i16,
+        timeout: Duration,
+    ) -> Result<R::Response, Error>
+    where
+        R: Request,
+        R::Response: ThrottleTime,
+    {
+        let frame = self
+            .round_trip_encoded(req, version, true, Some(timeout))
+            .await?;
+        self.decode_reply::<R>(frame, version)
+    }
+
+    fn decode_reply<R>(&self, frame: Bytes, version: i16) -> Result<R::Response, Error>
+    where
+        R: Request,
+        R::Response: ThrottleTime,
+    {
         let (_, body) =
             header::decode_response_as::<R>(frame, version).map_err(|source| Error::Decode {
                 api: R::API_KEY,
@@ -320,6 +348,7 @@ impl Connection {
         let started = Instant::now();
         let timeout = req.timeout.unwrap_or(self.inner.request_timeout);
         let api = req.api;
+        let correlation_id = req.correlation_id;
         let (reply, rx) = oneshot::channel();
         let cmd = Command {
             frame: req.frame,
@@ -337,11 +366,29 @@ impl Connection {
         };
         let result = match tokio::time::timeout(timeout, wait).await {
             Ok(r) => r,
-            Err(_) => Err(Error::Timeout {
-                api,
-                broker: self.addr().to_owned(),
-                elapsed: started.elapsed(),
-            }),
+            Err(_) => {
+                let elapsed = started.elapsed();
+                // The replies of a connection come in order: nothing behind
+                // the lost reply will come either. Close it (Java and
+                // librdkafka do), failing the other waiters at once with a
+                // retriable error; the pool then connects anew.
+                self.inner.shared.close(Error::Io {
+                    broker: self.addr().to_owned(),
+                    source: Arc::new(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!(
+                            "connection closed: a {api} request (correlation id {}) \
+                             had no reply within {timeout:?}",
+                            correlation_id
+                        ),
+                    )),
+                });
+                Err(Error::Timeout {
+                    api,
+                    broker: self.addr().to_owned(),
+                    elapsed,
+                })
+            }
         };
         let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         match &result {

@@ -69,7 +69,8 @@ pub enum Error {
         #[source]
         cause: ProtocolViolation,
     },
-    /// No reply within the request timeout.
+    /// No reply within the request timeout. The connection is closed with
+    /// it (its other requests fail with [`Error::Io`], `TimedOut`).
     #[error("{api} request to {broker} timed out after {elapsed:?}")]
     Timeout {
         /// The API of the request.
@@ -138,7 +139,9 @@ pub enum Error {
         /// Every address tried and its last error.
         attempts: Vec<(String, Error)>,
     },
-    /// A retried operation ran out of time; `last` is the final attempt's error.
+    /// A retried operation ran out of time; `last` is the last error an
+    /// attempt returned (an attempt the deadline cut short has none: then
+    /// it is the one before, or [`Error::DeadlineExceeded`]).
     #[error("{api} gave up after {attempts} attempts in {elapsed:?}: {last}")]
     RetriesExhausted {
         /// The API.
@@ -150,6 +153,15 @@ pub enum Error {
         /// The last attempt's error.
         #[source]
         last: Box<Error>,
+    },
+    /// A retried operation's deadline came while its first attempt was
+    /// still running (no reply, no error yet): the attempt was dropped.
+    #[error("{api} did not complete within its {deadline:?} deadline")]
+    DeadlineExceeded {
+        /// The API.
+        api: ApiKey,
+        /// The deadline of the whole operation.
+        deadline: Duration,
     },
     /// A broker id is not (or no longer) in the cluster metadata.
     #[error("broker {0} is not in the cluster metadata")]
@@ -173,6 +185,7 @@ impl Error {
     pub fn is_retriable(&self) -> bool {
         match self {
             Error::Io { .. } | Error::Connect { .. } | Error::Timeout { .. } => true,
+            Error::DeadlineExceeded { .. } => true,
             Error::Closed { .. } | Error::UnknownBroker(_) => true,
             Error::Broker { code, .. } => code.is_retriable(),
             Error::NotKafka { .. }
@@ -194,6 +207,8 @@ impl Error {
                     || *code == ErrorCode::COORDINATOR_NOT_AVAILABLE
             }
             Error::Io { .. } | Error::Connect { .. } | Error::Closed { .. } => true,
+            // A request timeout closes its connection: a disconnect.
+            Error::Timeout { .. } => true,
             Error::UnknownBroker(_) => true,
             _ => false,
         }

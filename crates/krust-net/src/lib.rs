@@ -23,6 +23,6 @@ pub use coordinator::CoordinatorType;
 pub use error::{Error, ProtocolViolation, Result};
 pub use metadata::{BrokerInfo, ClusterMetadata, PartitionInfo, TopicInfo};
 pub use pool::{Pool, PoolConfig};
-pub use retry::{Backoff, RetryPolicy};
+pub use retry::{Backoff, DEADLINE_MARGIN, RetryPolicy};
 pub use throttle::ThrottleTime;
 pub use versions::ApiVersions;

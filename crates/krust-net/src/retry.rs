@@ -52,13 +52,21 @@ impl Backoff {
     }
 }
 
+/// How long past its deadline [`RetryPolicy::run`] may end: only the time
+/// the runtime takes to wake the task when the deadline's timer fires and
+/// to drop the attempt in progress (a millisecond on an idle machine; this
+/// leaves room for a loaded one). Nothing is waited for after the deadline.
+pub const DEADLINE_MARGIN: Duration = Duration::from_millis(250);
+
 /// How a request is retried.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RetryPolicy {
     /// Delays between attempts.
     pub backoff: Backoff,
     /// The whole operation, every attempt included, ends within this
-    /// (`delivery.timeout.ms` / `default.api.timeout.ms`).
+    /// (`delivery.timeout.ms` / `default.api.timeout.ms`), give or take
+    /// [`DEADLINE_MARGIN`]: an attempt still running when it comes is
+    /// dropped.
     pub deadline: Duration,
 }
 
@@ -73,9 +81,18 @@ impl Default for RetryPolicy {
 
 impl RetryPolicy {
     /// Run `attempt` (given the attempt number, from 0) until it succeeds,
-    /// fails with an error that is not retriable, or the deadline would pass
-    /// before the next attempt. `on_error` runs after each retriable failure,
-    /// before the backoff (invalidate metadata, drop a coordinator, ...).
+    /// fails with an error that is not retriable, or the deadline comes.
+    /// `on_error` runs after each retriable failure, before the backoff
+    /// (invalidate metadata, drop a coordinator, ...).
+    ///
+    /// Each attempt gets only the time left before the deadline: one still
+    /// running then is dropped (so `attempt` must be cancel-safe, as every
+    /// request of this crate is), and the run ends within
+    /// [`DEADLINE_MARGIN`] of the deadline. A retry whose backoff would end
+    /// past the deadline is not made. On giving up, the error is
+    /// [`Error::RetriesExhausted`] with the last error an attempt returned
+    /// (the cause being retried), or [`Error::DeadlineExceeded`] when the
+    /// only attempt was cut short.
     pub async fn run<T, F, Fut>(
         &self,
         api: ApiKey,
@@ -88,27 +105,39 @@ impl RetryPolicy {
     {
         let started = Instant::now();
         let deadline = started + self.deadline;
+        let mut last: Option<Error> = None;
         let mut n = 0u32;
+        let exhausted = |attempts: u32, last: Option<Error>| Error::RetriesExhausted {
+            api,
+            attempts,
+            elapsed: started.elapsed(),
+            last: Box::new(last.unwrap_or(Error::DeadlineExceeded {
+                api,
+                deadline: self.deadline,
+            })),
+        };
         loop {
-            let e = match attempt(n).await {
-                Ok(v) => return Ok(v),
-                Err(e) => e,
-            };
+            let left = deadline.saturating_duration_since(Instant::now());
+            let outcome = tokio::time::timeout(left, attempt(n)).await;
             n = n.saturating_add(1);
+            let e = match outcome {
+                Ok(Ok(v)) => return Ok(v),
+                Ok(Err(e)) => e,
+                Err(_) => {
+                    tracing::debug!(%api, attempt = n, "deadline came during an attempt");
+                    return Err(exhausted(n, last));
+                }
+            };
             if !e.is_retriable() {
                 return Err(e);
             }
             on_error(&e);
             let delay = self.backoff.delay(n);
             if Instant::now() + delay >= deadline {
-                return Err(Error::RetriesExhausted {
-                    api,
-                    attempts: n,
-                    elapsed: started.elapsed(),
-                    last: Box::new(e),
-                });
+                return Err(exhausted(n, Some(e)));
             }
             tracing::debug!(%api, attempt = n, ?delay, error = %e, "retrying");
+            last = Some(e);
             tokio::time::sleep(delay).await;
         }
     }
@@ -165,6 +194,87 @@ mod tests {
             .await;
         assert_eq!(r.expect("succeeds"), 3);
         assert_eq!(invalidations, 3);
+    }
+
+    /// The deadline bounds every attempt, not only the pauses between them:
+    /// an attempt still running when the time is up is dropped (all of
+    /// krust-net's requests are cancel-safe), and the run ends within
+    /// [`DEADLINE_MARGIN`] of the deadline, carrying the error the earlier
+    /// attempt met.
+    #[tokio::test]
+    async fn an_attempt_still_running_at_the_deadline_is_cut_short() {
+        let policy = RetryPolicy {
+            backoff: Backoff {
+                initial: Duration::from_millis(10),
+                max: Duration::from_millis(10),
+                ..Backoff::default()
+            },
+            deadline: Duration::from_millis(300),
+        };
+        // The first attempt fails at once, the second hangs (a broker that
+        // accepted the request and never answers, with a request timeout
+        // far longer than the deadline).
+        let started = Instant::now();
+        let r: Result<(), _> = policy
+            .run(
+                ApiKey::Metadata,
+                |n| async move {
+                    if n == 0 {
+                        return Err(Error::Timeout {
+                            api: ApiKey::Metadata,
+                            broker: "b:1".into(),
+                            elapsed: Duration::ZERO,
+                        });
+                    }
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                    Ok(())
+                },
+                |_| {},
+            )
+            .await;
+        let elapsed = started.elapsed();
+        assert!(elapsed >= policy.deadline, "{elapsed:?}");
+        assert!(
+            elapsed < policy.deadline + DEADLINE_MARGIN,
+            "ran {elapsed:?} with a deadline of {:?}",
+            policy.deadline
+        );
+        let e = r.expect_err("the deadline passed");
+        let Error::RetriesExhausted { attempts, last, .. } = &e else {
+            panic!("{e:?}");
+        };
+        assert_eq!(*attempts, 2);
+        assert!(matches!(**last, Error::Timeout { .. }), "{last:?}");
+        assert!(e.to_string().contains("b:1"), "{e}");
+
+        // Cut short on the first attempt: nothing else to report.
+        let started = Instant::now();
+        let r: Result<(), _> = policy
+            .run(
+                ApiKey::Metadata,
+                |_| async {
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                    Ok(())
+                },
+                |_| {},
+            )
+            .await;
+        assert!(started.elapsed() < policy.deadline + DEADLINE_MARGIN);
+        let e = r.expect_err("the deadline passed");
+        let Error::RetriesExhausted { attempts, last, .. } = &e else {
+            panic!("{e:?}");
+        };
+        assert_eq!(*attempts, 1);
+        assert!(
+            matches!(
+                **last,
+                Error::DeadlineExceeded {
+                    api: ApiKey::Metadata,
+                    ..
+                }
+            ),
+            "{last:?}"
+        );
     }
 
     #[tokio::test]

@@ -10,14 +10,16 @@
 //! not written at all or written whole, and its reply is read and discarded.
 //! Any desynchronisation (bad frame, wrong correlation id, reply with none
 //! in flight, I/O error) poisons the connection: every waiter gets the same
-//! error, and later callers too.
+//! error, and later callers too. So does a request timeout, which a handle
+//! reports through [`Shared::close`]: replies come in order, so nothing
+//! queued behind a lost reply would be answered either.
 
 use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -53,6 +55,11 @@ pub(crate) struct Shared {
     pub poison: OnceLock<Error>,
     /// No request is written before this instant (broker throttling).
     pub throttle_until: Mutex<Option<Instant>>,
+    /// Set by a handle whose request timed out: the task closes the
+    /// connection with this error (see [`Shared::close`]).
+    close: OnceLock<Error>,
+    /// The task's waker, so that `close` takes effect at once.
+    waker: Mutex<Option<Waker>>,
 }
 
 impl Shared {
@@ -61,7 +68,35 @@ impl Shared {
             addr,
             poison: OnceLock::new(),
             throttle_until: Mutex::new(None),
+            close: OnceLock::new(),
+            waker: Mutex::new(None),
         }
+    }
+
+    /// Ask the task to close the connection, failing every request on it
+    /// with `error` (a request timed out: Java's `NetworkClient` and
+    /// librdkafka disconnect then too, because the replies of a
+    /// connection come in order and nothing queued behind the lost one
+    /// will be answered either).
+    pub(crate) fn close(&self, error: Error) {
+        if self.close.set(error).is_ok()
+            && let Some(w) = self.waker.lock().unwrap_or_else(|p| p.into_inner()).take()
+        {
+            w.wake();
+        }
+    }
+
+    /// Called by the task on each wake-up: register its waker, then see
+    /// whether a handle asked it to close (in this order, so that a close
+    /// between the two is not missed).
+    fn close_requested(&self, cx: &Context<'_>) -> Option<Error> {
+        {
+            let mut w = self.waker.lock().unwrap_or_else(|p| p.into_inner());
+            if !w.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                *w = Some(cx.waker().clone());
+            }
+        }
+        self.close.get().cloned()
     }
 
     /// The error for a caller that finds the task gone.
@@ -186,6 +221,9 @@ impl State {
         S: AsyncRead + AsyncWrite + Unpin,
     {
         let addr = shared.addr.as_str();
+        if let Some(e) = shared.close_requested(cx) {
+            return Poll::Ready(Some(e));
+        }
         loop {
             let mut progress = false;
 

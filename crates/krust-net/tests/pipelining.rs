@@ -252,3 +252,64 @@ async fn dropping_every_handle_closes_the_socket() {
     let r = peer.await.expect("peer");
     assert!(matches!(r, Ok(None)), "socket must close: {r:?}");
 }
+
+/// A request that times out takes its connection down with it, as in the
+/// Java client (`NetworkClient` disconnects on a request timeout) and
+/// librdkafka: a peer that swallowed one request (half-open TCP, a hung
+/// broker) would otherwise hold every later request of the connection in
+/// the queue behind it, each timing out in turn. The other waiters fail at
+/// once with a retriable error naming the broker; the handle reports the
+/// connection closed, so a pool makes a new one.
+#[tokio::test]
+async fn a_request_timeout_closes_the_connection() {
+    let (l, addr) = listen().await;
+    let peer = tokio::spawn(async move {
+        let mut s = accept_and_handshake(&l).await;
+        // Swallow the first request and the second; then wait for the
+        // client to hang up.
+        let first = read_request(&mut s).await.expect("first request");
+        let second = read_request(&mut s).await.expect("second request");
+        let closed = tokio::time::timeout(Duration::from_secs(5), read_request(&mut s)).await;
+        (first.0.correlation_id, second.0.correlation_id, closed)
+    });
+    let cfg = ConnectionConfig {
+        request_timeout: Duration::from_millis(300),
+        ..Default::default()
+    };
+    let conn = Connection::connect(&addr, None, &cfg)
+        .await
+        .expect("connect");
+    let started = Instant::now();
+    let swallowed_req = metadata_request(&["swallowed"]);
+    let swallowed = conn.send(&swallowed_req);
+    let behind = async {
+        // Sent a little later: its own timeout has not passed when the
+        // first one's does.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let r = conn.send(&metadata_request(&["behind"])).await;
+        (r, started.elapsed())
+    };
+    let (first, (second, second_at)) = tokio::join!(swallowed, behind);
+    let first = first.expect_err("no reply");
+    assert!(matches!(first, Error::Timeout { .. }), "{first:?}");
+    let second = second.expect_err("the connection went down");
+    assert!(second.is_retriable(), "{second:?}");
+    assert!(second.invalidates_metadata(), "{second:?}");
+    assert!(second.to_string().contains(&addr), "{second}");
+    assert!(
+        second_at < Duration::from_millis(400),
+        "the second waiter failed with the connection ({second_at:?}), not by its own timeout"
+    );
+    assert!(conn.is_closed(), "the handle reports the connection closed");
+    let later = conn
+        .send(&metadata_request(&["later"]))
+        .await
+        .expect_err("closed");
+    assert!(later.is_retriable(), "{later:?}");
+    let (c1, c2, closed) = peer.await.expect("peer");
+    assert_ne!(c1, c2);
+    assert!(
+        matches!(closed, Ok(None)),
+        "the client closed the socket: {closed:?}"
+    );
+}
