@@ -1,9 +1,10 @@
-//! Admin calls against every local broker that implements them: Apache
-//! Kafka 4.4.0 first (one node shared by this binary, so every topic name is
-//! unique), then Tansu and noida-db (librdkafka's 2.0.2 mock has no admin
-//! APIs); ListOffsets by timestamp against Kafka and noida-db only: Tansu
-//! answers offset 0 and the mock -1 whatever the timestamp (see the quirks
-//! table in docs/ARCHITECTURE.md).
+//! Admin calls against every broker that implements them (`all_brokers`,
+//! so `KAFKA_BOOTSTRAP` too when set): Apache Kafka 4.4.0 first (one node
+//! shared by this binary, so every topic name is unique), then Tansu and
+//! noida-db (librdkafka's 2.0.2 mock has no admin APIs); ListOffsets by
+//! timestamp against Kafka and noida-db only: Tansu answers offset 0 and the
+//! mock -1 whatever the timestamp (see the quirks table in
+//! docs/ARCHITECTURE.md).
 
 use std::time::{Duration, Instant};
 
@@ -13,7 +14,7 @@ use krust::codec::generated::produce_request::{PartitionProduceData, TopicProduc
 use krust::codec::records::{NewRecord, RecordBatchBuilder};
 use krust::codec::{ApiKey, ErrorCode};
 use krust::net::{Error, PoolConfig, RetryPolicy};
-use krust_testkit::{Broker, Capability, local_brokers, unique};
+use krust_testkit::{Broker, Capability, all_brokers, unique};
 
 async fn admin(broker: &dyn Broker) -> Admin {
     let config = PoolConfig {
@@ -37,7 +38,7 @@ fn is_broker_error(e: &Error, api: ApiKey, code: ErrorCode, topic: &str) -> bool
 
 #[tokio::test]
 async fn create_describe_list_delete_against_every_admin_broker() {
-    let brokers = local_brokers(Capability::CreateTopics);
+    let brokers = all_brokers(Capability::CreateTopics);
     assert!(brokers[0].kind().is_real_kafka(), "Kafka runs first");
     for broker in brokers {
         let kind = broker.name();
@@ -163,7 +164,7 @@ async fn create_describe_list_delete_against_every_admin_broker() {
 /// ListOffsets by timestamp, whatever the timestamp.
 #[tokio::test]
 async fn list_offsets_by_timestamp_against_kafka_and_noida_db() {
-    let brokers = local_brokers(Capability::ListOffsetsByTimestamp);
+    let brokers = all_brokers(Capability::ListOffsetsByTimestamp);
     assert!(brokers[0].kind().is_real_kafka(), "Kafka runs first");
     for broker in brokers {
         list_offsets_by_timestamp(broker.as_ref()).await;
