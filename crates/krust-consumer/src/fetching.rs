@@ -77,14 +77,14 @@ impl Consumer {
         // Brokers with a wanted partition known to have records to fetch.
         let mut behind: BTreeSet<i32> = BTreeSet::new();
         for (tp, p) in &self.parts {
-            let leader = md.leader(&tp.topic, tp.partition).map(|(l, _)| l);
+            let leader = md.leader(&tp.topic, tp.partition);
             if !p.paused && !p.buffer.is_empty() {
-                draining.extend(leader);
+                draining.extend(leader.map(|(l, _)| l));
             }
             if !p.wants_fetch() {
                 continue;
             }
-            let Some(leader) = leader.filter(|l| *l >= 0) else {
+            let Some((leader, epoch)) = leader.filter(|(l, _)| *l >= 0) else {
                 self.metadata_wanted = true;
                 continue;
             };
@@ -100,7 +100,13 @@ impl Consumer {
             per_broker.entry(leader).or_default().push(FetchTarget {
                 tp: tp.clone(),
                 offset,
-                leader_epoch: p.leader_epoch,
+                // KIP-320: the epoch of the leader the metadata names, as
+                // Java sends it (and ListOffsets does). Not the epoch of
+                // the last record (`p.leader_epoch`, what commits carry):
+                // after an election that one is older than the leader's,
+                // and Kafka answers FENCED_LEADER_EPOCH to it however
+                // often the metadata is refreshed.
+                leader_epoch: (epoch >= 0).then_some(epoch),
             });
         }
         // A Fetch for caught-up partitions only is held by the broker for

@@ -23,7 +23,8 @@ pub(crate) struct PartState {
     /// The position was out of range: reset by `auto.offset.reset`
     /// without looking at the committed offset.
     pub reset: bool,
-    /// The leader epoch of the last record handed out (carried in commits).
+    /// The leader epoch of the last record handed out (carried in commits;
+    /// fetches carry the metadata's epoch of the current leader instead).
     pub leader_epoch: Option<i32>,
     /// Paused by the application: nothing is fetched or handed out, what
     /// was prefetched is kept.

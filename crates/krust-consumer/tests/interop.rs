@@ -26,7 +26,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use common::{Driven, PyProc, consumer_config, produce, wait_for};
+use common::{Driven, PeerProc, consumer_config, produce, wait_for};
 use krust_consumer::TopicPartition;
 use krust_producer::ProducerRecord;
 use krust_testkit::Tansu;
@@ -87,7 +87,7 @@ impl Py {
     }
 }
 
-fn pump(proc: &mut PyProc, py: &mut Py) {
+fn pump(proc: &mut PeerProc, py: &mut Py) {
     for line in proc.drain() {
         py.take(&line);
     }
@@ -134,7 +134,7 @@ async fn mixed_group(strategy: &str) {
     .await;
 
     // 2. The Python consumer joins.
-    let mut proc = PyProc::start("group_consumer.py", &[&b, &group, TOPIC, strategy, "140"]);
+    let mut proc = PeerProc::python("group_consumer.py", &[&b, &group, TOPIC, strategy, "140"]);
     let mut py = Py::default();
     let mut stable_since: Option<(Instant, BTreeSet<i32>, BTreeSet<i32>)> = None;
     let t = Instant::now();

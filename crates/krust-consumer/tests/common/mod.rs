@@ -9,17 +9,68 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use krust_consumer::{
-    Consumer, ConsumerConfig, ConsumerRecord, RebalanceListener, Revoke, TopicPartition,
+    Consumer, ConsumerConfig, ConsumerRecord, IsolationLevel, OffsetSpec, RebalanceListener,
+    Revoke, TopicPartition, list_offsets,
 };
 use krust_producer::{Producer, ProducerConfig, ProducerRecord, RecordMetadata};
-use krust_testkit::confluent_python;
+use krust_testkit::{Broker, Capability, all_brokers, confluent_python};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
+
+/// The brokers a test of this crate runs on: of `all_brokers(cap)`, Apache
+/// Kafka (the node this test binary shares, first) and `KAFKA_BOOTSTRAP`
+/// when set. The emulators it also starts are dropped at once (each costs
+/// milliseconds): Kafka is the reference for what these tests check and
+/// they add no coverage to it. A test that an emulator does add coverage
+/// to (an error injected on cue, a restart) names that broker itself and
+/// says why.
+pub fn kafka_brokers(cap: Capability) -> Vec<Box<dyn Broker>> {
+    let brokers: Vec<Box<dyn Broker>> = all_brokers(cap)
+        .into_iter()
+        .filter(|b| b.kind().is_real_kafka())
+        .collect();
+    assert!(
+        !brokers.is_empty(),
+        "all_brokers({cap:?}) offers no Apache Kafka"
+    );
+    brokers
+}
+
+/// Create `topic` and wait until the leader of every partition serves it.
+///
+/// Kafka lists a new partition's leader in Metadata a moment before that
+/// broker serves the partition (a Produce then gets NOT_LEADER_OR_FOLLOWER),
+/// and krust-producer's idempotent retries of a first batch refused like
+/// this can end in OUT_OF_ORDER_SEQUENCE_NUMBER until the delivery
+/// timeout (seen with four producers at once on the shared node). So the
+/// tests produce only once every partition answers ListOffsets.
+pub async fn create_topic(broker: &dyn Broker, topic: &str, partitions: i32) {
+    broker
+        .create_topic(topic, partitions)
+        .unwrap_or_else(|e| panic!("{}: create {topic}: {e}", broker.name()));
+    let pool = krust_net::Pool::bootstrap(krust_net::PoolConfig {
+        bootstrap: krust_net::props::list(&broker.bootstrap()),
+        ..krust_net::PoolConfig::default()
+    })
+    .await
+    .expect("pool");
+    let asked: Vec<(&str, i32, OffsetSpec)> = (0..partitions)
+        .map(|p| (topic, p, OffsetSpec::Latest))
+        .collect();
+    let retry = krust_net::RetryPolicy {
+        deadline: Duration::from_secs(30),
+        ..krust_net::RetryPolicy::default()
+    };
+    list_offsets(&pool, &asked, IsolationLevel::ReadUncommitted, &retry)
+        .await
+        .unwrap_or_else(|e| panic!("{}: {topic} not served: {e}", broker.name()));
+}
 
 /// Consumer settings for the test brokers (session.timeout.ms 6000: Tansu
 /// holds JoinGroup for half of it; the mock needs at least 6000) plus
@@ -53,8 +104,19 @@ pub async fn subscribed(config: ConsumerConfig, topic: &str) -> Consumer {
 /// Send `records` with a krust producer and return their delivery reports,
 /// in order.
 pub async fn produce(bootstrap: &str, records: Vec<ProducerRecord>) -> Vec<RecordMetadata> {
+    produce_batched(bootstrap, records, 16_384).await
+}
+
+/// [`produce`] in record batches of at most `batch_size` bytes: a fetch
+/// returns whole batches, so small ones make a consumer fetch often.
+pub async fn produce_batched(
+    bootstrap: &str,
+    records: Vec<ProducerRecord>,
+    batch_size: usize,
+) -> Vec<RecordMetadata> {
     let config = ProducerConfig::builder()
         .bootstrap_servers([bootstrap])
+        .batch_size(batch_size)
         .linger(Duration::from_millis(5))
         .retry_backoff(Duration::from_millis(20))
         .retry_backoff_max(Duration::from_millis(200))
@@ -103,24 +165,39 @@ pub fn script(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// A Python peer: its stdout lines arrive on a channel, commands go to its
-/// stdin; killed on drop.
-pub struct PyProc {
+/// A peer client as a child process (the Python `confluent-kafka` one or
+/// the Java client, both speaking the line protocol of
+/// `tests/interop/group_consumer.py`): its stdout lines arrive on a
+/// channel, commands go to its stdin; killed on drop.
+pub struct PeerProc {
+    name: String,
     child: Child,
     stdin: Option<ChildStdin>,
     lines: std_mpsc::Receiver<String>,
 }
 
-impl PyProc {
-    pub fn start(script_name: &str, args: &[&str]) -> PyProc {
-        let mut child = Command::new(confluent_python())
-            .arg(script(script_name))
-            .args(args)
+impl PeerProc {
+    /// `tests/interop/SCRIPT ARGS` under the `confluent-kafka` Python.
+    pub fn python(script_name: &str, args: &[&str]) -> PeerProc {
+        let mut cmd = Command::new(confluent_python());
+        cmd.arg(script(script_name)).args(args);
+        PeerProc::spawn(script_name, cmd)
+    }
+
+    /// The Java peer `class` (`krust_testkit::java_peer`) with `args`.
+    pub fn java(class: &str, args: &[&str]) -> PeerProc {
+        let mut cmd = krust_testkit::java_peer(class);
+        cmd.args(args);
+        PeerProc::spawn(class, cmd)
+    }
+
+    fn spawn(name: &str, mut cmd: Command) -> PeerProc {
+        let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .unwrap_or_else(|e| panic!("start {script_name}: {e}"));
+            .unwrap_or_else(|e| panic!("start {name}: {e}"));
         let stdin = child.stdin.take();
         let stdout = child.stdout.take().expect("stdout");
         let (tx, lines) = std_mpsc::channel();
@@ -132,7 +209,8 @@ impl PyProc {
                 }
             }
         });
-        PyProc {
+        PeerProc {
+            name: name.to_owned(),
             child,
             stdin,
             lines,
@@ -164,14 +242,15 @@ impl PyProc {
             }
             assert!(
                 Instant::now() < until,
-                "python peer did not exit in {bound:?}"
+                "peer {} did not exit in {bound:?}",
+                self.name
             );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
 }
 
-impl Drop for PyProc {
+impl Drop for PeerProc {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -198,6 +277,8 @@ pub struct Seen {
     pub poll_error: Option<String>,
     /// Polls made.
     pub polls: usize,
+    /// While a paced consumer processes a batch: until when.
+    pub busy_until: Option<Instant>,
 }
 
 pub type Shared = Arc<Mutex<Seen>>;
@@ -236,6 +317,30 @@ pub enum Cmd {
     Close(oneshot::Sender<Result<(), String>>),
 }
 
+/// How long a [`Driven`] consumer takes to process each non-empty batch
+/// (an async sleep, so the runtime's threads stay free); a test may change
+/// it while the consumer runs, e.g. to spread records over faults and then
+/// finish quickly.
+#[derive(Clone, Debug, Default)]
+pub struct Pace(Arc<AtomicU64>);
+
+impl Pace {
+    pub fn new(per_batch: Duration) -> Pace {
+        let p = Pace::default();
+        p.set(per_batch);
+        p
+    }
+
+    pub fn set(&self, per_batch: Duration) {
+        let ms = u64::try_from(per_batch.as_millis()).unwrap_or(u64::MAX);
+        self.0.store(ms, Ordering::Relaxed);
+    }
+
+    fn get(&self) -> Duration {
+        Duration::from_millis(self.0.load(Ordering::Relaxed))
+    }
+}
+
 /// A consumer driven by its own task: poll, record, commit after every
 /// non-empty batch (`commit_after_batch`), answer commands between polls.
 /// `between` runs after every poll with the number of records handed out
@@ -248,10 +353,25 @@ pub struct Driven {
 
 impl Driven {
     pub fn start(
+        consumer: Consumer,
+        commit_after_batch: bool,
+        between: impl FnMut(usize) + Send + 'static,
+        on_batch: impl Fn(&[ConsumerRecord]) + Send + 'static,
+    ) -> Driven {
+        Driven::start_paced(consumer, commit_after_batch, between, on_batch, None)
+    }
+
+    /// Commit after every batch, each batch taking `pace` to process.
+    pub fn paced(consumer: Consumer, pace: Pace) -> Driven {
+        Driven::start_paced(consumer, true, |_| {}, |_| {}, Some(pace))
+    }
+
+    fn start_paced(
         mut consumer: Consumer,
         commit_after_batch: bool,
         mut between: impl FnMut(usize) + Send + 'static,
         on_batch: impl Fn(&[ConsumerRecord]) + Send + 'static,
+        pace: Option<Pace>,
     ) -> Driven {
         let seen: Shared = Arc::default();
         consumer.set_rebalance_listener(Recorder(seen.clone()));
@@ -296,6 +416,12 @@ impl Driven {
                     }
                 };
                 on_batch(&batch);
+                if let Some(pace) = pace.as_ref().filter(|_| !batch.is_empty()) {
+                    let until = Instant::now() + pace.get();
+                    s.lock().expect("seen").busy_until = Some(until);
+                    tokio::time::sleep_until(until.into()).await;
+                    s.lock().expect("seen").busy_until = None;
+                }
                 let recs: Vec<(i32, i64)> = batch.iter().map(|r| (r.partition, r.offset)).collect();
                 let total = {
                     let mut st = s.lock().expect("seen");
