@@ -11,7 +11,7 @@ use bytes::Bytes;
 use krust_codec::generated::FetchRequest;
 use krust_codec::generated::fetch_request::{FetchPartition, FetchTopic};
 use krust_codec::records::Batches;
-use krust_codec::{ApiKey, ErrorCode, Message};
+use krust_codec::{ApiKey, ErrorCode};
 use krust_net::{Pool, PoolConfig};
 use krust_producer::{ProducerRecord, RecordMetadata, murmur2_partition};
 
@@ -68,8 +68,12 @@ pub async fn pool(bootstrap: &str) -> Pool {
     .expect("bootstrap a reader")
 }
 
-/// Read every partition of `topic` from offset 0 until `total` records
-/// have been read (or `within` passes), with raw Fetch requests.
+/// Read every partition of `topic` from offset 0 up to its high watermark,
+/// with raw Fetch requests. Call it once every record was acknowledged
+/// (acks=all: the high watermark covers them all): everything in the log
+/// is read, a duplicate at a partition's tail included, so [`check`] can
+/// compare the whole log with what was sent. Panics if it takes longer
+/// than `within`; `total` is only for that message.
 pub async fn read_all(
     pool: &Pool,
     topic: &str,
@@ -77,21 +81,32 @@ pub async fn read_all(
     within: Duration,
 ) -> HashMap<i32, Vec<Read>> {
     let deadline = Instant::now() + within;
-    pool.refresh_metadata(&[topic]).await.expect("metadata");
+    let meta = pool.refresh_metadata(&[topic]).await.expect("metadata");
+    let partitions = meta.topic(topic).map_or(0, |t| {
+        i32::try_from(t.partitions.len()).expect("few partitions")
+    });
+    assert!(partitions > 0, "{topic} has no partitions: {meta:?}");
     let mut out: HashMap<i32, Vec<Read>> = HashMap::new();
-    let mut next: HashMap<i32, i64> = (0..PARTITIONS).map(|p| (p, 0)).collect();
+    let mut next: HashMap<i32, i64> = (0..partitions).map(|p| (p, 0)).collect();
+    // The high watermark each partition's last Fetch answer gave.
+    let mut high: HashMap<i32, i64> = HashMap::new();
     loop {
-        let count: usize = out.values().map(Vec::len).sum();
-        if count >= total {
+        let done = (0..partitions).all(|p| high.get(&p).is_some_and(|hw| next[&p] >= *hw));
+        if done {
             return out;
         }
+        let count: usize = out.values().map(Vec::len).sum();
         assert!(
             Instant::now() < deadline,
-            "read {count} of {total} records of {topic} in {within:?}"
+            "read {count} records of {topic} ({total} sent) in {within:?}: next offsets \
+             {next:?}, high watermarks {high:?}"
         );
         let mut progressed = false;
-        for p in 0..PARTITIONS {
+        for p in 0..partitions {
             let offset = next[&p];
+            if high.get(&p).is_some_and(|hw| offset >= *hw) {
+                continue;
+            }
             let (conn, _) = match pool.leader_connection(topic, p).await {
                 Ok(c) => c,
                 Err(_) => {
@@ -122,7 +137,6 @@ pub async fn read_all(
                 }],
                 ..Default::default()
             };
-            let _ = FetchRequest::VALID_VERSIONS;
             let resp = match conn.send_at(&req, version).await {
                 Ok(r) => r,
                 Err(e) => {
@@ -142,6 +156,7 @@ pub async fn read_all(
                         pool.invalidate();
                         continue;
                     }
+                    high.insert(p, part.high_watermark);
                     let Some(records) = part.records.clone() else {
                         continue;
                     };
@@ -149,7 +164,10 @@ pub async fn read_all(
                         let batch = batch.expect("a valid batch");
                         for r in batch.records().expect("records") {
                             let r = r.expect("a valid record");
-                            if r.offset < offset {
+                            // Below the fetch offset (the batch began
+                            // earlier) or above the high watermark (not
+                            // committed yet): not part of this read.
+                            if r.offset < offset || r.offset >= part.high_watermark {
                                 continue;
                             }
                             next.insert(p, r.offset + 1);
@@ -179,14 +197,35 @@ pub async fn read_all(
 /// Check what was read against records `0..total` and their delivery
 /// reports: every record exactly once, in order per partition, key,
 /// value, headers and timestamp intact, on murmur2's partition, at the
-/// offset its delivery future reported (when it reported one).
+/// offset its delivery future reported (when it reported one), and nothing
+/// else in the log.
 pub fn check(
     read: &HashMap<i32, Vec<Read>>,
     topic: &str,
     total: usize,
     reports: &[RecordMetadata],
 ) {
+    let acked: Vec<Option<RecordMetadata>> = reports.iter().copied().map(Some).collect();
+    check_acked(read, topic, total, &acked);
+    let in_log: usize = read.values().map(Vec::len).sum();
+    assert_eq!(in_log, total, "records in the log of {topic}");
+}
+
+/// [`check`] for a run where some deliveries failed (`None`): every record
+/// in the log is one of `0..total`, none twice, in send order per
+/// partition, intact, on murmur2's partition; every acknowledged record is
+/// there, at its reported offset. A failed one may be there or not (Kafka
+/// may have written a batch whose acknowledgement never came). Returns how
+/// many of the failed records the log holds.
+pub fn check_acked(
+    read: &HashMap<i32, Vec<Read>>,
+    topic: &str,
+    total: usize,
+    reports: &[Option<RecordMetadata>],
+) -> usize {
+    assert_eq!(reports.len(), total, "one outcome per record");
     let mut seen = vec![false; total];
+    let mut failed_in_log = 0;
     for (&p, records) in read {
         let mut last: Option<usize> = None;
         for r in records {
@@ -210,13 +249,25 @@ pub fn check(
             assert_eq!(r.headers, headers, "headers of {i}");
             let key = want.key.as_deref().expect("keyed");
             assert_eq!(p, murmur2_partition(key, PARTITIONS), "partition of {i}");
-            let report = reports[i];
-            assert_eq!(report.partition, p, "reported partition of {i}");
-            if report.offset >= 0 {
-                assert_eq!(report.offset, r.offset, "reported offset of {i}");
+            match reports[i] {
+                Some(report) => {
+                    assert_eq!(report.partition, p, "reported partition of {i}");
+                    if report.offset >= 0 {
+                        assert_eq!(report.offset, r.offset, "reported offset of {i}");
+                    }
+                }
+                None => failed_in_log += 1,
             }
         }
     }
-    let missing = seen.iter().filter(|s| !**s).count();
-    assert_eq!(missing, 0, "{missing} records of {total} never arrived");
+    let lost: Vec<usize> = (0..total)
+        .filter(|&i| reports[i].is_some() && !seen[i])
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged records of {total} are not in the log of {topic}, e.g. {:?}",
+        lost.len(),
+        &lost[..lost.len().min(10)]
+    );
+    failed_in_log
 }
