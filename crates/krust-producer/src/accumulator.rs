@@ -72,6 +72,19 @@ impl Batch {
         }
     }
 
+    /// A batch of `records` empty records, for unit tests of the
+    /// bookkeeping around batches.
+    #[cfg(test)]
+    pub(crate) fn of_records(tp: TopicPartition, records: usize) -> Batch {
+        let mut b = Batch::new(tp, 0, 1 << 20, Compression::None);
+        for _ in 0..records {
+            b.builder
+                .append(&NewRecord::default())
+                .expect("an empty record fits");
+        }
+        b
+    }
+
     /// Records in the batch.
     pub fn record_count(&self) -> i32 {
         self.builder.record_count()

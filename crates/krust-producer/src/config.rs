@@ -79,6 +79,11 @@ pub struct ProducerConfig {
     pub metadata_max_age: Duration,
     /// `partitioner`: murmur2 for keys and sticky otherwise, or a custom one.
     pub partitioner: PartitionerChoice,
+    /// `allow.auto.create.topics` (default true, as in Java): the Metadata
+    /// requests for the topics records are sent to ask the broker to create
+    /// a missing one (it does when `auto.create.topics.enable=true`, Kafka's
+    /// default); `send` waits for it up to `max.block.ms`.
+    pub allow_auto_create_topics: bool,
 }
 
 impl ProducerConfig {
@@ -169,6 +174,7 @@ impl Default for ProducerConfigBuilder {
                 delivery_timeout: Duration::from_secs(120),
                 metadata_max_age: Duration::from_secs(300),
                 partitioner: PartitionerChoice::default(),
+                allow_auto_create_topics: true,
             },
             explicit: BTreeSet::new(),
         }
@@ -234,6 +240,8 @@ impl ProducerConfigBuilder {
         metadata_max_age, metadata_max_age: Duration, "metadata.max.age.ms");
     setter!(/// `partitioner`.
         partitioner, partitioner: PartitionerChoice, "partitioner");
+    setter!(/// `allow.auto.create.topics`.
+        allow_auto_create_topics, allow_auto_create_topics: bool, "allow.auto.create.topics");
 
     /// Set a property by its Kafka name. An unknown name or a value that
     /// does not parse is an error naming both.
@@ -288,6 +296,9 @@ impl ProducerConfigBuilder {
             "request.timeout.ms" => self.request_timeout(ms()?),
             "delivery.timeout.ms" => self.delivery_timeout(ms()?),
             "metadata.max.age.ms" => self.metadata_max_age(ms()?),
+            "allow.auto.create.topics" => {
+                self.allow_auto_create_topics(props::boolean(v).map_err(|r| bad(&r))?)
+            }
             "partitioner" | "partitioner.class" => {
                 let choice = PartitionerChoice::from_name(v).ok_or_else(|| {
                     bad("expected murmur2_random, default or sticky (or set a custom Partitioner through the builder)")
@@ -351,6 +362,7 @@ mod tests {
         assert!(c.enable_idempotence && !c.idempotence_required);
         assert_eq!((c.batch_size, c.max_in_flight), (16_384, 5));
         assert_eq!(c.delivery_timeout, Duration::from_secs(120));
+        assert!(c.allow_auto_create_topics);
     }
 
     #[test]
@@ -361,8 +373,10 @@ mod tests {
             ("compression.type", "zstd"),
             ("batch.size", "1000"),
             ("partitioner", "murmur2_random"),
+            ("allow.auto.create.topics", "false"),
         ])
         .expect("valid");
+        assert!(!c.allow_auto_create_topics);
         assert_eq!(c.acks, Acks::Leader);
         assert_eq!(c.linger, Duration::from_millis(20));
         assert_eq!(c.compression, Compression::Zstd);

@@ -18,6 +18,16 @@
 //! A retried batch is only sent once nothing of its partition is in flight
 //! (it is then the first in flight, as in Java's `RecordAccumulator.drain`),
 //! so later batches never overtake it.
+//!
+//! Until the broker has acknowledged a first batch of a partition under the
+//! current producer id and epoch, that batch is the only one in flight: a
+//! broker that has no state for the producer takes ANY first sequence
+//! (KIP-360: the state may have expired), so a later batch that reached it
+//! while the first one failed (a leader that had not heard of a new topic
+//! yet answers UNKNOWN_TOPIC_OR_PARTITION, and a moment later takes the
+//! next request) would be appended ahead of it, and the first one then
+//! meets OUT_OF_ORDER_SEQUENCE_NUMBER on every retry. Seen on Apache Kafka
+//! 4.4.0 right after CreateTopics.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -98,9 +108,15 @@ impl Idempotence {
             return false;
         }
         let s = self.seq(&batch.tp);
+        // See the module doc: one at a time until the broker knows us.
+        let limit = if s.last_acked < 0 {
+            1
+        } else {
+            MAX_IN_FLIGHT_PER_PARTITION
+        };
         match batch.sequence {
             Some(_) => s.in_flight.is_empty(),
-            None => s.in_flight.len() < MAX_IN_FLIGHT_PER_PARTITION,
+            None => s.in_flight.len() < limit,
         }
     }
 
@@ -246,4 +262,55 @@ pub(crate) async fn init_producer_id(
             },
         )
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn id() -> ProducerId {
+        ProducerId { id: 7, epoch: 0 }
+    }
+
+    #[test]
+    fn the_first_batch_of_a_partition_is_alone_in_flight_until_acknowledged() {
+        let tp: TopicPartition = (Arc::from("t"), 0);
+        let mut idem = Idempotence::new(Some(id()));
+        let mut first = Batch::of_records(tp.clone(), 3);
+        let mut second = Batch::of_records(tp.clone(), 2);
+        assert!(idem.may_send(&first));
+        idem.on_send(&mut first);
+        assert!(
+            !idem.may_send(&second),
+            "a broker without state for the producer would take the second batch first"
+        );
+        // The first one fails as a new topic's leader answers before it
+        // knows the topic: still nothing else goes.
+        let v = idem.on_answer(&first, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, -1);
+        assert_eq!(v, Verdict::Retry);
+        assert!(idem.may_send(&first), "the retry goes first");
+        idem.on_send(&mut first);
+        assert!(!idem.may_send(&second));
+        assert_eq!(
+            idem.on_answer(&first, ErrorCode::NONE, 0),
+            Verdict::Success(true)
+        );
+        // Known to the broker now: up to five in flight.
+        let mut more: Vec<Batch> = (0..MAX_IN_FLIGHT_PER_PARTITION)
+            .map(|_| Batch::of_records(tp.clone(), 1))
+            .collect();
+        assert!(idem.may_send(&second));
+        idem.on_send(&mut second);
+        assert_eq!(second.sequence.map(|s| s.base), Some(3));
+        for b in more.iter_mut().take(MAX_IN_FLIGHT_PER_PARTITION - 1) {
+            assert!(idem.may_send(b));
+            idem.on_send(b);
+        }
+        assert!(!idem.may_send(&more[MAX_IN_FLIGHT_PER_PARTITION - 1]));
+        // Another partition has its own first batch.
+        let other = Batch::of_records((Arc::from("t"), 1), 1);
+        assert!(idem.may_send(&other));
+    }
 }

@@ -73,6 +73,7 @@ impl Producer {
                 backoff,
                 deadline: config.max_block.min(config.request_timeout),
             },
+            allow_auto_topic_creation: config.allow_auto_create_topics,
             ..PoolConfig::default()
         })
         .await?;
