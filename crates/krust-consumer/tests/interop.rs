@@ -1,59 +1,92 @@
-//! A krust consumer and a `confluent-kafka` (librdkafka 2.16) consumer in
-//! one classic-protocol group on Tansu (session.timeout.ms 6000: Tansu holds
-//! JoinGroup for half of it), with `range` and with `cooperative-sticky`
-//! on both sides, on a 6-partition topic that gets 600 records in three
-//! waves of 200. Both commit synchronously after what they processed
-//! (krust after each poll batch, Python after each record:
-//! `tests/interop/group_consumer.py`).
+//! A krust consumer in one classic-protocol group with a peer client, the
+//! Java client (`KafkaConsumer` of kafka-clients 4.4.0,
+//! `krust_testkit::java_peer("JavaGroupConsumer")`) or `confluent-kafka`
+//! (librdkafka 2.16, `tests/interop/group_consumer.py`), both speaking the
+//! same line protocol, with `range` and with `cooperative-sticky` on both
+//! sides, on a 6-partition topic that gets 600 records in three waves of
+//! 200, on Apache Kafka first (`common::kafka_brokers`: the node this binary
+//! shares, then `KAFKA_BOOTSTRAP`; topic and group unique per run). Both
+//! commit synchronously after what they processed (krust after each poll
+//! batch, the peer after each record).
 //!
 //! 1. krust alone consumes wave 1 and commits it.
-//! 2. The Python consumer joins: the two assignments are disjoint and
-//!    cover all six partitions; wave 2 is consumed by exactly the owner of
-//!    each partition, and the Python side starts each of its partitions at
-//!    krust's committed offset (nothing of wave 1 again).
-//! 3. The Python consumer pauses; wave 3 is written; krust's `committed()`
-//!    of the Python side's partitions is the Python side's last processed
-//!    offset + 1. The Python consumer closes (LeaveGroup): krust takes its
-//!    partitions and its first record of each is at exactly that offset.
+//! 2. The peer joins: the two assignments are disjoint and cover all six
+//!    partitions; wave 2 is consumed by exactly the owner of each
+//!    partition, and the peer starts each of its partitions at krust's
+//!    committed offset (nothing of wave 1 again).
+//! 3. The peer pauses; wave 3 is written; krust's `committed()` of the
+//!    peer's partitions is the peer's last processed offset + 1. The peer
+//!    closes (LeaveGroup): krust takes its partitions and its first record
+//!    of each is at exactly that offset.
 //! 4. Every one of the 600 records was consumed, and no record twice
 //!    except one whose commit the group refused (Kafka answers
 //!    REBALANCE_IN_PROGRESS / ILLEGAL_GENERATION to commits made while the
 //!    group rebalances; such records are re-delivered to the next owner:
 //!    at-least-once). The test prints which ones, if any.
+//!
+//! And Kafka's own `kafka-consumer-groups.sh --describe` reports, for a
+//! group krust committed, exactly krust's committed offsets.
 
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use common::{Driven, PeerProc, consumer_config, produce, wait_for};
-use krust_consumer::TopicPartition;
+use common::{Driven, PeerProc, consumer_config, create_topic, kafka_brokers, produce, wait_for};
+use krust_consumer::{Consumer, OffsetAndMetadata, TopicPartition};
 use krust_producer::ProducerRecord;
-use krust_testkit::Tansu;
+use krust_testkit::{Broker, CONSUMER_GROUP_COMMAND, Capability, Kafka, unique};
 
-const TOPIC: &str = "krust-consumer-interop";
 const PARTITIONS: i32 = 6;
 const WAVE: usize = 200;
 const BOUND: Duration = Duration::from_secs(150);
 
-fn tp(p: i32) -> TopicPartition {
-    TopicPartition::new(TOPIC, p)
+/// The other client in the group.
+#[derive(Clone, Copy, Debug)]
+enum Peer {
+    /// `confluent-kafka` (librdkafka).
+    Python,
+    /// The Java client.
+    Java,
+}
+
+impl Peer {
+    fn name(self) -> &'static str {
+        match self {
+            Peer::Python => "confluent-kafka",
+            Peer::Java => "java",
+        }
+    }
+
+    /// Join `group` subscribed to `topic` with `strategy` (classic
+    /// protocol); it exits by itself after 140 s.
+    fn start(self, bootstrap: &str, group: &str, topic: &str, strategy: &str) -> PeerProc {
+        let args = [bootstrap, group, topic, strategy, "140"];
+        match self {
+            Peer::Python => PeerProc::python("group_consumer.py", &args),
+            Peer::Java => {
+                let mut args = args.to_vec();
+                args.push("classic");
+                PeerProc::java("JavaGroupConsumer", &args)
+            }
+        }
+    }
 }
 
 /// Records `from..from + WAVE`, record i on partition i % 6.
-fn wave(from: usize) -> Vec<ProducerRecord> {
+fn wave(topic: &str, from: usize) -> Vec<ProducerRecord> {
     (from..from + WAVE)
         .map(|i| {
-            ProducerRecord::new(TOPIC, format!("value-{i}"))
+            ProducerRecord::new(topic, format!("value-{i}"))
                 .key(format!("key-{i}"))
                 .partition(i32::try_from(i).expect("small") % PARTITIONS)
         })
         .collect()
 }
 
-/// What the Python consumer reported.
+/// What the peer reported.
 #[derive(Default, Debug)]
-struct Py {
+struct Seen {
     records: Vec<(i32, i64)>,
     uncommitted: Vec<(i32, i64)>,
     held: BTreeSet<i32>,
@@ -61,10 +94,10 @@ struct Py {
     closed: bool,
 }
 
-impl Py {
+impl Seen {
     fn take(&mut self, line: &str) {
         let words: Vec<&str> = line.split_whitespace().collect();
-        let int = |s: &str| -> i64 { s.parse().unwrap_or_else(|_| panic!("python: {line}")) };
+        let int = |s: &str| -> i64 { s.parse().unwrap_or_else(|_| panic!("peer: {line}")) };
         match words.as_slice() {
             ["assigned", ps @ ..] => {
                 self.held = ps
@@ -73,21 +106,23 @@ impl Py {
                     .collect();
             }
             ["commitfail", p, o, ..] => {
-                eprintln!("python: {line}");
+                eprintln!("peer: {line}");
                 self.uncommitted
                     .push((i32::try_from(int(p)).expect("p"), int(o)));
             }
+            // Followed by the `assigned` line of what is left.
+            ["lost", ..] => eprintln!("peer: {line}"),
             ["paused"] => self.paused = true,
             ["closed"] => self.closed = true,
             [p, o] => self
                 .records
                 .push((i32::try_from(int(p)).expect("p"), int(o))),
-            _ => panic!("python consumer: {line}"),
+            _ => panic!("peer consumer: {line}"),
         }
     }
 }
 
-fn pump(proc: &mut PeerProc, py: &mut Py) {
+fn pump(proc: &mut PeerProc, py: &mut Seen) {
     for line in proc.drain() {
         py.take(&line);
     }
@@ -102,15 +137,18 @@ fn firsts(records: &[(i32, i64)]) -> BTreeMap<i32, i64> {
     f
 }
 
-async fn mixed_group(strategy: &str) {
+async fn mixed_group(broker: &dyn Broker, peer: Peer, strategy: &str) {
     let started = Instant::now();
-    let tansu = Tansu::start();
-    tansu.create_topic(TOPIC, PARTITIONS).expect("create topic");
-    let b = tansu.addr().to_owned();
-    let group = format!("g-consumer-interop-{strategy}");
+    let topic = unique("krust-consumer-interop");
+    let topic = topic.as_str();
+    let tp = |p: i32| TopicPartition::new(topic, p);
+    create_topic(broker, topic, PARTITIONS).await;
+    let b = broker.bootstrap();
+    let group = unique(&format!("g-consumer-interop-{}-{strategy}", peer.name()));
+    let label = format!("{} {strategy} on {}", peer.name(), broker.name());
 
     // 1. krust alone: consumes wave 1 and commits it.
-    let mut reports = produce(&b, wave(0)).await;
+    let mut reports = produce(&b, wave(topic, 0)).await;
     let ends1 = common::log_ends(&reports);
     let cfg = consumer_config(
         &b,
@@ -121,7 +159,7 @@ async fn mixed_group(strategy: &str) {
             ("auto.offset.reset", "earliest"),
         ],
     );
-    let k = Driven::start(common::subscribed(cfg, TOPIC).await, true, |_| {}, |_| {});
+    let k = Driven::start(common::subscribed(cfg, topic).await, true, |_| {}, |_| {});
     wait_for(
         "krust alone consumed and committed wave 1",
         Duration::from_secs(30),
@@ -133,9 +171,9 @@ async fn mixed_group(strategy: &str) {
     )
     .await;
 
-    // 2. The Python consumer joins.
-    let mut proc = PeerProc::python("group_consumer.py", &[&b, &group, TOPIC, strategy, "140"]);
-    let mut py = Py::default();
+    // 2. The peer joins.
+    let mut proc = peer.start(&b, &group, topic, strategy);
+    let mut py = Seen::default();
     let mut stable_since: Option<(Instant, BTreeSet<i32>, BTreeSet<i32>)> = None;
     let t = Instant::now();
     loop {
@@ -159,25 +197,25 @@ async fn mixed_group(strategy: &str) {
         }
         assert!(
             t.elapsed() < Duration::from_secs(40),
-            "{strategy}: no stable split: krust {ka:?}, python {:?}",
+            "{label}: no stable split: krust {ka:?}, peer {:?}",
             py.held
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let (_, k_parts, py_parts) = stable_since.expect("stable split");
     eprintln!(
-        "{strategy}: split krust {k_parts:?} python {py_parts:?} after {:?}",
+        "{label}: split krust {k_parts:?} peer {py_parts:?} after {:?}",
         t.elapsed()
     );
     assert!(
         py.records.is_empty(),
-        "python consumed {:?} of wave 1, which krust had committed",
+        "peer consumed {:?} of wave 1, which krust had committed",
         py.records
     );
 
     // Wave 2 while both are in: each partition's records go to its owner.
     let k_mark2 = k.snapshot(|s| s.records.len());
-    reports.extend(produce(&b, wave(WAVE)).await);
+    reports.extend(produce(&b, wave(topic, WAVE)).await);
     let ends2 = common::log_ends(&reports);
     let want2: BTreeSet<(i32, i64)> = reports[WAVE..]
         .iter()
@@ -197,7 +235,7 @@ async fn mixed_group(strategy: &str) {
         }
         assert!(
             t.elapsed() < Duration::from_secs(30),
-            "{strategy}: wave 2 not consumed: {} of {} (krust {:?}, python {:?})",
+            "{label}: wave 2 not consumed: {} of {} (krust {:?}, peer {:?})",
             want2.intersection(&got).count(),
             want2.len(),
             k.snapshot(|s| s.assignment.clone()),
@@ -211,29 +249,29 @@ async fn mixed_group(strategy: &str) {
     assert_eq!(
         k.snapshot(|s| s.assignment.clone()),
         k_parts,
-        "{strategy}: krust's assignment changed while both were in"
+        "{label}: krust's assignment changed while both were in"
     );
     assert_eq!(
         py.held, py_parts,
-        "{strategy}: python's assignment changed while both were in"
+        "{label}: peer's assignment changed while both were in"
     );
     assert!(
         k_from.is_subset(&k_parts) && py_from.is_subset(&py_parts),
-        "{strategy}: records from partitions not owned: krust got {k_from:?} owning {k_parts:?}, \
-         python got {py_from:?} owning {py_parts:?}"
+        "{label}: records from partitions not owned: krust got {k_from:?} owning {k_parts:?}, \
+         peer got {py_from:?} owning {py_parts:?}"
     );
     let py_first = firsts(&py.records);
     let want_first: BTreeMap<i32, i64> = py_parts.iter().map(|p| (*p, ends1[p])).collect();
     assert_eq!(
         py_first, want_first,
-        "{strategy}: python starts each partition at krust's committed offset"
+        "{label}: peer starts each partition at krust's committed offset"
     );
 
-    // 3. Python pauses; wave 3; what Python committed is what krust reads.
+    // 3. The peer pauses; wave 3; what The peer committed is what krust reads.
     proc.send("pause");
     let t = Instant::now();
     while !py.paused {
-        assert!(t.elapsed() < Duration::from_secs(10), "python: no `paused`");
+        assert!(t.elapsed() < Duration::from_secs(10), "peer: no `paused`");
         if let Some(line) = proc.next_line(Duration::from_millis(200)) {
             py.take(&line);
         }
@@ -251,32 +289,32 @@ async fn mixed_group(strategy: &str) {
             .iter()
             .map(|p| (*p, Some(ends2[p])))
             .collect::<BTreeMap<_, _>>(),
-        "{strategy}: python processed all of wave 2 of its partitions"
+        "{label}: peer processed all of wave 2 of its partitions"
     );
     let k_mark3 = k.snapshot(|s| s.records.len());
-    reports.extend(produce(&b, wave(2 * WAVE)).await);
+    reports.extend(produce(&b, wave(topic, 2 * WAVE)).await);
     let ends3 = common::log_ends(&reports);
     let committed = k.committed(py_parts.iter().map(|p| tp(*p)).collect()).await;
     assert_eq!(
         committed, py_committed_want,
-        "{strategy}: krust's committed() of python's partitions is python's last processed offset + 1"
+        "{label}: krust's committed() of peer's partitions is peer's last processed offset + 1"
     );
-    // Python closes: krust takes its partitions.
+    // The peer closes: krust takes its partitions.
     proc.send("close");
     let t = Instant::now();
     while !py.closed {
-        assert!(t.elapsed() < Duration::from_secs(15), "python: no `closed`");
+        assert!(t.elapsed() < Duration::from_secs(15), "peer: no `closed`");
         if let Some(line) = proc.next_line(Duration::from_millis(200)) {
             py.take(&line);
         }
     }
     assert!(
         proc.wait_exit(Duration::from_secs(10)).success(),
-        "python exit status"
+        "peer exit status"
     );
     pump(&mut proc, &mut py);
     wait_for(
-        &format!("{strategy}: krust consumed wave 3 on all six partitions"),
+        &format!("{label}: krust consumed wave 3 on all six partitions"),
         Duration::from_secs(40),
         || {
             k.check_poll();
@@ -291,7 +329,7 @@ async fn mixed_group(strategy: &str) {
         assert_eq!(
             k_first3.get(p).copied(),
             py_committed_want[p],
-            "{strategy}: krust's first record of partition {p} after python left is python's committed offset"
+            "{label}: krust's first record of partition {p} after peer left is peer's committed offset"
         );
     }
 
@@ -310,14 +348,11 @@ async fn mixed_group(strategy: &str) {
     let produced: BTreeSet<(i32, i64)> = reports.iter().map(|r| (r.partition, r.offset)).collect();
     assert_eq!(produced.len(), 3 * WAVE);
     let missing: Vec<_> = produced.iter().filter(|r| !count.contains_key(r)).collect();
-    assert!(
-        missing.is_empty(),
-        "{strategy}: never consumed: {missing:?}"
-    );
+    assert!(missing.is_empty(), "{label}: never consumed: {missing:?}");
     let extra: Vec<_> = count.keys().filter(|r| !produced.contains(r)).collect();
     assert!(
         extra.is_empty(),
-        "{strategy}: consumed but never produced: {extra:?}"
+        "{label}: consumed but never produced: {extra:?}"
     );
     let mut refused: BTreeMap<(i32, i64), usize> = BTreeMap::new();
     for r in k_uncommitted.iter().chain(&py.uncommitted) {
@@ -331,33 +366,188 @@ async fn mixed_group(strategy: &str) {
     for (r, n) in &twice {
         assert!(
             n - 1 <= refused.get(r).copied().unwrap_or(0),
-            "{strategy}: {r:?} consumed {n} times, but its commit was refused {} times \
-             (krust commit errors {k_errors:?}; python refused {:?})",
+            "{label}: {r:?} consumed {n} times, but its commit was refused {} times \
+             (krust commit errors {k_errors:?}; peer refused {:?})",
             refused.get(r).copied().unwrap_or(0),
             py.uncommitted
         );
     }
     eprintln!(
-        "{strategy}: {} records consumed once, {} twice after a refused commit {twice:?}; \
-         krust commit errors {k_errors:?}, python refused {:?}",
+        "{label}: {} records consumed once, {} twice after a refused commit {twice:?}; \
+         krust commit errors {k_errors:?}, peer refused {:?}",
         count.len() - twice.len(),
         twice.len(),
         py.uncommitted
     );
     k.close().await.expect("krust close");
-    eprintln!("{strategy}: mixed group passed in {:?}", started.elapsed());
+    eprintln!("{label}: mixed group passed in {:?}", started.elapsed());
+}
+
+async fn mixed_groups(peer: Peer, strategy: &str) {
+    for broker in kafka_brokers(Capability::ClassicGroups) {
+        tokio::time::timeout(BOUND, mixed_group(&*broker, peer, strategy))
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "{} {strategy} on {}: not done within {BOUND:?}",
+                    peer.name(),
+                    broker.name()
+                )
+            });
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn tansu_mixed_group_range() {
-    tokio::time::timeout(BOUND, mixed_group("range"))
-        .await
-        .expect("bounded in time");
+async fn java_mixed_group_range() {
+    mixed_groups(Peer::Java, "range").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn tansu_mixed_group_cooperative_sticky() {
-    tokio::time::timeout(BOUND, mixed_group("cooperative-sticky"))
+async fn java_mixed_group_cooperative_sticky() {
+    mixed_groups(Peer::Java, "cooperative-sticky").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn confluent_mixed_group_range() {
+    mixed_groups(Peer::Python, "range").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn confluent_mixed_group_cooperative_sticky() {
+    mixed_groups(Peer::Python, "cooperative-sticky").await;
+}
+
+/// One row of `kafka-consumer-groups.sh --describe`, by column name.
+type Row = BTreeMap<String, String>;
+
+/// The rows of `--describe`'s table for `topic` (the header names the
+/// columns: GROUP TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG
+/// CONSUMER-ID HOST CLIENT-ID).
+fn describe_rows(out: &str, topic: &str) -> BTreeMap<i32, Row> {
+    let mut header: Option<Vec<&str>> = None;
+    let mut rows = BTreeMap::new();
+    for line in out.lines() {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        if cols.contains(&"CURRENT-OFFSET") {
+            header = Some(cols);
+            continue;
+        }
+        let Some(h) = &header else { continue };
+        if cols.len() != h.len() {
+            continue;
+        }
+        let row: Row = h
+            .iter()
+            .zip(&cols)
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        if row.get("TOPIC").map(String::as_str) == Some(topic) {
+            let p = row["PARTITION"].parse().expect("PARTITION is a number");
+            rows.insert(p, row);
+        }
+    }
+    rows
+}
+
+/// `kafka-consumer-groups.sh --describe --group G` on the shared Kafka.
+async fn describe(group: &str) -> String {
+    let group = group.to_owned();
+    tokio::task::spawn_blocking(move || {
+        Kafka::shared()
+            .tool(CONSUMER_GROUP_COMMAND, &["--describe", "--group", &group])
+            .unwrap_or_else(|e| panic!("kafka-consumer-groups --describe: {e}"))
+    })
+    .await
+    .expect("tool thread")
+}
+
+/// Kafka's own tool reads krust's commits: for a group in which a krust
+/// member committed a different offset on each partition, `--describe`
+/// lists exactly those offsets as CURRENT-OFFSET (and LOG-END-OFFSET and
+/// LAG to match), with krust's member (its client id) as the owner while it
+/// is in the group, and the same offsets after it left. Run on the shared
+/// Kafka node: the tool is Kafka's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_groups_describe_reports_krust_commits() {
+    let kafka = Kafka::shared();
+    tokio::time::timeout(BOUND, async {
+        let topic = unique("krust-consumer-describe");
+        let group = unique("g-consumer-describe");
+        let client_id = unique("krust-describe");
+        create_topic(kafka, &topic, 3).await;
+        let b = kafka.bootstrap();
+        // 10, 20 and 30 records on partitions 0, 1 and 2.
+        let records = (0..3)
+            .flat_map(|p| (0..10 * (p + 1)).map(move |i| (p, i)))
+            .map(|(p, i)| ProducerRecord::new(&*topic, format!("{p}-{i}")).partition(p))
+            .collect();
+        let ends = common::log_ends(&produce(&b, records).await);
+        assert_eq!(ends, BTreeMap::from([(0, 10), (1, 20), (2, 30)]));
+        let cfg = consumer_config(
+            &b,
+            &[
+                ("group.id", group.as_str()),
+                ("client.id", client_id.as_str()),
+                ("enable.auto.commit", "false"),
+                ("auto.offset.reset", "earliest"),
+            ],
+        );
+        let mut c: Consumer = common::subscribed(cfg, &topic).await;
+        let t = Instant::now();
+        while c.assignment().len() < 3 {
+            assert!(t.elapsed() < Duration::from_secs(30), "not assigned");
+            c.poll(Duration::from_millis(100)).await.expect("poll");
+        }
+        // A different point in each partition, the last at its end.
+        let at = BTreeMap::from([(0, 3), (1, 17), (2, 30)]);
+        c.commit_offsets(
+            at.iter()
+                .map(|(p, o)| (TopicPartition::new(&*topic, *p), OffsetAndMetadata::new(*o)))
+                .collect(),
+        )
         .await
-        .expect("bounded in time");
+        .expect("commit");
+        let tps: Vec<TopicPartition> = (0..3).map(|p| TopicPartition::new(&*topic, p)).collect();
+        let committed: BTreeMap<i32, i64> = c
+            .committed(&tps)
+            .await
+            .expect("committed")
+            .into_iter()
+            .map(|(tp, o)| (tp.partition, o.expect("committed").offset))
+            .collect();
+        assert_eq!(committed, at, "krust reads back what it committed");
+
+        let check = |out: &str, member: bool| {
+            let rows = describe_rows(out, &topic);
+            assert_eq!(
+                rows.keys().copied().collect::<Vec<_>>(),
+                vec![0, 1, 2],
+                "one row per partition:\n{out}"
+            );
+            for (p, row) in &rows {
+                let num = |col: &str| -> i64 {
+                    row[col]
+                        .parse()
+                        .unwrap_or_else(|_| panic!("{col} of partition {p}: {out}"))
+                };
+                assert_eq!(num("CURRENT-OFFSET"), committed[p], "partition {p}:\n{out}");
+                assert_eq!(num("LOG-END-OFFSET"), ends[p], "partition {p}:\n{out}");
+                assert_eq!(num("LAG"), ends[p] - committed[p], "partition {p}:\n{out}");
+                if member {
+                    assert_eq!(row["CLIENT-ID"], client_id, "partition {p}:\n{out}");
+                } else {
+                    assert_eq!(row["CONSUMER-ID"], "-", "partition {p}:\n{out}");
+                }
+            }
+        };
+        let out = describe(&group).await;
+        eprintln!("{out}");
+        check(&out, true);
+        c.close().await.expect("close");
+        let out = describe(&group).await;
+        eprintln!("{out}");
+        check(&out, false);
+    })
+    .await
+    .expect("bounded in time");
 }
