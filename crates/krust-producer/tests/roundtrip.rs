@@ -1,8 +1,13 @@
 //! 10,000 keyed records with headers and timestamps, for each compression
-//! type, to a 6-partition topic on every local broker (Tansu, noida-db, the
-//! 3-broker librdkafka mock), read back with raw Fetch requests: every
-//! record exactly once, in order per partition, intact, on murmur2's
-//! partition.
+//! type, to a 6-partition topic on every broker (Apache Kafka 4.4.0 first,
+//! then Tansu, noida-db, the 3-broker librdkafka mock, and `KAFKA_BOOTSTRAP`
+//! when set), read back with raw Fetch requests up to the high watermark:
+//! every record exactly once, in order per partition, intact, on murmur2's
+//! partition, at the offset its delivery reported.
+//!
+//! `KRUST_TEST_BROKER` (a broker's kind, e.g. `kafka`, or its name, e.g.
+//! `kafka-4.4.0`) and `KRUST_TEST_CODEC` (e.g. `zstd`) narrow the run; a
+//! value that matches nothing fails the test instead of running nothing.
 
 mod common;
 
@@ -10,23 +15,54 @@ use std::time::{Duration, Instant};
 
 use common::{PARTITIONS, check, pool, read_all, record};
 use krust_producer::{Compression, Producer, ProducerConfig};
-use krust_testkit::{Capability, local_brokers};
+use krust_testkit::{Capability, all_brokers, unique};
 
 const RECORDS: usize = 10_000;
 
+/// The items whose names include `wanted` (the value of the environment
+/// variable `var`, when set); panics when it selects none, so that a
+/// mistyped filter cannot pass by running nothing.
+fn only<T>(
+    var: &str,
+    wanted: Option<String>,
+    items: Vec<T>,
+    names: impl Fn(&T) -> Vec<String>,
+) -> Vec<T> {
+    let Some(wanted) = wanted else {
+        return items;
+    };
+    let known: Vec<String> = items.iter().flat_map(&names).collect();
+    let chosen: Vec<T> = items
+        .into_iter()
+        .filter(|i| names(i).contains(&wanted))
+        .collect();
+    assert!(
+        !chosen.is_empty(),
+        "{var}={wanted} matches nothing; known: {}",
+        known.join(", ")
+    );
+    chosen
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_compression_round_trips_on_every_local_broker() {
-    let only = std::env::var("KRUST_TEST_BROKER").ok();
-    for broker in local_brokers(Capability::Produce) {
-        if only.as_deref().is_some_and(|o| o != broker.kind().name()) {
-            continue;
-        }
-        for compression in Compression::ALL {
-            if std::env::var("KRUST_TEST_CODEC").is_ok_and(|c| c != compression.name()) {
-                continue;
-            }
+async fn every_compression_round_trips_on_every_broker() {
+    let var = |name| std::env::var(name).ok();
+    let codecs = only(
+        "KRUST_TEST_CODEC",
+        var("KRUST_TEST_CODEC"),
+        Compression::ALL.to_vec(),
+        |c| vec![c.name().to_owned()],
+    );
+    let brokers = only(
+        "KRUST_TEST_BROKER",
+        var("KRUST_TEST_BROKER"),
+        all_brokers(Capability::Produce),
+        |b| vec![b.kind().name().to_owned(), b.name()],
+    );
+    for broker in &brokers {
+        for &compression in &codecs {
             let started = Instant::now();
-            let topic = format!("krust-produce-{}", compression.name());
+            let topic = unique(&format!("krust-produce-{}", compression.name()));
             broker
                 .create_topic(&topic, PARTITIONS)
                 .expect("create topic");
@@ -39,7 +75,7 @@ async fn every_compression_round_trips_on_every_local_broker() {
             let producer = Producer::new(config).await.expect("producer");
             eprintln!(
                 "{} {}: producer id {:?}",
-                broker.kind(),
+                broker.name(),
                 compression.name(),
                 producer.producer_id()
             );
@@ -52,7 +88,7 @@ async fn every_compression_round_trips_on_every_local_broker() {
                 reports.push(f.await.unwrap_or_else(|e| {
                     panic!(
                         "{} {}: delivery failed: {e}",
-                        broker.kind(),
+                        broker.name(),
                         compression.name()
                     )
                 }));
@@ -66,10 +102,32 @@ async fn every_compression_round_trips_on_every_local_broker() {
             check(&read, &topic, RECORDS, &reports);
             eprintln!(
                 "{} {}: {RECORDS} records produced and read back in {:?}",
-                broker.kind(),
+                broker.name(),
                 compression.name(),
                 started.elapsed()
             );
         }
     }
+}
+
+#[test]
+fn a_filter_that_matches_nothing_fails() {
+    let names = |c: &Compression| vec![c.name().to_owned()];
+    let all = Compression::ALL.to_vec();
+    assert_eq!(only("KRUST_TEST_CODEC", None, all.clone(), names), all);
+    assert_eq!(
+        only("KRUST_TEST_CODEC", Some("lz4".into()), all.clone(), names),
+        [Compression::Lz4]
+    );
+    let typo = std::panic::catch_unwind(|| {
+        only("KRUST_TEST_CODEC", Some("lz5".into()), all.clone(), names)
+    });
+    let message = typo.expect_err("a filter matching nothing must fail");
+    let message = message
+        .downcast_ref::<String>()
+        .expect("a formatted panic message");
+    assert!(
+        message.contains("KRUST_TEST_CODEC=lz5") && message.contains("zstd"),
+        "{message}"
+    );
 }
