@@ -104,11 +104,7 @@ async fn main() {
     };
     // Stop the broker we started (its whole process group) before exiting:
     // process::exit skips destructors.
-    if let Some(broker) = local {
-        let name = broker.name();
-        drop(broker);
-        println!("stopped the local {name} broker");
-    }
+    drop(local);
     std::process::exit(code)
 }
 
