@@ -9,6 +9,15 @@
 //! the whole response (every byte consumed, and re-encoding it gives the
 //! broker's bytes back exactly; see `wire.rs`).
 //!
+//! The APIs: ApiVersions; CreateTopics, Metadata, DescribeConfigs,
+//! DeleteTopics (`topics.rs`); Produce, Fetch, ListOffsets (`records.rs`);
+//! FindCoordinator, OffsetCommit, OffsetFetch, ListGroups, DescribeGroups,
+//! DeleteGroups (`groups.rs`); DescribeCluster, InitProducerId,
+//! CreatePartitions, OffsetForLeaderEpoch, DeleteRecords (`misc.rs`). Where
+//! a broker advertises a version it refuses (Produce v0-v2 on 4.x; the
+//! ZooKeeper-only OffsetCommit/OffsetFetch v0 on 3.9.2) the test checks the
+//! refusal Kafka documents instead.
+//!
 //! One Kafka node per version is shared by this binary's tests, so every
 //! topic and group name is unique. Blocking I/O, no runtime.
 
