@@ -3,10 +3,16 @@
 //! codec.
 #![allow(dead_code)]
 
+use std::sync::atomic::{AtomicU32, Ordering};
+
 use bytes::{BufMut, Bytes, BytesMut};
+use krust_codec::generated::ListOffsetsRequest;
 use krust_codec::generated::api_versions_response::ApiVersion;
+use krust_codec::generated::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use krust_codec::generated::{ApiVersionsResponse, MetadataResponse};
+use krust_codec::{ApiKey, ErrorCode, Message};
 use krust_codec::{RequestBody, RequestHeader, ResponseBody, header};
+use krust_net::{Error, Pool, RetryPolicy};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -104,4 +110,80 @@ pub fn metadata_request(names: &[&str]) -> krust_codec::generated::MetadataReque
         ),
         ..Default::default()
     }
+}
+
+/// ListOffsets(latest) for one partition through the pool (at most
+/// `max_version`), retried within `policy`'s deadline: a retriable error
+/// is told to the pool (`note_error`: a stale leader or a lost connection
+/// refreshes the metadata), as a client does. Returns the broker that answered, the offset, and
+/// how many attempts it took.
+pub async fn list_offsets(
+    pool: &Pool,
+    policy: &RetryPolicy,
+    topic: &str,
+    partition: i32,
+    max_version: i16,
+) -> Result<(i32, i64, u32), Error> {
+    let attempts = AtomicU32::new(0);
+    let (broker, offset) = policy
+        .run(
+            ApiKey::ListOffsets,
+            |_| async {
+                attempts.fetch_add(1, Ordering::Relaxed);
+                let (conn, epoch) = pool.leader_connection(topic, partition).await?;
+                let ours = (
+                    ListOffsetsRequest::VALID_VERSIONS.0,
+                    max_version.min(ListOffsetsRequest::VALID_VERSIONS.1),
+                );
+                let version = conn.negotiate(ApiKey::ListOffsets, ours)?;
+                let req = ListOffsetsRequest {
+                    replica_id: -1,
+                    topics: vec![ListOffsetsTopic {
+                        name: topic.into(),
+                        partitions: vec![ListOffsetsPartition {
+                            partition_index: partition,
+                            current_leader_epoch: epoch,
+                            timestamp: -1,
+                            max_num_offsets: 1,
+                            ..Default::default()
+                        }],
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                };
+                let resp = conn.send_at(&req, version).await?;
+                let p = resp
+                    .topics
+                    .iter()
+                    .filter(|t| t.name.as_str() == topic)
+                    .flat_map(|t| t.partitions.iter())
+                    .find(|p| p.partition_index == partition)
+                    .expect("the reply names the partition asked for");
+                let code = ErrorCode::from(p.error_code);
+                if !code.is_ok() {
+                    return Err(Error::Broker {
+                        api: ApiKey::ListOffsets,
+                        broker: Some(conn.addr().to_owned()),
+                        code,
+                        topic: Some(topic.to_owned()),
+                        partition: Some(partition),
+                        message: None,
+                    });
+                }
+                let offset = if version == 0 {
+                    p.old_style_offsets.first().copied().unwrap_or(-1)
+                } else {
+                    p.offset
+                };
+                Ok((
+                    conn.broker_id().expect("a pool connection knows its id"),
+                    offset,
+                ))
+            },
+            |e| {
+                pool.note_error(e);
+            },
+        )
+        .await?;
+    Ok((broker, offset, attempts.load(Ordering::Relaxed)))
 }
