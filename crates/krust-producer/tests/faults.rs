@@ -17,7 +17,13 @@
 //! record must be acknowledged.
 //!
 //! The librdkafka mock stays for what Kafka cannot be made to do on cue:
-//! NOT_LEADER_OR_FOLLOWER injected into Produce replies.
+//! NOT_LEADER_OR_FOLLOWER injected into Produce replies, and leader moves
+//! and a broker down and up at instants the test picks. It also checks
+//! krust's own ordering: the mock does not check an idempotent producer's
+//! sequences (only a transactional one's), so where Kafka would answer a
+//! reordered batch with OUT_OF_ORDER_SEQUENCE_NUMBER and have it retried,
+//! the mock appends it, and only the producer's per-partition ordering
+//! keeps the log in order.
 
 mod common;
 
@@ -247,9 +253,9 @@ async fn records_that_cannot_be_replicated_fail_within_the_delivery_timeout() {
     .expect("bounded in time");
 }
 
-/// Only the librdkafka mock injects error codes on cue.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn not_leader_injected_while_producing() {
+/// [`MOCK_RECORDS`] through `fault` on the 3-broker mock, all acknowledged
+/// once, in order.
+async fn on_the_mock_through(fault: impl FnOnce(&MockCluster) + Send + 'static) {
     let topic = "krust-producer-faults";
     let mock = Arc::new(MockCluster::start(3, &[(topic, PARTITIONS)]));
     tokio::time::timeout(BOUND, async {
@@ -260,8 +266,7 @@ async fn not_leader_injected_while_producing() {
         let m = mock.clone();
         let faults = tokio::task::spawn_blocking(move || {
             std::thread::sleep(Duration::from_millis(200));
-            m.push_errors(API_PRODUCE, &[6; 30])
-                .expect("inject NOT_LEADER_OR_FOLLOWER");
+            fault(&m);
         });
         let outcomes = produce(&producer, topic, 0, MOCK_RECORDS, Duration::from_secs(2)).await;
         faults.await.expect("fault script");
@@ -279,4 +284,44 @@ async fn not_leader_injected_while_producing() {
     })
     .await
     .expect("bounded in time");
+}
+
+/// Only the librdkafka mock injects error codes on cue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn not_leader_injected_while_producing() {
+    on_the_mock_through(|m| {
+        m.push_errors(API_PRODUCE, &[6; 30])
+            .expect("inject NOT_LEADER_OR_FOLLOWER");
+    })
+    .await;
+}
+
+/// Leadership moved twice while the old leaders stay up, on a broker that
+/// does not check sequences: the producer's own ordering is what is tested.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_moved_on_the_mock_while_producing() {
+    on_the_mock_through(|m| {
+        for p in 0..PARTITIONS {
+            m.set_leader("krust-producer-faults", p, p % 3 + 1)
+                .expect("move");
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        for p in 0..PARTITIONS {
+            m.set_leader("krust-producer-faults", p, (p + 1) % 3 + 1)
+                .expect("move again");
+        }
+    })
+    .await;
+}
+
+/// A broker down and up within 1.5 s, on a broker that does not check
+/// sequences.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_down_and_up_on_the_mock_while_producing() {
+    on_the_mock_through(|m| {
+        m.broker_down(1).expect("down");
+        std::thread::sleep(Duration::from_millis(1500));
+        m.broker_up(1).expect("up");
+    })
+    .await;
 }
