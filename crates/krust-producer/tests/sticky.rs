@@ -3,21 +3,33 @@
 //! many batches every partition gets a fair share. A partitioner that moves
 //! on only when no batch is open at all sticks to one partition for as long
 //! as full batches are replaced there, and starves the others.
+//!
+//! The partition is the producer's choice; each broker (Apache Kafka 4.4.0
+//! first, then the emulators) only has to acknowledge the batches.
 
 use std::time::Duration;
 
 use krust_producer::{Producer, ProducerConfig, ProducerRecord};
-use krust_testkit::{Broker, MockCluster};
+use krust_testkit::{Capability, all_brokers, unique};
 
-const TOPIC: &str = "krust-sticky";
 const PARTITIONS: usize = 6;
 const RECORDS: usize = 60_000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unkeyed_records_spread_over_every_partition() {
-    let mock = MockCluster::start(1, &[(TOPIC, 6)]);
+    for broker in all_brokers(Capability::Produce) {
+        spread(broker.as_ref()).await;
+    }
+}
+
+async fn spread(broker: &dyn krust_testkit::Broker) {
+    let name = broker.name();
+    let topic = unique("krust-sticky");
+    broker
+        .create_topic(&topic, i32::try_from(PARTITIONS).expect("few"))
+        .unwrap_or_else(|e| panic!("{name}: create topic: {e}"));
     let config = ProducerConfig::builder()
-        .bootstrap_servers([mock.bootstrap()])
+        .bootstrap_servers([broker.bootstrap()])
         .batch_size(16 * 1024)
         .linger(Duration::from_millis(5))
         .build()
@@ -27,14 +39,14 @@ async fn unkeyed_records_spread_over_every_partition() {
     for i in 0..RECORDS {
         let value = format!("{i:0>100}");
         let f = producer
-            .send(ProducerRecord::new(TOPIC, value))
+            .send(ProducerRecord::new(topic.as_str(), value))
             .await
             .expect("send");
         pending.push(f);
     }
     let mut counts = [0usize; PARTITIONS];
     for f in pending {
-        let md = f.await.expect("delivered");
+        let md = f.await.unwrap_or_else(|e| panic!("{name}: {e}"));
         counts[usize::try_from(md.partition).expect("partition")] += 1;
     }
     // About 150 records fill a 16 KiB batch, so 60,000 records make ~400
@@ -44,7 +56,7 @@ async fn unkeyed_records_spread_over_every_partition() {
     for (p, n) in counts.iter().enumerate() {
         assert!(
             *n * 20 >= RECORDS,
-            "partition {p} got {n} of {RECORDS} records: {counts:?}"
+            "{name}: partition {p} got {n} of {RECORDS} records: {counts:?}"
         );
     }
     producer.close(Duration::from_secs(5)).await.expect("close");
