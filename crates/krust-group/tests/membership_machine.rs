@@ -455,7 +455,31 @@ fn poll_timeout_leaves_and_the_next_poll_rejoins() {
     let mut h = H::stable(c, &[0]);
     h.feed(Input::Timer(TimerKind::Poll));
     assert!(matches!(h.events()[..], [GroupEvent::Revoked { .. }]));
+    assert!(
+        h.sent().is_none(),
+        "no LeaveGroup before the revoke is acked"
+    );
     h.feed(Input::RevokeDone);
+    // A dynamic member tells the coordinator it leaves (the others need not
+    // wait for its session to run out), naming itself and why.
+    match h.sent() {
+        Some((_, Request::Leave(l))) => {
+            assert_eq!(l.group_id.as_str(), "g");
+            assert_eq!(l.member_id.as_str(), "m1", "v0-2 member id");
+            assert_eq!(l.members.len(), 1);
+            assert_eq!(l.members[0].member_id.as_str(), "m1", "v3+ member");
+            assert_eq!(
+                l.members[0].reason.as_ref().map(|r| r.as_str()),
+                Some("max.poll.interval.ms passed without a poll")
+            );
+        }
+        other => panic!("expected LeaveGroup, got {other:?}"),
+    }
+    assert_eq!(h.m.state(), State::Leaving);
+    assert!(
+        h.events().is_empty(),
+        "LeftGroup only once the coordinator answered"
+    );
     h.reply(Reply::Leave(LeaveGroupResponse::default()));
     assert!(matches!(
         h.events()[..],
