@@ -1,54 +1,32 @@
-//! OffsetCommit / OffsetFetch through the coordinator, on Tansu and the
-//! librdkafka mock: a member's commits are fetched back by a new member;
-//! a commit for a partition the member does not own is refused before it
-//! is sent; a commit carrying a generation the group moved past is refused
-//! by the coordinator with ILLEGAL_GENERATION.
+//! OffsetCommit / OffsetFetch through the coordinator, on every broker that
+//! commits offsets (`all_brokers(CommitOffsets)`: Apache Kafka 4.4.0 first,
+//! `KAFKA_BOOTSTRAP` when set, Tansu, noida-db and the librdkafka 2.0.2
+//! mock, which speaks the old non-flexible versions of both APIs): a
+//! member's commits are fetched back by a new member; a commit for a
+//! partition the member does not own is refused before it is sent; a commit
+//! carrying a generation the group moved past is refused by the
+//! coordinator with ILLEGAL_GENERATION. Topics and groups are unique: the
+//! Kafka node is shared by this binary.
 
 mod common;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::{Member, Tracker, balanced, config, pool, wait_for};
+use common::{Member, Tracker, balanced, brokers, config, on_each, pool, retry, wait_for};
 use krust_codec::ErrorCode;
 use krust_group::TopicPartition;
 use krust_group::offsets::{self, OffsetAndMetadata, OffsetError};
-use krust_net::{Backoff, RetryPolicy};
-use krust_testkit::{Broker, BrokerKind, MockCluster, Tansu};
+use krust_testkit::{Broker, BrokerKind, Capability, unique};
 
-const TOPIC: &str = "krust-offsets";
-const BOUND: Duration = Duration::from_secs(120);
-
-fn retry() -> RetryPolicy {
-    RetryPolicy {
-        backoff: Backoff {
-            initial: Duration::from_millis(50),
-            max: Duration::from_millis(500),
-            ..Backoff::default()
-        },
-        deadline: Duration::from_secs(10),
-    }
+fn tp(topic: &str, p: i32) -> TopicPartition {
+    TopicPartition::new(topic, p)
 }
 
-fn tansu() -> Box<dyn Broker> {
-    let t = Tansu::start();
-    t.create_topic(TOPIC, 6).expect("create topic");
-    Box::new(t)
-}
-
-fn mock() -> Box<dyn Broker> {
-    Box::new(MockCluster::start(1, &[(TOPIC, 6)]))
-}
-
-fn tp(p: i32) -> TopicPartition {
-    TopicPartition::new(TOPIC, p)
-}
-
-async fn commits_fetched_back_by_a_new_member(broker: Box<dyn Broker>) {
+async fn commits_fetched_back_by_a_new_member(broker: &dyn Broker, topic: &str, group: &str) {
     let b = broker.bootstrap();
-    let group = "g-offsets";
     let tracker = Tracker::default();
-    let a = Member::start("a", &b, config(group, TOPIC), tracker.clone()).await;
+    let a = Member::start("a", &b, config(group, topic), tracker.clone()).await;
     wait_for(&[&a], Duration::from_secs(60), "a owns all", balanced(6, 6)).await;
     let p = pool(&b).await;
     let offsets: BTreeMap<_, _> = (0..6)
@@ -58,7 +36,7 @@ async fn commits_fetched_back_by_a_new_member(broker: Box<dyn Broker>) {
                 leader_epoch: None,
                 metadata: Some(format!("m{i}")),
             };
-            (tp(i), o)
+            (tp(topic, i), o)
         })
         .collect();
     let snap = a.snap();
@@ -67,8 +45,8 @@ async fn commits_fetched_back_by_a_new_member(broker: Box<dyn Broker>) {
         .await
         .expect("commit");
     eprintln!(
-        "{:?}: commit of 6 partitions took {:?}",
-        broker.kind(),
+        "{}: commit of 6 partitions took {:?}",
+        broker.name(),
         started.elapsed()
     );
 
@@ -87,7 +65,7 @@ async fn commits_fetched_back_by_a_new_member(broker: Box<dyn Broker>) {
     );
 
     assert!(a.close().await);
-    let n = Member::start("n", &b, config(group, TOPIC), tracker.clone()).await;
+    let n = Member::start("n", &b, config(group, topic), tracker.clone()).await;
     wait_for(
         &[&n],
         Duration::from_secs(60),
@@ -95,7 +73,7 @@ async fn commits_fetched_back_by_a_new_member(broker: Box<dyn Broker>) {
         balanced(6, 6),
     )
     .await;
-    let parts: Vec<_> = (0..6).map(tp).collect();
+    let parts: Vec<_> = (0..6).map(|i| tp(topic, i)).collect();
     let got = offsets::fetch(&pool(&b).await, group, &parts, true, &retry())
         .await
         .expect("fetch");
@@ -109,21 +87,26 @@ async fn commits_fetched_back_by_a_new_member(broker: Box<dyn Broker>) {
         }
     }
     // A partition never committed reads as None.
-    let none = offsets::fetch(&pool(&b).await, "g-never", &parts[..1], false, &retry())
-        .await
-        .expect("fetch");
-    assert_eq!(none.get(&tp(0)), Some(&None));
+    let none = offsets::fetch(
+        &pool(&b).await,
+        &unique("g-never"),
+        &parts[..1],
+        false,
+        &retry(),
+    )
+    .await
+    .expect("fetch");
+    assert_eq!(none.get(&tp(topic, 0)), Some(&None));
     assert!(n.close().await);
 }
 
-async fn stale_generation_is_rejected(broker: Box<dyn Broker>) {
+async fn stale_generation_is_rejected(broker: &dyn Broker, topic: &str, group: &str) {
     let b = broker.bootstrap();
-    let group = "g-stale";
     let tracker = Tracker::default();
-    let a = Member::start("a", &b, config(group, TOPIC), tracker.clone()).await;
+    let a = Member::start("a", &b, config(group, topic), tracker.clone()).await;
     wait_for(&[&a], Duration::from_secs(60), "a owns all", balanced(6, 6)).await;
     let stale = a.snap();
-    let c = Member::start("c", &b, config(group, TOPIC), tracker.clone()).await;
+    let c = Member::start("c", &b, config(group, topic), tracker.clone()).await;
     wait_for(
         &[&a, &c],
         Duration::from_secs(60),
@@ -134,7 +117,7 @@ async fn stale_generation_is_rejected(broker: Box<dyn Broker>) {
     assert!(a.snap().generation > stale.generation);
     let p = pool(&b).await;
     let mut offsets = BTreeMap::new();
-    offsets.insert(tp(0), OffsetAndMetadata::new(5));
+    offsets.insert(tp(topic, 0), OffsetAndMetadata::new(5));
     let e = offsets::commit(&p, &stale, &offsets, &retry())
         .await
         .expect_err("stale generation");
@@ -154,29 +137,19 @@ async fn stale_generation_is_rejected(broker: Box<dyn Broker>) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tansu_commits_are_fetched_back_by_a_new_member() {
-    tokio::time::timeout(BOUND, commits_fetched_back_by_a_new_member(tansu()))
-        .await
-        .expect("bounded");
+async fn commits_are_fetched_back_by_a_new_member() {
+    on_each(
+        brokers(Capability::CommitOffsets, &[]),
+        commits_fetched_back_by_a_new_member,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mock_commits_are_fetched_back_by_a_new_member() {
-    tokio::time::timeout(BOUND, commits_fetched_back_by_a_new_member(mock()))
-        .await
-        .expect("bounded");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tansu_commit_with_a_stale_generation_is_rejected() {
-    tokio::time::timeout(BOUND, stale_generation_is_rejected(tansu()))
-        .await
-        .expect("bounded");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mock_commit_with_a_stale_generation_is_rejected() {
-    tokio::time::timeout(BOUND, stale_generation_is_rejected(mock()))
-        .await
-        .expect("bounded");
+async fn commit_with_a_stale_generation_is_rejected() {
+    on_each(
+        brokers(Capability::CommitOffsets, &[]),
+        stale_generation_is_rejected,
+    )
+    .await;
 }

@@ -1,6 +1,10 @@
 //! One tracing span per rebalance: opened when the member starts to (re)join,
 //! carrying group, member id, generation and protocol, and closed with its
-//! duration (a debug event) when the member reaches Stable.
+//! duration (a debug event) when the member reaches Stable. Checked on the
+//! sans-io machine with constructed replies, and on every broker with
+//! classic groups (Apache Kafka 4.4.0 first, the node this binary shares).
+
+mod common;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,6 +17,7 @@ use krust_codec::generated::{HeartbeatResponse, JoinGroupResponse, SyncGroupResp
 use krust_codec::{ErrorCode, KString};
 use krust_group::membership::{Action, Input, Reply, State, TimerKind};
 use krust_group::{Membership, MembershipConfig};
+use krust_testkit::{Capability, unique};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
@@ -188,5 +193,104 @@ fn each_rebalance_has_a_span_closed_with_its_duration_at_stable() {
             })
             .count();
         assert_eq!(done, 1, "a 'rebalance finished' event in span {id}");
+    }
+}
+
+/// The same on real coordinators (Apache Kafka 4.4.0 first): a member that
+/// joins alone and then rebalances when a second member joins has exactly
+/// one `rebalance` span per generation it was assigned in, each carrying
+/// that generation, the group, its member id, the protocol and a duration
+/// no longer than the member has existed, each closed by one "rebalance
+/// finished" event. The member's tasks run on a current-thread runtime
+/// inside the capturing subscriber, so every span they open is seen.
+#[test]
+fn each_rebalance_on_a_real_coordinator_has_one_span() {
+    for broker in common::brokers(Capability::ClassicGroups, &[]) {
+        let name = broker.name();
+        let topic = common::topic(&*broker, "krust-span", 6);
+        let group = unique("g-span");
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let sub = Capture {
+            seen: seen.clone(),
+            next: AtomicU64::new(0),
+        };
+        let tracker = common::Tracker::default();
+        let (a_id, lived) = tracing::subscriber::with_default(sub, || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                let b = broker.bootstrap();
+                let started = Instant::now();
+                let a =
+                    common::Member::start("a", &b, common::config(&group, &topic), tracker.clone())
+                        .await;
+                common::wait_for(
+                    &[&a],
+                    Duration::from_secs(60),
+                    "a alone",
+                    common::balanced(6, 6),
+                )
+                .await;
+                let c =
+                    common::Member::start("c", &b, common::config(&group, &topic), tracker.clone())
+                        .await;
+                common::wait_for(
+                    &[&a, &c],
+                    Duration::from_secs(60),
+                    "a and c",
+                    common::balanced(3, 6),
+                )
+                .await;
+                let id = a.snap().member_id;
+                let lived = started.elapsed();
+                assert!(a.close().await);
+                assert!(c.close().await);
+                (id, lived)
+            })
+        });
+        let assigned: Vec<String> = tracker
+            .lock()
+            .unwrap()
+            .log
+            .iter()
+            .filter(|l| l.member == "a")
+            .filter_map(|l| match l.event {
+                common::Seen::Assigned { generation, .. } => Some(generation.to_string()),
+                _ => None,
+            })
+            .collect();
+        let seen = seen.lock().unwrap();
+        let spans: Vec<(&u64, &BTreeMap<String, String>)> = seen
+            .spans
+            .iter()
+            .filter(|(_, (n, f))| n == "rebalance" && f.get("member_id") == Some(&a_id))
+            .map(|(id, (_, f))| (id, f))
+            .collect();
+        let generations: Vec<String> = spans.iter().map(|(_, f)| f["generation"].clone()).collect();
+        eprintln!("{name}: a's spans at generations {generations:?}, assignments at {assigned:?}");
+        assert_eq!(
+            generations, assigned,
+            "{name}: one span per generation a was assigned in"
+        );
+        for (id, fields) in &spans {
+            assert_eq!(fields["group"], group, "{name}");
+            assert_eq!(fields["protocol"], "range", "{name}");
+            let ms: u64 = fields["duration_ms"].parse().expect("a duration");
+            assert!(
+                u128::from(ms) <= lived.as_millis(),
+                "{name}: {ms} ms, longer than the member lived ({lived:?})"
+            );
+            let done = seen
+                .events
+                .iter()
+                .filter(|(p, f)| {
+                    *p == Some(**id)
+                        && f.get("message").map(String::as_str) == Some("rebalance finished")
+                })
+                .count();
+            assert_eq!(done, 1, "{name}: a 'rebalance finished' event in span {id}");
+        }
     }
 }
