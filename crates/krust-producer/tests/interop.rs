@@ -1,9 +1,10 @@
 //! Interop with librdkafka: for 1,000 keys, the partition krust's murmur2
 //! picks is the one `confluent-kafka` (librdkafka 2.16) picks with
 //! `partitioner=murmur2_random`, on a partition count that is not a power
-//! of two. The Python peer produces each key to a topic on Tansu and
-//! prints the partition of each delivery report
-//! (`tests/interop/partitions.py`).
+//! of two. The Python peer produces each key to a topic on Apache Kafka
+//! 4.4.0 (the node this test binary shares) and prints the partition of
+//! each delivery report (`tests/interop/partitions.py`). The partition is
+//! the client's choice, so one broker is enough: the reference one.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -12,11 +13,10 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use krust_producer::murmur2_partition;
-use krust_testkit::{Tansu, confluent_python};
+use krust_testkit::{Broker, Kafka, confluent_python, unique};
 
 const KEYS: usize = 1_000;
 const PARTITIONS: i32 = 7;
-const TOPIC: &str = "krust-producer-interop";
 
 /// Keys of many lengths (murmur2 handles the 0-3 byte tail separately),
 /// text and binary, including the empty key.
@@ -39,13 +39,16 @@ fn hex(bytes: &[u8]) -> String {
 fn murmur2_matches_librdkafka_murmur2_random() {
     let python = confluent_python();
     let started = Instant::now();
-    let tansu = Tansu::start();
-    tansu.create_topic(TOPIC, PARTITIONS).expect("create topic");
+    let kafka = Kafka::shared();
+    let topic = unique("krust-producer-interop");
+    kafka
+        .create_topic(&topic, PARTITIONS)
+        .expect("create topic");
     let keys = keys();
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/partitions.py");
     let mut child = Command::new(python)
         .arg(script)
-        .args([tansu.addr(), TOPIC])
+        .args([kafka.addr().as_str(), topic.as_str()])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
