@@ -4,15 +4,14 @@
 //! recognised as duplicates. Afterwards: no record lost, none twice, order
 //! per partition kept, and every reported offset is where the record is.
 //!
-//! Why Tansu behind a delaying proxy and not the librdkafka mock's `rtt`:
-//! the mock (2.0.2, and still 2.12.1) checks sequences only for
-//! transactional producers (`rd_kafka_mock_validate_records` returns early
-//! without a transactional id), so it appends an idempotent retry a second
-//! time, which Kafka never does. Tansu deduplicates by sequence but has no
-//! delay injection: a small TCP proxy in front of it holds every reply that
-//! arrives within a window for longer than the request timeout. Tansu is
-//! started here advertising the proxy's port, so every connection the
-//! producer opens goes through it.
+//! On an Apache Kafka 4.4.0 node of its own behind a delaying proxy: a
+//! small TCP proxy in front of it holds every reply that arrives within a
+//! window for longer than the request timeout, so every timed-out request
+//! has been appended before its retry arrives. The node advertises the
+//! proxy's port (`advertised.listeners`), so every connection the producer
+//! opens goes through it. (Not the librdkafka mock's `rtt`: the mock, 2.0.2
+//! and still 2.12.1, checks sequences only for transactional producers, so
+//! it appends an idempotent retry a second time, which Kafka never does.)
 
 mod common;
 
@@ -22,12 +21,11 @@ use std::time::{Duration, Instant};
 
 use common::{PARTITIONS, check, pool, read_all, record};
 use krust_producer::{Producer, ProducerConfig};
-use krust_testkit::Tansu;
+use krust_testkit::{Kafka, unique};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 const RECORDS: usize = 100_000;
-const TOPIC: &str = "krust-producer-slow-replies";
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long replies are held: past the request timeout.
 const HOLD: Duration = Duration::from_millis(2500);
@@ -97,12 +95,16 @@ async fn proxy(listener: TcpListener, upstream: String, window: Arc<Window>) {
 async fn replies_delayed_past_the_request_timeout() {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
     let front = listener.local_addr().expect("proxy addr").to_string();
-    let tansu = Tansu::start_advertising(&front);
-    tansu
-        .create_topic(TOPIC, PARTITIONS)
+    let kafka = Kafka::builder()
+        .config("advertised.listeners", &format!("PLAINTEXT://{front}"))
+        .start();
+    let topic = unique("krust-producer-slow-replies");
+    kafka
+        .as_cluster()
+        .create_topic(&topic, PARTITIONS)
         .expect("create the topic");
     let window: Arc<Window> = Arc::default();
-    tokio::spawn(proxy(listener, tansu.addr().to_owned(), window.clone()));
+    tokio::spawn(proxy(listener, kafka.addr(), window.clone()));
     let started = Instant::now();
     tokio::time::timeout(BOUND, async {
         let config = ProducerConfig::builder()
@@ -118,7 +120,7 @@ async fn replies_delayed_past_the_request_timeout() {
         assert!(producer.producer_id().is_some(), "idempotence is on");
         let mut futures = Vec::with_capacity(RECORDS);
         for i in 0..RECORDS {
-            futures.push(producer.send(record(TOPIC, i)).await.expect("send"));
+            futures.push(producer.send(record(&topic, i)).await.expect("send"));
             if i == 1_000 {
                 *window.from.lock().expect("window") = Some(Instant::now());
             }
@@ -139,8 +141,8 @@ async fn replies_delayed_past_the_request_timeout() {
         assert!(held > 0, "no reply was held: the fault never happened");
         let unknown = reports.iter().filter(|r| r.offset < 0).count();
         let reader = pool(&front).await;
-        let read = read_all(&reader, TOPIC, RECORDS, Duration::from_secs(30)).await;
-        check(&read, TOPIC, RECORDS, &reports);
+        let read = read_all(&reader, &topic, RECORDS, Duration::from_secs(30)).await;
+        check(&read, &topic, RECORDS, &reports);
         eprintln!("{held} reads of replies held; {unknown} records acknowledged as duplicates without an offset");
     })
     .await
