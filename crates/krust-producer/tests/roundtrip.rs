@@ -131,3 +131,57 @@ fn a_filter_that_matches_nothing_fails() {
         "{message}"
     );
 }
+
+/// The read-back sees the whole log: a record written twice at the very
+/// end of a partition (a second producer, without idempotence, sends the
+/// last record again) makes [`check`] fail. On Apache Kafka 4.4.0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_duplicate_at_a_partitions_tail_is_seen() {
+    const N: usize = 100;
+    let kafka = krust_testkit::Kafka::shared();
+    let topic = unique("krust-produce-tail");
+    kafka
+        .as_cluster()
+        .create_topic(&topic, PARTITIONS)
+        .expect("topic");
+    let producer = Producer::builder()
+        .bootstrap_servers([kafka.addr()])
+        .create()
+        .await
+        .expect("producer");
+    let mut reports = Vec::with_capacity(N);
+    for i in 0..N {
+        let f = producer.send(record(&topic, i)).await.expect("send");
+        reports.push(f.await.expect("delivered"));
+    }
+    let reader = pool(&kafka.addr()).await;
+    let read = read_all(&reader, &topic, N, Duration::from_secs(20)).await;
+    check(&read, &topic, N, &reports);
+
+    let again = Producer::builder()
+        .bootstrap_servers([kafka.addr()])
+        .enable_idempotence(false)
+        .create()
+        .await
+        .expect("second producer");
+    let last = again.send(record(&topic, N - 1)).await.expect("send");
+    let dup = last.await.expect("delivered");
+    assert_eq!(dup.partition, reports[N - 1].partition);
+    let read = read_all(&reader, &topic, N, Duration::from_secs(20)).await;
+    let tail = read[&dup.partition].last().expect("records");
+    assert_eq!(
+        tail.offset, dup.offset,
+        "the duplicate is the partition's tail"
+    );
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        check(&read, &topic, N, &reports);
+    }));
+    let message = caught.expect_err("the duplicate must be seen");
+    let message = message
+        .downcast_ref::<String>()
+        .expect("a formatted panic message");
+    assert!(
+        message.contains(&format!("record {} read twice", N - 1)),
+        "{message}"
+    );
+}
