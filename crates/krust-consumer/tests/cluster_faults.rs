@@ -133,6 +133,7 @@ impl Run {
 
     /// Add a member to the group.
     async fn join(&mut self) {
+        let request_timeout = REQUEST_TIMEOUT.as_millis().to_string();
         let cfg = consumer_config(
             &self.cluster.bootstrap(),
             &[
@@ -142,7 +143,7 @@ impl Run {
                 ("auto.offset.reset", "earliest"),
                 ("max.poll.records", "20"),
                 ("max.partition.fetch.bytes", "1024"),
-                ("request.timeout.ms", "4000"),
+                ("request.timeout.ms", request_timeout.as_str()),
             ],
         );
         let consumer = subscribed(cfg, &self.topic).await;

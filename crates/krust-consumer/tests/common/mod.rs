@@ -1,8 +1,10 @@
-//! Shared by the consumer's broker tests: consumer settings for test
-//! brokers, a krust producer that returns every delivery report, the
-//! Python (`confluent-kafka`) peer as a child process whose stdout lines
-//! arrive on a channel, and a consumer driven by its own task that records
-//! every record it hands out and every commit outcome.
+//! Shared by the consumer's broker tests: the brokers they run on
+//! (`kafka_brokers`), topics ready to produce to, consumer settings for test
+//! brokers, a krust producer that returns every delivery report, the peer
+//! clients (Python `confluent-kafka`, the Java client) as child processes
+//! whose stdout lines arrive on a channel, and a consumer driven by its own
+//! task (optionally taking a while over each batch) that records every
+//! record it hands out and every commit outcome.
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
