@@ -28,7 +28,9 @@ use crate::versions::{self, API_VERSIONS_FIRST, ApiVersions, Outcome};
 pub struct ConnectionConfig {
     /// `client.id` sent in every request header.
     pub client_id: Option<String>,
-    /// How long a request waits for its reply (`request.timeout.ms`).
+    /// How long a request waits for its reply (`request.timeout.ms`); one
+    /// that times out closes the connection, failing the requests behind
+    /// it with a retriable error (as the Java client does).
     pub request_timeout: Duration,
     /// How long resolving and the TCP connect may take.
     pub connect_timeout: Duration,
