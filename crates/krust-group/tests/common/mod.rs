@@ -104,13 +104,18 @@ pub fn retry() -> RetryPolicy {
 }
 
 pub async fn pool(bootstrap: &str) -> Pool {
+    // JoinGroup is held by the coordinator up to the rebalance timeout.
+    pool_with(bootstrap, Duration::from_secs(20)).await
+}
+
+/// A pool whose requests time out after `request_timeout`.
+pub async fn pool_with(bootstrap: &str, request_timeout: Duration) -> Pool {
     let config = PoolConfig {
         bootstrap: bootstrap.split(',').map(str::to_owned).collect(),
         bootstrap_timeout: Duration::from_secs(10),
         connection: ConnectionConfig {
             connect_timeout: Duration::from_secs(2),
-            // JoinGroup is held by the coordinator up to the rebalance timeout.
-            request_timeout: Duration::from_secs(20),
+            request_timeout,
             ..Default::default()
         },
         reconnect_backoff: Backoff {
@@ -262,7 +267,20 @@ impl Member {
         on_revoke: OnRevoke,
         tracker: Tracker,
     ) -> Member {
-        let (mut handle, task) = group(pool(bootstrap).await, cfg, assignors);
+        let pool = pool(bootstrap).await;
+        Self::start_in(name, pool, cfg, assignors, on_revoke, tracker)
+    }
+
+    /// A member that talks through `pool`.
+    pub fn start_in(
+        name: &str,
+        pool: Pool,
+        cfg: MembershipConfig,
+        assignors: Vec<Arc<dyn Assignor>>,
+        on_revoke: OnRevoke,
+        tracker: Tracker,
+    ) -> Member {
+        let (mut handle, task) = group(pool, cfg, assignors);
         let snapshot = handle.watch();
         let task = tokio::spawn(task.run());
         let (close_tx, mut close_rx) = oneshot::channel::<oneshot::Sender<bool>>();
