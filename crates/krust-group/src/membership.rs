@@ -230,7 +230,14 @@ impl Membership {
                     self.reset(true);
                     self.lose_all();
                     if self.state == State::Stable {
-                        self.start_join(now);
+                        // A coordinator that answered no heartbeat for a
+                        // whole session is hung or gone (Kafka has likely
+                        // moved the group already): rejoin wherever the
+                        // lookup says, not at it (Java's
+                        // `markCoordinatorUnknown` on session expiry). Its
+                        // requests would only fail at the request timeout.
+                        self.out.push(Action::InvalidateCoordinator);
+                        self.find_coordinator(false);
                     } else {
                         self.resume_heartbeats = false;
                     }
@@ -320,7 +327,10 @@ impl Membership {
                     self.start_join(now);
                 }
             }
-            Err(e) if e.is_retriable() => self.backoff(now),
+            Err(e) if crate::replies::transient(&e) => {
+                tracing::info!(group = %self.cfg.group_id, error = %e, "coordinator lookup failed; retrying");
+                self.backoff(now);
+            }
             Err(e) => self.fatal_net(e),
         }
     }

@@ -27,6 +27,21 @@ enum Recovery {
     Fatal,
 }
 
+/// Whether the membership may still reach its coordinator after this
+/// failure, so it keeps trying (Java's `ensureCoordinatorReady` loops on
+/// every retriable cause; only configuration, authorization and fencing
+/// errors end a membership). krust-net's calls end at their own deadline:
+/// retries that ran out of time, or no bootstrap address that answered,
+/// are an outage as long as some cause was retriable, not the end of the
+/// group: the brokers may come back.
+pub(crate) fn transient(e: &krust_net::Error) -> bool {
+    match e {
+        krust_net::Error::RetriesExhausted { last, .. } => transient(last),
+        krust_net::Error::Bootstrap { attempts } => attempts.iter().any(|(_, e)| transient(e)),
+        e => e.is_retriable(),
+    }
+}
+
 fn recovery(code: ErrorCode) -> Recovery {
     match code {
         ErrorCode::NOT_COORDINATOR | ErrorCode::COORDINATOR_NOT_AVAILABLE => Recovery::Rediscover,
@@ -94,7 +109,7 @@ impl Membership {
     }
 
     fn on_transport_error(&mut self, e: krust_net::Error, now: Instant) {
-        if e.is_retriable() {
+        if transient(&e) {
             tracing::info!(group = %self.cfg.group_id, error = %e, "request to the coordinator failed");
             self.retry_lookup(now);
         } else {

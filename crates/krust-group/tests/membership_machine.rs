@@ -681,3 +681,89 @@ fn leader_rejoins_when_the_partition_count_changes() {
     assert!(f.last.is_empty());
     assert_eq!(f.m.state(), State::Stable);
 }
+
+/// A heartbeat left unanswered for a whole session (a hung coordinator:
+/// the socket stays open, nothing answers): the partitions are lost, and
+/// the rejoin goes wherever a new lookup says, not to the coordinator that
+/// did not answer (Kafka has likely moved the group already).
+#[test]
+fn session_timeout_with_a_heartbeat_unanswered_looks_the_coordinator_up_again() {
+    let mut h = H::stable(cfg(), &[0, 1]);
+    h.heartbeat();
+    // No reply ever comes; the session runs out.
+    h.now += Duration::from_secs(6);
+    h.feed(Input::Timer(TimerKind::Session));
+    assert!(
+        matches!(h.events()[..], [GroupEvent::Lost { partitions }] if *partitions == tps(&[0, 1]))
+    );
+    assert!(
+        h.has(|a| matches!(a, Action::InvalidateCoordinator)),
+        "{:?}",
+        h.last
+    );
+    assert!(h.has(|a| matches!(a, Action::FindCoordinator)));
+    assert!(h.sent().is_none(), "no JoinGroup to the silent coordinator");
+    assert_eq!(h.m.state(), State::FindingCoordinator);
+    h.feed(Input::Coordinator(Ok(2)));
+    assert_eq!(h.join_request_member(), "", "rejoins as a new member");
+}
+
+/// A lookup that the pool gave up on after its own deadline (every broker
+/// unreachable, or the one asked hung) is an outage, not the end of the
+/// membership: the member looks again after a backoff. Errors retrying
+/// cannot fix still end it.
+#[test]
+fn a_lookup_that_ran_out_of_time_is_retried_not_fatal() {
+    let gave_up = krust_net::Error::RetriesExhausted {
+        api: krust_codec::ApiKey::FindCoordinator,
+        attempts: 1,
+        elapsed: Duration::from_secs(10),
+        last: Box::new(krust_net::Error::Timeout {
+            api: krust_codec::ApiKey::FindCoordinator,
+            broker: "b:1".into(),
+            elapsed: Duration::from_secs(10),
+        }),
+    };
+    let unreachable = krust_net::Error::Bootstrap {
+        attempts: vec![(
+            "b:1".into(),
+            krust_net::Error::Connect {
+                broker: "b:1".into(),
+                source: std::sync::Arc::new(std::io::Error::from(
+                    std::io::ErrorKind::ConnectionRefused,
+                )),
+            },
+        )],
+    };
+    for e in [gave_up, unreachable] {
+        let what = e.to_string();
+        // While joining...
+        let mut h = H::new(cfg());
+        h.feed(Input::Start);
+        h.feed(Input::Coordinator(Err(e.clone())));
+        assert_eq!(h.m.state(), State::FindingCoordinator, "{what}");
+        assert!(h.events().is_empty(), "{what}: {:?}", h.events());
+        assert!(h.has(|a| matches!(a, Action::Timer(TimerKind::Retry, Some(_)))));
+        h.feed(Input::Timer(TimerKind::Retry));
+        assert!(h.has(|a| matches!(a, Action::FindCoordinator)), "{what}");
+        // ... and as a member whose request could not reach the coordinator.
+        let mut h = H::stable(cfg(), &[0]);
+        h.heartbeat();
+        h.feed(Input::Reply {
+            seq: h.seq(),
+            reply: Err(e),
+        });
+        assert_ne!(h.m.state(), State::Fatal, "{what}");
+        assert!(h.events().is_empty(), "{what}: {:?}", h.events());
+        assert!(h.has(|a| matches!(a, Action::Timer(TimerKind::Retry, Some(_)))));
+    }
+    // Retrying cannot fix a refused authorization.
+    let mut h = H::new(cfg());
+    h.feed(Input::Start);
+    h.feed(Input::Coordinator(Err(krust_net::Error::broker(
+        krust_codec::ApiKey::FindCoordinator,
+        ErrorCode::GROUP_AUTHORIZATION_FAILED,
+        None,
+    ))));
+    assert_eq!(h.m.state(), State::Fatal);
+}
