@@ -74,6 +74,9 @@ pub struct Consumer {
     pub(crate) parts: BTreeMap<TopicPartition, PartState>,
     pub(crate) fetches: JoinSet<FetchDone>,
     pub(crate) sessions: HashMap<i32, FetchSession>,
+    /// The fetcher's own connection to each broker it fetches from, while
+    /// no fetch task holds it (see the `fetch` module: not the pool's).
+    pub(crate) fetch_conns: HashMap<i32, krust_net::Connection>,
     pub(crate) in_flight: HashMap<tokio::task::Id, (i32, Vec<TopicPartition>)>,
     pub(crate) broker_backoff: HashMap<i32, Instant>,
     pub(crate) progress: Arc<Notify>,
@@ -135,6 +138,7 @@ impl Consumer {
             parts: BTreeMap::new(),
             fetches: JoinSet::new(),
             sessions: HashMap::new(),
+            fetch_conns: HashMap::new(),
             in_flight: HashMap::new(),
             broker_backoff: HashMap::new(),
             progress: Arc::new(Notify::new()),

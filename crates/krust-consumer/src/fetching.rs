@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use krust_codec::{ApiKey, ErrorCode};
 use krust_group::TopicPartition;
-use krust_net::Pool;
+use krust_net::{Connection, Pool};
 
 use crate::config::AutoOffsetReset;
 use crate::consumer::Consumer;
@@ -18,10 +18,11 @@ use crate::fetch::{
     self, FetchConfig, FetchSession, FetchTarget, Fetched, IsolationLevel, PartitionFetchError,
 };
 
-/// What a fetch task hands back: its session, what it asked for, and the
-/// outcome.
+/// What a fetch task hands back: its session and connection, what it
+/// asked for, and the outcome.
 pub(crate) struct FetchDone {
     pub(crate) session: FetchSession,
+    pub(crate) conn: Option<Connection>,
     pub(crate) asked: Vec<TopicPartition>,
     pub(crate) result: Result<Vec<Fetched>, krust_net::Error>,
 }
@@ -71,6 +72,9 @@ impl Consumer {
         let now = Instant::now();
         self.broker_backoff.retain(|_, until| *until > now);
         let mut per_broker: BTreeMap<i32, Vec<FetchTarget>> = BTreeMap::new();
+        // Brokers leading an assigned partition: the others' connections
+        // are closed.
+        let mut leaders: BTreeSet<i32> = BTreeSet::new();
         let read_committed = self.cfg.isolation_level() == IsolationLevel::ReadCommitted;
         // Brokers some of whose partitions still have records to hand out.
         let mut draining: BTreeSet<i32> = BTreeSet::new();
@@ -78,6 +82,7 @@ impl Consumer {
         let mut behind: BTreeSet<i32> = BTreeSet::new();
         for (tp, p) in &self.parts {
             let leader = md.leader(&tp.topic, tp.partition);
+            leaders.extend(leader.map(|(l, _)| l));
             if !p.paused && !p.buffer.is_empty() {
                 draining.extend(leader.map(|(l, _)| l));
             }
@@ -115,6 +120,7 @@ impl Consumer {
         // again when they drain (one Fetch per broker at a time). So it
         // waits until they drain, when one Fetch asks for all of them.
         per_broker.retain(|b, _| behind.contains(b) || !draining.contains(b));
+        self.fetch_conns.retain(|b, _| leaders.contains(b));
         for (broker, targets) in per_broker {
             for t in &targets {
                 if let Some(p) = self.parts.get_mut(&t.tp) {
@@ -125,13 +131,15 @@ impl Consumer {
                 .sessions
                 .remove(&broker)
                 .unwrap_or_else(|| FetchSession::new(broker));
+            let mut conn = self.fetch_conns.remove(&broker);
             let pool: Pool = self.pool.clone();
             let cfg: FetchConfig = self.cfg.fetch.clone();
             let asked: Vec<TopicPartition> = targets.iter().map(|t| t.tp.clone()).collect();
             let task = self.fetches.spawn(async move {
-                let result = fetch::fetch(&pool, &mut session, &targets, &cfg).await;
+                let result = fetch::fetch(&pool, &mut conn, &mut session, &targets, &cfg).await;
                 FetchDone {
                     session,
+                    conn,
                     asked: targets.into_iter().map(|t| t.tp).collect(),
                     result,
                 }
@@ -177,11 +185,15 @@ impl Consumer {
     pub(crate) fn fetch_done(&mut self, done: FetchDone) -> Result<(), ConsumerError> {
         let FetchDone {
             session,
+            conn,
             asked,
             result,
         } = done;
         let broker = session.broker();
         self.sessions.insert(broker, session);
+        if let Some(c) = conn.filter(|c| !c.is_closed()) {
+            self.fetch_conns.insert(broker, c);
+        }
         for tp in &asked {
             if let Some(p) = self.parts.get_mut(tp) {
                 p.fetching = false;

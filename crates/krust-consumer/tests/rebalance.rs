@@ -304,10 +304,31 @@ async fn cooperative_keeps_unmoved_partitions_flowing() {
              assignment",
             b_assigned_at - revoked_at
         );
+        // Flowing all along, not in a burst at the end: the records are
+        // written every 5 ms, so no stretch of the window without one
+        // reaching A may be anywhere near as long as the window.
+        let mut times: Vec<Instant> = vec![revoked_at];
+        times.extend(
+            a_times
+                .iter()
+                .filter(|(at, p)| *at > revoked_at && *at < b_assigned_at && kept.contains(p))
+                .map(|(at, _)| *at),
+        );
+        times.push(b_assigned_at);
+        let longest = times
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .max()
+            .unwrap_or_default();
+        let window = b_assigned_at - revoked_at;
+        assert!(
+            longest < window / 2,
+            "A got no record of a kept partition for {longest:?} of the {window:?} between its \
+             revoke and B's assignment"
+        );
         eprintln!(
-            "A got {during} records of its kept partitions in the {:?} between its revoke and \
-             B's assignment",
-            b_assigned_at - revoked_at
+            "A got {during} records of its kept partitions in the {window:?} between its revoke \
+             and B's assignment, none for at most {longest:?}"
         );
         a.close().await.expect("close a");
         bc.close().await.expect("close b");
