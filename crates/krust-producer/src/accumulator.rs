@@ -128,6 +128,17 @@ impl Batch {
         }
     }
 
+    /// Take the delivery channels out (the batch is in flight; they wait
+    /// in the sender, `expiry.rs`).
+    pub fn take_deliveries(&mut self) -> Vec<(Delivery, i64)> {
+        std::mem::take(&mut self.deliveries)
+    }
+
+    /// Put back what [`Batch::take_deliveries`] took.
+    pub fn set_deliveries(&mut self, deliveries: Vec<(Delivery, i64)>) {
+        self.deliveries = deliveries;
+    }
+
     /// Fail every record with `error`.
     pub fn fail(self, error: ProduceError) {
         for (tx, _) in self.deliveries {

@@ -15,6 +15,10 @@
 //!   start offset; otherwise the producer state expired: bump and retry.
 //! * INVALID_PRODUCER_EPOCH: bump and retry; PRODUCER_FENCED is fatal.
 //!
+//! A bump is made by the producer itself (same id, epoch + 1; a new id from
+//! InitProducerId only when the epoch is exhausted), as the Java client's
+//! idempotent producer does: see `Sender::maybe_reset`.
+//!
 //! A retried batch is only sent once nothing of its partition is in flight
 //! (it is then the first in flight, as in Java's `RecordAccumulator.drain`),
 //! so later batches never overtake it.

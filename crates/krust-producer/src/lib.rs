@@ -31,6 +31,7 @@
 mod accumulator;
 pub mod config;
 pub mod error;
+mod expiry;
 mod idempotence;
 pub mod partitioner;
 mod producer;

@@ -10,7 +10,7 @@
 //! dropped the task ends, the set aborts them, and every pending delivery
 //! future resolves to `ProduceError::Closed`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::task::Poll;
@@ -26,6 +26,7 @@ use tokio::task::JoinSet;
 use crate::accumulator::{Accumulator, Batch, Incoming, TopicPartition};
 use crate::config::{Acks, ProducerConfig};
 use crate::error::ProduceError;
+use crate::expiry::Held;
 use crate::idempotence::{Idempotence, ProducerId, init_producer_id};
 use crate::partitioner::Partitioner;
 
@@ -76,14 +77,17 @@ pub(crate) struct Sender {
     metadata_job: bool,
     metadata_retry_at: Option<Instant>,
     pid_job: bool,
-    /// The broker refused an epoch bump (KIP-360): ask for a new id instead.
-    bump_refused: bool,
     pub pid_retry_at: Option<Instant>,
     pub fatal: Option<ProduceError>,
     /// Records taken so far; numbers them in `send` order.
     records: u64,
     /// `first` of every batch in flight (a multiset).
     in_flight_batches: BTreeMap<u64, usize>,
+    /// The delivery channels of the batches in flight, by `first`
+    /// (`expiry.rs`).
+    pub(crate) held: HashMap<u64, Held>,
+    /// Batches whose records failed while their request was in flight.
+    pub(crate) expired_in_flight: HashSet<u64>,
     /// Flushes, each waiting for the records numbered below its mark.
     flush_waiters: Vec<(u64, oneshot::Sender<()>)>,
     closing: Option<oneshot::Sender<()>>,
@@ -107,11 +111,12 @@ impl Sender {
             metadata_job: false,
             metadata_retry_at: None,
             pid_job: false,
-            bump_refused: false,
             pid_retry_at: None,
             fatal: None,
             records: 0,
             in_flight_batches: BTreeMap::new(),
+            held: HashMap::new(),
+            expired_in_flight: HashSet::new(),
             flush_waiters: Vec::new(),
             closing: None,
             backoff: Backoff {
@@ -241,27 +246,6 @@ impl Sender {
         }
     }
 
-    /// Fail queued batches older than `delivery.timeout.ms`.
-    fn expire(&mut self, now: Instant) {
-        let timeout = self.config.delivery_timeout;
-        let mut gone = Vec::new();
-        for q in self.acc.partitions.values_mut() {
-            let mut i = 0;
-            while i < q.sealed.len() {
-                if q.sealed[i].expired(now, timeout) {
-                    gone.extend(q.sealed.remove(i));
-                } else {
-                    i += 1;
-                }
-            }
-        }
-        for b in gone {
-            self.idem.on_abandon(&b);
-            let e = b.timeout_error();
-            b.fail(e);
-        }
-    }
-
     /// Start an epoch bump once nothing is in flight (KIP-360).
     fn maybe_reset(&mut self, now: Instant) {
         if !self.idem.reset_pending
@@ -271,16 +255,32 @@ impl Sender {
         {
             return;
         }
+        // An idempotent producer bumps its epoch itself, as Java's
+        // `TransactionManager.bumpIdempotentProducerEpoch` does: Kafka
+        // answers a non-transactional InitProducerId with a NEW producer id
+        // whatever id and epoch it is given, and a new id is not fenced
+        // against the old one. A batch of the old id that a hung broker
+        // takes after the producer gave up on it would then be written
+        // after records sent later (seen on Kafka 4.4.0: a record reported
+        // failed landed after an acknowledged one sent after it). The
+        // broker fences an older epoch of the same id partition by
+        // partition: once the new epoch is written there, a late batch of
+        // the old one is refused (INVALID_PRODUCER_EPOCH); before that, it
+        // is written ahead. Only the last epoch needs a new id.
+        if let Some(id) = self.idem.id.filter(|id| id.epoch < i16::MAX) {
+            let bumped = ProducerId {
+                id: id.id,
+                epoch: id.epoch + 1,
+            };
+            tracing::debug!(?bumped, "bumping the producer epoch");
+            self.on_producer_id(Ok(Some(bumped)));
+            return;
+        }
         self.pid_job = true;
-        let current = if self.bump_refused {
-            None
-        } else {
-            self.idem.id
-        };
         let pool = self.pool.clone();
-        tracing::debug!(?current, "bumping the producer epoch");
+        tracing::debug!("the producer epoch is exhausted: asking for a new producer id");
         self.jobs
-            .spawn(async move { Event::ProducerId(init_producer_id(&pool, current).await) });
+            .spawn(async move { Event::ProducerId(init_producer_id(&pool, None).await) });
     }
 
     /// Group every sendable batch by leader and send one request per broker.
@@ -343,7 +343,8 @@ impl Sender {
             entry.1 += b.size();
             entry.0.push(b);
         }
-        for (broker, (batches, _)) in requests {
+        for (broker, (mut batches, _)) in requests {
+            self.hold_deliveries(&mut batches);
             for b in &batches {
                 *self.in_flight_batches.entry(b.first).or_default() += 1;
                 let flight = self
@@ -397,6 +398,11 @@ impl Sender {
                 consider(Some(self.next_expiry_check));
             }
         }
+        // Expiry runs on its 50 ms check: wake for the first one due.
+        consider(
+            self.next_held_expiry()
+                .map(|t| t.max(self.next_expiry_check)),
+        );
         if self.idem.reset_pending {
             consider(self.pid_retry_at);
         }
@@ -404,6 +410,16 @@ impl Sender {
             consider(self.metadata_retry_at);
         }
         wake.max(now + Duration::from_micros(100))
+    }
+
+    /// One batch fewer in flight, as `flush` counts.
+    pub(crate) fn flight_done(&mut self, first: u64) {
+        if let Some(n) = self.in_flight_batches.get_mut(&first) {
+            *n -= 1;
+            if *n == 0 {
+                self.in_flight_batches.remove(&first);
+            }
+        }
     }
 
     fn on_event(&mut self, ev: Event) {
@@ -418,12 +434,6 @@ impl Sender {
                 }
                 self.produce_jobs = self.produce_jobs.saturating_sub(1);
                 for b in &batches {
-                    if let Some(n) = self.in_flight_batches.get_mut(&b.first) {
-                        *n -= 1;
-                        if *n == 0 {
-                            self.in_flight_batches.remove(&b.first);
-                        }
-                    }
                     if let Some((_, n)) = self.partition_flight.get_mut(&b.tp) {
                         *n = n.saturating_sub(1);
                         if *n == 0 {
@@ -431,6 +441,7 @@ impl Sender {
                         }
                     }
                 }
+                let batches = self.return_deliveries(batches);
                 self.on_produced(batches, result);
             }
             Event::Metadata => {
@@ -458,11 +469,7 @@ impl Sender {
             Ok(None) => self.set_fatal(ProduceError::Fatal(
                 "the broker no longer supports InitProducerId".to_owned(),
             )),
-            Err(e) if e.is_retriable() || !self.bump_refused => {
-                if !e.is_retriable() {
-                    tracing::debug!(error = %e, "epoch bump refused; asking for a new producer id");
-                    self.bump_refused = true;
-                }
+            Err(e) if e.is_retriable() => {
                 self.pid_retry_at = Some(Instant::now() + self.backoff.delay(2));
             }
             Err(e) => self.set_fatal(ProduceError::Net(e)),
