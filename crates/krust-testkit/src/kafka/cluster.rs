@@ -9,8 +9,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use krust_codec::KString;
-use krust_codec::generated::MetadataRequest;
+use krust_codec::generated::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use krust_codec::generated::metadata_request::MetadataRequestTopic;
+use krust_codec::generated::{ListOffsetsRequest, MetadataRequest};
 
 use super::KafkaVersion;
 use super::node::{ClusterSpec, Node};
@@ -343,7 +344,9 @@ impl KafkaCluster {
     }
 
     /// Create a topic with the cluster's replication factor and wait until
-    /// every running node knows a leader for each of its partitions.
+    /// every running node knows a leader for each of its partitions and
+    /// each leader serves its partition (answers ListOffsets without error:
+    /// a new leader can take a moment after it is announced).
     pub fn create_topic(&self, name: &str, partitions: i32) -> Result<()> {
         self.create_topic_with(name, partitions, self.spec.replication)
     }
@@ -376,6 +379,22 @@ impl KafkaCluster {
                         )));
                     }
                     _ => thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        }
+        let first = addrs.first().cloned().unwrap_or_default();
+        for (partition, _) in leaders(&first, name)? {
+            loop {
+                let served = leader_addr(&first, name, partition)
+                    .and_then(|addr| serves(&addr, name, partition));
+                match served {
+                    Ok(()) => break,
+                    Err(e) if Instant::now() >= deadline => {
+                        return Err(Error::new(format!(
+                            "topic {name}: partition {partition} not served after 30 s: {e}"
+                        )));
+                    }
+                    Err(_) => thread::sleep(Duration::from_millis(20)),
                 }
             }
         }
@@ -463,6 +482,71 @@ fn leaders(addr: &str, topic: &str) -> Result<Vec<(i32, i32)>> {
         .iter()
         .map(|p| (p.partition_index, p.leader_id))
         .collect())
+}
+
+/// The address of the leader of `topic`'s `partition` as `addr` sees it.
+fn leader_addr(addr: &str, topic: &str, partition: i32) -> Result<String> {
+    let mut conn = raw::Connection::connect_with_timeout(addr, Duration::from_secs(2))?;
+    let version = conn.version_for::<MetadataRequest>()?;
+    let request = MetadataRequest {
+        topics: Some(vec![MetadataRequestTopic {
+            name: Some(KString::from(topic)),
+            ..Default::default()
+        }]),
+        allow_auto_topic_creation: false,
+        ..Default::default()
+    };
+    let response = conn.send(version, &request)?;
+    let leader = response
+        .topics
+        .first()
+        .and_then(|t| t.partitions.iter().find(|p| p.partition_index == partition))
+        .map(|p| p.leader_id)
+        .ok_or_else(|| Error::new(format!("{addr}: no {topic}-{partition} in Metadata")))?;
+    response
+        .brokers
+        .iter()
+        .find(|b| b.node_id == leader)
+        .map(|b| format!("{}:{}", b.host, b.port))
+        .ok_or_else(|| {
+            Error::new(format!(
+                "{addr}: leader {leader} of {topic}-{partition} not listed"
+            ))
+        })
+}
+
+/// Whether the broker at `addr` answers ListOffsets(latest) for the
+/// partition without error, i.e. leads it and serves it.
+fn serves(addr: &str, topic: &str, partition: i32) -> Result<()> {
+    let mut conn = raw::Connection::connect_with_timeout(addr, Duration::from_secs(2))?;
+    let version = conn.version_for::<ListOffsetsRequest>()?;
+    let request = ListOffsetsRequest {
+        replica_id: -1,
+        topics: vec![ListOffsetsTopic {
+            name: KString::from(topic),
+            partitions: vec![ListOffsetsPartition {
+                partition_index: partition,
+                timestamp: -1,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let response = conn.send(version, &request)?;
+    let code = response
+        .topics
+        .first()
+        .and_then(|t| t.partitions.first())
+        .map(|p| p.error_code)
+        .ok_or_else(|| Error::new(format!("{addr}: empty ListOffsets answer")))?;
+    if code == 0 {
+        Ok(())
+    } else {
+        Err(Error::new(format!(
+            "{addr}: ListOffsets {topic}-{partition}: error {code}"
+        )))
+    }
 }
 
 /// A random cluster id: 16 bytes, URL-safe base64 without padding (22
