@@ -7,13 +7,16 @@
 //! node down (killed) and up (restarted, then the coordinator moved back to
 //! it by a preferred leader election, so the old coordinator answers
 //! NOT_COORDINATOR); a partition leader's node killed; a member killed
-//! without leaving, whose session expires. Kafka keeps a group across a
-//! coordinator move, so each time the members must follow it without a
-//! rebalance (same generation, same partitions, no event), and the new
-//! coordinator must count them (it accepts their commits in that
-//! generation after more than a session timeout). One cluster serves the
-//! tests of this binary, one test at a time, and every node runs again
-//! when a test ends.
+//! without leaving, whose session expires; the coordinator's node hung
+//! (SIGSTOP) for longer than the session. On a private single node: the
+//! only broker down for longer than the pool's lookup deadline, then up.
+//! Kafka keeps a group across a coordinator move, so each time the members
+//! must follow it without a rebalance (same generation, same partitions,
+//! no event), and the new coordinator must count them (it accepts their
+//! commits in that generation after more than a session timeout); where no
+//! heartbeat can succeed for a session, the members count their partitions
+//! lost and form a newer generation. One cluster serves the tests of this
+//! binary, one test at a time, and every node runs again when a test ends.
 //!
 //! On the librdkafka 2.0.2 mock (started explicitly: it is the broker that
 //! answers error codes on cue, `Capability::FaultInjection`):
