@@ -126,13 +126,18 @@ fn a_cluster_moves_leaders_on_a_kill_and_survives_hangs_and_restarts() {
         .node_ids()
         .iter()
         .copied()
-        .find(|&id| id != leader)
-        .expect("another node");
+        .find(|&id| id != leader && id != moved)
+        .expect("the third node");
     let hung_addr = cluster.addr(hung).expect("addr");
     cluster.pause(hung).expect("pause");
     let probe = Connection::connect_with_timeout(&hung_addr, Duration::from_secs(1))
         .and_then(|mut c| c.api_versions().map(|_| ()));
     assert!(probe.is_err(), "a stopped node answered ApiVersions");
+    assert!(cluster.is_running(hung) && !cluster.is_serving(hung));
+    // Questions go to the nodes that answer, not to the hung one.
+    let asked = Instant::now();
+    assert_eq!(cluster.leader(&topic, 0).expect("leader"), moved);
+    assert!(asked.elapsed() < Duration::from_secs(10), "{:?}", asked.elapsed());
     cluster.resume(hung).expect("resume");
     wait_until(Duration::from_secs(20), || {
         Connection::connect_with_timeout(&hung_addr, Duration::from_secs(2))

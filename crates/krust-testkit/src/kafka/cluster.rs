@@ -297,18 +297,25 @@ impl KafkaCluster {
         self.lock().iter().any(|n| n.id == id && n.is_running())
     }
 
-    /// Wait until every running node answers and lists every running node.
+    /// Whether node `id` runs and is not hung by [`KafkaCluster::pause`].
+    pub fn is_serving(&self, id: i32) -> bool {
+        self.lock().iter().any(|n| n.id == id && n.is_serving())
+    }
+
+    /// Wait until every serving node (running and not hung) answers and
+    /// lists every serving node. A hung node is left out: the controller
+    /// fences it, so the others stop listing it.
     fn wait_ready(&self, nodes: &mut [Node]) -> Result<()> {
         let deadline = Instant::now() + READY_TIMEOUT;
         let mut last = String::from("nothing answered yet");
         loop {
             let running: Vec<i32> = nodes
                 .iter()
-                .filter(|n| n.is_running())
+                .filter(|n| n.is_serving())
                 .map(|n| n.id)
                 .collect();
             let mut ready = true;
-            for node in nodes.iter_mut().filter(|n| n.is_running()) {
+            for node in nodes.iter_mut().filter(|n| n.is_serving()) {
                 if let Some(status) = node.proc_mut()?.exited() {
                     return Err(Error::exited(format!(
                         "kafka node {} exited ({status}) before it was ready\n{}",
@@ -344,7 +351,7 @@ impl KafkaCluster {
     }
 
     /// Create a topic with the cluster's replication factor and wait until
-    /// every running node knows a leader for each of its partitions and
+    /// every serving node knows a leader for each of its partitions and
     /// each leader serves its partition (answers ListOffsets without error:
     /// a new leader can take a moment after it is announced).
     pub fn create_topic(&self, name: &str, partitions: i32) -> Result<()> {
@@ -353,14 +360,7 @@ impl KafkaCluster {
 
     /// [`KafkaCluster::create_topic`] with another replication factor.
     pub fn create_topic_with(&self, name: &str, partitions: i32, replication: u16) -> Result<()> {
-        let addrs: Vec<String> = {
-            let nodes = self.lock();
-            nodes
-                .iter()
-                .filter(|n| n.is_running())
-                .map(Node::addr)
-                .collect()
-        };
+        let addrs = self.serving_addrs();
         let rf = i16::try_from(replication).map_err(|_| Error::new("replication too large"))?;
         create_topic_raw(&addrs.join(","), name, partitions, rf)?;
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -401,29 +401,35 @@ impl KafkaCluster {
         Ok(())
     }
 
-    /// The leader of `topic`'s partition `partition` as some running node
-    /// sees it (`-1` while there is none).
+    /// The leader of `topic`'s partition `partition` as the first serving
+    /// node that answers sees it (`-1` while there is none).
     pub fn leader(&self, topic: &str, partition: i32) -> Result<i32> {
-        let addr = self.any_running()?;
-        leaders(&addr, topic)?
-            .into_iter()
-            .find(|&(p, _)| p == partition)
-            .map(|(_, leader)| leader)
-            .ok_or_else(|| Error::new(format!("{addr} knows no partition {topic}-{partition}")))
+        self.ask_serving(|addr| {
+            leaders(addr, topic)?
+                .into_iter()
+                .find(|&(p, _)| p == partition)
+                .map(|(_, leader)| leader)
+                .ok_or_else(|| Error::new(format!("{addr} knows no partition {topic}-{partition}")))
+        })
     }
 
-    fn any_running(&self) -> Result<String> {
-        self.lock()
-            .iter()
-            .find(|n| n.is_running())
-            .map(Node::addr)
-            .ok_or_else(|| Error::new("no kafka node is running"))
+    /// `question` put to each serving node in turn until one answers.
+    pub(crate) fn ask_serving<T>(&self, question: impl Fn(&str) -> Result<T>) -> Result<T> {
+        let mut last = Error::new("no kafka node is serving (all killed, stopped or hung)");
+        for addr in self.serving_addrs() {
+            match question(&addr) {
+                Ok(answer) => return Ok(answer),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
     }
 
-    pub(crate) fn running_addrs(&self) -> Vec<String> {
+    /// The nodes that run and are not hung.
+    pub(crate) fn serving_addrs(&self) -> Vec<String> {
         self.lock()
             .iter()
-            .filter(|n| n.is_running())
+            .filter(|n| n.is_serving())
             .map(Node::addr)
             .collect()
     }

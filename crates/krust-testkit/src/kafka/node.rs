@@ -36,6 +36,9 @@ pub(crate) struct Node {
     pub(crate) port: u16,
     pub(crate) controller_port: u16,
     proc: Option<Proc>,
+    /// Stopped with `SIGSTOP` and not resumed: running, but answering
+    /// nothing.
+    paused: bool,
     starts: u32,
     dir: TempDir,
 }
@@ -48,6 +51,7 @@ impl Node {
             port,
             controller_port,
             proc: None,
+            paused: false,
             starts: 0,
             dir: TempDir::new(&format!("kafka{id}"))?,
         })
@@ -107,6 +111,7 @@ exec "$java" "$@" -cp "$cp" kafka.Kafka "$config""#;
         let name = format!("kafka {} node {}", spec.version, self.id);
         let (proc, _) = Proc::spawn(&name, Path::new("/bin/sh"), &args, &log, Launch::Lifeline)?;
         self.proc = Some(proc);
+        self.paused = false;
         self.starts += 1;
         Ok(())
     }
@@ -201,21 +206,31 @@ exec "$java" "$@" -cp "$cp" kafka.Kafka "$config""#;
         self.proc.is_some()
     }
 
+    /// Running and not hung: the nodes a question can be put to.
+    pub(crate) fn is_serving(&self) -> bool {
+        self.proc.is_some() && !self.paused
+    }
+
     /// `SIGKILL`: the node dies at once, as in a power cut.
     pub(crate) fn kill(&mut self) {
         if let Some(mut proc) = self.proc.take() {
             proc.kill();
         }
+        self.paused = false;
     }
 
     /// `SIGSTOP`: the node hangs with its sockets open.
     pub(crate) fn pause(&mut self) -> Result<()> {
-        self.proc_mut()?.signal_broker(Signal::SIGSTOP)
+        self.proc_mut()?.signal_broker(Signal::SIGSTOP)?;
+        self.paused = true;
+        Ok(())
     }
 
     /// `SIGCONT` after [`Node::pause`].
     pub(crate) fn resume(&mut self) -> Result<()> {
-        self.proc_mut()?.signal_broker(Signal::SIGCONT)
+        self.proc_mut()?.signal_broker(Signal::SIGCONT)?;
+        self.paused = false;
+        Ok(())
     }
 
     /// `SIGTERM` and wait: a controlled shutdown.
@@ -223,6 +238,7 @@ exec "$java" "$@" -cp "$cp" kafka.Kafka "$config""#;
         if let Some(mut proc) = self.proc.take() {
             proc.stop();
         }
+        self.paused = false;
     }
 
     pub(crate) fn log_tail(&self) -> String {

@@ -22,12 +22,12 @@ pub const TOPIC_COMMAND: &str = "org.apache.kafka.tools.TopicCommand";
 
 impl KafkaCluster {
     /// Run Kafka's tool `class` (e.g. [`CONSUMER_GROUP_COMMAND`]) with
-    /// `--bootstrap-server` set to the running nodes, then `args`; returns
+    /// `--bootstrap-server` set to the serving nodes, then `args`; returns
     /// its standard output, or an error with its exit status and standard
     /// error.
     pub fn tool(&self, class: &str, args: &[&str]) -> Result<String> {
         let libs = self.spec().version.libs()?;
-        let bootstrap = self.running_addrs().join(",");
+        let bootstrap = self.serving_addrs().join(",");
         let out = Command::new(java()?)
             .args([
                 "-Xmx256m",
@@ -53,23 +53,17 @@ impl KafkaCluster {
         }
     }
 
-    /// The node that coordinates `group`, asked of a running node with
+    /// The node that coordinates `group`, asked of the serving nodes with
     /// FindCoordinator (retried while the offsets topic is being created or
     /// the coordinator is moving, up to 30 s).
     pub fn coordinator(&self, group: &str) -> Result<i32> {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let last = match self.running_addrs().first() {
-                Some(addr) => match find_coordinator(addr, group) {
-                    Ok(id) => return Ok(id),
-                    Err(e) => e,
-                },
-                None => Error::new("no kafka node is running"),
-            };
-            if Instant::now() >= deadline {
-                return Err(last);
+            match self.ask_serving(|addr| find_coordinator(addr, group)) {
+                Ok(id) => return Ok(id),
+                Err(e) if Instant::now() >= deadline => return Err(e),
+                Err(_) => thread::sleep(Duration::from_millis(100)),
             }
-            thread::sleep(Duration::from_millis(100));
         }
     }
 }
