@@ -137,6 +137,14 @@ impl Membership {
                 // heard from us no earlier than that.
                 let at = sent + self.cfg.session_timeout;
                 self.out.push(Action::Timer(TimerKind::Session, Some(at)));
+                // The next one is due an interval after this one left. If
+                // the answer came later than that, the heartbeat timer
+                // fired while this was in flight and sent nothing: without
+                // this, no heartbeat would follow and the session would
+                // expire behind one slow answer.
+                let next = (sent + self.cfg.heartbeat_interval).max(now);
+                self.out
+                    .push(Action::Timer(TimerKind::Heartbeat, Some(next)));
             }
             ErrorCode::REBALANCE_IN_PROGRESS => {
                 tracing::info!(group = %self.cfg.group_id, "rebalance in progress; rejoining");

@@ -767,3 +767,66 @@ fn a_lookup_that_ran_out_of_time_is_retried_not_fatal() {
     ))));
     assert_eq!(h.m.state(), State::Fatal);
 }
+
+/// A heartbeat answered later than the heartbeat interval (a slow or busy
+/// coordinator): the timer that fired while it was in flight sent nothing,
+/// so the answer must schedule the next one — at once if its interval has
+/// passed — or heartbeats stop for good and the session expires.
+#[test]
+fn a_heartbeat_answered_after_its_interval_is_followed_by_the_next() {
+    let mut h = H::stable(cfg(), &[0]);
+    h.heartbeat();
+    let seq = h.seq();
+    // The interval passes with the heartbeat still in flight: nothing is sent.
+    h.now += Duration::from_millis(1_500);
+    h.feed(Input::Timer(TimerKind::Heartbeat));
+    assert!(h.sent().is_none(), "{:?}", h.last);
+    // The answer comes 2.3 s after the request.
+    h.now += Duration::from_millis(800);
+    let now = h.now;
+    h.feed(Input::Reply {
+        seq,
+        reply: Ok(Reply::Heartbeat(HeartbeatResponse::default())),
+    });
+    let next = h.last.iter().find_map(|a| match a {
+        Action::Timer(TimerKind::Heartbeat, at) => Some(*at),
+        _ => None,
+    });
+    match next {
+        Some(Some(at)) => assert!(
+            at <= now,
+            "next heartbeat only at {:?} after the answer",
+            at - now
+        ),
+        other => panic!(
+            "no heartbeat scheduled after a late answer: {other:?} in {:?}",
+            h.last
+        ),
+    }
+    h.feed(Input::Timer(TimerKind::Heartbeat));
+    assert!(
+        matches!(h.sent(), Some((_, Request::Heartbeat(_)))),
+        "{:?}",
+        h.last
+    );
+    assert_eq!(h.m.state(), State::Stable);
+}
+
+/// An answer within the interval leaves the next heartbeat where it was
+/// (one interval after the request), not one interval after the answer.
+#[test]
+fn a_heartbeat_answered_in_time_keeps_its_schedule() {
+    let mut h = H::stable(cfg(), &[0]);
+    h.heartbeat();
+    let (seq, sent) = (h.seq(), h.now);
+    h.now += Duration::from_millis(300);
+    h.feed(Input::Reply {
+        seq,
+        reply: Ok(Reply::Heartbeat(HeartbeatResponse::default())),
+    });
+    for a in &h.last {
+        if let Action::Timer(TimerKind::Heartbeat, at) = a {
+            assert_eq!(*at, Some(sent + Duration::from_secs(1)), "{:?}", h.last);
+        }
+    }
+}
