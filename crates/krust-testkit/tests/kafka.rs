@@ -137,7 +137,11 @@ fn a_cluster_moves_leaders_on_a_kill_and_survives_hangs_and_restarts() {
     // Questions go to the nodes that answer, not to the hung one.
     let asked = Instant::now();
     assert_eq!(cluster.leader(&topic, 0).expect("leader"), moved);
-    assert!(asked.elapsed() < Duration::from_secs(10), "{:?}", asked.elapsed());
+    assert!(
+        asked.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        asked.elapsed()
+    );
     cluster.resume(hung).expect("resume");
     wait_until(Duration::from_secs(20), || {
         Connection::connect_with_timeout(&hung_addr, Duration::from_secs(2))

@@ -385,7 +385,14 @@ impl KafkaCluster {
         let first = addrs.first().cloned().unwrap_or_default();
         for (partition, _) in leaders(&first, name)? {
             loop {
-                let served = leader_addr(&first, name, partition)
+                // The node's own address, not the one it advertises (a test
+                // may advertise a proxy that does not run yet).
+                let served = leaders(&first, name)
+                    .and_then(|l| {
+                        let leader = l.iter().find(|&&(p, _)| p == partition).map(|&(_, l)| l);
+                        leader.ok_or_else(|| Error::new(format!("no {name}-{partition}")))
+                    })
+                    .and_then(|leader| self.addr(leader))
                     .and_then(|addr| serves(&addr, name, partition));
                 match served {
                     Ok(()) => break,
@@ -488,37 +495,6 @@ fn leaders(addr: &str, topic: &str) -> Result<Vec<(i32, i32)>> {
         .iter()
         .map(|p| (p.partition_index, p.leader_id))
         .collect())
-}
-
-/// The address of the leader of `topic`'s `partition` as `addr` sees it.
-fn leader_addr(addr: &str, topic: &str, partition: i32) -> Result<String> {
-    let mut conn = raw::Connection::connect_with_timeout(addr, Duration::from_secs(2))?;
-    let version = conn.version_for::<MetadataRequest>()?;
-    let request = MetadataRequest {
-        topics: Some(vec![MetadataRequestTopic {
-            name: Some(KString::from(topic)),
-            ..Default::default()
-        }]),
-        allow_auto_topic_creation: false,
-        ..Default::default()
-    };
-    let response = conn.send(version, &request)?;
-    let leader = response
-        .topics
-        .first()
-        .and_then(|t| t.partitions.iter().find(|p| p.partition_index == partition))
-        .map(|p| p.leader_id)
-        .ok_or_else(|| Error::new(format!("{addr}: no {topic}-{partition} in Metadata")))?;
-    response
-        .brokers
-        .iter()
-        .find(|b| b.node_id == leader)
-        .map(|b| format!("{}:{}", b.host, b.port))
-        .ok_or_else(|| {
-            Error::new(format!(
-                "{addr}: leader {leader} of {topic}-{partition} not listed"
-            ))
-        })
 }
 
 /// Whether the broker at `addr` answers ListOffsets(latest) for the
