@@ -8,16 +8,12 @@ use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use krust_codec::KString;
-use krust_codec::generated::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use krust_codec::generated::metadata_request::MetadataRequestTopic;
-use krust_codec::generated::{ListOffsetsRequest, MetadataRequest};
-
 use super::KafkaVersion;
-use super::node::{ClusterSpec, Node};
+use super::node::{ClusterSpec, Node, cluster_id};
+use super::probe::{leaders, listed_brokers, serves};
 use crate::broker::{Broker, BrokerKind, create_topic_raw};
 use crate::process::free_port;
-use crate::{Error, Result, raw};
+use crate::{Error, Result};
 
 /// How long a cluster (or a restarted node) may take to be ready. A JVM
 /// starts in 2–5 s alone; three at once on two cores take longer.
@@ -460,111 +456,6 @@ fn find_mut(nodes: &mut [Node], id: i32) -> Result<&mut Node> {
         .ok_or_else(|| Error::new(format!("no kafka node {id}")))
 }
 
-/// The broker ids `addr` lists in Metadata.
-fn listed_brokers(addr: &str) -> Result<Vec<i32>> {
-    let mut conn = raw::Connection::connect_with_timeout(addr, Duration::from_secs(2))?;
-    let version = conn.version_for::<MetadataRequest>()?;
-    let response = conn.send(version, &MetadataRequest::default())?;
-    Ok(response.brokers.iter().map(|b| b.node_id).collect())
-}
-
-/// `(partition, leader)` of `topic` as `addr` sees it.
-fn leaders(addr: &str, topic: &str) -> Result<Vec<(i32, i32)>> {
-    let mut conn = raw::Connection::connect_with_timeout(addr, Duration::from_secs(2))?;
-    let version = conn.version_for::<MetadataRequest>()?;
-    let request = MetadataRequest {
-        topics: Some(vec![MetadataRequestTopic {
-            name: Some(KString::from(topic)),
-            ..Default::default()
-        }]),
-        allow_auto_topic_creation: false,
-        ..Default::default()
-    };
-    let response = conn.send(version, &request)?;
-    let t = response
-        .topics
-        .first()
-        .ok_or_else(|| Error::new(format!("{addr}: no topic in the Metadata answer")))?;
-    if t.error_code != 0 {
-        return Err(Error::new(format!(
-            "{addr}: Metadata for {topic}: error {}",
-            t.error_code
-        )));
-    }
-    Ok(t.partitions
-        .iter()
-        .map(|p| (p.partition_index, p.leader_id))
-        .collect())
-}
-
-/// Whether the broker at `addr` answers ListOffsets(latest) for the
-/// partition without error, i.e. leads it and serves it.
-fn serves(addr: &str, topic: &str, partition: i32) -> Result<()> {
-    let mut conn = raw::Connection::connect_with_timeout(addr, Duration::from_secs(2))?;
-    let version = conn.version_for::<ListOffsetsRequest>()?;
-    let request = ListOffsetsRequest {
-        replica_id: -1,
-        topics: vec![ListOffsetsTopic {
-            name: KString::from(topic),
-            partitions: vec![ListOffsetsPartition {
-                partition_index: partition,
-                timestamp: -1,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-        ..Default::default()
-    };
-    let response = conn.send(version, &request)?;
-    let code = response
-        .topics
-        .first()
-        .and_then(|t| t.partitions.first())
-        .map(|p| p.error_code)
-        .ok_or_else(|| Error::new(format!("{addr}: empty ListOffsets answer")))?;
-    if code == 0 {
-        Ok(())
-    } else {
-        Err(Error::new(format!(
-            "{addr}: ListOffsets {topic}-{partition}: error {code}"
-        )))
-    }
-}
-
-/// A random cluster id: 16 bytes, URL-safe base64 without padding (22
-/// characters), as `kafka-storage random-uuid` prints.
-fn cluster_id() -> String {
-    use std::collections::hash_map::RandomState;
-    use std::hash::{BuildHasher, Hasher};
-    let mut bytes = [0u8; 16];
-    for chunk in bytes.chunks_mut(8) {
-        let mut h = RandomState::new().build_hasher();
-        h.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0),
-        );
-        chunk.copy_from_slice(&h.finish().to_le_bytes());
-    }
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::with_capacity(22);
-    let mut acc: u32 = 0;
-    let mut bits = 0;
-    for &b in &bytes {
-        acc = (acc << 8) | u32::from(b);
-        bits += 8;
-        while bits >= 6 {
-            bits -= 6;
-            out.push(char::from(ALPHABET[((acc >> bits) & 63) as usize]));
-        }
-    }
-    if bits > 0 {
-        out.push(char::from(ALPHABET[((acc << (6 - bits)) & 63) as usize]));
-    }
-    out
-}
-
 impl Broker for KafkaCluster {
     fn bootstrap(&self) -> String {
         KafkaCluster::bootstrap(self)
@@ -580,21 +471,5 @@ impl Broker for KafkaCluster {
 
     fn create_topic(&self, name: &str, partitions: i32) -> Result<()> {
         KafkaCluster::create_topic(self, name, partitions)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::cluster_id;
-
-    #[test]
-    fn cluster_ids_are_22_url_safe_characters() {
-        let a = cluster_id();
-        assert_eq!(a.len(), 22, "{a}");
-        assert!(
-            a.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        );
-        assert_ne!(a, cluster_id());
     }
 }

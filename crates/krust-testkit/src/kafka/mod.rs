@@ -16,6 +16,7 @@
 
 mod cluster;
 mod node;
+mod probe;
 mod tools;
 
 pub use tools::{CONSUMER_GROUP_COMMAND, TOPIC_COMMAND};
