@@ -1,28 +1,70 @@
 #!/usr/bin/env bash
 # The whole test suite, as the README gives it and CI runs it (.ci/run).
 # Idempotent set-up first, then every test of the workspace: unit and property
-# tests, generated-code freshness, the fuzz corpus and crash replays, and the
-# codec feature matrix (pure-Rust defaults, no compression, C zstd opt-in).
-set -euo pipefail
+# tests, generated-code freshness, the fuzz corpus and crash replays, the
+# integration suites against the brokers they start, doc tests, and the codec
+# feature matrix (pure-Rust defaults, no compression, C zstd opt-in).
+#
+# Everything is built first; then the test binaries run in two lanes at once
+# (most of an integration test's time is spent waiting for brokers: session
+# timeouts, rebalance rounds, a JVM starting), each lane's lines prefixed
+# with its name. Every step runs even when an earlier one failed
+# (--no-fail-fast: one failure must not hide the others); the script fails
+# if any did, and lists them.
+set -uo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/setup.sh
+scripts/setup.sh || exit 1
 
-# --no-fail-fast: one failing test binary must not hide the others. Each
-# step runs even when an earlier one failed; the script fails if any did.
-failed=()
-run() {
-  echo "test.sh: $*"
-  "$@" || failed+=("$*")
+# The packages of lane A; lane B runs every other package of the workspace,
+# so a new crate is never left out.
+LANE_A=(krust-group krust-net krust-codec krust-codegen krust-fuzzing krust-testkit)
+
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+
+# step NAME COMMAND...: run it, record a failure in $logs/failed.
+step() {
+  local name=$1
+  shift
+  echo "test.sh: [$name] $*"
+  "$@" || echo "[$name] $*" >>"$logs/failed"
 }
-run cargo test --workspace --all-targets --no-fail-fast
-run cargo test --workspace --doc --no-fail-fast
-# The codec must build and pass without any compression crate, and with the
-# opt-in C zstd.
-run cargo test -p krust-codec --no-default-features --lib --no-fail-fast
-run cargo test -p krust-codec --features zstd-c --lib --no-fail-fast
-if ((${#failed[@]})); then
-  printf 'test.sh: FAILED: %s\n' "${failed[@]}" >&2
+
+# lane NAME STEP...: the steps one after the other, every line prefixed.
+lane() {
+  local name=$1
+  shift
+  {
+    for s in "$@"; do
+      eval "step $name $s"
+    done
+  } 2>&1 | sed -u "s/^/[$name] /"
+}
+
+step build cargo test --workspace --all-targets --no-run
+
+excludes=()
+for p in "${LANE_A[@]}"; do excludes+=(--exclude "$p"); done
+packages=()
+for p in "${LANE_A[@]}"; do packages+=(-p "$p"); done
+
+# The doc tests and the codec's feature matrix (it must build and pass
+# without any compression crate, and with the opt-in C zstd) compile while
+# lane B's tests wait on brokers.
+lane A \
+  "cargo test ${packages[*]} --all-targets --no-fail-fast" \
+  "cargo test --workspace --doc --no-fail-fast" \
+  "cargo test -p krust-codec --no-default-features --lib --no-fail-fast" \
+  "cargo test -p krust-codec --features zstd-c --lib --no-fail-fast" &
+a=$!
+lane B "cargo test --workspace ${excludes[*]} --all-targets --no-fail-fast" &
+b=$!
+wait "$a" "$b"
+
+if [ -s "$logs/failed" ]; then
+  echo "test.sh: FAILED:" >&2
+  sed 's/^/  /' "$logs/failed" >&2
   exit 1
 fi
 echo "test.sh: every step passed"
