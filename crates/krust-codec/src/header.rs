@@ -129,8 +129,41 @@ pub fn decode_response(
     Ok((header, body))
 }
 
+/// A response decoded by [`read_response_as`]: the fields this version's
+/// schema knows, and how many bytes after them were ignored.
+#[derive(Debug, Clone)]
+pub struct ReadResponse<T> {
+    /// The response header.
+    pub header: ResponseHeader,
+    /// The response body.
+    pub body: T,
+    /// Bytes after the body that the schema does not describe (0 from a
+    /// broker that follows it).
+    pub ignored: usize,
+}
+
+/// Decode a response frame to a request of type `R` at `version` the way a
+/// client reads replies: every field the schema gives this version is
+/// decoded and checked, and bytes after the body are ignored and counted
+/// (as the Java client and librdkafka do; some brokers append a field).
+/// Requests, which a broker decodes, and round-trip checks stay strict:
+/// [`decode_request`], [`decode_response_as`].
+pub fn read_response_as<R: Request>(
+    mut frame: Bytes,
+    version: i16,
+) -> Result<ReadResponse<R::Response>, DecodeError> {
+    let header = ResponseHeader::decode(&mut frame, R::API_KEY.response_header_version(version))?;
+    let body = R::Response::decode(&mut frame, version)?;
+    Ok(ReadResponse {
+        header,
+        body,
+        ignored: frame.len(),
+    })
+}
+
 /// Decode a response frame to a request of type `R` at `version`, giving the
-/// typed response.
+/// typed response. Bytes left over are an error (see [`read_response_as`]
+/// for the lenient form a client uses).
 pub fn decode_response_as<R: Request>(
     mut frame: Bytes,
     version: i16,

@@ -71,6 +71,9 @@ struct Inner {
     request_timeout: Duration,
     next_correlation_id: AtomicI32,
     versions: OnceLock<ApiVersions>,
+    /// The (API, version) pairs whose replies carried bytes past their
+    /// schema, so the debug event about it is emitted once each.
+    lenient: std::sync::Mutex<Vec<(ApiKey, i16)>>,
 }
 
 /// A request already encoded as a frame, for [`Connection::send_frame`].
@@ -173,6 +176,7 @@ impl Connection {
                 request_timeout: config.request_timeout,
                 next_correlation_id: AtomicI32::new(0),
                 versions: OnceLock::new(),
+                lenient: std::sync::Mutex::new(Vec::new()),
             }),
         }
     }
@@ -257,14 +261,20 @@ impl Connection {
         R: Request,
         R::Response: ThrottleTime,
     {
-        let (_, body) =
-            header::decode_response_as::<R>(frame, version).map_err(|source| Error::Decode {
+        // Lenient as Java and librdkafka are: the fields this version
+        // defines are decoded and checked, bytes after them are ignored
+        // (the librdkafka 2.12 mock appends one to Metadata v12).
+        let read =
+            header::read_response_as::<R>(frame, version).map_err(|source| Error::Decode {
                 api: R::API_KEY,
                 broker: self.addr().to_owned(),
                 source,
             })?;
-        self.note_throttle(R::API_KEY, body.throttle_time_ms());
-        Ok(body)
+        if read.ignored > 0 {
+            self.note_ignored_tail(R::API_KEY, version, read.ignored);
+        }
+        self.note_throttle(R::API_KEY, read.body.throttle_time_ms());
+        Ok(read.body)
     }
 
     /// Send `req` at `version` for which the broker sends no reply (Produce
@@ -288,6 +298,20 @@ impl Connection {
         self.inner
             .next_correlation_id
             .fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn note_ignored_tail(&self, api: ApiKey, version: i16, bytes: usize) {
+        let mut seen = self.inner.lenient.lock().unwrap_or_else(|e| e.into_inner());
+        if !seen.contains(&(api, version)) {
+            seen.push((api, version));
+            tracing::debug!(
+                broker = self.addr(),
+                %api,
+                version,
+                bytes,
+                "reply carries bytes after the fields of its version: ignored"
+            );
+        }
     }
 
     /// Record a throttle time a reply carried: the next request to this
