@@ -345,9 +345,21 @@ impl Membership {
             let revoked = std::mem::take(&mut self.owned);
             self.revoke(revoked, AfterRevoke::Join, now);
         } else {
-            self.state = State::Joining;
-            self.send_join();
+            self.join_now();
         }
+    }
+
+    /// Send JoinGroup. While the coordinator holds it, the member needs no
+    /// heartbeats (a member awaiting its join counts as alive, up to the
+    /// rebalance timeout), so neither the heartbeat nor the session timer
+    /// runs: a session measured from the last heartbeat would expire a
+    /// member whose join is merely held, or whose coordinator moved meanwhile.
+    fn join_now(&mut self) {
+        self.heartbeat = None;
+        self.out.push(Action::Timer(TimerKind::Heartbeat, None));
+        self.out.push(Action::Timer(TimerKind::Session, None));
+        self.state = State::Joining;
+        self.send_join();
     }
 
     /// Open the span of a rebalance (one per rebalance, from the first
@@ -418,10 +430,7 @@ impl Membership {
         self.revoking.clear();
         self.out.push(Action::Timer(TimerKind::Revoke, None));
         match self.after_revoke.take() {
-            Some(AfterRevoke::Join) | None => {
-                self.state = State::Joining;
-                self.send_join();
-            }
+            Some(AfterRevoke::Join) | None => self.join_now(),
             Some(AfterRevoke::Assign { added }) => {
                 self.assigned(added, now);
                 // KIP-429: partitions were revoked, so rejoin at once for

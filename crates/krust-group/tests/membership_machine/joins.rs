@@ -132,11 +132,7 @@ fn cooperative_rejoin_subscription_carries_owned_generation_and_user_data() {
     use krust_group::assignor::{Assignor, CooperativeStickyAssignor};
     use std::sync::Arc;
     let assignors: Vec<Arc<dyn Assignor>> = vec![Arc::new(CooperativeStickyAssignor)];
-    let mut h = H {
-        m: Membership::with_assignors(cfg(), assignors),
-        now: Instant::now(),
-        last: Vec::new(),
-    };
+    let mut h = H::with(Membership::with_assignors(cfg(), assignors));
     h.feed(Input::Start);
     h.feed(Input::Coordinator(Ok(1)));
     let first = join_subscriptions(&h);
@@ -195,11 +191,7 @@ fn each_protocol_carries_its_assignors_user_data() {
         }
     }
     let assignors: Vec<Arc<dyn Assignor>> = vec![Arc::new(Tagged), Arc::new(RangeAssignor)];
-    let mut h = H {
-        m: Membership::with_assignors(cfg(), assignors),
-        now: Instant::now(),
-        last: Vec::new(),
-    };
+    let mut h = H::with(Membership::with_assignors(cfg(), assignors));
     h.feed(Input::Start);
     h.feed(Input::Coordinator(Ok(1)));
     let subs = join_subscriptions(&h);

@@ -2,7 +2,7 @@
 //! no socket: every error path of JoinGroup, SyncGroup, Heartbeat and
 //! LeaveGroup with the recovery the Java client applies.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -19,12 +19,16 @@ use krust_group::{
 
 mod errors;
 mod joins;
+
 mod timers;
 
 struct H {
     m: Membership,
     now: Instant,
     last: Vec<Action>,
+    /// The timers armed, kept as the driver keeps them (setting one
+    /// replaces it), for [`H::advance`].
+    timers: BTreeMap<TimerKind, Instant>,
 }
 
 fn cfg() -> MembershipConfig {
@@ -51,14 +55,52 @@ fn assignment(ps: &[i32]) -> Bytes {
 
 impl H {
     fn new(c: MembershipConfig) -> H {
+        H::with(Membership::new(c))
+    }
+    fn with(m: Membership) -> H {
         H {
-            m: Membership::new(c),
+            m,
             now: Instant::now(),
             last: Vec::new(),
+            timers: BTreeMap::new(),
         }
     }
     fn feed(&mut self, i: Input) -> &[Action] {
         self.last = self.m.handle(i, self.now);
+        self.note_timers(0);
+        &self.last
+    }
+    fn note_timers(&mut self, from: usize) {
+        for a in &self.last[from..] {
+            if let Action::Timer(k, at) = a {
+                match at {
+                    Some(at) => self.timers.insert(*k, *at),
+                    None => self.timers.remove(k),
+                };
+            }
+        }
+    }
+    /// Let `d` pass as the driver would: every timer that comes due fires,
+    /// in order, at its time. `last` holds every action they returned.
+    fn advance(&mut self, d: Duration) -> &[Action] {
+        let until = self.now + d;
+        let mut all = Vec::new();
+        loop {
+            let due = self
+                .timers
+                .iter()
+                .filter(|(_, at)| **at <= until)
+                .min_by_key(|(_, at)| **at)
+                .map(|(k, at)| (*k, *at));
+            let Some((kind, at)) = due else { break };
+            self.timers.remove(&kind);
+            self.now = self.now.max(at);
+            self.last = self.m.handle(Input::Timer(kind), self.now);
+            self.note_timers(0);
+            all.append(&mut self.last);
+        }
+        self.now = until;
+        self.last = all;
         &self.last
     }
     fn sent(&self) -> Option<(u64, &Request)> {

@@ -191,3 +191,38 @@ fn a_heartbeat_answered_in_time_keeps_its_schedule() {
         }
     }
 }
+
+/// The session timer runs while the member heartbeats. A JoinGroup is what
+/// keeps a rejoining member in the group (the coordinator counts a member
+/// awaiting its join as alive, up to the rebalance timeout), so leaving
+/// Stable for a rejoin disarms it: a coordinator that moves while the
+/// JoinGroup is held must not cost a cooperative member the partitions it
+/// keeps through the rebalance.
+#[test]
+fn leaving_stable_for_a_rejoin_disarms_the_session_timer() {
+    let mut c = cfg();
+    c.assignors = vec![("cooperative-sticky".into(), RebalanceProtocol::Cooperative)];
+    let mut h = H::stable(c, &[0, 1, 2]);
+    h.heartbeat();
+    h.hb_reply(ErrorCode::NONE);
+    h.advance(Duration::from_secs(1));
+    h.hb_reply(ErrorCode::REBALANCE_IN_PROGRESS);
+    assert_eq!(h.m.state(), State::Joining);
+    // The coordinator holds the JoinGroup for 4 s, then has moved.
+    h.now += Duration::from_secs(4);
+    h.join_reply(ErrorCode::NOT_COORDINATOR, "", "", -1);
+    assert_eq!(h.m.state(), State::FindingCoordinator);
+    // The lookup takes 2 s: past the session measured from the last
+    // heartbeat, which no longer counts.
+    h.advance(Duration::from_secs(2));
+    assert!(h.events().is_empty(), "{:?}", h.events());
+    h.feed(Input::Coordinator(Ok(2)));
+    assert_eq!(h.join_request_member(), "m1", "rejoins as the same member");
+    let Some((_, Request::Join(j))) = h.sent() else {
+        unreachable!()
+    };
+    let (_, sub) = consumer_protocol::decode_subscription(j.protocols[0].metadata.clone()).unwrap();
+    assert_eq!(sub.owned_partitions[0].partitions, vec![0, 1, 2]);
+    assert_eq!(sub.generation_id, 1);
+    assert_eq!(h.m.owned(), &tps(&[0, 1, 2]));
+}
