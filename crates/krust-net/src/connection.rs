@@ -18,7 +18,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
-use crate::error::Error;
+use crate::error::{Error, ProtocolViolation};
 use crate::task::{self, Command, Shared};
 use crate::throttle::ThrottleTime;
 use crate::versions::{self, API_VERSIONS_FIRST, ApiVersions, Outcome};
@@ -125,18 +125,76 @@ impl Connection {
         S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
         let conn = Self::start(stream, addr, broker_id, config);
+        conn.exchange_versions(None).await?;
+        Ok(conn)
+    }
+
+    /// Connect to a bootstrap address: [`Connection::connect`] with the
+    /// TCP connect and the handshake bounded by `deadline` too (the
+    /// connection keeps `config.request_timeout` for its later requests),
+    /// and a handshake reply that starts but never completes a frame (cut
+    /// by the peer, or nothing more within the timeout) reported as
+    /// [`ProtocolViolation::IncompleteFrame`]: a Kafka broker writes that
+    /// small reply whole, so a peer that does this speaks something else,
+    /// and retrying the address would only hide it.
+    pub(crate) async fn probe(
+        addr: &str,
+        config: &ConnectionConfig,
+        deadline: Instant,
+    ) -> Result<Connection, Error> {
+        let left = || deadline.saturating_duration_since(Instant::now());
+        let connect_timeout = config.connect_timeout.min(left());
+        let stream = tokio::time::timeout(connect_timeout, tcp_connect(addr))
+            .await
+            .map_err(|_| Error::Connect {
+                broker: addr.to_owned(),
+                source: Arc::new(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no connection within {connect_timeout:?}"),
+                )),
+            })??;
+        let conn = Self::start(stream, addr, None, config);
+        let timeout = config.request_timeout.min(left());
+        match conn.exchange_versions(Some(timeout)).await {
+            Ok(()) => Ok(conn),
+            // Only a lost connection or a timeout can hide a cut reply;
+            // any other error already says what the peer did.
+            Err(e) => match conn
+                .inner
+                .shared
+                .partial_frame()
+                .filter(|_| e.is_retriable())
+            {
+                Some((received, declared)) => Err(Error::NotKafka {
+                    broker: addr.to_owned(),
+                    cause: ProtocolViolation::IncompleteFrame {
+                        received,
+                        declared,
+                        closed: !matches!(e, Error::Timeout { .. }),
+                    },
+                }),
+                None => Err(e),
+            },
+        }
+    }
+
+    /// The ApiVersions handshake, falling back to older versions as the
+    /// broker asks; `timeout` overrides the request timeout of each try.
+    async fn exchange_versions(&self, timeout: Option<Duration>) -> Result<(), Error> {
         let req = versions::request();
         let mut version = API_VERSIONS_FIRST;
         loop {
-            let frame = conn.round_trip_encoded(&req, version, true, None).await?;
-            match versions::parse_reply(addr, frame, version)? {
+            let frame = self
+                .round_trip_encoded(&req, version, true, timeout)
+                .await?;
+            match versions::parse_reply(self.addr(), frame, version)? {
                 Outcome::Supported(table) => {
-                    let _ = conn.inner.versions.set(table);
-                    return Ok(conn);
+                    let _ = self.inner.versions.set(table);
+                    return Ok(());
                 }
                 Outcome::Retry(v) => {
                     tracing::debug!(
-                        broker = addr,
+                        broker = self.addr(),
                         from = version,
                         to = v,
                         "ApiVersions fallback"

@@ -35,6 +35,35 @@ pub enum ProtocolViolation {
         /// The id the reply carries.
         got: i32,
     },
+    /// The reply to the ApiVersions handshake started but never completed:
+    /// the peer closed the connection mid-frame, or sent nothing more
+    /// within the request timeout. A Kafka broker writes that reply (a few
+    /// hundred bytes) whole, so this is what a peer speaking another
+    /// protocol does; on an established connection the same thing is a
+    /// disconnect ([`Error::Io`]), not this.
+    #[error("{}", describe_incomplete(*.received, *.declared, *.closed))]
+    IncompleteFrame {
+        /// Bytes of the frame received (after its length prefix, or of the
+        /// prefix itself when `declared` is `None`).
+        received: usize,
+        /// The length the prefix declared, when all four bytes came.
+        declared: Option<i32>,
+        /// Whether the peer closed the connection (else it went silent).
+        closed: bool,
+    },
+}
+
+fn describe_incomplete(received: usize, declared: Option<i32>, closed: bool) -> String {
+    let got = match declared {
+        Some(len) => format!("{received} of {len} bytes"),
+        None => format!("{received} bytes of a length prefix"),
+    };
+    let then = if closed {
+        "then the peer closed the connection"
+    } else {
+        "then nothing more within the request timeout"
+    };
+    format!("the reply never completed a frame: {got} received, {then}")
 }
 
 /// An error from `krust-net`.
@@ -136,7 +165,16 @@ pub enum Error {
     /// No bootstrap address gave a working Kafka connection.
     #[error("no bootstrap broker reachable: {}", describe_attempts(.attempts))]
     Bootstrap {
-        /// Every address tried and its last error.
+        /// Every address tried and the most specific error it showed: the
+        /// one that got furthest into a Kafka conversation, not the last
+        /// (a peer that answered garbage, then stopped listening, is named
+        /// for the garbage). From most to least specific: the peer answered
+        /// and the answer rules it out ([`Error::NotKafka`], no common
+        /// version, an error code); it accepted, then closed or reset the
+        /// connection without a reply; it accepted and did not answer
+        /// within the request timeout; the connection was refused or the
+        /// host unreachable; the TCP connect timed out; the name did not
+        /// resolve. Between two errors of one rank, the later.
         attempts: Vec<(String, Error)>,
     },
     /// A retried operation ran out of time; `last` is the last error an

@@ -7,6 +7,7 @@
 //! retry policy.
 #![deny(missing_docs)]
 
+mod bootstrap;
 pub mod connection;
 pub mod coordinator;
 pub mod error;

@@ -17,6 +17,7 @@ use krust_codec::generated::MetadataRequest;
 use krust_codec::generated::metadata_request::MetadataRequestTopic;
 use krust_codec::{ApiKey, ErrorCode, Message};
 
+use crate::bootstrap::bootstrap_connect;
 use crate::connection::{Connection, ConnectionConfig};
 use crate::coordinator::CoordinatorType;
 use crate::error::Error;
@@ -391,50 +392,5 @@ impl Pool {
             self.close_idle();
             let _ = self.metadata().await;
         }
-    }
-}
-
-/// Try the bootstrap addresses in order until one gives a Kafka connection.
-pub(crate) async fn bootstrap_connect(config: &PoolConfig) -> Result<Connection, Error> {
-    let deadline = Instant::now() + config.bootstrap_timeout;
-    let mut last: HashMap<&str, Error> = HashMap::new();
-    let mut failed_for_good: HashSet<&str> = HashSet::new();
-    let mut round = 0u32;
-    let distinct: HashSet<&str> = config.bootstrap.iter().map(String::as_str).collect();
-    let attempts = |last: &mut HashMap<&str, Error>| Error::Bootstrap {
-        attempts: config
-            .bootstrap
-            .iter()
-            .filter_map(|a| last.remove(a.as_str()).map(|e| (a.clone(), e)))
-            .collect(),
-    };
-    loop {
-        for addr in &config.bootstrap {
-            let addr = addr.as_str();
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            if failed_for_good.contains(addr) || remaining.is_zero() {
-                continue;
-            }
-            let mut cc = config.connection.clone();
-            cc.connect_timeout = cc.connect_timeout.min(remaining);
-            cc.request_timeout = cc.request_timeout.min(remaining);
-            match Connection::connect(addr, None, &cc).await {
-                Ok(c) => return Ok(c),
-                Err(e) => {
-                    tracing::debug!(broker = addr, error = %e, "bootstrap address failed");
-                    // Not Kafka, or a broker that refuses us: retrying hides the cause.
-                    if !e.is_retriable() {
-                        failed_for_good.insert(addr);
-                    }
-                    last.insert(addr, e);
-                }
-            }
-        }
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        if failed_for_good.len() >= distinct.len() || remaining.is_zero() {
-            return Err(attempts(&mut last));
-        }
-        round = round.saturating_add(1);
-        tokio::time::sleep(config.reconnect_backoff.delay(round).min(remaining)).await;
     }
 }

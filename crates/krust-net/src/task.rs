@@ -18,6 +18,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
@@ -60,6 +61,12 @@ pub(crate) struct Shared {
     close: OnceLock<Error>,
     /// The task's waker, so that `close` takes effect at once.
     waker: Mutex<Option<Waker>>,
+    /// Bytes of an incomplete reply frame held after the last read (0:
+    /// none), and the length its prefix declared (-1: prefix incomplete).
+    /// The handshake reads them when it fails (see
+    /// [`Shared::partial_frame`]).
+    partial_received: AtomicUsize,
+    partial_declared: AtomicI64,
 }
 
 impl Shared {
@@ -70,6 +77,33 @@ impl Shared {
             throttle_until: Mutex::new(None),
             close: OnceLock::new(),
             waker: Mutex::new(None),
+            partial_received: AtomicUsize::new(0),
+            partial_declared: AtomicI64::new(-1),
+        }
+    }
+
+    /// Record what is left in the read buffer after the complete frames
+    /// were dispatched: an incomplete frame, or nothing.
+    fn note_partial(&self, inbuf: &BytesMut) {
+        let declared = inbuf.get(..4).map_or(-1, |b| {
+            i64::from(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        });
+        self.partial_declared.store(declared, Ordering::Relaxed);
+        self.partial_received.store(inbuf.len(), Ordering::Relaxed);
+    }
+
+    /// The incomplete reply frame the connection held when it last read:
+    /// bytes received after the length prefix and the declared length, or
+    /// the bytes of the prefix itself and `None` when it is incomplete.
+    pub(crate) fn partial_frame(&self) -> Option<(usize, Option<i32>)> {
+        let held = self.partial_received.load(Ordering::Relaxed);
+        if held == 0 {
+            return None;
+        }
+        let declared = i32::try_from(self.partial_declared.load(Ordering::Relaxed)).ok();
+        match declared.filter(|_| held >= 4) {
+            Some(len) => Some((held - 4, Some(len))),
+            None => Some((held, None)),
         }
     }
 
@@ -240,6 +274,7 @@ impl State {
                     if let Err(e) = dispatch(addr, decoder, &mut self.inbuf, &mut self.in_flight) {
                         return Poll::Ready(Some(e));
                     }
+                    shared.note_partial(&self.inbuf);
                     progress = true;
                 }
                 Poll::Ready(Err(e)) => return Poll::Ready(Some(io_error(addr, e))),
