@@ -111,6 +111,14 @@ impl ClusterMetadata {
     /// Merge a newer response: brokers and controller are replaced (every
     /// response lists them all), the topics it names are replaced, other
     /// cached topics are kept.
+    ///
+    /// Except a partition whose cached leader epoch is newer than the
+    /// reply's: it keeps its cached leader, epoch and replicas, because
+    /// the reply comes from a broker whose metadata lags, and taking it
+    /// would move the leader back (Java's `Metadata.updateLatestMetadata`
+    /// does the same). A reply without epochs (-1, before v7), or with a
+    /// topic id other than the cached one (the topic was recreated and
+    /// its epochs start again), is taken as it is.
     pub fn merge(&mut self, resp: &MetadataResponse) {
         self.cluster_id = resp.cluster_id.as_ref().map(|c| c.as_str().to_owned());
         self.controller = non_negative(resp.controller_id);
@@ -145,6 +153,29 @@ impl ClusterMetadata {
                 })
                 .collect();
             partitions.sort_by_key(|p| p.partition);
+            let cached = self.topics.get(&name).filter(|old| {
+                // Java resets on any id it did not have ("null" there).
+                t.topic_id == Uuid::ZERO || t.topic_id == old.id
+            });
+            if let Some(old) = cached {
+                for p in &mut partitions {
+                    let newer = old
+                        .partitions
+                        .iter()
+                        .find(|o| o.partition == p.partition)
+                        .filter(|o| p.leader_epoch >= 0 && o.leader_epoch > p.leader_epoch);
+                    if let Some(o) = newer {
+                        tracing::debug!(
+                            topic = %name,
+                            partition = p.partition,
+                            cached = o.leader_epoch,
+                            reply = p.leader_epoch,
+                            "metadata reply carries an older leader epoch: keeping the cached leader"
+                        );
+                        *p = o.clone();
+                    }
+                }
+            }
             let info = TopicInfo {
                 name: name.clone(),
                 id: t.topic_id,
@@ -229,5 +260,42 @@ mod tests {
         assert_eq!(m.leader("a", 0), Some((1, 3)));
         assert_eq!(m.leader("b", 0), None);
         assert_eq!(m.controller, Some(1));
+    }
+
+    fn with_id(mut r: MetadataResponse, id: u128) -> MetadataResponse {
+        for t in &mut r.topics {
+            t.topic_id = Uuid(id.to_be_bytes());
+        }
+        r
+    }
+
+    /// A reply from a broker whose metadata lags (an older leader epoch)
+    /// must not move a partition's leader back (Java's
+    /// `Metadata.updateLatestMetadata`).
+    #[test]
+    fn merge_keeps_the_newer_leader_epoch_of_each_partition() {
+        let mut m = ClusterMetadata::from_response(&with_id(resp("a", 2, 7), 9));
+        m.merge(&with_id(resp("a", 1, 6), 9));
+        assert_eq!(m.leader("a", 0), Some((2, 7)), "an older epoch is ignored");
+        m.merge(&with_id(resp("a", 3, 7), 9));
+        assert_eq!(m.leader("a", 0), Some((3, 7)), "an equal epoch is taken");
+        m.merge(&with_id(resp("a", 1, 8), 9));
+        assert_eq!(m.leader("a", 0), Some((1, 8)), "a newer epoch is taken");
+        // Without ids (replies before v10), epochs still order.
+        let mut m = ClusterMetadata::from_response(&resp("a", 2, 7));
+        m.merge(&resp("a", 1, 6));
+        assert_eq!(m.leader("a", 0), Some((2, 7)));
+    }
+
+    /// What does not contradict the rule: a recreated topic (a new id)
+    /// starts its epochs again, and a reply without epochs (before v7) is
+    /// taken as it is.
+    #[test]
+    fn merge_takes_a_recreated_topic_and_replies_without_epochs() {
+        let mut m = ClusterMetadata::from_response(&with_id(resp("a", 2, 7), 9));
+        m.merge(&with_id(resp("a", 1, 0), 10));
+        assert_eq!(m.leader("a", 0), Some((1, 0)), "a new topic id resets");
+        m.merge(&with_id(resp("a", 3, -1), 10));
+        assert_eq!(m.leader("a", 0), Some((3, -1)), "no epoch: taken");
     }
 }
