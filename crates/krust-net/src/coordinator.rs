@@ -57,7 +57,7 @@ impl Pool {
     pub async fn coordinator_id(&self, kind: CoordinatorType, key: &str) -> Result<i32, Error> {
         let cached = lock(&self.inner.coordinators)
             .get(&(kind, key.to_owned()))
-            .copied();
+            .map(|b| b.id);
         if let Some(id) = cached {
             return Ok(id);
         }
@@ -150,16 +150,15 @@ impl Pool {
         host: &KString,
         port: i32,
     ) -> i32 {
-        lock(&self.inner.coordinators).insert((kind, key.to_owned()), id);
-        // The coordinator may be a broker the metadata has not listed yet.
-        if self.cached_metadata().broker(id).is_none() {
-            self.add_broker(BrokerInfo {
-                id,
-                host: host.as_str().to_owned(),
-                port,
-                rack: None,
-            });
-        }
+        // With its address: the coordinator may be a broker the metadata
+        // does not list yet (see `PoolInner::coordinators`).
+        let broker = BrokerInfo {
+            id,
+            host: host.as_str().to_owned(),
+            port,
+            rack: None,
+        };
+        lock(&self.inner.coordinators).insert((kind, key.to_owned()), broker);
         id
     }
 }

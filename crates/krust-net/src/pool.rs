@@ -21,7 +21,7 @@ use crate::bootstrap::bootstrap_connect;
 use crate::connection::{Connection, ConnectionConfig};
 use crate::coordinator::CoordinatorType;
 use crate::error::Error;
-use crate::metadata::ClusterMetadata;
+use crate::metadata::{BrokerInfo, ClusterMetadata};
 use crate::retry::{Backoff, RetryPolicy};
 
 /// Settings of a [`Pool`].
@@ -78,7 +78,12 @@ pub(crate) struct PoolInner {
     refresh: tokio::sync::Mutex<()>,
     any: Mutex<Option<Connection>>,
     slots: Mutex<HashMap<i32, Arc<tokio::sync::Mutex<Slot>>>>,
-    pub(crate) coordinators: Mutex<HashMap<(CoordinatorType, String), i32>>,
+    /// Each coordinator found, with the address FindCoordinator gave: the
+    /// metadata may not list it (the broker that answered Metadata lags),
+    /// and keeping it here, not in the metadata, means no refresh can
+    /// lose it (Java keeps its coordinator `Node` apart from the metadata
+    /// too). Only `refresh_metadata` writes the metadata.
+    pub(crate) coordinators: Mutex<HashMap<(CoordinatorType, String), BrokerInfo>>,
 }
 
 #[derive(Debug)]
@@ -171,10 +176,15 @@ impl Pool {
                 |e| tracing::debug!(error = %e, "Metadata request failed"),
             )
             .await?;
-        let mut m = (*self.cached_metadata()).clone();
-        m.merge(&resp);
-        let m = Arc::new(m);
-        *lock(&self.inner.metadata) = m.clone();
+        // Read, merge and replace in one critical section, so that no
+        // other write between the read and the replace can be lost.
+        let m = {
+            let mut cached = lock(&self.inner.metadata);
+            let mut m = (**cached).clone();
+            m.merge(&resp);
+            *cached = Arc::new(m);
+            cached.clone()
+        };
         self.inner.stale.store(false, Ordering::Release);
         Ok(m)
     }
@@ -275,14 +285,12 @@ impl Pool {
     /// next attempt waits out an exponential backoff with jitter.
     pub async fn broker(&self, id: i32) -> Result<Connection, Error> {
         self.close_idle();
-        let addr = match self.cached_metadata().broker(id) {
-            Some(b) => b.addr(),
-            None => self
-                .metadata()
-                .await
-                .broker(id)
-                .map(|b| b.addr())
-                .ok_or(Error::UnknownBroker(id))?,
+        let addr = match self.broker_addr(id) {
+            Some(addr) => addr,
+            None => {
+                let _ = self.metadata().await;
+                self.broker_addr(id).ok_or(Error::UnknownBroker(id))?
+            }
         };
         let slot = lock(&self.inner.slots)
             .entry(id)
@@ -356,12 +364,16 @@ impl Pool {
         Ok(c)
     }
 
-    /// Add a broker the metadata does not list (a coordinator's address).
-    pub(crate) fn add_broker(&self, broker: crate::metadata::BrokerInfo) {
-        let mut m = lock(&self.inner.metadata);
-        let mut next = (**m).clone();
-        next.brokers.insert(broker.id, broker);
-        *m = Arc::new(next);
+    /// The address of broker `id`: as the cached metadata lists it, else
+    /// as a FindCoordinator reply gave it.
+    fn broker_addr(&self, id: i32) -> Option<String> {
+        if let Some(b) = self.cached_metadata().broker(id) {
+            return Some(b.addr());
+        }
+        lock(&self.inner.coordinators)
+            .values()
+            .find(|b| b.id == id)
+            .map(BrokerInfo::addr)
     }
 
     /// Drop the pool's handles to connections unused for `idle_timeout`.
