@@ -10,9 +10,11 @@ pub mod assignor;
 pub mod driver;
 mod events;
 mod io;
+mod leave;
 pub mod membership;
 pub mod offsets;
 mod replies;
+mod revoke;
 pub mod tp;
 
 pub use driver::{GroupHandle, GroupTask, MemberSnapshot, group};

@@ -7,7 +7,8 @@
 //! `rebalance.timeout.ms`, KIP-345 static membership, KIP-394
 //! MEMBER_ID_REQUIRED, KIP-429 cooperative rebalancing) with the recovery
 //! the Java client applies to each error code; `replies.rs` holds the
-//! per-API reply handling.
+//! per-API reply handling, `revoke.rs` the revoke (heartbeats go on
+//! through it), `leave.rs` leaving the group.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -16,8 +17,7 @@ use std::time::{Duration, Instant};
 
 use krust_codec::consumer_protocol::{self, OwnedPartitions, Subscription};
 use krust_codec::generated::join_group_request::JoinGroupRequestProtocol;
-use krust_codec::generated::leave_group_request::MemberIdentity;
-use krust_codec::generated::{HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest};
+use krust_codec::generated::{HeartbeatRequest, JoinGroupRequest};
 use krust_codec::{ApiKey, ErrorCode, KString};
 
 use crate::assignor::Assignor;
@@ -82,6 +82,11 @@ pub struct Membership {
     pub(crate) after_revoke: Option<AfterRevoke>,
     pub(crate) attempts: u32,
     pub(crate) sync_sent: Option<Instant>,
+    /// When the last request the coordinator answered for this membership
+    /// left (a heartbeat, the SyncGroup): the session runs from there.
+    pub(crate) heard: Option<Instant>,
+    /// `max.poll.interval.ms` passed during a revoke: leave once it is done.
+    pub(crate) leave_after_revoke: Option<LeaveReason>,
     /// The span of the rebalance under way and when it began.
     pub(crate) rebalance: Option<(tracing::Span, Instant)>,
     /// Leader: the partition counts it assigned with.
@@ -122,6 +127,8 @@ impl Membership {
             after_revoke: None,
             attempts: 0,
             sync_sent: None,
+            heard: None,
+            leave_after_revoke: None,
             rebalance: None,
             assignment_snapshot: None,
             out: Vec::new(),
@@ -169,6 +176,8 @@ impl Membership {
             Input::Close => self.close(now),
             Input::Poll => {
                 self.arm_poll(now);
+                // A poll before a revoke ended: the application is alive.
+                self.leave_after_revoke = None;
                 if self.state == State::Unjoined {
                     self.find_coordinator(false);
                 }
@@ -216,8 +225,15 @@ impl Membership {
     fn on_timer(&mut self, kind: TimerKind, now: Instant) {
         match kind {
             TimerKind::Heartbeat => {
-                if self.state == State::Stable && self.heartbeat.is_none() {
+                if self.heartbeating() && self.heartbeat.is_none() {
                     self.send_heartbeat(now);
+                }
+            }
+            TimerKind::Session if self.state == State::Revoking => {
+                if self.heartbeating() {
+                    tracing::warn!(group = %self.cfg.group_id, "session timed out during a revoke");
+                    self.out.push(Action::InvalidateCoordinator);
+                    self.gone_while_revoking(true);
                 }
             }
             TimerKind::Session => {
@@ -246,7 +262,11 @@ impl Membership {
             TimerKind::Retry => match self.state {
                 State::FindingCoordinator => self.out.push(Action::FindCoordinator),
                 State::Joining if self.awaiting.is_none() => self.send_join(),
-                State::Stable if self.heartbeat.is_none() => self.send_heartbeat(now),
+                State::Stable | State::Revoking
+                    if self.heartbeating() && self.heartbeat.is_none() =>
+                {
+                    self.send_heartbeat(now)
+                }
                 _ => {}
             },
             TimerKind::Revoke => {
@@ -264,6 +284,7 @@ impl Membership {
                     self.out.push(Action::Timer(TimerKind::Metadata, Some(at)));
                 }
             }
+            TimerKind::Poll if self.state == State::Revoking => self.poll_timeout_revoking(),
             TimerKind::Poll => {
                 let member = !matches!(
                     self.state,
@@ -354,10 +375,8 @@ impl Membership {
     /// rebalance timeout), so neither the heartbeat nor the session timer
     /// runs: a session measured from the last heartbeat would expire a
     /// member whose join is merely held, or whose coordinator moved meanwhile.
-    fn join_now(&mut self) {
-        self.heartbeat = None;
-        self.out.push(Action::Timer(TimerKind::Heartbeat, None));
-        self.out.push(Action::Timer(TimerKind::Session, None));
+    pub(crate) fn join_now(&mut self) {
+        self.stop_heartbeats();
         self.state = State::Joining;
         self.send_join();
     }
@@ -402,42 +421,9 @@ impl Membership {
     }
 
     /// The membership ended (left, fatal) before the rebalance finished.
-    fn abandon_rebalance(&mut self, outcome: &'static str) {
+    pub(crate) fn abandon_rebalance(&mut self, outcome: &'static str) {
         if let Some((span, _)) = self.rebalance.take() {
             tracing::debug!(parent: &span, outcome, "rebalance abandoned");
-        }
-    }
-
-    pub(crate) fn revoke(
-        &mut self,
-        partitions: BTreeSet<TopicPartition>,
-        then: AfterRevoke,
-        now: Instant,
-    ) {
-        let deadline = now + self.cfg.revoke_budget;
-        self.state = State::Revoking;
-        self.revoking = partitions.clone();
-        self.after_revoke = Some(then);
-        self.out.push(Action::Emit(GroupEvent::Revoked {
-            partitions,
-            deadline,
-        }));
-        self.out
-            .push(Action::Timer(TimerKind::Revoke, Some(deadline)));
-    }
-
-    fn revoke_finished(&mut self, now: Instant) {
-        self.revoking.clear();
-        self.out.push(Action::Timer(TimerKind::Revoke, None));
-        match self.after_revoke.take() {
-            Some(AfterRevoke::Join) | None => self.join_now(),
-            Some(AfterRevoke::Assign { added }) => {
-                self.assigned(added, now);
-                // KIP-429: partitions were revoked, so rejoin at once for
-                // the leader to hand them to their new owners.
-                self.start_join(now);
-            }
-            Some(AfterRevoke::Leave(reason)) => self.send_leave(reason),
         }
     }
 
@@ -539,7 +525,9 @@ impl Membership {
             owned: self.owned.clone(),
             generation: self.generation,
         }));
-        let since = self.sync_sent.unwrap_or(now);
+        // Heartbeats during a cooperative revoke may have renewed it since
+        // the SyncGroup.
+        let since = self.heard.unwrap_or(now);
         self.out.push(Action::Timer(
             TimerKind::Session,
             Some(since + self.cfg.session_timeout),
@@ -565,87 +553,12 @@ impl Membership {
     pub(crate) fn lose_all(&mut self) {
         self.out.push(Action::Timer(TimerKind::Session, None));
         // A revoke in progress is cut short: those partitions may not be
-        // committed any more either.
-        self.revoking.clear();
-        if !self.owned.is_empty() {
-            let partitions = std::mem::take(&mut self.owned);
+        // committed any more either, and the application, still finishing
+        // them, is told so.
+        let mut partitions = std::mem::take(&mut self.owned);
+        partitions.append(&mut self.revoking);
+        if !partitions.is_empty() {
             self.out.push(Action::Emit(GroupEvent::Lost { partitions }));
-        }
-    }
-
-    fn close(&mut self, now: Instant) {
-        match self.state {
-            State::Left | State::Fatal | State::Leaving => {}
-            State::Revoking => self.after_revoke = Some(AfterRevoke::Leave(LeaveReason::Closed)),
-            State::Unjoined => self.finish_leave(LeaveReason::Closed),
-            _ => self.begin_leave(LeaveReason::Closed, now),
-        }
-    }
-
-    /// Java's `onLeavePrepare` then `maybeLeaveGroup`: revoke what is owned
-    /// (lost if the generation is gone), then LeaveGroup.
-    pub(crate) fn begin_leave(&mut self, reason: LeaveReason, now: Instant) {
-        self.awaiting = None;
-        self.heartbeat = None;
-        self.out.push(Action::Timer(TimerKind::Heartbeat, None));
-        self.out.push(Action::Timer(TimerKind::Session, None));
-        self.out.push(Action::Timer(TimerKind::Retry, None));
-        if self.owned.is_empty() {
-            self.send_leave(reason);
-        } else if self.generation < 0 {
-            self.lose_all();
-            self.send_leave(reason);
-        } else {
-            let partitions = std::mem::take(&mut self.owned);
-            self.revoke(partitions, AfterRevoke::Leave(reason), now);
-        }
-    }
-
-    fn send_leave(&mut self, reason: LeaveReason) {
-        // KIP-345: a static member does not leave on close; its session
-        // timeout keeps its partitions for it across a restart.
-        let dynamic = self.cfg.group_instance_id.is_none();
-        let coordinator = !matches!(self.state, State::FindingCoordinator | State::Unjoined);
-        if !dynamic || self.member_id.is_empty() || !coordinator {
-            return self.finish_leave(reason);
-        }
-        let req = LeaveGroupRequest {
-            group_id: KString::from(self.cfg.group_id.as_str()),
-            member_id: KString::from(self.member_id.as_str()),
-            members: vec![MemberIdentity {
-                member_id: KString::from(self.member_id.as_str()),
-                group_instance_id: None,
-                reason: Some(KString::from_static(match reason {
-                    LeaveReason::Closed => "the consumer is being closed",
-                    LeaveReason::PollTimeout => "max.poll.interval.ms passed without a poll",
-                })),
-                ..Default::default()
-            }],
-            ..Default::default()
-        };
-        let seq = self.next_seq();
-        self.awaiting = Some(seq);
-        self.state = State::Leaving;
-        self.after_revoke = Some(AfterRevoke::Leave(reason));
-        self.out.push(Action::Send {
-            seq,
-            request: Request::Leave(req),
-        });
-    }
-
-    pub(crate) fn finish_leave(&mut self, reason: LeaveReason) {
-        self.abandon_rebalance("left");
-        self.awaiting = None;
-        self.after_revoke = None;
-        self.reset(true);
-        self.out.push(Action::Timer(TimerKind::Session, None));
-        self.out
-            .push(Action::Emit(GroupEvent::LeftGroup { reason }));
-        if reason == LeaveReason::Closed {
-            self.state = State::Left;
-            self.out.push(Action::Stop);
-        } else {
-            self.state = State::Unjoined;
         }
     }
 

@@ -18,7 +18,7 @@ use crate::membership::{
 use crate::tp::{TopicPartition, by_topic, from_topics};
 
 /// What an error code calls for, whatever the API.
-enum Recovery {
+pub(crate) enum Recovery {
     /// NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE: look the coordinator up again.
     Rediscover,
     /// COORDINATOR_LOAD_IN_PROGRESS and other retriable codes: same request after a backoff.
@@ -42,7 +42,7 @@ pub(crate) fn transient(e: &krust_net::Error) -> bool {
     }
 }
 
-fn recovery(code: ErrorCode) -> Recovery {
+pub(crate) fn recovery(code: ErrorCode) -> Recovery {
     match code {
         ErrorCode::NOT_COORDINATOR | ErrorCode::COORDINATOR_NOT_AVAILABLE => Recovery::Rediscover,
         c if c.is_retriable() => Recovery::Backoff,
@@ -109,11 +109,15 @@ impl Membership {
     }
 
     fn on_transport_error(&mut self, e: krust_net::Error, now: Instant) {
-        if transient(&e) {
-            tracing::info!(group = %self.cfg.group_id, error = %e, "request to the coordinator failed");
-            self.retry_lookup(now);
+        if !transient(&e) {
+            return self.fatal_net(e);
+        }
+        tracing::info!(group = %self.cfg.group_id, error = %e, "request to the coordinator failed");
+        if self.state == State::Revoking {
+            // Only heartbeats are in flight during a revoke.
+            self.retry_heartbeat_elsewhere(now);
         } else {
-            self.fatal_net(e);
+            self.retry_lookup(now);
         }
     }
 
@@ -125,29 +129,38 @@ impl Membership {
         self.backoff(now);
     }
 
+    /// The coordinator counted a heartbeat sent at `sent`: the session runs
+    /// from then, and the next heartbeat is scheduled.
+    pub(crate) fn heartbeat_ok(&mut self, sent: Instant, now: Instant) {
+        self.attempts = 0;
+        // Measured from when the request left: the coordinator heard from
+        // us no earlier than that.
+        self.heard = Some(self.heard.map_or(sent, |h| h.max(sent)));
+        let at = sent + self.cfg.session_timeout;
+        self.out.push(Action::Timer(TimerKind::Session, Some(at)));
+        // The next one is due an interval after this one left. If the
+        // answer came later than that, the heartbeat timer fired while this
+        // was in flight and sent nothing: without this, no heartbeat would
+        // follow and the session would expire behind one slow answer.
+        let next = (sent + self.cfg.heartbeat_interval).max(now);
+        self.out
+            .push(Action::Timer(TimerKind::Heartbeat, Some(next)));
+    }
+
     fn on_heartbeat(&mut self, code: i16, sent: Instant, now: Instant) {
         let code = ErrorCode::from(code);
-        if self.state != State::Stable {
-            return;
+        match self.state {
+            State::Stable => {}
+            State::Revoking => return self.on_revoking_heartbeat(code, sent, now),
+            _ => return,
         }
         match code {
-            ErrorCode::NONE => {
-                self.attempts = 0;
-                // Measured from when the request left: the coordinator
-                // heard from us no earlier than that.
-                let at = sent + self.cfg.session_timeout;
-                self.out.push(Action::Timer(TimerKind::Session, Some(at)));
-                // The next one is due an interval after this one left. If
-                // the answer came later than that, the heartbeat timer
-                // fired while this was in flight and sent nothing: without
-                // this, no heartbeat would follow and the session would
-                // expire behind one slow answer.
-                let next = (sent + self.cfg.heartbeat_interval).max(now);
-                self.out
-                    .push(Action::Timer(TimerKind::Heartbeat, Some(next)));
-            }
+            ErrorCode::NONE => self.heartbeat_ok(sent, now),
             ErrorCode::REBALANCE_IN_PROGRESS => {
                 tracing::info!(group = %self.cfg.group_id, "rebalance in progress; rejoining");
+                // The coordinator counted it: an eager revoke that follows
+                // heartbeats on from here.
+                self.heard = Some(sent);
                 self.start_join(now);
             }
             ErrorCode::ILLEGAL_GENERATION => self.reset_and_rejoin(false, now),
@@ -313,6 +326,8 @@ impl Membership {
                 };
             }
         }
+        // The coordinator heard from us when the SyncGroup left.
+        self.heard = self.sync_sent;
         let assignment = match consumer_protocol::decode_assignment(r.assignment) {
             Ok((_, a)) => a,
             Err(e) => return self.fatal_protocol(format!("the assignment does not decode: {e}")),

@@ -9,6 +9,10 @@
 //!   after its last poll, not sooner, not later; the other member takes
 //!   over before the session timeout could have removed the leaver, in
 //!   one generation; the next poll rejoins.
+//! - a revoke held longer than `session.timeout.ms`: the member heartbeats
+//!   throughout, so it stays in the group (same member id, nothing lost)
+//!   and the rebalance completes only after it acks (Kafka only: noida-db
+//!   never expires a session, so it cannot tell).
 //!
 //! Not on the librdkafka 2.0.2 mock: its fixed 5 s rebalance rounds hide
 //! a LeaveGroup behind its own delay and its SyncGroup race multiplies a
@@ -27,7 +31,7 @@ use krust_group::assignor::{Assignor, CooperativeStickyAssignor, RangeAssignor};
 use krust_group::driver::group;
 use krust_group::membership::State;
 use krust_group::{GroupEvent, LeaveReason};
-use krust_testkit::{Broker, BrokerKind, Capability};
+use krust_testkit::{Broker, BrokerKind, Capability, Kafka};
 
 fn sticky() -> Vec<Arc<dyn Assignor>> {
     vec![Arc::new(CooperativeStickyAssignor)]
@@ -258,5 +262,135 @@ async fn no_poll_within_max_poll_interval_leaves_the_group() {
         brokers(Capability::ClassicGroups, &[MOCK_ROUNDS]),
         poll_timeout,
     )
+    .await;
+}
+
+/// How long the application holds a revoke: well past the session (6 s).
+const HOLD: Duration = Duration::from_secs(10);
+
+/// A member holds its revoke for [`HOLD`] while another joins. It must
+/// keep heartbeating meanwhile (as Java's heartbeat thread does during
+/// `onPartitionsRevoked`): without, the coordinator expires it after one
+/// session and hands everything to the newcomer while it still commits.
+async fn revoke_held_past_the_session(
+    broker: &dyn Broker,
+    topic: &str,
+    group_id: &str,
+    assignors: fn() -> Vec<Arc<dyn Assignor>>,
+    generations: i32,
+) {
+    let b = broker.bootstrap();
+    let name = broker.name();
+    let cfg = || {
+        let mut c = config(group_id, topic);
+        // The coordinator waits this long for the revoking member's
+        // JoinGroup (eager), and the budget outlasts the hold.
+        c.rebalance_timeout = Duration::from_secs(30);
+        c.revoke_budget = Duration::from_secs(30);
+        c
+    };
+    let (mut handle, task) = group(pool(&b).await, cfg(), assignors());
+    let task = tokio::spawn(task.run());
+    loop {
+        match handle.next_event().await.expect("event") {
+            GroupEvent::Assigned { owned, .. } if owned.len() == 6 => break,
+            GroupEvent::Assigned { .. } => {}
+            e => panic!("{name}: {e:?} before the first assignment"),
+        }
+    }
+    let me = handle.membership();
+    let tracker = Tracker::default();
+    let other = Member::start_with("o", &b, cfg(), assignors(), tracker.clone()).await;
+    let revoked = loop {
+        match handle.next_event().await.expect("event") {
+            GroupEvent::Revoked { partitions, .. } => break partitions,
+            GroupEvent::Assigned { .. } => {}
+            e => panic!("{name}: {e:?} instead of a revoke"),
+        }
+    };
+    let got = Instant::now();
+    if let Ok(e) = tokio::time::timeout(HOLD, handle.next_event()).await {
+        panic!(
+            "{name}: {e:?} {:?} into a revoke held for {HOLD:?}",
+            got.elapsed()
+        );
+    }
+    let snap = handle.membership();
+    assert_eq!(snap.member_id, me.member_id, "{name}: same member");
+    assert_eq!(snap.revoking, revoked, "{name}: still revoking");
+    assert_eq!(snap.state, State::Revoking, "{name}");
+    let done = Instant::now();
+    handle.revoke_done();
+    // The rebalance completes now, with this member in it.
+    let mut after = Vec::new();
+    loop {
+        if let Ok(e) = tokio::time::timeout(Duration::from_millis(100), handle.next_event()).await {
+            after.push(e.expect("event"));
+        }
+        let (m, o) = (handle.membership(), other.snap());
+        if m.state == State::Stable
+            && o.state == State::Stable
+            && m.generation == o.generation
+            && m.owned.len() == 3
+            && o.owned.len() == 3
+        {
+            break;
+        }
+        assert!(
+            done.elapsed() < Duration::from_secs(30),
+            "{name}: not balanced after the revoke: {m:?} {o:?}"
+        );
+    }
+    assert!(
+        after
+            .iter()
+            .all(|e| matches!(e, GroupEvent::Assigned { .. })),
+        "{name}: after the revoke: {after:?}"
+    );
+    let snap = handle.membership();
+    assert_eq!(
+        snap.member_id, me.member_id,
+        "{name}: the member was not replaced"
+    );
+    assert_eq!(snap.generation, me.generation + generations, "{name}");
+    let t = tracker.lock().unwrap().clone();
+    t.assert_clean();
+    let handed = t
+        .of("o", got)
+        .iter()
+        .find_map(|l| match &l.event {
+            Seen::Assigned { partitions, .. } if !partitions.is_empty() => Some(l.at),
+            _ => None,
+        })
+        .expect("the other member's assignment");
+    assert!(
+        handed >= done,
+        "{name}: the newcomer got partitions {:?} before the revoke was acked",
+        done - handed
+    );
+    assert!(other.close().await);
+    handle.close(Duration::from_secs(5)).await.expect("close");
+    task.await.expect("task");
+}
+
+/// Eager: the coordinator waits in PreparingRebalance for the member's
+/// JoinGroup and answers its heartbeats REBALANCE_IN_PROGRESS; one
+/// generation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eager_revoke_held_past_the_session_keeps_the_member() {
+    on_each(vec![Box::new(Kafka::shared())], async |b, t, g| {
+        revoke_held_past_the_session(b, t, g, || vec![Arc::new(RangeAssignor)], 1).await
+    })
+    .await;
+}
+
+/// Cooperative: the revoke comes after the SyncGroup of the new generation
+/// (the group is stable at the coordinator), then KIP-429's second
+/// rebalance hands the partitions over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cooperative_revoke_held_past_the_session_keeps_the_member() {
+    on_each(vec![Box::new(Kafka::shared())], async |b, t, g| {
+        revoke_held_past_the_session(b, t, g, sticky, 2).await
+    })
     .await;
 }

@@ -450,29 +450,42 @@ async fn rebalance_timeout_evicts(broker: &dyn Broker, topic: &str, group: &str)
         formed - started >= REBALANCE,
         "{name}: the group waited out the rebalance timeout"
     );
-    // s stopped heartbeating at the latest when it began revoking: its
-    // session could not expire before this.
+    // s heartbeats through its revoke (its session of 12 s could not have
+    // run out anyway): what ended the rebalance is its timeout.
     assert!(
         formed < s_revoking + LONG_SESSION - Duration::from_secs(2),
         "{name}: evicted at the rebalance timeout, not by the session timeout"
     );
+    // The next heartbeat tells s it was evicted: what it was revoking is
+    // lost (nothing more may be committed for it), while its application
+    // still has the revoke in hand.
+    wait_for(&[&s], SESSION, "s learns it was evicted", |m| {
+        m[0].revoking.is_empty() && m[0].owned.is_empty()
+    })
+    .await;
     assert_eq!(s.snap().state, State::Revoking, "s never rejoined");
-    // The coordinator no longer counts s as a member.
-    let revoked: std::collections::BTreeMap<TopicPartition, OffsetAndMetadata> = s
-        .snap()
-        .revoking
+    let lost: Vec<Seen> = tracker
+        .lock()
+        .unwrap()
+        .of("s", started)
+        .iter()
+        .map(|l| l.event.clone())
+        .collect();
+    assert!(
+        matches!(&lost[..], [Seen::Revoked(r), Seen::Lost(l)] if r == l && l.len() == 3),
+        "{name}: s revokes its three, then loses them: {lost:?}"
+    );
+    // The coordinator no longer counts s as a member: it refuses a commit
+    // made with the membership s had.
+    let revoked: std::collections::BTreeMap<TopicPartition, OffsetAndMetadata> = s_snap
+        .owned
         .iter()
         .map(|t| (t.clone(), OffsetAndMetadata::new(1)))
         .collect();
-    assert_eq!(revoked.len(), 3, "{name}: s still holds its revoke");
-    let e = offsets::commit(
-        &common::pool(&b).await,
-        &s.snap(),
-        &revoked,
-        &common::retry(),
-    )
-    .await
-    .expect_err("the evicted member's commit");
+    assert_eq!(revoked.len(), 3, "{name}: s owned three");
+    let e = offsets::commit(&common::pool(&b).await, &s_snap, &revoked, &common::retry())
+        .await
+        .expect_err("the evicted member's commit");
     assert_eq!(e.code(), Some(ErrorCode::UNKNOWN_MEMBER_ID), "{name}: {e}");
     assert_eq!(s_snap.generation, before);
     tracker.lock().unwrap().assert_clean();

@@ -19,6 +19,7 @@ use krust_group::{
 
 mod errors;
 mod joins;
+mod revoking;
 
 mod timers;
 
