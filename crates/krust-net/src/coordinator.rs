@@ -8,7 +8,7 @@ use krust_codec::{ApiKey, ErrorCode, KString, Message};
 use crate::connection::Connection;
 use crate::error::Error;
 use crate::metadata::BrokerInfo;
-use crate::pool::{Pool, lock};
+use crate::pool::{Lane, Pool, lock};
 
 /// What a coordinator coordinates (FindCoordinator `key_type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -45,11 +45,12 @@ fn lookup_error(key: &str, code: i16, message: Option<&KString>) -> Option<Error
 }
 
 impl Pool {
-    /// The connection to the coordinator of `key`, looked up (with retries)
-    /// when not cached.
+    /// The connection to the coordinator of `key` on its broker's
+    /// [`Lane::Group`] (a JoinGroup it holds delays no Metadata, ListOffsets
+    /// or Produce to that broker), looked up (with retries) when not cached.
     pub async fn coordinator(&self, kind: CoordinatorType, key: &str) -> Result<Connection, Error> {
         let id = self.coordinator_id(kind, key).await?;
-        self.broker(id).await
+        self.broker_lane(id, Lane::Group).await
     }
 
     /// The broker id of the coordinator of `key`, looked up (with retries)

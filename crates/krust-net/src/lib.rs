@@ -23,7 +23,7 @@ pub use connection::{Connection, ConnectionConfig, RawRequest};
 pub use coordinator::CoordinatorType;
 pub use error::{Error, ProtocolViolation, Result};
 pub use metadata::{BrokerInfo, ClusterMetadata, PartitionInfo, TopicInfo};
-pub use pool::{Pool, PoolConfig};
+pub use pool::{Lane, Pool, PoolConfig};
 pub use retry::{Backoff, DEADLINE_MARGIN, RetryPolicy};
 pub use throttle::ThrottleTime;
 pub use versions::ApiVersions;

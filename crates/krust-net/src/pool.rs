@@ -1,6 +1,16 @@
-//! The broker pool: bootstrap, one lazy connection per broker id, reconnect
-//! with exponential backoff and jitter, idle close, and the cluster metadata
-//! cache refreshed on a timer (`maintain`) and on demand (`invalidate`).
+//! The broker pool: bootstrap, lazy connections per broker id and [`Lane`],
+//! reconnect with exponential backoff and jitter, idle close, and the
+//! cluster metadata cache refreshed on a timer (`maintain`) and on demand
+//! (`invalidate`).
+//!
+//! Lanes: a broker answers the requests of one connection strictly in
+//! order, so a request it holds on purpose delays everything behind it on
+//! that connection: a JoinGroup up to the rebalance timeout, a Fetch up to
+//! `fetch.max.wait.ms`, a Produce with `acks=all` until the replicas have
+//! the records. The pool therefore keeps one connection per broker and
+//! lane, each made on first use and reconnected with its own backoff (the
+//! Java client gives the coordinator a connection of its own; franz-go
+//! keeps separate produce, fetch, group and slow connections per broker).
 //!
 //! Bootstrap follows the CLI's conventions in docs/ARCHITECTURE.md: an address whose
 //! peer is not a working Kafka broker (HTTP, oversize frame, undecodable
@@ -64,6 +74,27 @@ impl Default for PoolConfig {
     }
 }
 
+/// Which of a broker's connections a request travels on (see the module
+/// docs: a request the broker holds delays only its own lane).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Lane {
+    /// Requests the broker answers at once: Metadata, ListOffsets,
+    /// OffsetForLeaderEpoch, admin requests ([`Pool::broker`]).
+    Normal,
+    /// The requests of a group or transaction coordinator: JoinGroup (held
+    /// up to the rebalance timeout), SyncGroup, Heartbeat, LeaveGroup,
+    /// OffsetCommit, OffsetFetch, the transactional requests
+    /// ([`Pool::coordinator`]).
+    Group,
+    /// Produce requests (held until the replicas have the records with
+    /// `acks=all`).
+    Produce,
+    /// Fetch requests (held up to `fetch.max.wait.ms` when there is
+    /// nothing to return).
+    Fetch,
+}
+
 /// A pool of broker connections with the cluster metadata. Clones share it.
 #[derive(Clone, Debug)]
 pub struct Pool {
@@ -77,7 +108,7 @@ pub(crate) struct PoolInner {
     stale: AtomicBool,
     refresh: tokio::sync::Mutex<()>,
     any: Mutex<Option<Connection>>,
-    slots: Mutex<HashMap<i32, Arc<tokio::sync::Mutex<Slot>>>>,
+    slots: Mutex<Slots>,
     /// Each coordinator found, with the address FindCoordinator gave: the
     /// metadata may not list it (the broker that answered Metadata lags),
     /// and keeping it here, not in the metadata, means no refresh can
@@ -85,6 +116,9 @@ pub(crate) struct PoolInner {
     /// too). Only `refresh_metadata` writes the metadata.
     pub(crate) coordinators: Mutex<HashMap<(CoordinatorType, String), BrokerInfo>>,
 }
+
+/// The connection slots, one per broker id and lane.
+type Slots = HashMap<(i32, Lane), Arc<tokio::sync::Mutex<Slot>>>;
 
 #[derive(Debug)]
 struct Slot {
@@ -281,9 +315,18 @@ impl Pool {
         Ok((self.broker(id).await?, epoch))
     }
 
-    /// The connection to broker `id`, made on first use; after a failure the
-    /// next attempt waits out an exponential backoff with jitter.
+    /// The connection to broker `id` for requests it answers at once
+    /// ([`Lane::Normal`]), made on first use; after a failure the next
+    /// attempt waits out an exponential backoff with jitter.
     pub async fn broker(&self, id: i32) -> Result<Connection, Error> {
+        self.broker_lane(id, Lane::Normal).await
+    }
+
+    /// The connection to broker `id` on `lane`, made on first use and
+    /// reused while it lives; each lane of a broker is a connection of its
+    /// own, with its own reconnect backoff, so that a request the broker
+    /// holds delays only the requests of its lane.
+    pub async fn broker_lane(&self, id: i32, lane: Lane) -> Result<Connection, Error> {
         self.close_idle();
         let addr = match self.broker_addr(id) {
             Some(addr) => addr,
@@ -293,7 +336,7 @@ impl Pool {
             }
         };
         let slot = lock(&self.inner.slots)
-            .entry(id)
+            .entry((id, lane))
             .or_insert_with(|| {
                 Arc::new(tokio::sync::Mutex::new(Slot {
                     conn: None,
@@ -337,10 +380,13 @@ impl Pool {
         if let Some(c) = lock(&self.inner.any).clone().filter(|c| !c.is_closed()) {
             return Ok(c);
         }
-        let live = lock(&self.inner.slots).values().find_map(|slot| {
-            let s = slot.try_lock().ok()?;
-            s.conn.clone().filter(|c| !c.is_closed())
-        });
+        let live = lock(&self.inner.slots)
+            .iter()
+            .filter(|((_, lane), _)| *lane == Lane::Normal)
+            .find_map(|(_, slot)| {
+                let s = slot.try_lock().ok()?;
+                s.conn.clone().filter(|c| !c.is_closed())
+            });
         if let Some(c) = live {
             return Ok(c);
         }
