@@ -12,12 +12,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
 use krust_codec::generated::{
     HeartbeatRequest, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, SyncGroupRequest,
 };
-use krust_codec::{ApiKey, KString, Message, header};
-use krust_net::{Connection, CoordinatorType, Error, Pool, RawRequest};
+use krust_codec::{ApiKey, KString, Message};
+use krust_net::{Connection, CoordinatorType, Error, Pool};
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
@@ -494,47 +493,20 @@ async fn send(pool: &Pool, group: &str, request: Request) -> Result<Reply, Error
 
 /// JoinGroup: the coordinator holds it until every member rejoined or the
 /// rebalance timeout passed, so it waits `rebalance.timeout.ms` + 5 s (at
-/// least the request timeout), as Java does, not the request timeout alone.
+/// least the request timeout), as Java's `AbstractCoordinator` does, not
+/// the request timeout alone: a JoinGroup held past the request timeout
+/// would otherwise close the coordinator's connection and start over.
 async fn send_join(
     pool: &Pool,
     conn: &Connection,
     req: &JoinGroupRequest,
 ) -> Result<JoinGroupResponse, Error> {
-    let api = ApiKey::JoinGroup;
-    let v = conn.negotiate(api, JoinGroupRequest::VALID_VERSIONS)?;
+    let v = conn.negotiate(ApiKey::JoinGroup, JoinGroupRequest::VALID_VERSIONS)?;
     let rebalance = Duration::from_millis(u64::try_from(req.rebalance_timeout_ms).unwrap_or(0));
-    let timeout =
-        (rebalance + Duration::from_secs(5)).max(pool.config().connection.request_timeout);
-    let correlation_id = conn.next_correlation_id();
-    let client_id = pool
-        .config()
-        .connection
-        .client_id
-        .as_deref()
-        .map(KString::from);
-    let mut buf = BytesMut::new();
-    header::encode_request_frame(&mut buf, v, correlation_id, client_id.as_ref(), req)
-        .map_err(|source| Error::Encode { api, source })?;
-    let frame = conn
-        .send_frame(RawRequest {
-            api,
-            version: v,
-            frame: buf.freeze(),
-            correlation_id,
-            expect_response: true,
-            timeout: Some(timeout),
-        })
-        .await?
-        .ok_or_else(|| Error::Closed {
-            broker: conn.addr().to_owned(),
-        })?;
-    let (_, body) = header::decode_response_as::<JoinGroupRequest>(frame, v).map_err(|source| {
-        Error::Decode {
-            api,
-            broker: conn.addr().to_owned(),
-            source,
-        }
-    })?;
-    conn.note_throttle(api, body.throttle_time_ms);
-    Ok(body)
+    let timeout = (rebalance + JOIN_MARGIN).max(pool.config().connection.request_timeout);
+    conn.send_at_with_timeout(req, v, timeout).await
 }
+
+/// What a JoinGroup waits beyond the rebalance timeout (Java's
+/// `JOIN_GROUP_TIMEOUT_LAPSE`).
+const JOIN_MARGIN: Duration = Duration::from_secs(5);

@@ -13,6 +13,10 @@
 //!   throughout, so it stays in the group (same member id, nothing lost)
 //!   and the rebalance completes only after it acks (Kafka only: noida-db
 //!   never expires a session, so it cannot tell).
+//! - a JoinGroup held by the coordinator longer than the request timeout
+//!   (but within the rebalance timeout) is waited for: it does not time out
+//!   and take the coordinator's connection down (Kafka only: a timing of
+//!   the coordinator's, not a behaviour the emulators add).
 //!
 //! Not on the librdkafka 2.0.2 mock: its fixed 5 s rebalance rounds hide
 //! a LeaveGroup behind its own delay and its SyncGroup race multiplies a
@@ -24,13 +28,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{
-    HEARTBEAT, MOCK_ROUNDS, Member, SESSION, Seen, Tracker, balanced, brokers, config, on_each,
-    pool, wait_for,
+    HEARTBEAT, MOCK_ROUNDS, Member, OnRevoke, SESSION, Seen, Tracker, balanced, brokers, config,
+    on_each, pool, pool_with, wait_for,
 };
 use krust_group::assignor::{Assignor, CooperativeStickyAssignor, RangeAssignor};
 use krust_group::driver::group;
 use krust_group::membership::State;
 use krust_group::{GroupEvent, LeaveReason};
+use krust_net::CoordinatorType;
 use krust_testkit::{Broker, BrokerKind, Capability, Kafka};
 
 fn sticky() -> Vec<Arc<dyn Assignor>> {
@@ -392,5 +397,98 @@ async fn cooperative_revoke_held_past_the_session_keeps_the_member() {
     on_each(vec![Box::new(Kafka::shared())], async |b, t, g| {
         revoke_held_past_the_session(b, t, g, sticky, 2).await
     })
+    .await;
+}
+
+/// The request timeout of the newcomer's pool, shorter than the time the
+/// coordinator holds its JoinGroup ([`JOIN_HELD`]).
+const SHORT_REQUEST: Duration = Duration::from_secs(2);
+/// How long the member in the group holds its revoke, so the coordinator
+/// holds the newcomer's JoinGroup that long (eager: until every member
+/// rejoined). Within the session: this is not about heartbeats.
+const JOIN_HELD: Duration = Duration::from_secs(5);
+
+/// A JoinGroup waits for the rebalance (`rebalance.timeout.ms` + 5 s, as
+/// Java), not the request timeout. A JoinGroup sent with the 2 s request
+/// timeout would time out while the coordinator holds it, and a request
+/// that times out closes its connection.
+async fn join_held_past_the_request_timeout(broker: &dyn Broker, topic: &str, group_id: &str) {
+    let b = broker.bootstrap();
+    let name = broker.name();
+    let range = || -> Vec<Arc<dyn Assignor>> { vec![Arc::new(RangeAssignor)] };
+    let (mut handle, task) = group(pool(&b).await, config(group_id, topic), range());
+    let task = tokio::spawn(task.run());
+    loop {
+        match handle.next_event().await.expect("event") {
+            GroupEvent::Assigned { owned, .. } if owned.len() == 6 => break,
+            GroupEvent::Assigned { .. } => {}
+            e => panic!("{name}: {e:?} before the first assignment"),
+        }
+    }
+    let before = handle.membership().generation;
+    let newcomer = pool_with(&b, SHORT_REQUEST).await;
+    let conn = newcomer
+        .coordinator(CoordinatorType::Group, group_id)
+        .await
+        .expect("the coordinator");
+    let tracker = Tracker::default();
+    let other = Member::start_in(
+        "o",
+        newcomer,
+        config(group_id, topic),
+        range(),
+        OnRevoke::Ack,
+        tracker.clone(),
+    );
+    match handle.next_event().await.expect("event") {
+        GroupEvent::Revoked { .. } => {}
+        e => panic!("{name}: {e:?} instead of a revoke"),
+    }
+    tokio::time::sleep(JOIN_HELD).await;
+    handle.revoke_done();
+    loop {
+        while handle.try_next_event().is_some() {}
+        let (m, o) = (handle.membership(), other.snap());
+        if m.state == State::Stable
+            && o.state == State::Stable
+            && m.generation == o.generation
+            && o.owned.len() == 3
+        {
+            break;
+        }
+        assert!(
+            !conn.is_closed(),
+            "{name}: the coordinator connection closed while the JoinGroup was held"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        !conn.is_closed(),
+        "{name}: the coordinator connection closed: the held JoinGroup timed out"
+    );
+    assert_eq!(
+        other.snap().generation,
+        before + 1,
+        "{name}: the newcomer joined in one rebalance"
+    );
+    let t = tracker.lock().unwrap().clone();
+    t.assert_clean();
+    assert_eq!(
+        t.log.len(),
+        1,
+        "{name}: the newcomer's only event is its assignment: {:?}",
+        t.log
+    );
+    assert!(other.close().await);
+    handle.close(Duration::from_secs(5)).await.expect("close");
+    task.await.expect("task");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn join_group_held_past_the_request_timeout_is_waited_for() {
+    on_each(
+        vec![Box::new(Kafka::shared())],
+        join_held_past_the_request_timeout,
+    )
     .await;
 }
