@@ -5,7 +5,7 @@
 //! Protocol guide: "Network", "Versioning and Compatibility"; KIP-35,
 //! KIP-511 (ApiVersions), KIP-219 (throttling).
 
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -70,6 +70,8 @@ struct Inner {
     client_id: Option<KString>,
     request_timeout: Duration,
     next_correlation_id: AtomicI32,
+    /// Requests callers are waiting on (see [`Connection::in_flight`]).
+    waiting: AtomicUsize,
     versions: OnceLock<ApiVersions>,
     /// The (API, version) pairs whose replies carried bytes past their
     /// schema, so the debug event about it is emitted once each.
@@ -233,6 +235,7 @@ impl Connection {
                 client_id: config.client_id.as_deref().map(KString::from),
                 request_timeout: config.request_timeout,
                 next_correlation_id: AtomicI32::new(0),
+                waiting: AtomicUsize::new(0),
                 versions: OnceLock::new(),
                 lenient: std::sync::Mutex::new(Vec::new()),
             }),
@@ -256,6 +259,14 @@ impl Connection {
             .versions
             .get()
             .unwrap_or_else(|| EMPTY.get_or_init(ApiVersions::default))
+    }
+
+    /// How many requests callers are waiting on: sent or queued, and not
+    /// yet answered, failed or given up. A broker that stopped answering
+    /// keeps them, so the pool sends cluster-wide requests to the
+    /// connection with the fewest (Java's `leastLoadedNode`).
+    pub fn in_flight(&self) -> usize {
+        self.inner.waiting.load(Ordering::Relaxed)
     }
 
     /// Whether the connection task has stopped (poisoned or closed).
@@ -429,6 +440,8 @@ impl Connection {
     }
 
     async fn round_trip_inner(&self, req: RawRequest) -> Result<Bytes, Error> {
+        // Counted until this future completes or is dropped.
+        let _waiting = Waiting::count(&self.inner.waiting);
         let started = Instant::now();
         let timeout = req.timeout.unwrap_or(self.inner.request_timeout);
         let api = req.api;
@@ -480,6 +493,23 @@ impl Connection {
             Err(error) => tracing::debug!(latency_us, %error, "request failed"),
         }
         result
+    }
+}
+
+/// One request a caller waits on, counted in [`Connection::in_flight`]
+/// while it lives.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn count(n: &'a AtomicUsize) -> Waiting<'a> {
+        n.fetch_add(1, Ordering::Relaxed);
+        Waiting(n)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -375,18 +375,32 @@ impl Pool {
         }
     }
 
-    /// A live connection to any broker, for cluster-wide requests.
+    /// A live connection for cluster-wide requests (Metadata,
+    /// FindCoordinator): of the bootstrap connection and the brokers'
+    /// [`Lane::Normal`] connections, the one with the fewest requests in
+    /// flight ([`Connection::in_flight`]), as Java's `leastLoadedNode`
+    /// picks, so that a broker that stopped answering is passed over while
+    /// another is idle. With none live, it connects to a known broker, else
+    /// bootstraps again.
     pub async fn any_connection(&self) -> Result<Connection, Error> {
-        if let Some(c) = lock(&self.inner.any).clone().filter(|c| !c.is_closed()) {
-            return Ok(c);
-        }
-        let live = lock(&self.inner.slots)
-            .iter()
-            .filter(|((_, lane), _)| *lane == Lane::Normal)
-            .find_map(|(_, slot)| {
-                let s = slot.try_lock().ok()?;
-                s.conn.clone().filter(|c| !c.is_closed())
-            });
+        let bootstrap = lock(&self.inner.any).clone().filter(|c| !c.is_closed());
+        let live = {
+            let slots = lock(&self.inner.slots);
+            let normal = slots
+                .iter()
+                .filter(|((_, lane), _)| *lane == Lane::Normal)
+                .filter_map(|(_, slot)| {
+                    // A slot being connected is not live yet.
+                    let s = slot.try_lock().ok()?;
+                    s.conn.clone().filter(|c| !c.is_closed())
+                })
+                .collect::<Vec<_>>();
+            // The bootstrap connection first: it wins a tie.
+            bootstrap
+                .into_iter()
+                .chain(normal)
+                .min_by_key(Connection::in_flight)
+        };
         if let Some(c) = live {
             return Ok(c);
         }

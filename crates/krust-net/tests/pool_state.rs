@@ -118,3 +118,112 @@ async fn a_coordinator_the_metadata_does_not_list_survives_a_refresh() {
     assert_eq!(conn.addr(), a2);
     assert_eq!(accepted.load(Ordering::SeqCst), 1);
 }
+
+/// A broker of a two-broker cluster (ids 1 and 2 at `addrs`): answers
+/// Metadata at once, except a request naming the topic "hang", which it
+/// holds (telling `held`), as a hung broker does; counts the Metadata
+/// requests it answers.
+async fn broker_that_can_hang(
+    l: TcpListener,
+    addrs: [String; 2],
+    held: tokio::sync::mpsc::Sender<()>,
+    answered: Arc<AtomicUsize>,
+) {
+    while let Ok((mut s, _)) = l.accept().await {
+        let (addrs, held, answered) = (addrs.clone(), held.clone(), answered.clone());
+        tokio::spawn(async move {
+            while let Some((h, body)) = read_request(&mut s).await {
+                let r = match &body {
+                    RequestBody::ApiVersions(_) => ResponseBody::ApiVersions(api_versions_body()),
+                    RequestBody::Metadata(m) => {
+                        let names = m.topics.iter().flatten().filter_map(|t| t.name.as_ref());
+                        if names.into_iter().any(|n| n.as_str() == "hang") {
+                            let _ = held.send(()).await;
+                            tokio::time::sleep(Duration::from_secs(20)).await;
+                            return;
+                        }
+                        answered.fetch_add(1, Ordering::SeqCst);
+                        let brokers = addrs
+                            .iter()
+                            .zip(1..)
+                            .map(|(a, id)| {
+                                let (host, port) = host_port(a);
+                                MetadataResponseBroker {
+                                    node_id: id,
+                                    host: host.as_str().into(),
+                                    port,
+                                    ..Default::default()
+                                }
+                            })
+                            .collect();
+                        ResponseBody::Metadata(MetadataResponse {
+                            brokers,
+                            controller_id: 1,
+                            ..Default::default()
+                        })
+                    }
+                    other => panic!("unexpected {other:?}"),
+                };
+                reply(&mut s, &h, r).await;
+            }
+        });
+    }
+}
+
+/// Broker 1 (the bootstrap connection) stops answering with a request in
+/// flight; broker 2 is connected and idle. A cluster-wide request must go
+/// to broker 2 (Java's `leastLoadedNode`: the connected node with the
+/// fewest requests in flight), not queue behind the hung one, which
+/// used to cost it a request timeout (and the hung request's connection).
+#[tokio::test]
+async fn cluster_wide_requests_go_to_the_least_loaded_connection() {
+    let (l1, a1) = listen().await;
+    let (l2, a2) = listen().await;
+    let (held_tx, mut held) = tokio::sync::mpsc::channel(4);
+    let (answered1, answered2) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let addrs = [a1.clone(), a2.clone()];
+    tokio::spawn(broker_that_can_hang(
+        l1,
+        addrs.clone(),
+        held_tx.clone(),
+        answered1.clone(),
+    ));
+    tokio::spawn(broker_that_can_hang(l2, addrs, held_tx, answered2.clone()));
+    let pool = Pool::bootstrap(PoolConfig {
+        bootstrap: vec![a1.clone()],
+        connection: krust_net::ConnectionConfig {
+            request_timeout: Duration::from_secs(3),
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await
+    .expect("bootstrap");
+    let first = pool.any_connection().await.expect("connection");
+    assert_eq!(first.addr(), a1, "only the bootstrap connection so far");
+    let hung = tokio::spawn(async move { first.send(&metadata_request(&["hang"])).await });
+    held.recv().await.expect("broker 1 holds the request");
+    let second = pool.broker(2).await.expect("broker 2");
+    assert_eq!(second.in_flight(), 0);
+
+    let picked = pool.any_connection().await.expect("connection");
+    assert_eq!(
+        picked.addr(),
+        a2,
+        "the idle broker, not the one with a request in flight"
+    );
+    let before = answered1.load(Ordering::SeqCst);
+    pool.refresh_metadata(&[]).await.expect("refresh");
+    assert_eq!(
+        answered1.load(Ordering::SeqCst),
+        before,
+        "nothing more sent to broker 1"
+    );
+    assert!(answered2.load(Ordering::SeqCst) >= 1);
+    assert!(
+        !hung.is_finished(),
+        "the hung request is still waiting: {:?}",
+        hung.await
+    );
+    hung.abort();
+}
