@@ -14,7 +14,7 @@
 //! | [`KafkaCluster`] | three (or n) Kafka nodes: kill, hang, resume, restart a node |
 //! | [`Tansu`] | Tansu 0.6.0, in-memory storage |
 //! | [`NoidaDb`] | the noida-db 0.2.3 Kafka emulator, data in a temp dir, [`NoidaDb::restart`] |
-//! | [`MockCluster`] | librdkafka 2.0.2's mock cluster, several brokers, fault injection |
+//! | [`MockCluster`] | librdkafka's mock cluster ([`MockVersion`]: 2.0.2, or 2.12.1 as rust-rdkafka's `mocking` runs it), several brokers, fault injection |
 //! | [`External`] | `KAFKA_BOOTSTRAP` |
 //! | `DockerKafka` | `apache/kafka` via testcontainers (feature `docker`) |
 //!
@@ -61,7 +61,7 @@ pub use kafka::{
     CONSUMER_GROUP_COMMAND, Kafka, KafkaBuilder, KafkaCluster, KafkaClusterBuilder, KafkaVersion,
     TOPIC_COMMAND,
 };
-pub use mock::MockCluster;
+pub use mock::{MockCluster, MockVersion};
 pub use names::unique;
 pub use noida::NoidaDb;
 pub use process::accepts;

@@ -1,10 +1,19 @@
-//! librdkafka 2.0.2's mock cluster, run by our program
-//! `mockcluster/mockcluster.c` (built into `.deps/bin/krust-mockcluster` by
-//! `scripts/setup.sh`), with its fault injection as methods.
+//! librdkafka's mock cluster, in two versions, each run by a program of ours
+//! that `scripts/setup.sh` builds into `.deps/bin`, with its fault injection
+//! as methods:
 //!
-//! The program reads one command per line on stdin and answers each with
-//! `OK ...` or `ERR ...`; end of stdin stops it, so it dies with the test
-//! process that owns the pipe.
+//! - librdkafka 2.0.2 (Debian's librdkafka-dev): `mockcluster/mockcluster.c`,
+//!   built into `krust-mockcluster`;
+//! - librdkafka 2.12.1, the mock rust-rdkafka's `mocking` module runs (what
+//!   many Rust projects test against): `tools/rdkafka-mock`, a Rust program
+//!   on the `rdkafka` crate, which builds librdkafka from source, built into
+//!   `krust-rdkafka-mock`.
+//!
+//! Both programs speak one protocol: start-up lines (`LIBRDKAFKA=`,
+//! `BROKER=`, `BOOTSTRAP=`, `READY`), then one command per line on stdin,
+//! each answered with `OK ...` or `ERR ...`; end of stdin stops them, so
+//! they die with the test process that owns the pipe. So one fixture,
+//! [`MockCluster`], drives either ([`MockVersion`]).
 
 use std::io::{BufRead, BufReader, Write};
 use std::sync::Mutex;
@@ -19,6 +28,68 @@ use crate::{Error, Result};
 /// How long a fault command may take to be acknowledged.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Which librdkafka a [`MockCluster`] comes from. They deviate from Kafka
+/// in different ways (docs/ARCHITECTURE.md, "Test brokers"), so each is a
+/// [`BrokerKind`] of its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum MockVersion {
+    /// librdkafka 2.0.2 (Debian's librdkafka-dev), [`BrokerKind::MockCluster`].
+    V2_0,
+    /// librdkafka 2.12.1 (the `rdkafka` crate 0.39.0's bundled source),
+    /// [`BrokerKind::MockCluster212`].
+    V2_12,
+}
+
+impl MockVersion {
+    /// Every version, oldest first.
+    pub const ALL: [MockVersion; 2] = [MockVersion::V2_0, MockVersion::V2_12];
+
+    /// The broker kind of this version's mock.
+    pub fn kind(self) -> BrokerKind {
+        match self {
+            MockVersion::V2_0 => BrokerKind::MockCluster,
+            MockVersion::V2_12 => BrokerKind::MockCluster212,
+        }
+    }
+
+    /// The librdkafka version the mock must report (`2.0.2`, `2.12.1`): a
+    /// program built against another one is refused at start, since the
+    /// capabilities and quirks recorded for the kind would not hold.
+    pub fn librdkafka(self) -> &'static str {
+        match self {
+            MockVersion::V2_0 => "2.0.2",
+            MockVersion::V2_12 => "2.12.1",
+        }
+    }
+
+    /// `(api key, highest version)` the fixture narrows the mock to at start
+    /// (its `apiversion` command), because it advertises higher versions
+    /// that it does not parse. librdkafka's own client never sends them
+    /// (JoinGroup v5, SyncGroup v3, LeaveGroup v1 are its highest), so only
+    /// other clients meet them: 2.12.1 reads JoinGroup v6's and SyncGroup
+    /// v4's compact (flexible) arrays as 4-byte counts and closes the
+    /// connection, and answers LeaveGroup v3+ (batch leave) without its
+    /// Members array. Java's client would negotiate the same broken
+    /// versions; krust, which follows the advertised ranges, could not join
+    /// a group on it at all. Below these the group APIs decode.
+    pub fn narrowed_versions(self) -> &'static [(i16, i16)] {
+        match self {
+            MockVersion::V2_0 => &[],
+            // JoinGroup, SyncGroup, LeaveGroup.
+            MockVersion::V2_12 => &[(11, 5), (14, 3), (13, 2)],
+        }
+    }
+
+    /// The program in `.deps/bin` and the variable that overrides its path.
+    fn program(self) -> (&'static str, &'static str) {
+        match self {
+            MockVersion::V2_0 => ("krust-mockcluster", "KRUST_MOCKCLUSTER"),
+            MockVersion::V2_12 => ("krust-rdkafka-mock", "KRUST_RDKAFKA_MOCK"),
+        }
+    }
+}
+
 /// A librdkafka mock cluster of several brokers (ids `1..=n`) on 127.0.0.1,
 /// stopped on drop.
 #[derive(Debug)]
@@ -26,6 +97,7 @@ pub struct MockCluster {
     inner: Mutex<Inner>,
     brokers: Vec<(i32, String)>,
     bootstrap: String,
+    version: MockVersion,
     librdkafka: String,
     _dir: TempDir,
 }
@@ -37,17 +109,36 @@ struct Inner {
 }
 
 impl MockCluster {
-    /// Start a cluster of `brokers` brokers with `topics` as
+    /// Start a librdkafka 2.0.2 cluster of `brokers` brokers with `topics` as
     /// `(name, partitions)` (replication factor 1); panics (naming
     /// `scripts/setup.sh` when the program is missing) if it cannot.
     pub fn start(brokers: usize, topics: &[(&str, i32)]) -> Self {
-        Self::try_start(brokers, topics)
-            .unwrap_or_else(|e| panic!("cannot start the librdkafka mock cluster: {e}"))
+        Self::start_version(MockVersion::V2_0, brokers, topics)
     }
 
-    /// Start a cluster and wait for its `READY` line.
+    /// [`start`](Self::start) with the mock of librdkafka `version`.
+    pub fn start_version(version: MockVersion, brokers: usize, topics: &[(&str, i32)]) -> Self {
+        Self::try_start_version(version, brokers, topics).unwrap_or_else(|e| {
+            panic!(
+                "cannot start the librdkafka {} mock cluster: {e}",
+                version.librdkafka()
+            )
+        })
+    }
+
+    /// Start a librdkafka 2.0.2 cluster and wait for its `READY` line.
     pub fn try_start(brokers: usize, topics: &[(&str, i32)]) -> Result<Self> {
-        let binary = locate("krust-mockcluster", "KRUST_MOCKCLUSTER")?;
+        Self::try_start_version(MockVersion::V2_0, brokers, topics)
+    }
+
+    /// Start the mock of librdkafka `version` and wait for its `READY` line.
+    pub fn try_start_version(
+        version: MockVersion,
+        brokers: usize,
+        topics: &[(&str, i32)],
+    ) -> Result<Self> {
+        let (program, env_override) = version.program();
+        let binary = locate(program, env_override)?;
         let dir = TempDir::new("mock")?;
         let mut args = vec!["-b".to_string(), brokers.to_string()];
         for (name, partitions) in topics {
@@ -55,7 +146,7 @@ impl MockCluster {
             args.push(format!("{name}:{partitions}"));
         }
         let (mut proc, stdout) = Proc::spawn(
-            "krust-mockcluster",
+            program,
             &binary,
             &args,
             &dir.path().join("mock.log"),
@@ -64,7 +155,7 @@ impl MockCluster {
         let stdout = stdout.expect("piped stdout");
         let (tx, lines) = channel();
         thread::Builder::new()
-            .name("krust-mockcluster-stdout".into())
+            .name(format!("{program}-stdout"))
             .spawn(move || {
                 for line in BufReader::new(stdout).lines() {
                     let Ok(line) = line else { break };
@@ -96,28 +187,40 @@ impl MockCluster {
                 }
                 Err(RecvTimeoutError::Timeout) => {
                     return Err(Error::new(format!(
-                        "krust-mockcluster printed no READY within {START_TIMEOUT:?}\n{}",
+                        "{program} printed no READY within {START_TIMEOUT:?}\n{}",
                         proc.log_tail()
                     )));
                 }
                 Err(RecvTimeoutError::Disconnected) => {
                     let status = proc.exited().map(|s| s.to_string()).unwrap_or_default();
                     return Err(Error::new(format!(
-                        "krust-mockcluster exited before READY {status}\n{}",
+                        "{program} exited before READY {status}\n{}",
                         proc.log_tail()
                     )));
                 }
             }
         }
         let bootstrap =
-            bootstrap.ok_or_else(|| Error::new("krust-mockcluster printed no BOOTSTRAP line"))?;
-        Ok(Self {
+            bootstrap.ok_or_else(|| Error::new(format!("{program} printed no BOOTSTRAP line")))?;
+        if librdkafka != version.librdkafka() {
+            return Err(Error::new(format!(
+                "{} runs librdkafka {librdkafka:?}, not {}: rebuild it with `scripts/setup.sh`",
+                binary.display(),
+                version.librdkafka()
+            )));
+        }
+        let mock = Self {
             inner: Mutex::new(Inner { proc, lines }),
             brokers: ids,
             bootstrap,
+            version,
             librdkafka,
             _dir: dir,
-        })
+        };
+        for (api_key, max) in version.narrowed_versions() {
+            mock.command(&format!("apiversion {api_key} 0 {max}"))?;
+        }
+        Ok(mock)
     }
 
     /// The broker ids with their `host:port`, in id order.
@@ -133,9 +236,15 @@ impl MockCluster {
             .map(|(_, a)| a.as_str())
     }
 
-    /// The librdkafka version the mock comes from.
+    /// The librdkafka version the mock comes from, as the program reported
+    /// it (always [`MockVersion::librdkafka`] of [`version`](Self::version)).
     pub fn librdkafka_version(&self) -> &str {
         &self.librdkafka
+    }
+
+    /// Which mock this is.
+    pub fn version(&self) -> MockVersion {
+        self.version
     }
 
     /// Send one command line and wait for its `OK` / `ERR` answer.
@@ -218,7 +327,7 @@ impl Broker for MockCluster {
     }
 
     fn kind(&self) -> BrokerKind {
-        BrokerKind::MockCluster
+        self.version.kind()
     }
 
     fn create_topic(&self, name: &str, partitions: i32) -> Result<()> {

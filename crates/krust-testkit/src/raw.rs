@@ -56,8 +56,21 @@ impl Connection {
         })
     }
 
-    /// Send `body` at `version` and wait for its response.
+    /// Send `body` at `version` and wait for its response, read as a client
+    /// reads one: bytes after the fields of this version are ignored (as
+    /// krust-net, Java and librdkafka do; the librdkafka 2.12 mock appends
+    /// one to Metadata v12). [`send_read`](Self::send_read) counts them.
     pub fn send<R: Request>(&mut self, version: i16, body: &R) -> Result<R::Response> {
+        Ok(self.send_read(version, body)?.body)
+    }
+
+    /// [`send`](Self::send), also giving the header and how many bytes after
+    /// the schema's fields the broker sent (0 from a broker that follows it).
+    pub fn send_read<R: Request>(
+        &mut self,
+        version: i16,
+        body: &R,
+    ) -> Result<header::ReadResponse<R::Response>> {
         let api = R::API_KEY;
         let what = |step: &str| format!("{api:?} v{version} to {}: {step}", self.addr);
         self.correlation_id = self.correlation_id.wrapping_add(1);
@@ -91,13 +104,13 @@ impl Connection {
             }
             self.read_buf.extend_from_slice(&chunk[..n]);
         };
-        let (header, response) = header::decode_response_as::<R>(frame, version)
+        let response = header::read_response_as::<R>(frame, version)
             .map_err(|e| Error::new(format!("{}: {e}", what("decoding"))))?;
-        if header.correlation_id != self.correlation_id {
+        if response.header.correlation_id != self.correlation_id {
             return Err(Error::new(format!(
                 "{}: correlation id {} instead of {}",
                 what("reading"),
-                header.correlation_id,
+                response.header.correlation_id,
                 self.correlation_id
             )));
         }
