@@ -23,8 +23,8 @@ use tokio::task::JoinSet;
 use crate::assignor::{Assignor, ClusterView};
 use crate::events::GroupEvent;
 use crate::membership::{
-    Action, Assignments, Input, MemberSubscription, Membership, MembershipConfig, Reply, Request,
-    State, TimerKind,
+    Action, AssignFailure, Assignments, Input, MemberSubscription, Membership, MembershipConfig,
+    Reply, Request, State, TimerKind,
 };
 use crate::tp::TopicPartition;
 
@@ -365,9 +365,9 @@ impl GroupTask {
                 self.inflight.spawn(async move {
                     let result = match assignor {
                         Some(a) => leader_assign(&pool, &*a, &members).await,
-                        None => Err(format!(
+                        None => Err(AssignFailure::Assignor(format!(
                             "the group chose {protocol:?}, which this member does not offer"
-                        )),
+                        ))),
                     };
                     match result {
                         // The snapshot first: the machine keeps it while assigning.
@@ -442,7 +442,7 @@ async fn leader_assign(
     pool: &Pool,
     assignor: &dyn Assignor,
     members: &[MemberSubscription],
-) -> Result<(Assignments, BTreeMap<String, i32>), String> {
+) -> Result<(Assignments, BTreeMap<String, i32>), AssignFailure> {
     let topics: BTreeSet<&str> = members
         .iter()
         .flat_map(|m| m.subscription.topics.iter().map(|t| t.as_str()))
@@ -451,13 +451,15 @@ async fn leader_assign(
     let meta = pool
         .refresh_metadata(&names)
         .await
-        .map_err(|e| format!("metadata for the assignment: {e}"))?;
+        .map_err(AssignFailure::Metadata)?;
     let counts = partition_counts(&meta, &names);
     let mut view = ClusterView::new();
     for (t, n) in &counts {
         view = view.with_topic(t.as_str(), *n);
     }
-    let result = assignor.assign(&view, members).map_err(|e| e.to_string())?;
+    let result = assignor
+        .assign(&view, members)
+        .map_err(|e| AssignFailure::Assignor(e.to_string()))?;
     let result = result
         .into_iter()
         .map(|(m, ps)| (m, ps.into_iter().collect()))

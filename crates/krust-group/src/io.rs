@@ -122,6 +122,19 @@ pub enum TimerKind {
     Metadata,
 }
 
+/// Why the leader has no assignment to send.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum AssignFailure {
+    /// The metadata of the subscribed topics could not be read: retriable
+    /// causes (a broker down, a timeout) make the leader rejoin after a
+    /// backoff, others end the membership.
+    Metadata(krust_net::Error),
+    /// The assignor refused, or the group chose one this member does not
+    /// offer: the membership ends.
+    Assignor(String),
+}
+
 /// A request for the coordinator.
 #[derive(Debug, Clone)]
 #[allow(clippy::large_enum_variant)]
@@ -179,7 +192,7 @@ pub enum Input {
         /// The generation of the [`Action::Assign`].
         generation: i32,
         /// The assignments, or why there are none.
-        result: Result<Assignments, String>,
+        result: Result<Assignments, AssignFailure>,
     },
     /// A timer fired.
     Timer(TimerKind),

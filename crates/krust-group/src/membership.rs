@@ -25,8 +25,8 @@ pub use crate::events::{GroupError, GroupEvent, LeaveReason};
 use crate::tp::{TopicPartition, by_topic};
 
 pub use crate::io::{
-    Action, Assignments, Input, MemberSubscription, MembershipConfig, RebalanceProtocol, Reply,
-    Request, State, TimerKind,
+    Action, AssignFailure, Assignments, Input, MemberSubscription, MembershipConfig,
+    RebalanceProtocol, Reply, Request, State, TimerKind,
 };
 
 /// What to do once the application acked a revoke.

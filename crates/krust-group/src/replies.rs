@@ -12,7 +12,7 @@ use krust_codec::generated::{JoinGroupResponse, SyncGroupRequest, SyncGroupRespo
 use krust_codec::{ApiKey, ErrorCode, KString};
 
 use crate::membership::{
-    Action, AfterRevoke, Assignments, LeaveReason, MemberSubscription, Membership,
+    Action, AfterRevoke, AssignFailure, Assignments, LeaveReason, MemberSubscription, Membership,
     RebalanceProtocol, Reply, Request, State, TimerKind,
 };
 use crate::tp::{TopicPartition, by_topic, from_topics};
@@ -253,10 +253,25 @@ impl Membership {
         }
     }
 
-    pub(crate) fn send_leader_sync(&mut self, result: Result<Assignments, String>, now: Instant) {
+    pub(crate) fn send_leader_sync(
+        &mut self,
+        result: Result<Assignments, AssignFailure>,
+        now: Instant,
+    ) {
         let assignments = match result {
             Ok(a) => a,
-            Err(e) => return self.fatal_protocol(format!("the assignor failed: {e}")),
+            Err(AssignFailure::Metadata(e)) if transient(&e) => {
+                // An outage, not the end of the membership: rejoin after a
+                // backoff. Kafka answers a member rejoining the round it is
+                // in with the same generation, so the leader assigns again.
+                tracing::info!(group = %self.cfg.group_id, error = %e, "metadata for the assignment failed; rejoining");
+                self.state = State::Joining;
+                return self.backoff(now);
+            }
+            Err(AssignFailure::Metadata(e)) => return self.fatal_net(e),
+            Err(AssignFailure::Assignor(e)) => {
+                return self.fatal_protocol(format!("the assignor failed: {e}"));
+            }
         };
         let mut out = Vec::with_capacity(assignments.len());
         for (member, parts) in &assignments {

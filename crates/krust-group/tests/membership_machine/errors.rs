@@ -224,3 +224,62 @@ fn a_lookup_that_ran_out_of_time_is_retried_not_fatal() {
     ))));
     assert_eq!(h.m.state(), State::Fatal);
 }
+
+/// The leader could not read the metadata it assigns with (a broker down,
+/// a request timeout): an outage, not the end of the membership. It
+/// rejoins after a backoff (Kafka answers a member rejoining the same
+/// round with the same generation) and assigns again.
+#[test]
+fn a_failed_metadata_lookup_for_the_assignment_rejoins_after_a_backoff() {
+    let mut h = H::new(cfg());
+    h.feed(Input::Start);
+    h.feed(Input::Coordinator(Ok(1)));
+    h.leader_join_reply(2);
+    assert_eq!(h.m.state(), State::Assigning);
+    h.feed(Input::Assignment {
+        generation: 2,
+        result: Err(AssignFailure::Metadata(krust_net::Error::Timeout {
+            api: krust_codec::ApiKey::Metadata,
+            broker: "b:1".into(),
+            elapsed: Duration::from_secs(30),
+        })),
+    });
+    assert!(h.events().is_empty(), "{:?}", h.events());
+    assert_ne!(h.m.state(), State::Fatal);
+    assert!(h.sent().is_none(), "not at once: {:?}", h.last);
+    assert!(h.has(|a| matches!(a, Action::Timer(TimerKind::Retry, Some(_)))));
+    h.feed(Input::Timer(TimerKind::Retry));
+    assert_eq!(h.join_request_member(), "m1", "the same member rejoins");
+    h.leader_join_reply(2);
+    let mut a = Assignments::new();
+    a.insert("m1".into(), tps(&[0]));
+    h.feed(Input::Assignment {
+        generation: 2,
+        result: Ok(a),
+    });
+    h.sync_reply(ErrorCode::NONE, &[0]);
+    assert_eq!(h.m.state(), State::Stable);
+}
+
+/// A metadata failure retrying cannot fix ends the membership, typed.
+#[test]
+fn a_metadata_refusal_for_the_assignment_is_fatal() {
+    let mut h = H::new(cfg());
+    h.feed(Input::Start);
+    h.feed(Input::Coordinator(Ok(1)));
+    h.leader_join_reply(2);
+    h.feed(Input::Assignment {
+        generation: 2,
+        result: Err(AssignFailure::Metadata(krust_net::Error::broker(
+            krust_codec::ApiKey::Metadata,
+            ErrorCode::CLUSTER_AUTHORIZATION_FAILED,
+            None,
+        ))),
+    });
+    assert_eq!(h.m.state(), State::Fatal);
+    assert!(
+        matches!(h.events()[..], [GroupEvent::Fatal(e)] if e.code() == Some(ErrorCode::CLUSTER_AUTHORIZATION_FAILED)),
+        "{:?}",
+        h.events()
+    );
+}

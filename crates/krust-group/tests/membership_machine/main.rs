@@ -12,7 +12,9 @@ use krust_codec::generated::{
     HeartbeatResponse, JoinGroupResponse, LeaveGroupResponse, SyncGroupResponse,
 };
 use krust_codec::{ErrorCode, KString};
-use krust_group::membership::{Action, Assignments, Input, Reply, Request, State, TimerKind};
+use krust_group::membership::{
+    Action, AssignFailure, Assignments, Input, Reply, Request, State, TimerKind,
+};
 use krust_group::{
     GroupEvent, LeaveReason, Membership, MembershipConfig, RebalanceProtocol, TopicPartition,
 };
