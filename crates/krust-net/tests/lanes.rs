@@ -5,8 +5,11 @@
 //! the coordinator's requests travel on the Group lane, apart from the
 //! Metadata, ListOffsets and Produce requests to the same broker.
 //!
-//! A scripted peer, because it holds a JoinGroup for as long as the test
-//! needs and answers each connection in order, as Kafka does.
+//! On Apache Kafka 4.4.0 (the node this binary shares): a second member's
+//! JoinGroup, which the coordinator holds until the first member rejoins
+//! or its rebalance timeout ends, while a ListOffsets goes to the same
+//! broker. Then on a scripted peer, which holds a JoinGroup for as long as
+//! the test needs, for the connection counts.
 
 mod common;
 
@@ -21,11 +24,13 @@ use krust_codec::generated::join_group_request::JoinGroupRequestProtocol;
 use krust_codec::generated::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use krust_codec::generated::metadata_response::MetadataResponseBroker;
 use krust_codec::generated::{
-    ApiVersionsResponse, FindCoordinatorResponse, JoinGroupRequest, ListOffsetsRequest,
-    ListOffsetsResponse, MetadataResponse,
+    ApiVersionsResponse, FindCoordinatorResponse, JoinGroupRequest, JoinGroupResponse,
+    ListOffsetsRequest, ListOffsetsResponse, MetadataResponse,
 };
+use krust_codec::{ApiKey, ErrorCode, Message, consumer_protocol};
 use krust_codec::{RequestBody, ResponseBody};
-use krust_net::{ConnectionConfig, CoordinatorType, Error, Lane, Pool, PoolConfig};
+use krust_net::{Connection, ConnectionConfig, CoordinatorType, Error, Lane, Pool, PoolConfig};
+use krust_testkit::{Broker, Kafka, unique};
 use tokio::sync::mpsc;
 
 fn versions() -> ApiVersionsResponse {
@@ -131,6 +136,135 @@ fn list_offsets_request() -> ListOffsetsRequest {
         }],
         ..Default::default()
     }
+}
+
+/// A JoinGroup of `member` (empty: a new one) with `topic`'s subscription.
+fn member_join(
+    group: &str,
+    member: &str,
+    topic: &str,
+    rebalance_timeout_ms: i32,
+) -> JoinGroupRequest {
+    let sub = consumer_protocol::Subscription {
+        topics: vec![topic.into()],
+        ..Default::default()
+    };
+    JoinGroupRequest {
+        group_id: group.into(),
+        session_timeout_ms: 30_000,
+        rebalance_timeout_ms,
+        member_id: member.into(),
+        protocol_type: consumer_protocol::PROTOCOL_TYPE.into(),
+        protocols: vec![JoinGroupRequestProtocol {
+            name: "range".into(),
+            metadata: consumer_protocol::encode_subscription(&sub, 0).expect("subscription"),
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+/// Join as a new member: the first JoinGroup (v4+) is answered at once
+/// with MEMBER_ID_REQUIRED and the id to join with; returns the id and the
+/// second JoinGroup's future, which the coordinator answers when the group
+/// is ready.
+async fn join_as_new_member(
+    conn: &Connection,
+    group: &str,
+    topic: &str,
+    rebalance_timeout_ms: i32,
+) -> (
+    String,
+    impl std::future::Future<Output = Result<JoinGroupResponse, Error>> + use<>,
+) {
+    let version = conn
+        .negotiate(ApiKey::JoinGroup, JoinGroupRequest::VALID_VERSIONS)
+        .expect("JoinGroup");
+    assert!(version >= 4, "Kafka 4.4 speaks JoinGroup v4+");
+    let wait = Duration::from_millis(u64::try_from(rebalance_timeout_ms).expect("ms") + 10_000);
+    // A fresh node may still be loading the offsets topic: retriable.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let first = loop {
+        let first = conn
+            .send_at_with_timeout(
+                &member_join(group, "", topic, rebalance_timeout_ms),
+                version,
+                wait,
+            )
+            .await
+            .expect("JoinGroup");
+        let code = ErrorCode::from(first.error_code);
+        if !code.is_retriable() || std::time::Instant::now() >= deadline {
+            break first;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        ErrorCode::from(first.error_code),
+        ErrorCode::MEMBER_ID_REQUIRED,
+        "{first:?}"
+    );
+    let member = first.member_id.as_str().to_owned();
+    let req = member_join(group, &member, topic, rebalance_timeout_ms);
+    let conn = conn.clone();
+    (member, async move {
+        conn.send_at_with_timeout(&req, version, wait).await
+    })
+}
+
+/// On Kafka: member A joins (generation 1) and then says nothing more;
+/// member B's JoinGroup is held by the coordinator, which waits for A to
+/// rejoin, up to A's 20 s rebalance timeout. Meanwhile a ListOffsets to
+/// the same broker through the pool must be answered at once, and B's
+/// JoinGroup must still be waiting (not failed by a timeout closing its
+/// connection).
+#[tokio::test]
+async fn a_join_group_held_by_kafka_does_not_delay_list_offsets_to_its_broker() {
+    let kafka = Kafka::shared();
+    let topic = unique("krust-net-lanes");
+    let group = unique("krust-net-lanes");
+    kafka.create_topic(&topic, 1).expect("topic");
+    let pool = Pool::bootstrap(PoolConfig {
+        bootstrap: vec![kafka.addr()],
+        connection: ConnectionConfig {
+            request_timeout: Duration::from_secs(3),
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await
+    .expect("bootstrap");
+    let coordinator = pool
+        .coordinator(CoordinatorType::Group, &group)
+        .await
+        .expect("coordinator");
+    let (_, a_joins) = join_as_new_member(&coordinator, &group, &topic, 20_000).await;
+    let a = a_joins.await.expect("A's JoinGroup");
+    assert_eq!(ErrorCode::from(a.error_code), ErrorCode::NONE, "{a:?}");
+    let (_, b_joins) = join_as_new_member(&coordinator, &group, &topic, 20_000).await;
+    let b = tokio::spawn(b_joins);
+    // Let B's JoinGroup reach the coordinator, which now waits for A.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !b.is_finished(),
+        "B's JoinGroup answered at once: {:?}",
+        b.await
+    );
+
+    let (leader, epoch) = pool.leader_connection(&topic, 0).await.expect("leader");
+    assert_eq!(leader.addr(), coordinator.addr(), "one broker");
+    let mut req = list_offsets_request();
+    req.topics[0].name = topic.as_str().into();
+    req.topics[0].partitions[0].current_leader_epoch = epoch;
+    let offsets = leader.send(&req).await;
+    let offsets = offsets.unwrap_or_else(|e| panic!("ListOffsets behind the held JoinGroup: {e}"));
+    assert_eq!(offsets.topics[0].partitions[0].error_code, 0, "{offsets:?}");
+    assert!(
+        !b.is_finished(),
+        "B's JoinGroup must still be held: {:?}",
+        b.await
+    );
+    b.abort();
 }
 
 /// While the coordinator holds a JoinGroup, a ListOffsets and a Metadata
