@@ -40,13 +40,34 @@ async fn handshake_only(l: TcpListener, accepted: Arc<AtomicUsize>) {
 /// it does not know broker 2 yet), and whose FindCoordinator names broker
 /// 2 at `coordinator`.
 async fn lagging_broker(l: TcpListener, own: String, coordinator: String) {
+    lagging_broker_holding(l, own, coordinator, None).await
+}
+
+/// A Metadata request that names the topic "hold", told to the test, and
+/// its reply held until the test says so.
+type Hold = (tokio::sync::mpsc::Sender<()>, Arc<tokio::sync::Notify>);
+
+/// [`lagging_broker`], holding the Metadata replies that `hold` names.
+async fn lagging_broker_holding(
+    l: TcpListener,
+    own: String,
+    coordinator: String,
+    hold: Option<Hold>,
+) {
     while let Ok((mut s, _)) = l.accept().await {
-        let (own, coordinator) = (own.clone(), coordinator.clone());
+        let (own, coordinator, hold) = (own.clone(), coordinator.clone(), hold.clone());
         tokio::spawn(async move {
             while let Some((h, body)) = read_request(&mut s).await {
                 let r = match &body {
                     RequestBody::ApiVersions(_) => ResponseBody::ApiVersions(api_versions_body()),
-                    RequestBody::Metadata(_) => {
+                    RequestBody::Metadata(m) => {
+                        let mut names = m.topics.iter().flatten().filter_map(|t| t.name.as_ref());
+                        if let Some((held, release)) = &hold
+                            && names.any(|n| n.as_str() == "hold")
+                        {
+                            let _ = held.send(()).await;
+                            release.notified().await;
+                        }
                         let (host, port) = host_port(&own);
                         ResponseBody::Metadata(MetadataResponse {
                             brokers: vec![MetadataResponseBroker {
@@ -117,6 +138,56 @@ async fn a_coordinator_the_metadata_does_not_list_survives_a_refresh() {
     assert_eq!(conn.broker_id(), Some(2));
     assert_eq!(conn.addr(), a2);
     assert_eq!(accepted.load(Ordering::SeqCst), 1);
+}
+
+/// The interleaving itself: a refresh whose Metadata request went out
+/// before the coordinator was found, answered (by the lagging broker)
+/// after. Used to replace the broker list from its older snapshot; the
+/// coordinator found meanwhile must stay reachable.
+#[tokio::test]
+async fn a_coordinator_found_while_a_refresh_is_in_flight_survives_it() {
+    let (l1, a1) = listen().await;
+    let (l2, a2) = listen().await;
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let (held_tx, mut held) = tokio::sync::mpsc::channel(4);
+    let release = Arc::new(tokio::sync::Notify::new());
+    tokio::spawn(lagging_broker_holding(
+        l1,
+        a1.clone(),
+        a2.clone(),
+        Some((held_tx, release.clone())),
+    ));
+    tokio::spawn(handshake_only(l2, accepted.clone()));
+    let pool = Pool::bootstrap(PoolConfig {
+        bootstrap: vec![a1],
+        ..Default::default()
+    })
+    .await
+    .expect("bootstrap");
+    // A second connection to broker 1, so that the lookup need not queue
+    // behind the held Metadata request (the least loaded one is taken).
+    pool.broker(1).await.expect("broker 1");
+    let refreshing = {
+        let pool = pool.clone();
+        tokio::spawn(async move { pool.refresh_metadata(&["hold"]).await })
+    };
+    held.recv().await.expect("the Metadata reply is held");
+    let id = pool
+        .coordinator_id(CoordinatorType::Group, "g")
+        .await
+        .expect("lookup");
+    assert_eq!(id, 2);
+    release.notify_one();
+    refreshing.await.expect("task").expect("refresh");
+    let conn = tokio::time::timeout(
+        Duration::from_secs(5),
+        pool.coordinator(CoordinatorType::Group, "g"),
+    )
+    .await
+    .expect("no hang")
+    .expect("the coordinator found during the refresh is still known");
+    assert_eq!(conn.broker_id(), Some(2));
+    assert_eq!(conn.addr(), a2);
 }
 
 /// A broker of a two-broker cluster (ids 1 and 2 at `addrs`): answers
