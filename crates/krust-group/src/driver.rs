@@ -7,6 +7,9 @@
 //! session timeout removes the member), and [`GroupHandle::close`] leaves
 //! the group within a bound. Events go through a bounded channel; the task
 //! queues them while the application is slow rather than stop heartbeating.
+//! A task it runs for the machine that panics (a custom assignor) is not
+//! dropped silently: the machine is told, and the membership ends with
+//! [`GroupError::Panicked`](crate::GroupError::Panicked).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
@@ -18,7 +21,7 @@ use krust_codec::generated::{
 use krust_codec::{ApiKey, KString, Message};
 use krust_net::{Connection, CoordinatorType, Error, Pool};
 use tokio::sync::{Notify, mpsc, oneshot, watch};
-use tokio::task::JoinSet;
+use tokio::task::{Id, JoinError, JoinSet};
 
 use crate::assignor::{Assignor, ClusterView};
 use crate::events::GroupEvent;
@@ -111,6 +114,7 @@ pub fn group(
         poll,
         timers: HashMap::new(),
         inflight: JoinSet::new(),
+        owed: HashMap::new(),
         stopped: false,
         closers: Vec::new(),
     };
@@ -124,7 +128,7 @@ enum Command {
 /// What woke the task.
 enum Wake {
     Command(Option<Command>),
-    Done(Option<Vec<Input>>),
+    Done(Result<(Id, Vec<Input>), JoinError>),
     Timers,
     Ack,
     Poll,
@@ -217,6 +221,9 @@ pub struct GroupTask {
     poll: Arc<Notify>,
     timers: HashMap<TimerKind, Instant>,
     inflight: JoinSet<Vec<Input>>,
+    /// What each task in `inflight` does, to name it if it panics: what
+    /// it owed the machine never comes, and the machine is told so.
+    owed: HashMap<Id, String>,
     stopped: bool,
     closers: Vec<oneshot::Sender<()>>,
 }
@@ -248,8 +255,8 @@ impl GroupTask {
             let poll = self.poll.clone();
             let wake = tokio::select! {
                 cmd = self.cmd.recv() => Wake::Command(cmd),
-                Some(done) = self.inflight.join_next(), if !self.inflight.is_empty() => {
-                    Wake::Done(done.ok())
+                Some(done) = self.inflight.join_next_with_id(), if !self.inflight.is_empty() => {
+                    Wake::Done(done)
                 }
                 () = sleep, if !self.stopped => Wake::Timers,
                 Ok(()) = self.ack.changed(), if !self.stopped => Wake::Ack,
@@ -279,12 +286,21 @@ impl GroupTask {
                         self.release_closers();
                     }
                 }
-                Wake::Done(Some(inputs)) => {
+                Wake::Done(Ok((id, inputs))) => {
+                    self.owed.remove(&id);
                     for input in inputs {
                         self.feed(input);
                     }
                 }
-                Wake::Done(None) | Wake::Delivered => {}
+                Wake::Done(Err(e)) => {
+                    let task = self.owed.remove(&e.id());
+                    if let (Ok(payload), Some(task)) = (e.try_into_panic(), task) {
+                        let message = panic_message(&*payload);
+                        self.feed(Input::Panicked { task, message });
+                    }
+                    // Cancelled: aborted at Stop, nothing is owed.
+                }
+                Wake::Delivered => {}
                 Wake::Timers => {
                     let now = Instant::now();
                     let due: Vec<TimerKind> = self
@@ -329,12 +345,22 @@ impl GroupTask {
         });
     }
 
+    /// Run `task` for the machine; `what` names it if it panics.
+    fn spawn(
+        &mut self,
+        what: String,
+        task: impl std::future::Future<Output = Vec<Input>> + Send + 'static,
+    ) {
+        let id = self.inflight.spawn(task).id();
+        self.owed.insert(id, what);
+    }
+
     fn apply(&mut self, action: Action) {
         let group = self.machine.config().group_id.clone();
         match action {
             Action::FindCoordinator => {
                 let pool = self.pool.clone();
-                self.inflight.spawn(async move {
+                self.spawn("the coordinator lookup".into(), async move {
                     vec![Input::Coordinator(
                         pool.coordinator_id(CoordinatorType::Group, &group).await,
                     )]
@@ -346,7 +372,8 @@ impl GroupTask {
             }
             Action::Send { seq, request } => {
                 let pool = self.pool.clone();
-                self.inflight.spawn(async move {
+                let what = format!("the {} request", request_api(&request));
+                self.spawn(what, async move {
                     let reply = send(&pool, &group, request).await;
                     vec![Input::Reply { seq, reply }]
                 });
@@ -362,7 +389,8 @@ impl GroupTask {
                     .iter()
                     .find(|a| a.name() == protocol)
                     .cloned();
-                self.inflight.spawn(async move {
+                let what = format!("the assignor {protocol:?}");
+                self.spawn(what, async move {
                     let result = match assignor {
                         Some(a) => leader_assign(&pool, &*a, &members).await,
                         None => Err(AssignFailure::Assignor(format!(
@@ -387,7 +415,7 @@ impl GroupTask {
             }
             Action::RefreshMetadata { topics } => {
                 let pool = self.pool.clone();
-                self.inflight.spawn(async move {
+                self.spawn("the metadata refresh".into(), async move {
                     let names: Vec<&str> = topics.iter().map(String::as_str).collect();
                     match pool.refresh_metadata(&names).await {
                         Ok(meta) => vec![Input::Metadata(partition_counts(&meta, &names))],
@@ -415,6 +443,7 @@ impl GroupTask {
                 self.stopped = true;
                 self.timers.clear();
                 self.inflight.abort_all();
+                self.owed.clear();
                 self.release_closers();
             }
         }
@@ -465,6 +494,26 @@ async fn leader_assign(
         .map(|(m, ps)| (m, ps.into_iter().collect()))
         .collect();
     Ok((result, counts))
+}
+
+/// The message a panic carried (`panic!` gives a `&str` or a `String`).
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".to_owned()
+    }
+}
+
+fn request_api(request: &Request) -> ApiKey {
+    match request {
+        Request::Join(_) => ApiKey::JoinGroup,
+        Request::Sync(_) => ApiKey::SyncGroup,
+        Request::Heartbeat(_) => ApiKey::Heartbeat,
+        Request::Leave(_) => ApiKey::LeaveGroup,
+    }
 }
 
 /// Send one request to the group's coordinator at the highest common

@@ -94,6 +94,18 @@ pub enum GroupError {
         /// What went wrong.
         message: String,
     },
+    /// A task of the membership panicked (a custom assignor, most likely):
+    /// what it owed the membership never comes, so the membership ends
+    /// rather than wait for it.
+    #[error("group {group}: {task} panicked: {message}")]
+    Panicked {
+        /// The group id.
+        group: String,
+        /// What panicked (e.g. `the assignor "x"`).
+        task: String,
+        /// The panic's message.
+        message: String,
+    },
 }
 
 impl GroupError {
@@ -102,7 +114,7 @@ impl GroupError {
         match self {
             GroupError::Broker { code, .. } => Some(*code),
             GroupError::Net { source, .. } => source.code(),
-            GroupError::Protocol { .. } => None,
+            GroupError::Protocol { .. } | GroupError::Panicked { .. } => None,
         }
     }
 }

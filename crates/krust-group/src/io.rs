@@ -120,6 +120,12 @@ pub enum TimerKind {
     Poll,
     /// The leader's metadata refresh (`metadata.max.age.ms`) is due.
     Metadata,
+    /// The last-resort deadline of the JoinGroup, SyncGroup or LeaveGroup
+    /// awaited, or of the leader's assignment: `rebalance.timeout.ms` +
+    /// `session.timeout.ms`, past which the coordinator has given up on the
+    /// member anyway. Replies normally come (or time out in the
+    /// connection) well before; this is for the ones that never do.
+    Reply,
 }
 
 /// Why the leader has no assignment to send.
@@ -193,6 +199,14 @@ pub enum Input {
         generation: i32,
         /// The assignments, or why there are none.
         result: Result<Assignments, AssignFailure>,
+    },
+    /// A task the driver ran for the machine panicked; what it owed (a
+    /// reply, an assignment) will never come.
+    Panicked {
+        /// What it was doing (e.g. `the assignor "x"`).
+        task: String,
+        /// The panic's message.
+        message: String,
     },
     /// A timer fired.
     Timer(TimerKind),

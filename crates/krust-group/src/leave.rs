@@ -39,7 +39,7 @@ impl Membership {
         if self.owned.is_empty() || self.generation < 0 {
             self.stop_heartbeats();
             self.lose_all();
-            self.send_leave(reason);
+            self.send_leave(reason, now);
         } else {
             // Heartbeats go on while the application finishes.
             let partitions = std::mem::take(&mut self.owned);
@@ -54,7 +54,7 @@ impl Membership {
         self.out.push(Action::Timer(TimerKind::Session, None));
     }
 
-    pub(crate) fn send_leave(&mut self, reason: LeaveReason) {
+    pub(crate) fn send_leave(&mut self, reason: LeaveReason, now: Instant) {
         // KIP-345: a static member does not leave on close; its session
         // timeout keeps its partitions for it across a restart.
         let dynamic = self.cfg.group_instance_id.is_none();
@@ -76,8 +76,7 @@ impl Membership {
             }],
             ..Default::default()
         };
-        let seq = self.next_seq();
-        self.awaiting = Some(seq);
+        let seq = self.await_reply(now);
         self.state = State::Leaving;
         self.after_revoke = Some(AfterRevoke::Leave(reason));
         self.out.push(Action::Send {
@@ -99,6 +98,7 @@ impl Membership {
         self.reset(true);
         self.stop_heartbeats();
         self.out.push(Action::Timer(TimerKind::Revoke, None));
+        self.out.push(Action::Timer(TimerKind::Reply, None));
         self.out
             .push(Action::Emit(GroupEvent::LeftGroup { reason }));
         if reason == LeaveReason::Closed {

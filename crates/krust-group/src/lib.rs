@@ -15,6 +15,7 @@ pub mod membership;
 pub mod offsets;
 mod replies;
 mod revoke;
+mod span;
 pub mod tp;
 
 pub use driver::{GroupHandle, GroupTask, MemberSnapshot, group};

@@ -7,8 +7,9 @@
 //! `rebalance.timeout.ms`, KIP-345 static membership, KIP-394
 //! MEMBER_ID_REQUIRED, KIP-429 cooperative rebalancing) with the recovery
 //! the Java client applies to each error code; `replies.rs` holds the
-//! per-API reply handling, `revoke.rs` the revoke (heartbeats go on
-//! through it), `leave.rs` leaving the group.
+//! per-API reply handling and the deadline of every reply awaited,
+//! `revoke.rs` the revoke (heartbeats go on through it), `leave.rs`
+//! leaving the group, `span.rs` the rebalance's tracing span.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -195,6 +196,16 @@ impl Membership {
                 }
             }
             Input::Timer(kind) => self.on_timer(kind, now),
+            Input::Panicked { task, message } => {
+                if !matches!(self.state, State::Left | State::Fatal) {
+                    let group = self.cfg.group_id.clone();
+                    self.fail(GroupError::Panicked {
+                        group,
+                        task,
+                        message,
+                    });
+                }
+            }
             Input::Metadata(counts) => self.on_metadata(counts, now),
         }
         std::mem::take(&mut self.out)
@@ -261,7 +272,7 @@ impl Membership {
             }
             TimerKind::Retry => match self.state {
                 State::FindingCoordinator => self.out.push(Action::FindCoordinator),
-                State::Joining if self.awaiting.is_none() => self.send_join(),
+                State::Joining if self.awaiting.is_none() => self.send_join(now),
                 State::Stable | State::Revoking
                     if self.heartbeating() && self.heartbeat.is_none() =>
                 {
@@ -275,6 +286,7 @@ impl Membership {
                     self.revoke_finished(now);
                 }
             }
+            TimerKind::Reply => self.reply_overdue(now),
             TimerKind::Metadata => {
                 if self.state == State::Stable && self.assignment_snapshot.is_some() {
                     self.out.push(Action::RefreshMetadata {
@@ -319,6 +331,7 @@ impl Membership {
         self.state = State::FindingCoordinator;
         self.resume_heartbeats = resume_heartbeats;
         self.awaiting = None;
+        self.out.push(Action::Timer(TimerKind::Reply, None));
         self.heartbeat = None;
         self.out.push(Action::Timer(TimerKind::Heartbeat, None));
         self.out.push(Action::FindCoordinator);
@@ -366,7 +379,7 @@ impl Membership {
             let revoked = std::mem::take(&mut self.owned);
             self.revoke(revoked, AfterRevoke::Join, now);
         } else {
-            self.join_now();
+            self.join_now(now);
         }
     }
 
@@ -375,56 +388,10 @@ impl Membership {
     /// rebalance timeout), so neither the heartbeat nor the session timer
     /// runs: a session measured from the last heartbeat would expire a
     /// member whose join is merely held, or whose coordinator moved meanwhile.
-    pub(crate) fn join_now(&mut self) {
+    pub(crate) fn join_now(&mut self, now: Instant) {
         self.stop_heartbeats();
         self.state = State::Joining;
-        self.send_join();
-    }
-
-    /// Open the span of a rebalance (one per rebalance, from the first
-    /// JoinGroup or eager revoke to Stable), unless one is open.
-    fn begin_rebalance(&mut self, now: Instant) {
-        if self.rebalance.is_some() {
-            return;
-        }
-        let span = tracing::info_span!(
-            "rebalance",
-            group = %self.cfg.group_id,
-            member_id = %self.member_id,
-            generation = tracing::field::Empty,
-            protocol = tracing::field::Empty,
-            duration_ms = tracing::field::Empty,
-        );
-        self.rebalance = Some((span, now));
-    }
-
-    /// Record what the JoinGroup reply settled in the rebalance's span.
-    pub(crate) fn note_joined(&self) {
-        if let Some((span, _)) = &self.rebalance {
-            span.record("member_id", tracing::field::display(&self.member_id));
-            span.record("generation", self.generation);
-            if let Some(p) = &self.protocol_name {
-                span.record("protocol", p.as_str());
-            }
-        }
-    }
-
-    /// Close the rebalance's span: at Stable with its duration, or because
-    /// the membership ended.
-    fn end_rebalance(&mut self, now: Instant, outcome: &'static str) {
-        if let Some((span, began)) = self.rebalance.take() {
-            let ms =
-                u64::try_from(now.saturating_duration_since(began).as_millis()).unwrap_or(u64::MAX);
-            span.record("duration_ms", ms);
-            tracing::debug!(parent: &span, duration_ms = ms, generation = self.generation, outcome, "rebalance finished");
-        }
-    }
-
-    /// The membership ended (left, fatal) before the rebalance finished.
-    pub(crate) fn abandon_rebalance(&mut self, outcome: &'static str) {
-        if let Some((span, _)) = self.rebalance.take() {
-            tracing::debug!(parent: &span, outcome, "rebalance abandoned");
-        }
+        self.send_join(now);
     }
 
     /// JoinGroup with one Subscription per assignor offered: the topics,
@@ -432,7 +399,7 @@ impl Membership {
     /// the partitions owned with the generation they were owned in, so a
     /// cooperative leader keeps them where they are and settles a partition
     /// two members claim in favour of the newer generation.
-    pub(crate) fn send_join(&mut self) {
+    pub(crate) fn send_join(&mut self, now: Instant) {
         let cooperative = self.cfg.protocol() == RebalanceProtocol::Cooperative;
         let owned = if cooperative {
             by_topic(&self.owned)
@@ -483,8 +450,7 @@ impl Membership {
             protocols,
             ..Default::default()
         };
-        let seq = self.next_seq();
-        self.awaiting = Some(seq);
+        let seq = self.await_reply(now);
         self.out.push(Action::Send {
             seq,
             request: Request::Join(req),
@@ -582,7 +548,7 @@ impl Membership {
         self.fail(GroupError::Protocol { group, message });
     }
 
-    fn fail(&mut self, e: GroupError) {
+    pub(crate) fn fail(&mut self, e: GroupError) {
         tracing::error!(error = %e, "group membership failed");
         self.abandon_rebalance("fatal");
         self.awaiting = None;
@@ -594,6 +560,7 @@ impl Membership {
             TimerKind::Revoke,
             TimerKind::Poll,
             TimerKind::Metadata,
+            TimerKind::Reply,
         ] {
             self.out.push(Action::Timer(t, None));
         }

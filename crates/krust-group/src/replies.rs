@@ -4,7 +4,7 @@
 //! a typed error).
 
 use std::collections::BTreeSet;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use krust_codec::consumer_protocol::{self, AssignedPartitions, Assignment};
 use krust_codec::generated::sync_group_request::SyncGroupRequestAssignment;
@@ -51,6 +51,50 @@ pub(crate) fn recovery(code: ErrorCode) -> Recovery {
 }
 
 impl Membership {
+    /// The seq of a JoinGroup, SyncGroup or LeaveGroup about to be sent,
+    /// awaited from now with its last-resort deadline.
+    pub(crate) fn await_reply(&mut self, now: Instant) -> u64 {
+        let seq = self.next_seq();
+        self.awaiting = Some(seq);
+        self.arm_reply_deadline(now);
+        seq
+    }
+
+    /// The last-resort deadline of what is awaited now ([`TimerKind::Reply`]).
+    pub(crate) fn arm_reply_deadline(&mut self, now: Instant) {
+        let at = now + self.reply_deadline();
+        self.out.push(Action::Timer(TimerKind::Reply, Some(at)));
+    }
+
+    /// Past this the coordinator has given up on the member anyway: a
+    /// JoinGroup is answered within the rebalance timeout, and a member
+    /// that then says nothing for a session is removed.
+    pub(crate) fn reply_deadline(&self) -> Duration {
+        self.cfg.rebalance_timeout + self.cfg.session_timeout
+    }
+
+    /// A JoinGroup, SyncGroup or LeaveGroup, or the leader's assignment,
+    /// never came back within [`Membership::reply_deadline`].
+    pub(crate) fn reply_overdue(&mut self, now: Instant) {
+        let waited = self.reply_deadline();
+        match self.state {
+            State::Joining | State::Syncing if self.awaiting.is_some() => {
+                tracing::warn!(group = %self.cfg.group_id, ?waited, state = ?self.state, "no reply from the coordinator; rediscovering and rejoining");
+                self.awaiting = None;
+                self.retry_lookup(now);
+            }
+            State::Leaving => {
+                tracing::info!(group = %self.cfg.group_id, ?waited, "LeaveGroup not answered; leaving anyway");
+                let reason = self.leave_reason();
+                self.finish_leave(reason);
+            }
+            State::Assigning => {
+                self.fatal_protocol(format!("the assignor did not finish within {waited:?}"))
+            }
+            _ => {}
+        }
+    }
+
     pub(crate) fn on_reply(
         &mut self,
         seq: u64,
@@ -70,6 +114,7 @@ impl Membership {
             };
         }
         self.awaiting = None;
+        self.out.push(Action::Timer(TimerKind::Reply, None));
         match reply {
             Ok(Reply::Join(r)) => self.on_join(r, now),
             Ok(Reply::Sync(r)) => self.on_sync(r, now),
@@ -101,7 +146,7 @@ impl Membership {
         }
     }
 
-    fn leave_reason(&self) -> LeaveReason {
+    pub(crate) fn leave_reason(&self) -> LeaveReason {
         match self.after_revoke {
             Some(AfterRevoke::Leave(r)) => r,
             _ => LeaveReason::Closed,
@@ -123,7 +168,7 @@ impl Membership {
 
     /// Forget the coordinator and look it up again after a backoff, not in
     /// a hot loop against a broker that is down.
-    fn retry_lookup(&mut self, now: Instant) {
+    pub(crate) fn retry_lookup(&mut self, now: Instant) {
         self.coordinator_lost();
         self.out.retain(|a| !matches!(a, Action::FindCoordinator));
         self.backoff(now);
@@ -193,17 +238,17 @@ impl Membership {
             ErrorCode::MEMBER_ID_REQUIRED => {
                 // KIP-394: the coordinator names our member id; join again with it.
                 self.member_id = r.member_id.as_str().to_owned();
-                return self.send_join();
+                return self.send_join(now);
             }
             ErrorCode::UNKNOWN_MEMBER_ID => {
                 self.reset(true);
                 self.lose_all();
-                return self.send_join();
+                return self.send_join(now);
             }
             ErrorCode::ILLEGAL_GENERATION => {
                 self.reset(false);
                 self.lose_all();
-                return self.send_join();
+                return self.send_join(now);
             }
             ErrorCode::REBALANCE_IN_PROGRESS => return self.backoff(now),
             c => {
@@ -243,6 +288,7 @@ impl Membership {
                 }
             }
             self.state = State::Assigning;
+            self.arm_reply_deadline(now);
             self.out.push(Action::Assign {
                 generation: self.generation,
                 protocol: self.protocol_name.clone().unwrap_or_default(),
@@ -258,6 +304,7 @@ impl Membership {
         result: Result<Assignments, AssignFailure>,
         now: Instant,
     ) {
+        self.out.push(Action::Timer(TimerKind::Reply, None));
         let assignments = match result {
             Ok(a) => a,
             Err(AssignFailure::Metadata(e)) if transient(&e) => {
@@ -308,8 +355,7 @@ impl Membership {
             assignments,
             ..Default::default()
         };
-        let seq = self.next_seq();
-        self.awaiting = Some(seq);
+        let seq = self.await_reply(now);
         self.state = State::Syncing;
         self.sync_sent = Some(now);
         self.out.push(Action::Send {

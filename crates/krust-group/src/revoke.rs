@@ -80,7 +80,7 @@ impl Membership {
             return self.begin_leave(reason, now);
         }
         match then {
-            Some(AfterRevoke::Join) | None => self.join_now(),
+            Some(AfterRevoke::Join) | None => self.join_now(now),
             Some(AfterRevoke::Assign { added }) => {
                 self.assigned(added, now);
                 // KIP-429: partitions were revoked, so rejoin at once for
@@ -89,7 +89,7 @@ impl Membership {
             }
             Some(AfterRevoke::Leave(reason)) => {
                 self.stop_heartbeats();
-                self.send_leave(reason);
+                self.send_leave(reason, now);
             }
         }
     }

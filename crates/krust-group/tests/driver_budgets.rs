@@ -17,6 +17,9 @@
 //!   (but within the rebalance timeout) is waited for: it does not time out
 //!   and take the coordinator's connection down (Kafka only: a timing of
 //!   the coordinator's, not a behaviour the emulators add).
+//! - a custom assignor that panics ends the membership with a typed error
+//!   the application receives (`GroupEvent::Fatal`), at once: the task
+//!   that ran it is not dropped silently with the machine waiting forever.
 //!
 //! Not on the librdkafka 2.0.2 mock: its fixed 5 s rebalance rounds hide
 //! a LeaveGroup behind its own delay and its SyncGroup race multiplies a
@@ -34,7 +37,7 @@ use common::{
 use krust_group::assignor::{Assignor, CooperativeStickyAssignor, RangeAssignor};
 use krust_group::driver::group;
 use krust_group::membership::State;
-use krust_group::{GroupEvent, LeaveReason};
+use krust_group::{GroupError, GroupEvent, LeaveReason};
 use krust_net::CoordinatorType;
 use krust_testkit::{Broker, BrokerKind, Capability, Kafka};
 
@@ -491,4 +494,66 @@ async fn join_group_held_past_the_request_timeout_is_waited_for() {
         join_held_past_the_request_timeout,
     )
     .await;
+}
+
+/// An assignor whose `assign` panics, as a buggy custom assignor might.
+struct Panicking;
+
+impl Assignor for Panicking {
+    fn name(&self) -> &str {
+        "panicking"
+    }
+    fn assign(
+        &self,
+        _: &krust_group::assignor::ClusterView,
+        _: &[krust_group::assignor::MemberSubscription],
+    ) -> Result<krust_group::assignor::GroupAssignment, krust_group::assignor::AssignError> {
+        panic!("custom assignor bug");
+    }
+}
+
+/// How soon the application must hear of the panic: well before the
+/// machine's own last-resort deadline for an assignment (rebalance timeout
+/// + session timeout, 16 s here), which would end it with another error.
+const PANIC_TOLD: Duration = Duration::from_secs(8);
+
+/// The leader's assignor panics: the membership ends with
+/// `GroupError::Panicked` naming the assignor and its message, the task
+/// stops, and nothing was assigned.
+async fn assignor_panics(broker: &dyn Broker, topic: &str, group_id: &str) {
+    let name = broker.name();
+    let (mut handle, task) = group(
+        pool(&broker.bootstrap()).await,
+        config(group_id, topic),
+        vec![Arc::new(Panicking)],
+    );
+    let task = tokio::spawn(task.run());
+    let e = match tokio::time::timeout(PANIC_TOLD, handle.next_event()).await {
+        Ok(Some(GroupEvent::Fatal(e))) => e,
+        Ok(other) => panic!("{name}: {other:?} instead of the assignor's panic"),
+        Err(_) => panic!(
+            "{name}: no event within {PANIC_TOLD:?} of a panicking assignor: {:?}",
+            handle.membership()
+        ),
+    };
+    match &e {
+        GroupError::Panicked { task, message, .. } => {
+            assert!(task.contains("panicking"), "{name}: {e}");
+            assert_eq!(message, "custom assignor bug", "{name}: {e}");
+        }
+        other => panic!("{name}: {other:?}"),
+    }
+    assert!(e.to_string().contains("custom assignor bug"), "{name}: {e}");
+    assert_eq!(handle.membership().state, State::Fatal, "{name}");
+    assert!(handle.membership().owned.is_empty(), "{name}");
+    assert!(
+        handle.next_event().await.is_none(),
+        "{name}: the task stops"
+    );
+    task.await.expect("task");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_assignor_ends_the_membership_with_a_typed_error() {
+    on_each(vec![Box::new(Kafka::shared())], assignor_panics).await;
 }

@@ -226,3 +226,106 @@ fn leaving_stable_for_a_rejoin_disarms_the_session_timer() {
     assert_eq!(sub.generation_id, 1);
     assert_eq!(h.m.owned(), &tps(&[0, 1, 2]));
 }
+
+/// Every reply the machine awaits has a last-resort deadline (rebalance
+/// timeout + session timeout; by then the coordinator has given up on the
+/// member anyway), for the replies that never come (a task that died, a
+/// bug): a JoinGroup or SyncGroup is given up on and the member looks the
+/// coordinator up again and rejoins, a LeaveGroup leaves anyway, and an
+/// assignment that never comes ends the membership with a typed error.
+#[test]
+fn every_awaited_reply_has_a_deadline() {
+    let mut c = cfg();
+    c.rebalance_timeout = Duration::from_secs(10);
+    let deadline = Duration::from_secs(16);
+    let almost = deadline - Duration::from_millis(1);
+    // JoinGroup.
+    let mut h = H::new(c.clone());
+    h.feed(Input::Start);
+    h.feed(Input::Coordinator(Ok(1)));
+    assert!(matches!(h.sent(), Some((_, Request::Join(_)))));
+    h.advance(almost);
+    assert_eq!(h.m.state(), State::Joining, "{:?}", h.last);
+    h.advance(Duration::from_millis(1));
+    assert!(
+        h.has(|a| matches!(a, Action::InvalidateCoordinator)),
+        "{:?}",
+        h.last
+    );
+    assert_eq!(h.m.state(), State::FindingCoordinator);
+    h.advance(Duration::from_secs(1));
+    assert!(
+        h.has(|a| matches!(a, Action::FindCoordinator)),
+        "{:?}",
+        h.last
+    );
+    h.feed(Input::Coordinator(Ok(2)));
+    assert!(matches!(h.sent(), Some((_, Request::Join(_)))));
+    // SyncGroup.
+    h.join_reply(ErrorCode::NONE, "m1", "x", 1);
+    assert_eq!(h.m.state(), State::Syncing);
+    h.advance(almost);
+    assert_eq!(h.m.state(), State::Syncing, "{:?}", h.last);
+    h.advance(Duration::from_millis(1));
+    assert_eq!(h.m.state(), State::FindingCoordinator, "{:?}", h.last);
+    assert!(h.events().is_empty());
+    // The leader's assignment.
+    let mut h = H::new(c.clone());
+    h.feed(Input::Start);
+    h.feed(Input::Coordinator(Ok(1)));
+    h.leader_join_reply(1);
+    assert_eq!(h.m.state(), State::Assigning);
+    h.advance(almost);
+    assert_eq!(h.m.state(), State::Assigning, "{:?}", h.last);
+    h.advance(Duration::from_millis(1));
+    assert!(
+        matches!(&h.events()[..], [GroupEvent::Fatal(e)] if e.to_string().contains("the assignor did not finish")),
+        "{:?}",
+        h.events()
+    );
+    // LeaveGroup.
+    let mut h = H::stable(c, &[0]);
+    h.feed(Input::Close);
+    h.feed(Input::RevokeDone);
+    assert!(matches!(h.sent(), Some((_, Request::Leave(_)))));
+    h.advance(deadline);
+    assert!(
+        matches!(
+            h.events()[..],
+            [GroupEvent::LeftGroup {
+                reason: LeaveReason::Closed
+            }]
+        ),
+        "{:?}",
+        h.events()
+    );
+    assert_eq!(h.m.state(), State::Left);
+}
+
+/// A task of the driver that panicked (a custom assignor) owes the machine
+/// a reply it will never send: the membership ends with a typed error
+/// naming it.
+#[test]
+fn a_panicked_task_ends_the_membership_with_a_typed_error() {
+    let mut h = H::new(cfg());
+    h.feed(Input::Start);
+    h.feed(Input::Coordinator(Ok(1)));
+    h.leader_join_reply(1);
+    h.feed(Input::Panicked {
+        task: "the assignor \"custom\"".into(),
+        message: "bug".into(),
+    });
+    assert_eq!(h.m.state(), State::Fatal);
+    assert!(h.has(|a| matches!(a, Action::Stop)));
+    match &h.events()[..] {
+        [GroupEvent::Fatal(e @ krust_group::GroupError::Panicked { task, message, .. })] => {
+            assert_eq!(task, "the assignor \"custom\"");
+            assert_eq!(message, "bug");
+            assert_eq!(
+                e.to_string(),
+                "group g: the assignor \"custom\" panicked: bug"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
