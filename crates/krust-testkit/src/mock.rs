@@ -64,20 +64,30 @@ impl MockVersion {
     }
 
     /// `(api key, highest version)` the fixture narrows the mock to at start
-    /// (its `apiversion` command), because it advertises higher versions
-    /// that it does not parse. librdkafka's own client never sends them
-    /// (JoinGroup v5, SyncGroup v3, LeaveGroup v1 are its highest), so only
-    /// other clients meet them: 2.12.1 reads JoinGroup v6's and SyncGroup
-    /// v4's compact (flexible) arrays as 4-byte counts and closes the
-    /// connection, and answers LeaveGroup v3+ (batch leave) without its
-    /// Members array. Java's client would negotiate the same broken
-    /// versions; krust, which follows the advertised ranges, could not join
-    /// a group on it at all. Below these the group APIs decode.
+    /// (its `apiversion` command), because above them it does not do what
+    /// Kafka does:
+    ///
+    /// - JoinGroup v6+, SyncGroup v4+, LeaveGroup v3+: 2.12.1 advertises
+    ///   them but does not parse them. It reads JoinGroup v6's and SyncGroup
+    ///   v4's compact (flexible) arrays as 4-byte counts and closes the
+    ///   connection, and answers LeaveGroup v3+ (batch leave) without its
+    ///   Members array. librdkafka's own client never sends them (JoinGroup
+    ///   v5, SyncGroup v3, LeaveGroup v1 are its highest); Java's would
+    ///   negotiate the same broken versions, and krust, which follows the
+    ///   advertised ranges, could not join a group on it at all.
+    /// - OffsetCommit v6+: 2.12.1 refuses a partition whose
+    ///   CommittedLeaderEpoch (KIP-320: the epoch of the last record
+    ///   consumed) is not the partition's current leader epoch, with
+    ///   FENCED_LEADER_EPOCH. Kafka's group coordinator stores that epoch
+    ///   and checks nothing against it, so after any leader change every
+    ///   commit of records written before it fails there, forever, for
+    ///   every client that sends the epoch (krust and Java do). At v5 the
+    ///   field does not exist.
     pub fn narrowed_versions(self) -> &'static [(i16, i16)] {
         match self {
             MockVersion::V2_0 => &[],
-            // JoinGroup, SyncGroup, LeaveGroup.
-            MockVersion::V2_12 => &[(11, 5), (14, 3), (13, 2)],
+            // JoinGroup, SyncGroup, LeaveGroup, OffsetCommit.
+            MockVersion::V2_12 => &[(11, 5), (14, 3), (13, 2), (8, 5)],
         }
     }
 

@@ -11,10 +11,13 @@ use krust_codec::generated::join_group_request::JoinGroupRequestProtocol;
 use krust_codec::generated::leave_group_request::MemberIdentity;
 use krust_codec::generated::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use krust_codec::generated::metadata_request::MetadataRequestTopic;
+use krust_codec::generated::offset_commit_request::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
 use krust_codec::generated::sync_group_request::SyncGroupRequestAssignment;
 use krust_codec::generated::{
     ApiKey, ApiVersionsRequest, HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest,
-    ListOffsetsRequest, MetadataRequest, SyncGroupRequest,
+    ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, SyncGroupRequest,
 };
 use krust_testkit::raw::Connection;
 use krust_testkit::{Capability, MockCluster, MockVersion};
@@ -66,6 +69,7 @@ fn mock_2_12_answers_flexible_metadata_and_list_offsets() {
     assert_eq!(range(ApiKey::SyncGroup), Some((0, 3)));
     assert_eq!(range(ApiKey::LeaveGroup), Some((0, 2)));
     assert_eq!(range(ApiKey::Heartbeat), Some((0, 5)));
+    assert_eq!(range(ApiKey::OffsetCommit), Some((0, 5)));
     assert_eq!(range(ApiKey::Metadata), Some((0, 12)));
     assert_eq!(range(ApiKey::Fetch), Some((0, 16)));
     assert_eq!(range(ApiKey::ListOffsets), Some((0, 7)));
@@ -230,14 +234,17 @@ fn mock_2_12_runs_a_group_at_the_negotiated_versions() {
 
 /// Why the fixture narrows: with the ranges the mock advertises by itself,
 /// JoinGroup v6 (flexible) is read with 4-byte array counts and the mock
-/// closes the connection, and LeaveGroup v3 (batch leave) is answered
-/// without its Members array. If a librdkafka release fixes these, this
-/// test fails and `MockVersion::narrowed_versions` can go.
+/// closes the connection, LeaveGroup v3 (batch leave) is answered without
+/// its Members array, and OffsetCommit v6+ refuses the epoch of a record
+/// written before the last leader change (Kafka stores it unchecked). If a
+/// librdkafka release fixes these, this test fails and
+/// `MockVersion::narrowed_versions` can lose them.
 #[test]
-fn mock_2_12_misparses_the_group_versions_the_fixture_narrows() {
+fn mock_2_12_deviates_above_the_versions_the_fixture_narrows() {
     let mock = MockCluster::start_version(MockVersion::V2_12, 1, &[("grouped", 2)]);
     mock.command("apiversion 11 0 6").unwrap();
     mock.command("apiversion 13 0 4").unwrap();
+    mock.command("apiversion 8 0 9").unwrap();
     let addr = mock.broker_addr(1).unwrap();
     let mut conn = Connection::connect(addr).unwrap();
     let err = conn
@@ -270,4 +277,55 @@ fn mock_2_12_misparses_the_group_versions_the_fixture_narrows() {
         err.to_string().contains("LeaveGroupResponse.Members"),
         "LeaveGroup v3: {err}"
     );
+
+    // A commit of an offset whose record was written in the partition's
+    // previous leader epoch (as a consumer commits after a leader change).
+    let metadata = MetadataRequest {
+        topics: Some(vec![MetadataRequestTopic {
+            name: Some(KString::from("grouped")),
+            ..Default::default()
+        }]),
+        ..Default::default()
+    };
+    let epoch = |conn: &mut Connection| {
+        conn.send(12, &metadata).unwrap().topics[0]
+            .partitions
+            .iter()
+            .find(|p| p.partition_index == 0)
+            .unwrap()
+            .leader_epoch
+    };
+    let mut conn = Connection::connect(addr).unwrap();
+    let before = epoch(&mut conn);
+    mock.set_leader("grouped", 0, 1).unwrap();
+    assert_eq!(
+        epoch(&mut conn),
+        before + 1,
+        "a leader move bumps the epoch"
+    );
+    let commit = |conn: &mut Connection, version: i16| {
+        let request = OffsetCommitRequest {
+            group_id: KString::from("g-epoch"),
+            generation_id_or_member_epoch: -1,
+            retention_time_ms: -1,
+            topics: vec![OffsetCommitRequestTopic {
+                name: KString::from("grouped"),
+                partitions: vec![OffsetCommitRequestPartition {
+                    partition_index: 0,
+                    committed_offset: 0,
+                    committed_leader_epoch: before,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        conn.send(version, &request).unwrap().topics[0].partitions[0].error_code
+    };
+    assert_eq!(
+        commit(&mut conn, 9),
+        74,
+        "OffsetCommit v9: FENCED_LEADER_EPOCH"
+    );
+    assert_eq!(commit(&mut conn, 5), 0, "OffsetCommit v5 has no epoch");
 }
