@@ -29,6 +29,9 @@
 //!   the crash and the resume go through the mock's coordinator, which
 //!   expires A as Kafka does. Topics are created with the fixture's
 //!   `create_topic` (the mock has no CreateTopics).
+//! - librdkafka 2.12.1's mock (the one rust-rdkafka's `mocking` module
+//!   runs): as the demo runs it, `auto.offset.reset` included (its
+//!   ListOffsets replies decode). Topics are created as on 2.0.2.
 
 #[allow(dead_code)]
 #[path = "../examples/offset_demo/scenario.rs"]
@@ -36,7 +39,9 @@ mod scenario;
 
 use std::time::Duration;
 
-use krust_testkit::{Broker, Kafka, KafkaVersion, MockCluster, NoidaDb, Tansu, unique};
+use krust_testkit::{
+    Broker, Kafka, KafkaVersion, MockCluster, MockVersion, NoidaDb, Tansu, unique,
+};
 use scenario::{BoxError, Setup};
 
 const TOPIC: &str = "my-topic";
@@ -123,5 +128,12 @@ async fn librdkafka_mock_resumes_after_a_crash_exactly_at_the_committed_offsets(
     let mock = MockCluster::start(1, &[]);
     let mut setup = create(&mock);
     setup.seed_committed_zero = true;
+    offset_scenario(mock.name(), setup, || Ok(())).await;
+}
+
+#[tokio::test]
+async fn librdkafka_2_12_mock_resumes_after_a_crash_exactly_at_the_committed_offsets() {
+    let mock = MockCluster::start_version(MockVersion::V2_12, 1, &[]);
+    let setup = create(&mock);
     offset_scenario(mock.name(), setup, || Ok(())).await;
 }

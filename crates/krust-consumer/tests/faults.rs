@@ -1,5 +1,8 @@
-//! A group consumer on the 3-broker librdkafka 2.0.2 mock cluster, the
-//! fixture that misbehaves on cue (session.timeout.ms 6000), reads 5,000
+//! A group consumer on a 3-broker librdkafka mock cluster, the fixture that
+//! misbehaves on cue (session.timeout.ms 6000), each test on both mocks,
+//! 2.0.2 and 2.12.1 (the one rust-rdkafka's `mocking` module runs): named
+//! explicitly, since the faults are methods of `MockCluster` (the
+//! `Capability::FaultInjection` brokers are exactly these two). It reads 5,000
 //! keyed records from a 6-partition topic with `enable.auto.commit=false`,
 //! committing after each poll batch, while the cluster misbehaves: partition
 //! leaders moved, a broker down then up, the group coordinator moved,
@@ -25,11 +28,11 @@
 //! - the group's committed offsets (`committed()`) equal the log end
 //!   offsets known from the producer's delivery reports.
 //!
-//! Two deviations of the 2.0.2 mock shape this file. Its ListOffsets v4/v5
-//! answers carry LeaderEpoch in 8 bytes instead of 4 (it advertises v5,
-//! so krust, negotiating v5, cannot decode them): the group starts at
-//! offset 0 committed beforehand, not by `auto.offset.reset`. And an error
-//! injected on Fetch v7+ is written into the response's top-level
+//! Two deviations of the mocks shape this file. The 2.0.2 mock's ListOffsets
+//! v4/v5 answers carry LeaderEpoch in 8 bytes instead of 4 (it advertises
+//! v5, so krust, negotiating v5, cannot decode them): there the group starts
+//! at offset 0 committed beforehand, on 2.12.1 by `auto.offset.reset`. And
+//! an error injected on Fetch v7+ (both mocks) is written into the response's top-level
 //! ErrorCode as well as every partition's, which Kafka never does for
 //! OFFSET_OUT_OF_RANGE (librdkafka ignores the top-level code and resets
 //! the partitions; Java drops the response and fetches again). So with the
@@ -48,7 +51,7 @@ use common::{Driven, consumer_config, create_topic, kafka_brokers, log_ends, pro
 use krust_consumer::{Consumer, OffsetAndMetadata, TopicPartition};
 use krust_net::CoordinatorType;
 use krust_producer::ProducerRecord;
-use krust_testkit::{Broker, Capability, MockCluster, unique};
+use krust_testkit::{Broker, Capability, MockCluster, MockVersion, unique};
 
 const TOPIC: &str = "krust-consumer-faults";
 const PARTITIONS: i32 = 6;
@@ -107,9 +110,15 @@ fn inject(mock: &MockCluster, fault: Fault, group: &str, coordinator: i32) {
     }
 }
 
-async fn consume_through(faults: &[Fault]) {
+async fn consume_through(version: MockVersion, faults: &[Fault]) {
     let started = Instant::now();
-    let mock = Arc::new(MockCluster::start(3, &[(TOPIC, PARTITIONS)]));
+    let mock = Arc::new(MockCluster::start_version(
+        version,
+        3,
+        &[(TOPIC, PARTITIONS)],
+    ));
+    // Failures name the mock and the faults.
+    let what = format!("{} {faults:?}", mock.name());
     let b = mock.bootstrap();
     let group = format!("g-consumer-faults-{faults:?}").replace([' ', '[', ']', ','], "");
     // Leaders spread: partition p on broker p % 3 + 1.
@@ -180,27 +189,29 @@ async fn consume_through(faults: &[Fault]) {
             });
         }
     };
-    // The group starts at committed offset 0 (committed outside any
-    // generation first): the 2.0.2 mock advertises ListOffsets v5 but
+    // On 2.0.2 the group starts at committed offset 0 (committed outside
+    // any generation first): that mock advertises ListOffsets v5 but
     // encodes LeaderEpoch (v4+) in 8 bytes instead of 4, so a reset by
     // ListOffsets cannot be decoded there. Only the OFFSET_OUT_OF_RANGE
-    // scenario needs one; it stays strict.
+    // scenario needs one; it stays strict. 2.12.1 starts by the reset.
     let all: Vec<TopicPartition> = (0..PARTITIONS)
         .map(|p| TopicPartition::new(TOPIC, p))
         .collect();
-    let mut setup = Consumer::new(consumer_config(&b, &[("group.id", group.as_str())]))
-        .await
-        .expect("setup consumer");
-    setup.assign(all.clone()).expect("assign");
-    setup
-        .commit_offsets(
-            all.iter()
-                .map(|t| (t.clone(), OffsetAndMetadata::new(0)))
-                .collect(),
-        )
-        .await
-        .expect("commit offset 0 for the group");
-    setup.close().await.expect("close the setup consumer");
+    if version == MockVersion::V2_0 {
+        let mut setup = Consumer::new(consumer_config(&b, &[("group.id", group.as_str())]))
+            .await
+            .expect("setup consumer");
+        setup.assign(all.clone()).expect("assign");
+        setup
+            .commit_offsets(
+                all.iter()
+                    .map(|t| (t.clone(), OffsetAndMetadata::new(0)))
+                    .collect(),
+            )
+            .await
+            .expect("commit offset 0 for the group");
+        setup.close().await.expect("close the setup consumer");
+    }
     let cfg = consumer_config(
         &b,
         &[
@@ -244,7 +255,7 @@ async fn consume_through(faults: &[Fault]) {
         }
         assert!(
             t.elapsed() < Duration::from_secs(70),
-            "{faults:?}: not consumed: {}",
+            "{what}: not consumed: {}",
             k.snapshot(|s| format!(
                 "{} polls, {} handed out, {} distinct of {RECORDS}, committed {:?} (ends {ends:?}), \
                  assignment {:?}, commit errors {:?}, events {:?}, faults {:?}",
@@ -264,7 +275,7 @@ async fn consume_through(faults: &[Fault]) {
     let want: BTreeMap<i32, Option<i64>> = ends.iter().map(|(p, e)| (*p, Some(*e))).collect();
     assert_eq!(
         committed, want,
-        "{faults:?}: committed offsets are the log end offsets"
+        "{what}: committed offsets are the log end offsets"
     );
 
     // The stream: per partition, +1 steps; steps back only as allowed.
@@ -296,11 +307,11 @@ async fn consume_through(faults: &[Fault]) {
                 // partition was assigned again since.
                 let reassigned = events
                     .iter()
-                    .any(|(what, ps, n)| *what == "assigned" && ps.contains(p) && *n <= i);
+                    .any(|(event, ps, n)| *event == "assigned" && ps.contains(p) && *n <= i);
                 let restart_allowed = *o < *prev && reassigned && uncommitted.contains(&(*p, *o));
                 assert!(
                     reset_allowed || restart_allowed,
-                    "{faults:?}: partition {p}: offset {o} handed out after {prev} (record #{i}); \
+                    "{what}: partition {p}: offset {o} handed out after {prev} (record #{i}); \
                      faults {:?}, commit errors {errors:?}, events {events:?}",
                     log.done
                 );
@@ -312,7 +323,7 @@ async fn consume_through(faults: &[Fault]) {
         } else {
             // The first record of a partition is at its start: nothing was
             // committed before this consumer.
-            assert_eq!(*o, 0, "{faults:?}: partition {p} starts at 0, not {o}");
+            assert_eq!(*o, 0, "{what}: partition {p} starts at 0, not {o}");
         }
         last.insert(*p, *o);
     }
@@ -321,10 +332,10 @@ async fn consume_through(faults: &[Fault]) {
         ends.iter()
             .map(|(p, e)| (*p, e - 1))
             .collect::<BTreeMap<_, _>>(),
-        "{faults:?}: each partition's last record handed out is its last one"
+        "{what}: each partition's last record handed out is its last one"
     );
     eprintln!(
-        "{faults:?}: {} handed out ({} re-delivered) in {:?}; resets to earliest {resets:?}; \
+        "{what}: {} handed out ({} re-delivered) in {:?}; resets to earliest {resets:?}; \
          steps back {back_steps:?}; commit errors {errors:?}; faults {:?}",
         records.len(),
         records.len() - RECORDS,
@@ -347,10 +358,13 @@ async fn common_pool_coordinator(bootstrap: &str, group: &str) -> i32 {
         .expect("coordinator")
 }
 
+/// `faults` on each mock in turn, each run bounded.
 async fn bounded(faults: &[Fault]) {
-    tokio::time::timeout(BOUND, consume_through(faults))
-        .await
-        .expect("bounded in time");
+    for version in MockVersion::ALL {
+        tokio::time::timeout(BOUND, consume_through(version, faults))
+            .await
+            .unwrap_or_else(|_| panic!("{version:?}: not done within {BOUND:?}"));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
