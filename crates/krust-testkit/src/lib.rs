@@ -3,7 +3,8 @@
 //! Apache Kafka itself is the reference: `scripts/setup.sh` installs the
 //! jars of Kafka 4.4.0 and 3.9.2 with Maven into `.deps/kafka`, and every
 //! integration suite runs against it first. Beside it, three independent
-//! broker implementations (installed into `.deps/bin`) cover what Kafka
+//! broker implementations (installed into `.deps/bin`; librdkafka's mock in
+//! two versions, 2.0.2 and 2.12.1) cover what Kafka
 //! cannot be made to do on cue, plus any broker named by `KAFKA_BOOTSTRAP`,
 //! plus an `apache/kafka` container when the `docker` feature is on and a
 //! Docker daemon answers (see "Test brokers" in the README):
