@@ -5,6 +5,34 @@
 //! per broker, so the next records are on their way while the application
 //! processes the current ones. Dropping the consumer stops everything at
 //! once without committing or leaving the group: it behaves like a crash.
+//!
+//! # Cancel safety
+//!
+//! [`Consumer::poll`] may be dropped at any await (a `tokio::time::timeout`,
+//! a `select!` another branch won). The invariant that makes it safe: no
+//! await sits between a change of state and its completion, or the step is
+//! a value on the consumer that the next poll resumes.
+//!
+//! - Records are taken from the partition buffers and returned with no
+//!   await in between: a cancelled poll has handed out nothing.
+//! - Group events are applied synchronously once received; a revoke (its
+//!   ack wait and its commit) is a resumable step (`revoking`) that every
+//!   poll drives on before anything else, and `revoke_done` is sent once,
+//!   when it is finished. The same step lets every partition go when a
+//!   pattern subscription's topics change (the old member's LeaveGroup is a
+//!   future kept on the consumer, the new member starts at once).
+//! - Lookups change nothing until their answer is in: the committed
+//!   offsets and offset resets of new partitions (a cancelled one is asked
+//!   again by the next poll), the pattern's topics (asked again at the next
+//!   poll), metadata refreshes.
+//! - Auto-commit sends the offsets of what was handed out before the poll;
+//!   cancelled, it is not resent until the next interval (nothing
+//!   committed is lost: the next auto-commit, revoke or `close` commits
+//!   those offsets or later ones).
+//!
+//! Other calls (`commit`, `close`, `seek_to_*`, `committed`) are not
+//! cancel-safe in that sense: dropping them abandons the request (a commit
+//! may or may not have been made).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -22,6 +50,7 @@ use crate::fetching::FetchDone;
 use crate::parts::{PartState, hand_out};
 use crate::rebalance::RebalanceListener;
 use crate::record::ConsumerRecord;
+use crate::revoking::{Parked, Revoking};
 
 /// How the partitions were chosen.
 pub(crate) enum Mode {
@@ -40,6 +69,8 @@ pub(crate) enum Mode {
 enum Woke {
     Fetch(Result<(tokio::task::Id, FetchDone), tokio::task::JoinError>),
     Group(Option<krust_group::GroupEvent>),
+    RevokeCommitted(Result<(), ConsumerError>),
+    Left,
     Timer,
 }
 
@@ -87,8 +118,10 @@ pub struct Consumer {
     pub(crate) fatal: Option<ConsumerError>,
     pub(crate) metadata_wanted: bool,
     pub(crate) next_pattern_check: Instant,
-    /// A group event whose handling a cancelled poll cut short.
-    pub(crate) unfinished: Option<krust_group::GroupEvent>,
+    /// The revoke in progress (see `revoking`): resumed by every poll.
+    pub(crate) revoking: Option<Revoking>,
+    /// The LeaveGroup of a member replaced after a pattern change.
+    pub(crate) leaving: Option<Parked<()>>,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -147,7 +180,8 @@ impl Consumer {
             fatal: None,
             metadata_wanted: false,
             next_pattern_check: now,
-            unfinished: None,
+            revoking: None,
+            leaving: None,
         })
     }
 
@@ -319,8 +353,14 @@ impl Consumer {
     /// Wait up to `timeout` for records; returns at most
     /// `max.poll.records` of them (an empty batch when none came).
     ///
-    /// Cancel-safe: a poll dropped midway loses no record and finishes
-    /// the rebalance step it was in at the next poll.
+    /// Cancel-safe (see the module documentation): a poll dropped at any
+    /// await has handed out no record, loses no group event, and leaves a
+    /// revoke it was in (waiting for acks, committing) to be finished by
+    /// the next poll, which sends `revoke_done` once it is. What a dropped
+    /// poll does not finish: an auto-commit in flight is abandoned (the
+    /// next interval's commit sends those offsets or later ones), and a lookup
+    /// in flight (committed offsets, offset reset, the pattern's topics)
+    /// is made again.
     ///
     /// Polling is also when the consumer does its bookkeeping: records
     /// handed out by the previous poll count as processed (implicit acks),
@@ -338,9 +378,13 @@ impl Consumer {
             p.consumed = p.position;
         }
         loop {
-            self.drain_group_events().await?;
+            self.step_group().await?;
             self.maybe_recheck_pattern().await?;
-            self.maybe_auto_commit().await;
+            // Not while a revoke commits: an auto-commit landing after it
+            // would move the revoked partitions' offsets back.
+            if !self.is_revoking() {
+                self.maybe_auto_commit().await;
+            }
             self.init_positions().await?;
             self.refresh_if_wanted().await;
             // From here to the return nothing awaits: records taken from
@@ -366,8 +410,10 @@ impl Consumer {
     }
 
     /// Wait for whatever can change what poll returns: a fetch finishing,
-    /// a group event, a backoff or the auto-commit interval passing.
-    async fn wait(&mut self, deadline: Instant) -> Result<(), ConsumerError> {
+    /// a group event, the revoke's commit or acks, a backoff or the
+    /// auto-commit interval passing. Every branch is cancel-safe and what
+    /// it wakes for is applied without an await.
+    pub(crate) async fn wait(&mut self, deadline: Instant) -> Result<(), ConsumerError> {
         let mut until = deadline;
         if self.cfg.enable_auto_commit && self.has_group() {
             until = until.min(self.next_auto_commit);
@@ -378,23 +424,61 @@ impl Consumer {
         if self.metadata_wanted || self.parts.values().any(|p| p.position.is_none()) {
             until = until.min(Instant::now() + self.cfg.retry_backoff);
         }
+        // Registered before looking at the acks, so one in between is not
+        // missed.
+        let progress = Arc::clone(&self.progress);
+        let mut acked = std::pin::pin!(progress.notified());
+        acked.as_mut().enable();
+        let revoke_acks = self.revoke_waits_for_acks();
+        if let Some(d) = revoke_acks {
+            if self.revoke_acks_settled() {
+                return Ok(());
+            }
+            until = until.min(d);
+        }
+        let acks_wanted = revoke_acks.is_some();
         let sleep = tokio::time::sleep_until(until.into());
         let fetching = !self.fetches.is_empty();
-        let Consumer { fetches, mode, .. } = self;
+        let events = !self.is_revoking();
+        let committing = self.revoke_commit_mut().is_some();
+        let leaving = self.leaving.is_some();
+        let Consumer {
+            fetches,
+            mode,
+            revoking,
+            leaving: left,
+            ..
+        } = self;
         let event = async {
             match mode {
                 Mode::Group { handle, .. } => handle.next_event().await,
                 _ => std::future::pending().await,
             }
         };
+        let commit =
+            std::future::poll_fn(
+                |cx| match revoking.as_mut().and_then(Revoking::commit_mut) {
+                    Some(f) => f.poll(cx),
+                    None => std::task::Poll::Pending,
+                },
+            );
+        let leave = std::future::poll_fn(|cx| match left.as_mut() {
+            Some(f) => f.poll(cx),
+            None => std::task::Poll::Pending,
+        });
         let woke = tokio::select! {
             Some(done) = fetches.join_next_with_id(), if fetching => Woke::Fetch(done),
-            ev = event => Woke::Group(ev),
+            ev = event, if events => Woke::Group(ev),
+            r = commit, if committing => Woke::RevokeCommitted(r),
+            () = leave, if leaving => Woke::Left,
+            () = &mut acked, if acks_wanted => Woke::Timer,
             () = sleep => Woke::Timer,
         };
         match woke {
             Woke::Fetch(done) => self.joined(done)?,
-            Woke::Group(ev) => self.on_group_event(ev).await?,
+            Woke::Group(ev) => self.on_group_event(ev)?,
+            Woke::RevokeCommitted(r) => self.revoke_committed(r),
+            Woke::Left => self.leaving = None,
             Woke::Timer => {}
         }
         Ok(())
@@ -410,6 +494,12 @@ impl Consumer {
     /// Commit the committable offset of every partition this consumer
     /// owns (positions, or acked prefixes with explicit acks), and wait.
     pub async fn commit(&mut self) -> Result<(), ConsumerError> {
+        // A revoke's commit in flight lands first, so this one (of the
+        // same offsets or later ones) is never overtaken by it.
+        while let Some(f) = self.revoke_commit_mut() {
+            let r = std::future::poll_fn(|cx| f.poll(cx)).await;
+            self.revoke_committed(r);
+        }
         let offsets = self.committable(None);
         self.commit_offsets(offsets).await
     }
@@ -423,34 +513,6 @@ impl Consumer {
         self.commit_future(offsets)
     }
 
-    /// Leave the group cleanly: commit (with `enable.auto.commit`), revoke,
-    /// LeaveGroup, all within `default.api.timeout.ms`.
-    pub async fn close(mut self) -> Result<(), ConsumerError> {
-        let bound = self.cfg.default_api_timeout;
-        let mut result = Ok(());
-        if self.cfg.enable_auto_commit && self.has_group() && self.fatal.is_none() {
-            let offsets = self.committable(None);
-            result = match tokio::time::timeout(bound, self.commit_offsets(offsets)).await {
-                Ok(r) => r,
-                Err(_) => Err(ConsumerError::Timeout {
-                    what: "the commit on close",
-                    timeout: bound,
-                }),
-            };
-        }
-        self.fetches.abort_all();
-        if let Mode::Group { handle, .. } = std::mem::replace(&mut self.mode, Mode::None) {
-            handle
-                .close(bound)
-                .await
-                .map_err(|_| ConsumerError::Timeout {
-                    what: "leaving the group",
-                    timeout: bound,
-                })?;
-        }
-        result
-    }
-
     pub(crate) fn has_group(&self) -> bool {
         self.cfg.group_id.is_some() && !matches!(self.mode, Mode::None)
     }
@@ -462,7 +524,6 @@ impl Consumer {
         &self,
         upto_poll: Option<()>,
     ) -> BTreeMap<TopicPartition, OffsetAndMetadata> {
-        let mode = self.cfg.ack_mode;
         self.parts
             .iter()
             .filter_map(|(tp, p)| {
@@ -471,16 +532,29 @@ impl Consumer {
                 } else {
                     p.position
                 };
-                let o = p.committable(mode, upto)?;
-                if p.committed == Some(o) {
+                let m = self.offset_to_commit(p, upto)?;
+                if p.committed == Some(m.offset) {
                     return None;
-                }
-                let mut m = OffsetAndMetadata::new(o);
-                if mode == AckMode::Implicit || Some(o) == p.position {
-                    m.leader_epoch = p.leader_epoch;
                 }
                 Some((tp.clone(), m))
             })
             .collect()
+    }
+
+    /// What to commit for `p` (implicit acks: `upto`; explicit: the end of
+    /// its acked prefix), with the leader epoch when it is the epoch of the
+    /// record before that offset.
+    pub(crate) fn offset_to_commit(
+        &self,
+        p: &PartState,
+        upto: Option<i64>,
+    ) -> Option<OffsetAndMetadata> {
+        let mode = self.cfg.ack_mode;
+        let o = p.committable(mode, upto)?;
+        let mut m = OffsetAndMetadata::new(o);
+        if mode == AckMode::Implicit || Some(o) == p.position {
+            m.leader_epoch = p.leader_epoch;
+        }
+        Some(m)
     }
 }

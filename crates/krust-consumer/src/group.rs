@@ -1,21 +1,18 @@
 //! The consumer's side of the group membership: starting it, and turning
-//! its events into partition state changes and listener calls. Revoke is
-//! safe by default (docs/ARCHITECTURE.md): nothing more of a revoked partition is
-//! handed out, explicit acks are awaited up to the revoke deadline, the
-//! listener may commit, auto-commit commits, and only then does the group
-//! go on. Nothing is ever committed for lost partitions.
+//! its events into partition state changes and listener calls. A revoke
+//! is a resumable step of its own (`revoking`: acks awaited, committed,
+//! then `revoke_done`); nothing is ever committed for lost partitions.
+//! Every event is applied synchronously once taken off the channel, so a
+//! cancelled poll never loses one.
 
-use std::collections::BTreeSet;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use krust_group::{GroupEvent, LeaveReason, MembershipConfig, TopicPartition};
+use krust_group::{GroupEvent, LeaveReason, MembershipConfig};
 
-use crate::config::AckMode;
 use crate::consumer::{Consumer, Mode};
 use crate::error::ConsumerError;
 use crate::parts::PartState;
-use crate::rebalance::Revoke;
+use crate::revoking::Cause;
 
 impl Consumer {
     pub(crate) fn start_group(
@@ -49,7 +46,7 @@ impl Consumer {
         m.max_poll_interval = Some(c.max_poll_interval);
         // The application finishes revoked partitions within this; the
         // group's rebalance timeout bounds it anyway.
-        m.revoke_budget = c.max_poll_interval.min(Duration::from_secs(30));
+        m.revoke_budget = self.revoke_budget();
         m.retry_backoff = self.retry.backoff;
         m.rack_id = c.client_rack.clone();
         m.metadata_max_age = c.metadata_max_age;
@@ -87,13 +84,16 @@ impl Consumer {
     }
 
     /// With a pattern subscription, look the matching topics up again
-    /// every `metadata.max.age.ms`; a change rejoins with the new set.
+    /// every `metadata.max.age.ms`; a change lets every partition go (a
+    /// revoke: acks awaited, committed per the mode) and then rejoins with
+    /// the new set. Cancel-safe: nothing changes before the lookup ends
+    /// (a cancelled lookup is made again by the next poll), and what
+    /// follows is a [`Revoking`](crate::revoking::Revoking) step.
     pub(crate) async fn maybe_recheck_pattern(&mut self) -> Result<(), ConsumerError> {
         let now = Instant::now();
-        if now < self.next_pattern_check {
+        if now < self.next_pattern_check || self.is_revoking() {
             return Ok(());
         }
-        self.next_pattern_check = now + self.cfg.metadata_max_age;
         let Mode::Group {
             pattern: Some(re),
             topics,
@@ -103,46 +103,57 @@ impl Consumer {
             return Ok(());
         };
         let (re, old) = (re.clone(), topics.clone());
-        let topics = self.matching_topics(&re).await?;
+        let found = self.matching_topics(&re).await;
+        self.next_pattern_check = Instant::now() + self.cfg.metadata_max_age;
+        let topics = found?;
         if topics == old {
             return Ok(());
         }
-        tracing::info!(?topics, "topics matching the pattern changed: rejoining");
-        if self.cfg.enable_auto_commit {
-            let offsets = self.committable(None);
-            if let Err(e) = self.commit_offsets(offsets).await {
-                tracing::warn!(error = %e, "commit before rejoining failed");
-            }
-        }
-        if let Mode::Group { handle, .. } = std::mem::replace(&mut self.mode, Mode::None) {
-            let _ = handle.close(self.cfg.default_api_timeout).await;
-        }
-        self.parts.clear();
-        self.start_group(topics, Some(re))
+        let all = self.parts.keys().cloned().collect();
+        let deadline = Instant::now() + self.revoke_budget();
+        self.start_revoke(
+            all,
+            deadline,
+            Cause::Resubscribe {
+                topics,
+                pattern: re,
+            },
+        );
+        Ok(())
     }
 
-    /// Handle every event already waiting, without waiting; first the
-    /// one a cancelled poll left half done (so `poll` is cancel-safe).
-    pub(crate) async fn drain_group_events(&mut self) -> Result<(), ConsumerError> {
-        if let Some(ev) = self.unfinished.take() {
-            self.on_group_event(Some(ev)).await?;
-        }
+    /// Take the group's side as far as it goes without waiting: the revoke
+    /// in progress first, then every event already waiting, up to the next
+    /// revoke (events after a `Revoked` wait until it is finished, so that
+    /// `revoke_done` acks only what was finished). Cancel-safe: each event
+    /// is handled synchronously once taken off the channel.
+    pub(crate) async fn step_group(&mut self) -> Result<(), ConsumerError> {
         loop {
+            self.drive_revoke().await;
+            if let Some(l) = self.leaving.as_mut()
+                && l.try_finish().await.is_some()
+            {
+                self.leaving = None;
+            }
+            if self.is_revoking() {
+                return Ok(());
+            }
             let ev = match &mut self.mode {
                 Mode::Group { handle, .. } => handle.try_next_event(),
                 _ => None,
             };
             match ev {
-                Some(ev) => self.on_group_event(Some(ev)).await?,
+                Some(ev) => self.on_group_event(Some(ev))?,
                 None => return Ok(()),
             }
         }
     }
 
-    pub(crate) async fn on_group_event(
-        &mut self,
-        ev: Option<GroupEvent>,
-    ) -> Result<(), ConsumerError> {
+    /// Apply one group event; synchronous, so a cancelled poll never
+    /// leaves one half applied (a revoke becomes a [`Revoking`] step).
+    ///
+    /// [`Revoking`]: crate::revoking::Revoking
+    pub(crate) fn on_group_event(&mut self, ev: Option<GroupEvent>) -> Result<(), ConsumerError> {
         let Some(ev) = ev else {
             let e = ConsumerError::Usage("the group membership stopped".into());
             self.fatal.get_or_insert(e.clone());
@@ -164,7 +175,7 @@ impl Consumer {
             GroupEvent::Revoked {
                 partitions,
                 deadline,
-            } => self.revoke(partitions, deadline).await,
+            } => self.start_revoke(partitions, deadline, Cause::Group),
             GroupEvent::Lost { partitions } => {
                 tracing::warn!(
                     ?partitions,
@@ -195,88 +206,5 @@ impl Consumer {
             _ => {}
         }
         Ok(())
-    }
-
-    async fn revoke(&mut self, partitions: BTreeSet<TopicPartition>, deadline: Instant) {
-        tracing::info!(?partitions, "revoking");
-        for tp in &partitions {
-            if let Some(p) = self.parts.get_mut(tp) {
-                p.buffer.clear();
-            }
-        }
-        if self.cfg.ack_mode == AckMode::Explicit {
-            self.await_acks(&partitions, deadline).await;
-        }
-        let committable = self.committable(None);
-        let mut revoke = Revoke {
-            committable: committable
-                .iter()
-                .filter(|(tp, _)| partitions.contains(*tp))
-                .map(|(tp, o)| (tp.clone(), o.offset))
-                .collect(),
-            partitions,
-            commits: Default::default(),
-            deadline,
-        };
-        if let Some(l) = self.listener() {
-            l.on_revoked(&mut revoke);
-        }
-        // Explicit acks say what was processed, so their prefix is always
-        // committed before the partitions go (docs/ARCHITECTURE.md: revoke is safe by
-        // default); implicit positions only with auto-commit, as in Java.
-        if self.cfg.enable_auto_commit || self.cfg.ack_mode == AckMode::Explicit {
-            revoke.commit_all();
-        }
-        if !revoke.commits.is_empty() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match tokio::time::timeout(left, self.commit_offsets(revoke.commits)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %e, "commit of revoked partitions failed");
-                    if let Some(l) = self.listener() {
-                        l.on_commit_failed(&e);
-                    }
-                }
-                Err(_) => {
-                    tracing::warn!("commit of revoked partitions passed the revoke deadline");
-                    let e = ConsumerError::Timeout {
-                        what: "the commit of revoked partitions",
-                        timeout: left,
-                    };
-                    if let Some(l) = self.listener() {
-                        l.on_commit_failed(&e);
-                    }
-                }
-            }
-        }
-        for tp in &revoke.partitions {
-            self.parts.remove(tp);
-        }
-        if let Mode::Group { handle, .. } = &self.mode {
-            handle.revoke_done();
-        }
-    }
-
-    /// Explicit acks: wait until every record handed out of `partitions`
-    /// was acked, or `deadline`.
-    async fn await_acks(&self, partitions: &BTreeSet<TopicPartition>, deadline: Instant) {
-        let progress = Arc::clone(&self.progress);
-        loop {
-            let notified = progress.notified();
-            let settled = partitions
-                .iter()
-                .filter_map(|tp| self.parts.get(tp))
-                .all(|p| p.acks.settled());
-            if settled {
-                return;
-            }
-            if tokio::time::timeout_at(deadline.into(), notified)
-                .await
-                .is_err()
-            {
-                tracing::warn!("revoke deadline passed with records not acked");
-                return;
-            }
-        }
     }
 }

@@ -43,6 +43,7 @@ mod offsets;
 mod parts;
 pub mod rebalance;
 pub mod record;
+mod revoking;
 mod stream;
 
 pub use config::{AckMode, AutoOffsetReset, ConsumerConfig, ConsumerConfigBuilder};

@@ -29,6 +29,9 @@ pub(crate) struct PartState {
     /// Paused by the application: nothing is fetched or handed out, what
     /// was prefetched is kept.
     pub paused: bool,
+    /// Being revoked (the group's revoke, a pattern change, `close`):
+    /// nothing more is fetched or handed out until it is let go.
+    pub revoking: bool,
     /// Prefetched records not yet handed out.
     pub buffer: VecDeque<ConsumerRecord>,
     /// Where the position goes once `buffer` is drained (past control
@@ -58,6 +61,7 @@ impl PartState {
             reset: false,
             leader_epoch: None,
             paused: false,
+            revoking: false,
             buffer: VecDeque::new(),
             buffer_end: 0,
             fetching: false,
@@ -81,7 +85,11 @@ impl PartState {
 
     /// Whether a fetch should be sent for this partition now.
     pub(crate) fn wants_fetch(&self) -> bool {
-        self.position.is_some() && !self.paused && !self.fetching && self.buffer.is_empty()
+        self.position.is_some()
+            && !self.paused
+            && !self.revoking
+            && !self.fetching
+            && self.buffer.is_empty()
     }
 
     /// Whether the last fetch response showed nothing past the position
@@ -93,7 +101,7 @@ impl PartState {
     /// Take a fetch result for `fetch_offset`; false when it is stale
     /// (the partition moved since the request was sent).
     pub(crate) fn accept(&mut self, fetch_offset: i64, data: FetchedData) -> bool {
-        if self.position != Some(fetch_offset) || !self.buffer.is_empty() {
+        if self.position != Some(fetch_offset) || !self.buffer.is_empty() || self.revoking {
             return false;
         }
         self.high_watermark = Some(data.high_watermark);
@@ -162,7 +170,7 @@ pub(crate) fn hand_out(
         if out.len() >= max {
             break;
         }
-        if p.paused || p.buffer.is_empty() {
+        if p.paused || p.revoking || p.buffer.is_empty() {
             continue;
         }
         let take = (max - out.len()).min(p.buffer.len());

@@ -48,7 +48,11 @@ pub trait RebalanceListener: Send {
 #[derive(Debug)]
 pub struct Revoke {
     pub(crate) partitions: BTreeSet<TopicPartition>,
-    pub(crate) committable: BTreeMap<TopicPartition, i64>,
+    /// The committable offset of every revoked partition that has one.
+    pub(crate) committable: BTreeMap<TopicPartition, OffsetAndMetadata>,
+    /// Of those, the ones this consumer committed already (not sent again
+    /// by `commit_all`).
+    pub(crate) unchanged: BTreeSet<TopicPartition>,
     pub(crate) commits: BTreeMap<TopicPartition, OffsetAndMetadata>,
     pub(crate) deadline: Instant,
 }
@@ -60,9 +64,11 @@ impl Revoke {
     }
 
     /// The offset that would be committed for `tp` now (its position, or
-    /// the end of its acked prefix with explicit acks).
+    /// the end of its acked prefix with explicit acks), whether or not it
+    /// was committed already; `None` for a partition whose position was
+    /// never known.
     pub fn committable(&self, tp: &TopicPartition) -> Option<i64> {
-        self.committable.get(tp).copied()
+        self.committable.get(tp).map(|o| o.offset)
     }
 
     /// When the group goes on without this consumer's answer.
@@ -78,12 +84,13 @@ impl Revoke {
         }
     }
 
-    /// Commit the committable offset of every revoked partition.
+    /// Commit the committable offset of every revoked partition (those
+    /// this consumer committed at that offset already are not sent again).
     pub fn commit_all(&mut self) {
         for (tp, o) in &self.committable {
-            self.commits
-                .entry(tp.clone())
-                .or_insert_with(|| OffsetAndMetadata::new(*o));
+            if !self.unchanged.contains(tp) {
+                self.commits.entry(tp.clone()).or_insert_with(|| o.clone());
+            }
         }
     }
 }
