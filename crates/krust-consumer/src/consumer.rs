@@ -122,6 +122,8 @@ pub struct Consumer {
     pub(crate) revoking: Option<Revoking>,
     /// The LeaveGroup of a member replaced after a pattern change.
     pub(crate) leaving: Option<Parked<()>>,
+    /// The failed commit of the revoke `close` made, for it to return.
+    pub(crate) revoke_error: Option<ConsumerError>,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -182,6 +184,7 @@ impl Consumer {
             next_pattern_check: now,
             revoking: None,
             leaving: None,
+            revoke_error: None,
         })
     }
 

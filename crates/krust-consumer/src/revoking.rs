@@ -4,7 +4,8 @@
 //! deadline, the listener may commit, the committable offsets are
 //! committed (explicit acks always, implicit positions with
 //! `enable.auto.commit`), and only then are the partitions dropped and, for
-//! the group's revoke, `revoke_done` sent (exactly once).
+//! the group's revoke, `revoke_done` sent (exactly once). `close()` lets
+//! every partition go through the same step before it leaves the group.
 //!
 //! Cancel safety (the invariant `poll` relies on): a revoke is a value on
 //! the consumer ([`Revoking`]), never an `async` call in progress. Starting
@@ -63,6 +64,8 @@ pub(crate) enum Cause {
         topics: Vec<String>,
         pattern: regex::Regex,
     },
+    /// `close()`: the caller leaves the group after.
+    Close,
 }
 
 enum Phase {
@@ -243,8 +246,14 @@ impl Consumer {
     pub(crate) fn revoke_committed(&mut self, result: Result<(), ConsumerError>) {
         if let Err(e) = result {
             tracing::warn!(error = %e, "commit of revoked partitions failed");
-            if let Some(l) = self.listener() {
-                l.on_commit_failed(&e);
+            match self.revoking.as_ref().map(|r| &r.cause) {
+                // close() returns it.
+                Some(Cause::Close) => self.revoke_error = Some(e),
+                _ => {
+                    if let Some(l) = self.listener() {
+                        l.on_commit_failed(&e);
+                    }
+                }
             }
         }
         self.finish_revoke();
@@ -282,21 +291,23 @@ impl Consumer {
                     self.fatal.get_or_insert(e);
                 }
             }
+            Cause::Close => {}
         }
     }
 
     /// Leave the group cleanly, each step within `default.api.timeout.ms`:
-    /// finish a revoke a poll left in progress, commit (with
-    /// `enable.auto.commit`), LeaveGroup.
+    /// finish a revoke a poll left in progress, let every partition go as
+    /// a revoke does (the listener's `on_revoked`, explicit acks awaited up
+    /// to the revoke budget, then committed: the acked prefix with explicit
+    /// acks always, implicit positions with `enable.auto.commit`, as in
+    /// Java), then LeaveGroup. With partitions assigned by hand the same
+    /// commit is made, without a listener call. Returns the commit's error
+    /// if it failed (the consumer still leaves).
     pub async fn close(mut self) -> Result<(), ConsumerError> {
         let bound = self.cfg.default_api_timeout;
         let mut result = Ok(());
         if self.has_group() && self.fatal.is_none() {
-            let _ = tokio::time::timeout(bound, self.finish_revoking()).await;
-        }
-        if self.cfg.enable_auto_commit && self.has_group() && self.fatal.is_none() {
-            let offsets = self.committable(None);
-            result = match tokio::time::timeout(bound, self.commit_offsets(offsets)).await {
+            result = match tokio::time::timeout(bound, self.let_everything_go()).await {
                 Ok(r) => r,
                 Err(_) => Err(ConsumerError::Timeout {
                     what: "the commit on close",
@@ -318,6 +329,19 @@ impl Consumer {
                 })?;
         }
         result
+    }
+
+    /// `close`'s revoke of everything, after the one in progress.
+    async fn let_everything_go(&mut self) -> Result<(), ConsumerError> {
+        self.finish_revoking().await?;
+        let all: BTreeSet<TopicPartition> = self.parts.keys().cloned().collect();
+        let deadline = Instant::now() + self.revoke_budget().min(self.cfg.default_api_timeout);
+        self.start_revoke(all, deadline, Cause::Close);
+        self.finish_revoking().await?;
+        match self.revoke_error.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     /// Drive the revoke in progress to its end (its own deadline bounds it).

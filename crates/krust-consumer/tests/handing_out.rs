@@ -1,0 +1,132 @@
+//! What the consumer commits at the edges of the application's use of it
+//! (issue 11): `close()` commits the acked prefix with explicit acks even
+//! without auto-commit.
+//!
+//! On the Apache Kafka 4.4.0 node this binary shares, with topics and
+//! groups of their own (`krust_testkit::unique`): offsets and commits are
+//! what Kafka specifies, and no emulator adds coverage here.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use common::create_topic;
+use krust_consumer::{Consumer, ConsumerConfig, ConsumerRecord, TopicPartition};
+use krust_producer::{Producer, ProducerRecord};
+use krust_testkit::{Kafka, unique};
+
+const BOUND: Duration = Duration::from_secs(90);
+
+fn config(bootstrap: &str, group: &str, extra: &[(&str, &str)]) -> ConsumerConfig {
+    let mut props = vec![
+        ("bootstrap.servers", bootstrap.to_owned()),
+        ("group.id", group.to_owned()),
+        ("session.timeout.ms", "6000".to_owned()),
+        ("heartbeat.interval.ms", "500".to_owned()),
+        ("auto.offset.reset", "earliest".to_owned()),
+        ("enable.auto.commit", "false".to_owned()),
+        ("fetch.max.wait.ms", "100".to_owned()),
+    ];
+    for (k, v) in extra {
+        props.retain(|(key, _)| key != k);
+        props.push((k, (*v).to_owned()));
+    }
+    ConsumerConfig::from_properties(props).expect("config")
+}
+
+/// A one-partition topic holding `n` records (values `0..n`).
+async fn topic_with(kafka: &Kafka, prefix: &str, n: usize) -> String {
+    let topic = unique(prefix);
+    create_topic(kafka, &topic, 1).await;
+    let producer = Producer::builder()
+        .bootstrap_servers([kafka.addr()])
+        .linger(Duration::from_millis(5))
+        .create()
+        .await
+        .expect("producer");
+    let mut pending = Vec::with_capacity(n);
+    for i in 0..n {
+        let r = ProducerRecord::new(topic.as_str(), i.to_string()).partition(0);
+        pending.push(producer.send(r).await.expect("send"));
+    }
+    for (i, d) in pending.into_iter().enumerate() {
+        let md = d.await.expect("delivered");
+        assert_eq!(
+            md.offset,
+            i64::try_from(i).expect("small"),
+            "offsets from 0"
+        );
+    }
+    producer
+        .close(Duration::from_secs(10))
+        .await
+        .expect("producer close");
+    topic
+}
+
+/// The group's committed offset of `topic`-0.
+async fn committed(bootstrap: &str, group: &str, topic: &str) -> Option<i64> {
+    let c = Consumer::new(config(bootstrap, group, &[]))
+        .await
+        .expect("reader");
+    let tp = TopicPartition::new(topic, 0);
+    let got = c
+        .committed(std::slice::from_ref(&tp))
+        .await
+        .expect("committed");
+    got[&tp].as_ref().map(|o| o.offset)
+}
+
+/// Poll until a non-empty batch comes (bounded).
+async fn next_batch(c: &mut Consumer) -> Vec<ConsumerRecord> {
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let batch = c.poll(Duration::from_millis(200)).await.expect("poll");
+        if !batch.is_empty() {
+            return batch;
+        }
+        assert!(Instant::now() < until, "no records within 30 s");
+    }
+}
+
+/// Issue 11 item 8: `close()` with explicit acks and without auto-commit
+/// is a revoke of every partition: the acked prefix is committed (10
+/// records acked: committed offset 10). With implicit acks and without
+/// auto-commit nothing is committed, as in Java.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_commits_the_acked_prefix() {
+    let kafka = Kafka::shared();
+    let b = kafka.addr();
+    tokio::time::timeout(BOUND, async {
+        let topic = topic_with(kafka, "close-acked", 30).await;
+        let mut expected = BTreeMap::new();
+        for mode in ["explicit", "implicit"] {
+            let group = unique("g-close-acked");
+            let props = [("acknowledgement.mode", mode), ("max.poll.records", "10")];
+            let mut c = Consumer::new(config(&b, &group, &props))
+                .await
+                .expect("consumer");
+            c.subscribe([topic.as_str()]).expect("subscribe");
+            let batch = next_batch(&mut c).await;
+            assert_eq!(batch.len(), 10, "{mode}: max.poll.records");
+            for r in &batch {
+                r.ack();
+            }
+            c.close().await.expect("close");
+            let got = committed(&b, &group, &topic).await;
+            expected.insert(mode, got);
+        }
+        assert_eq!(
+            expected["explicit"],
+            Some(10),
+            "explicit acks: close commits the acked prefix"
+        );
+        assert_eq!(
+            expected["implicit"], None,
+            "implicit acks without auto-commit: close commits nothing"
+        );
+    })
+    .await
+    .expect("within the bound");
+}
