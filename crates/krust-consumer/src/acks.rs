@@ -7,6 +7,14 @@
 //! seeking a partition replaces its cell, so acks of records handed out
 //! before land in a cell nobody reads any more (a stale ack is never
 //! committed, franz-go #689).
+//!
+//! The ledger holds one entry per record from the first unacked one to the
+//! last handed out, acked or not (the prefix can only move past acked
+//! records). Its length is bounded by `max.unacked.records.per.partition`:
+//! the consumer hands a partition out only while the ledger has
+//! [`room`](AckCell::room), so one record never acked stops that partition
+//! after a window of records instead of growing the ledger by 16 bytes
+//! with every later record.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -63,6 +71,12 @@ impl AckCell {
         }
     }
 
+    /// How many more records may be handed out with a ledger of at most
+    /// `window` entries.
+    pub(crate) fn room(&self, window: usize) -> usize {
+        window.saturating_sub(self.lock().offsets.len())
+    }
+
     /// The offset to commit given the partition's position (the next
     /// offset to hand out): the first unacked record, or the position.
     pub(crate) fn committable(&self, position: i64) -> i64 {
@@ -115,6 +129,63 @@ mod tests {
     }
 
     proptest! {
+        /// Handing out only while there is room keeps the ledger, and the
+        /// memory behind it, within the window whatever is acked, however
+        /// long one record stays unacked; the committable offset never
+        /// passes an unacked record.
+        #[test]
+        fn the_ledger_stays_within_its_window(
+            window in 1usize..64,
+            ops in proptest::collection::vec((0u8..4, any::<u16>()), 1..400),
+        ) {
+            let c = cell();
+            let mut next = 0i64;
+            let mut unacked = std::collections::BTreeSet::new();
+            for (op, n) in ops {
+                match op {
+                    // Hand out up to n records, as much as the room allows.
+                    0 | 1 => {
+                        let k = usize::from(n % 8).min(c.room(window));
+                        let offs: Vec<i64> = (next..next + k as i64).collect();
+                        next += k as i64;
+                        unacked.extend(offs.iter().copied());
+                        c.handed_out(offs);
+                    }
+                    // Ack an unacked record other than the oldest (when
+                    // there are others): the gap at the oldest stays until
+                    // an op 3 acks it.
+                    2 => {
+                        let skip_first = unacked.len() > 1;
+                        let pick = unacked
+                            .iter()
+                            .copied()
+                            .skip(usize::from(skip_first))
+                            .nth(usize::from(n) % unacked.len().max(1));
+                        if let Some(o) = pick {
+                            c.ack(o);
+                            unacked.remove(&o);
+                        }
+                    }
+                    _ => {
+                        if let Some(o) = unacked.iter().next().copied() {
+                            c.ack(o);
+                            unacked.remove(&o);
+                        }
+                    }
+                }
+                let p = c.lock();
+                prop_assert!(p.offsets.len() <= window, "{} entries, window {window}", p.offsets.len());
+                prop_assert!(
+                    p.offsets.capacity() <= (2 * window).max(8),
+                    "capacity {} for window {window}",
+                    p.offsets.capacity()
+                );
+                drop(p);
+                let at = c.committable(next);
+                prop_assert_eq!(at, unacked.iter().next().copied().unwrap_or(next));
+            }
+        }
+
         /// Whatever the ack order, the committable offset never passes an
         /// unacked record and reaches the position once all are acked.
         #[test]

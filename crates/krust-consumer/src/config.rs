@@ -74,6 +74,14 @@ pub struct ConsumerConfig {
     pub max_poll_interval: Duration,
     /// `max.poll.records` (default 500).
     pub max_poll_records: usize,
+    /// `max.unacked.records.per.partition` (krust's own; default 10000;
+    /// explicit acks only): at most this many records of one partition are
+    /// handed out from its first unacked record on. When the window is
+    /// full the partition is not handed out (nor fetched) until acks come,
+    /// so one record never acked stops its partition instead of making the
+    /// ack ledger grow with every later record; the ledger's memory is
+    /// proportional to this window (16 bytes a record).
+    pub max_unacked_records_per_partition: usize,
     /// `partition.assignment.strategy` (default `range,cooperative-sticky`,
     /// as Java 3.x+): the assignors offered, by preference.
     pub assignors: Vec<Arc<dyn Assignor>>,
@@ -132,6 +140,7 @@ impl Default for ConsumerConfig {
             heartbeat_interval: Duration::from_secs(3),
             max_poll_interval: Duration::from_secs(300),
             max_poll_records: 500,
+            max_unacked_records_per_partition: 10_000,
             assignors: vec![Arc::new(RangeAssignor), Arc::new(CooperativeStickyAssignor)],
             client_rack: None,
             fetch: FetchConfig::default(),
@@ -249,6 +258,8 @@ impl ConsumerConfigBuilder {
         max_poll_interval: Duration);
     setter!(/// `max.poll.records`.
         max_poll_records: usize);
+    setter!(/// `max.unacked.records.per.partition`.
+        max_unacked_records_per_partition: usize);
     setter!(/// `request.timeout.ms`.
         request_timeout: Duration);
     setter!(/// `default.api.timeout.ms`.
@@ -308,6 +319,9 @@ impl ConsumerConfigBuilder {
             "heartbeat.interval.ms" => c.heartbeat_interval = ms()?,
             "max.poll.interval.ms" => c.max_poll_interval = ms()?,
             "max.poll.records" => c.max_poll_records = count()?,
+            "max.unacked.records.per.partition" => {
+                c.max_unacked_records_per_partition = count()?;
+            }
             "partition.assignment.strategy" => {
                 let mut out: Vec<Arc<dyn Assignor>> = Vec::new();
                 for name in props::list(v) {
@@ -385,6 +399,16 @@ impl ConsumerConfigBuilder {
                 c.fetch.max_wait, c.request_timeout
             )));
         }
+        if c.max_poll_records == 0 {
+            return Err(ConfigError::Conflict(
+                "max.poll.records must be at least 1".to_owned(),
+            ));
+        }
+        if c.max_unacked_records_per_partition == 0 {
+            return Err(ConfigError::Conflict(
+                "max.unacked.records.per.partition must be at least 1".to_owned(),
+            ));
+        }
         if c.group_instance_id.is_some() && c.group_id.is_none() {
             return Err(ConfigError::Conflict(
                 "group.instance.id needs group.id".to_owned(),
@@ -423,6 +447,7 @@ mod tests {
         assert!(c.enable_auto_commit);
         assert_eq!(c.auto_offset_reset, AutoOffsetReset::Latest);
         assert_eq!(c.max_poll_records, 500);
+        assert_eq!(c.max_unacked_records_per_partition, 10_000);
         assert_eq!(c.session_timeout, Duration::from_secs(45));
         let names: Vec<&str> = c.assignors.iter().map(|a| a.name()).collect();
         assert_eq!(names, ["range", "cooperative-sticky"]);
@@ -442,6 +467,7 @@ mod tests {
             ("isolation.level", "read_committed"),
             ("acknowledgement.mode", "explicit"),
             ("max.poll.records", "10"),
+            ("max.unacked.records.per.partition", "64"),
         ])
         .expect("valid");
         assert!(!c.enable_auto_commit);
@@ -451,6 +477,7 @@ mod tests {
         assert_eq!(c.isolation_level(), IsolationLevel::ReadCommitted);
         assert_eq!(c.ack_mode, AckMode::Explicit);
         assert_eq!(c.max_poll_records, 10);
+        assert_eq!(c.max_unacked_records_per_partition, 64);
     }
 
     #[test]

@@ -47,7 +47,7 @@ use crate::config::{AckMode, ConsumerConfig};
 use crate::error::ConsumerError;
 use crate::fetch::{FetchSession, IsolationLevel};
 use crate::fetching::FetchDone;
-use crate::parts::{PartState, hand_out};
+use crate::parts::{PartState, hand_out, handable, window_blocked};
 use crate::rebalance::RebalanceListener;
 use crate::record::ConsumerRecord;
 use crate::revoking::{Parked, Revoking};
@@ -398,6 +398,7 @@ impl Consumer {
                 self.cfg.max_poll_records,
                 self.rotation,
                 self.cfg.ack_mode,
+                self.cfg.max_unacked_records_per_partition,
             );
             self.rotation = self.rotation.wrapping_add(1);
             self.send_fetches();
@@ -408,15 +409,21 @@ impl Consumer {
             if now >= deadline {
                 return Ok(out);
             }
-            self.wait(deadline).await?;
+            self.wait(deadline, true).await?;
         }
     }
 
     /// Wait for whatever can change what poll returns: a fetch finishing,
-    /// a group event, the revoke's commit or acks, a backoff or the
-    /// auto-commit interval passing. Every branch is cancel-safe and what
-    /// it wakes for is applied without an await.
-    pub(crate) async fn wait(&mut self, deadline: Instant) -> Result<(), ConsumerError> {
+    /// a group event, the revoke's commit or acks, an ack opening a full
+    /// ack window, a backoff or the auto-commit interval passing. Every
+    /// branch is cancel-safe and what it wakes for is applied without an
+    /// await. `polling`: called by `poll` right after it found nothing to
+    /// hand out (so records it could hand out now were opened by an ack).
+    pub(crate) async fn wait(
+        &mut self,
+        deadline: Instant,
+        polling: bool,
+    ) -> Result<(), ConsumerError> {
         let mut until = deadline;
         if self.cfg.enable_auto_commit && self.has_group() {
             until = until.min(self.next_auto_commit);
@@ -439,7 +446,14 @@ impl Consumer {
             }
             until = until.min(d);
         }
-        let acks_wanted = revoke_acks.is_some();
+        let (mode, window) = (
+            self.cfg.ack_mode,
+            self.cfg.max_unacked_records_per_partition,
+        );
+        if polling && handable(&self.parts, mode, window) {
+            return Ok(());
+        }
+        let acks_wanted = revoke_acks.is_some() || window_blocked(&self.parts, mode, window);
         let sleep = tokio::time::sleep_until(until.into());
         let fetching = !self.fetches.is_empty();
         let events = !self.is_revoking();

@@ -1,7 +1,8 @@
 //! The state of each assigned partition: where the application is
 //! (position), what was prefetched and not yet handed out, the high
 //! watermark seen in fetch responses (lag), pause, and the acks of what
-//! was handed out.
+//! was handed out; handing records out (within each partition's ack
+//! window).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -152,11 +153,14 @@ impl PartState {
 
 /// Hand out up to `max` buffered records, visiting partitions from
 /// `start` round-robin so that one busy partition cannot starve others.
+/// With explicit acks a partition gives at most what its ack window
+/// (`window` records from its first unacked one) has room for.
 pub(crate) fn hand_out(
     parts: &mut BTreeMap<TopicPartition, PartState>,
     max: usize,
     start: usize,
     mode: AckMode,
+    window: usize,
 ) -> Vec<ConsumerRecord> {
     let mut out = Vec::new();
     let start = start.checked_rem(parts.len()).unwrap_or(0);
@@ -173,7 +177,13 @@ pub(crate) fn hand_out(
         if p.paused || p.revoking || p.buffer.is_empty() {
             continue;
         }
-        let take = (max - out.len()).min(p.buffer.len());
+        let mut take = (max - out.len()).min(p.buffer.len());
+        if mode == AckMode::Explicit {
+            take = take.min(p.acks.room(window));
+            if take == 0 {
+                continue;
+            }
+        }
         let first = out.len();
         out.extend(p.buffer.drain(..take));
         let handed = &mut out[first..];
@@ -195,4 +205,31 @@ pub(crate) fn hand_out(
         }
     }
     out
+}
+
+/// Whether some partition has records `hand_out` would give now.
+pub(crate) fn handable(
+    parts: &BTreeMap<TopicPartition, PartState>,
+    mode: AckMode,
+    window: usize,
+) -> bool {
+    parts.values().any(|p| {
+        !p.paused
+            && !p.revoking
+            && !p.buffer.is_empty()
+            && (mode == AckMode::Implicit || p.acks.room(window) > 0)
+    })
+}
+
+/// Whether some partition has records to hand out that only its full ack
+/// window holds back (an ack is what lets the next poll go on).
+pub(crate) fn window_blocked(
+    parts: &BTreeMap<TopicPartition, PartState>,
+    mode: AckMode,
+    window: usize,
+) -> bool {
+    mode == AckMode::Explicit
+        && parts
+            .values()
+            .any(|p| !p.paused && !p.revoking && !p.buffer.is_empty() && p.acks.room(window) == 0)
 }

@@ -354,7 +354,7 @@ impl Consumer {
             }) else {
                 return Ok(());
             };
-            self.wait(d).await?;
+            self.wait(d, false).await?;
         }
     }
 }

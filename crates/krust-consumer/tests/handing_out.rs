@@ -1,6 +1,8 @@
-//! What the consumer commits at the edges of the application's use of it
-//! (issue 11): `close()` commits the acked prefix with explicit acks even
-//! without auto-commit.
+//! What the consumer hands out and what it commits at the edges of the
+//! application's use of it (issue 11): explicit acks keep a bounded window
+//! of unacked records per partition (`max.unacked.records.per.partition`)
+//! and stop handing a partition out when it is full; `close()` commits the
+//! acked prefix with explicit acks even without auto-commit.
 //!
 //! On the Apache Kafka 4.4.0 node this binary shares, with topics and
 //! groups of their own (`krust_testkit::unique`): offsets and commits are
@@ -88,6 +90,87 @@ async fn next_batch(c: &mut Consumer) -> Vec<ConsumerRecord> {
         }
         assert!(Instant::now() < until, "no records within 30 s");
     }
+}
+
+/// Issue 11 item 7: with explicit acks one record never acked must not
+/// make the ack ledger grow with every later record. A partition has at
+/// most `max.unacked.records.per.partition` records handed out from its
+/// first unacked one on (default 10000); when the window is full that
+/// partition is not handed out any more until acks come, and acking the
+/// first record opens it again exactly where it stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unacked_records_are_bounded_per_partition() {
+    let kafka = Kafka::shared();
+    let b = kafka.addr();
+    tokio::time::timeout(BOUND, async {
+        let topic = topic_with(kafka, "ack-window", 10_300).await;
+        for (window, extra) in [(10_000usize, None), (100, Some("100"))] {
+            let group = unique("g-ack-window");
+            // max.poll.records does not divide the window: the poll that
+            // fills it hands out only what fits.
+            let mut props = vec![
+                ("acknowledgement.mode", "explicit"),
+                (
+                    "max.poll.records",
+                    if extra.is_some() { "30" } else { "300" },
+                ),
+            ];
+            if let Some(w) = extra {
+                props.push(("max.unacked.records.per.partition", w));
+            }
+            let mut c = Consumer::new(config(&b, &group, &props))
+                .await
+                .expect("consumer");
+            c.subscribe([topic.as_str()]).expect("subscribe");
+            let mut first: Option<ConsumerRecord> = None;
+            let mut got: Vec<i64> = Vec::new();
+            let until = Instant::now() + Duration::from_secs(40);
+            let mut full_at: Option<Instant> = None;
+            // Until the window is full, then 1.5 s more: nothing past it.
+            while full_at.is_none_or(|t| t.elapsed() < Duration::from_millis(1500)) {
+                for r in c.poll(Duration::from_millis(100)).await.expect("poll") {
+                    got.push(r.offset);
+                    if r.offset == 0 {
+                        first = Some(r);
+                    } else {
+                        r.ack();
+                    }
+                }
+                if got.len() >= window && full_at.is_none() {
+                    full_at = Some(Instant::now());
+                }
+                assert!(
+                    Instant::now() < until,
+                    "window {window}: only {} records within 40 s",
+                    got.len()
+                );
+            }
+            let w = i64::try_from(window).expect("small");
+            assert_eq!(
+                got.len(),
+                window,
+                "window {window}: records handed out while offset 0 was never acked \
+                 (the last {:?})",
+                got.last()
+            );
+            assert!(
+                got.iter().copied().eq(0..w),
+                "window {window}: in order from 0"
+            );
+            first.take().expect("offset 0 handed out").ack();
+            let batch = next_batch(&mut c).await;
+            assert_eq!(
+                batch[0].offset, w,
+                "window {window}: acking 0 opens the window"
+            );
+            for r in &batch {
+                r.ack();
+            }
+            c.close().await.expect("close");
+        }
+    })
+    .await
+    .expect("within the bound");
 }
 
 /// Issue 11 item 8: `close()` with explicit acks and without auto-commit
