@@ -77,6 +77,16 @@ impl AckCell {
         window.saturating_sub(self.lock().offsets.len())
     }
 
+    /// Records from `offset` on were not given to the application after
+    /// all (a dropped stream gives back what it had not yielded): forget
+    /// them, they will be handed out again.
+    pub(crate) fn take_back(&self, offset: i64) {
+        let mut p = self.lock();
+        while p.offsets.back().is_some_and(|(o, _)| *o >= offset) {
+            p.offsets.pop_back();
+        }
+    }
+
     /// The offset to commit given the partition's position (the next
     /// offset to hand out): the first unacked record, or the position.
     pub(crate) fn committable(&self, position: i64) -> i64 {
@@ -125,6 +135,19 @@ mod tests {
         c.ack(0);
         assert_eq!(c.committable(2), 2);
         c.ack(0);
+        assert_eq!(c.committable(2), 2);
+    }
+
+    #[test]
+    fn taken_back_records_leave_the_ledger() {
+        let c = cell();
+        c.handed_out([0, 1, 2, 3]);
+        c.ack(0);
+        c.take_back(2);
+        assert_eq!(c.committable(2), 1);
+        assert_eq!(c.room(3), 2);
+        c.ack(1);
+        assert!(c.settled());
         assert_eq!(c.committable(2), 2);
     }
 

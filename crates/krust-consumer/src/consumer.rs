@@ -47,7 +47,7 @@ use crate::config::{AckMode, ConsumerConfig};
 use crate::error::ConsumerError;
 use crate::fetch::{FetchSession, IsolationLevel};
 use crate::fetching::FetchDone;
-use crate::parts::{PartState, hand_out, handable, window_blocked};
+use crate::parts::{PartState, give_back, hand_out, handable, window_blocked};
 use crate::rebalance::RebalanceListener;
 use crate::record::ConsumerRecord;
 use crate::revoking::{Parked, Revoking};
@@ -502,6 +502,9 @@ impl Consumer {
     }
 
     /// A `Stream` of records (each `poll` batch handed out one by one).
+    /// Dropping the stream gives the records of its last batch that it had
+    /// not yielded back to the consumer: the next `poll` (or stream)
+    /// starts with them, and nothing is committed past them.
     pub fn stream(
         &mut self,
     ) -> impl futures_core::Stream<Item = Result<ConsumerRecord, ConsumerError>> + '_ {
@@ -528,6 +531,12 @@ impl Consumer {
     ) -> impl std::future::Future<Output = Result<(), ConsumerError>> + Send + 'static {
         let offsets = self.committable(None);
         self.commit_future(offsets)
+    }
+
+    /// Give back records a dropped stream had not yielded (see
+    /// `parts::give_back`).
+    pub(crate) fn give_back(&mut self, records: impl IntoIterator<Item = ConsumerRecord>) {
+        give_back(&mut self.parts, records);
     }
 
     pub(crate) fn has_group(&self) -> bool {

@@ -2,7 +2,7 @@
 //! (position), what was prefetched and not yet handed out, the high
 //! watermark seen in fetch responses (lag), pause, and the acks of what
 //! was handed out; handing records out (within each partition's ack
-//! window).
+//! window) and taking back what a dropped stream did not yield.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -232,4 +232,46 @@ pub(crate) fn window_blocked(
         && parts
             .values()
             .any(|p| !p.paused && !p.revoking && !p.buffer.is_empty() && p.acks.room(window) == 0)
+}
+
+/// Put back records handed out by the last `hand_out` that the
+/// application never got (a [`Consumer::stream`](crate::Consumer::stream)
+/// dropped with records it had not yielded): each partition's are the tail
+/// of what it handed out, so they go back in front of its buffer, its
+/// position returns to the first of them and its ack ledger forgets them.
+/// Nothing touched the partitions since that `hand_out` (the stream holds
+/// the consumer), which the checks below confirm before anything moves.
+pub(crate) fn give_back(
+    parts: &mut BTreeMap<TopicPartition, PartState>,
+    records: impl IntoIterator<Item = ConsumerRecord>,
+) {
+    let mut by_part: BTreeMap<TopicPartition, Vec<ConsumerRecord>> = BTreeMap::new();
+    for mut r in records {
+        r.ack = None;
+        by_part
+            .entry(TopicPartition::new(&*r.topic, r.partition))
+            .or_default()
+            .push(r);
+    }
+    for (tp, recs) in by_part {
+        let Some(p) = parts.get_mut(&tp) else {
+            continue;
+        };
+        let (Some(first), Some(last)) = (recs.first(), recs.last()) else {
+            continue;
+        };
+        let first = first.offset;
+        let ordered = recs.windows(2).all(|w| w[0].offset < w[1].offset);
+        let buffered_after = p.buffer.front().is_none_or(|b| b.offset > last.offset);
+        let handed_out = p.position.is_some_and(|pos| pos > last.offset);
+        if !(ordered && buffered_after && handed_out) {
+            tracing::warn!(partition = %tp, "records given back out of place: dropped");
+            continue;
+        }
+        for r in recs.into_iter().rev() {
+            p.buffer.push_front(r);
+        }
+        p.position = Some(first);
+        p.acks.take_back(first);
+    }
 }

@@ -1,6 +1,9 @@
 //! [`Consumer::stream`](crate::Consumer::stream): the records of successive
 //! polls, one at a time. A record counts as processed (implicit acks) once
 //! the application asks for the next one after the end of its batch.
+//! Dropped, the stream gives the records of its batch it had not yielded
+//! back to the consumer (their position rewound, their acks forgotten), so
+//! the next poll starts with them: they were never the application's.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -35,6 +38,18 @@ impl<'a> RecordStream<'a> {
             consumer: Some(consumer),
             ready: VecDeque::new(),
             polling: None,
+        }
+    }
+}
+
+impl Drop for RecordStream<'_> {
+    fn drop(&mut self) {
+        // `ready` is empty while a poll is in flight (only then is the
+        // consumer inside `polling`; dropping that is a cancelled poll).
+        if let Some(c) = self.consumer.as_mut()
+            && !self.ready.is_empty()
+        {
+            c.give_back(std::mem::take(&mut self.ready));
         }
     }
 }

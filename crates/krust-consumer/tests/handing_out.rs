@@ -1,6 +1,7 @@
 //! What the consumer hands out and what it commits at the edges of the
-//! application's use of it (issue 11): explicit acks keep a bounded window
-//! of unacked records per partition (`max.unacked.records.per.partition`)
+//! application's use of it (issue 11): records a dropped `stream()` had
+//! not yet yielded go back to the consumer; explicit acks keep a bounded
+//! window of unacked records per partition (`max.unacked.records.per.partition`)
 //! and stop handing a partition out when it is full; `close()` commits the
 //! acked prefix with explicit acks even without auto-commit.
 //!
@@ -90,6 +91,82 @@ async fn next_batch(c: &mut Consumer) -> Vec<ConsumerRecord> {
         }
         assert!(Instant::now() < until, "no records within 30 s");
     }
+}
+
+/// Issue 11 item 2: a group consumer with auto-commit and
+/// `max.poll.records=50` takes 10 records with `stream().take(10)` and
+/// drops the stream. The 40 records of that poll it never yielded go back
+/// to the consumer: the next `poll()` starts at offset 10, and the
+/// auto-commit that poll makes commits 10, not past it. With explicit
+/// acks the same holds, and the records given back are not waited for:
+/// once the records handed out again are acked the commit moves on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_stream_gives_back_what_it_did_not_yield() {
+    let kafka = Kafka::shared();
+    let b = kafka.addr();
+    tokio::time::timeout(BOUND, async {
+        let topic = topic_with(kafka, "stream-drop", 200).await;
+        for mode in ["implicit", "explicit"] {
+            let group = unique("g-stream-drop");
+            let props = [
+                ("enable.auto.commit", "true"),
+                ("auto.commit.interval.ms", "100"),
+                ("max.poll.records", "50"),
+                ("acknowledgement.mode", mode),
+            ];
+            let mut c = Consumer::new(config(&b, &group, &props))
+                .await
+                .expect("consumer");
+            c.subscribe([topic.as_str()]).expect("subscribe");
+            let first: Vec<ConsumerRecord> = {
+                let mut s = std::pin::pin!(c.stream());
+                let mut out = Vec::new();
+                while out.len() < 10 {
+                    let r =
+                        std::future::poll_fn(|cx| futures_core::Stream::poll_next(s.as_mut(), cx))
+                            .await
+                            .expect("the stream does not end")
+                            .expect("record");
+                    out.push(r);
+                }
+                out
+            };
+            let offsets: Vec<i64> = first.iter().map(|r| r.offset).collect();
+            assert_eq!(
+                offsets,
+                (0..10).collect::<Vec<_>>(),
+                "{mode}: the stream from 0"
+            );
+            for r in &first {
+                r.ack();
+            }
+            // Let the auto-commit interval pass: the next poll commits.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let batch = next_batch(&mut c).await;
+            assert_eq!(
+                batch[0].offset, 10,
+                "{mode}: the poll after the dropped stream starts where the stream stopped"
+            );
+            let got = committed(&b, &group, &topic).await;
+            assert!(
+                got.is_none_or(|o| o <= 10),
+                "{mode}: committed {got:?}, past the 10 records the stream yielded"
+            );
+            for r in &batch {
+                r.ack();
+            }
+            let end = batch.last().expect("non-empty").offset + 1;
+            c.commit().await.expect("commit");
+            assert_eq!(
+                committed(&b, &group, &topic).await,
+                Some(end),
+                "{mode}: the commit after acking what was handed out again"
+            );
+            c.close().await.expect("close");
+        }
+    })
+    .await
+    .expect("within the bound");
 }
 
 /// Issue 11 item 7: with explicit acks one record never acked must not
