@@ -7,9 +7,11 @@
 //!
 //! On the Apache Kafka 4.4.0 node this binary shares (unique topics and
 //! groups): the rebalances are Kafka's own classic group coordinator's.
+//! The stress tests print their seed; `KRUST_STRESS_SEED=N` replays one.
 
 #[path = "../common/mod.rs"]
 mod common;
+mod ledger;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -19,11 +21,8 @@ use common::create_topic;
 use krust_consumer::{AckHandle, Consumer, ConsumerConfig, TopicPartition};
 use krust_producer::{Producer, ProducerRecord};
 use krust_testkit::{Kafka, unique};
+use ledger::{Ledger, Listener, Rng, Shared, parts, seed};
 use tokio::sync::watch;
-
-fn parts(s: &BTreeSet<TopicPartition>) -> BTreeSet<i32> {
-    s.iter().map(|t| t.partition).collect()
-}
 
 fn config(bootstrap: &str, group: &str, extra: &[(&str, &str)]) -> ConsumerConfig {
     let mut props = vec![
@@ -174,4 +173,288 @@ async fn a_revoke_cut_short_by_a_timeout_finishes_at_the_next_poll() {
         .await
         .unwrap_or_else(|_| panic!("{strategy}: not done within 90 s"));
     }
+}
+
+/// What the driver tells a member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Order {
+    Run,
+    /// Close now (leave the group).
+    Leave,
+    /// Everything was delivered: finish the partitions held, then close.
+    Finish,
+}
+
+/// One member: polls with random cancellation until told to leave.
+#[allow(clippy::too_many_arguments)]
+async fn member(
+    id: usize,
+    bootstrap: String,
+    group: String,
+    topic: String,
+    strategy: &'static str,
+    explicit: bool,
+    mut rng: Rng,
+    ledger: Shared,
+    end: BTreeMap<i32, i64>,
+    mut orders: watch::Receiver<Order>,
+) -> (usize, usize, usize) {
+    let mode = if explicit { "explicit" } else { "implicit" };
+    let max_records = (10 + rng.below(140)).to_string();
+    let props = [
+        ("partition.assignment.strategy", strategy),
+        ("acknowledgement.mode", mode),
+        (
+            "enable.auto.commit",
+            if explicit { "false" } else { "true" },
+        ),
+        ("auto.commit.interval.ms", "200"),
+        ("max.poll.records", max_records.as_str()),
+    ];
+    let mut c = Consumer::new(config(&bootstrap, &group, &props))
+        .await
+        .expect("consumer");
+    c.set_rebalance_listener(Listener {
+        member: id,
+        ledger: ledger.clone(),
+    });
+    c.subscribe([topic.as_str()]).expect("subscribe");
+    let mut held: Vec<(Instant, AckHandle)> = Vec::new();
+    let (mut polls, mut cancelled, mut mid_revoke) = (0usize, 0usize, 0usize);
+    loop {
+        let order = *orders.borrow_and_update();
+        let now = Instant::now();
+        held.retain(|(due, h)| {
+            if *due <= now {
+                h.ack();
+            }
+            *due > now
+        });
+        if order == Order::Leave {
+            break;
+        }
+        if order == Order::Finish && held.is_empty() {
+            let at_end = c.assignment().iter().all(|tp| {
+                let e = end.get(&tp.partition).copied();
+                c.position(tp).is_some() && c.position(tp) == e
+            });
+            if at_end {
+                break;
+            }
+        }
+        polls += 1;
+        let wait = Duration::from_millis(1 + rng.below(100));
+        let got = match rng.below(10) {
+            0 => Some(c.poll(wait).await),
+            1..=5 => tokio::time::timeout(rng.millis(40), c.poll(wait))
+                .await
+                .ok(),
+            _ => {
+                let sleep = rng.millis(40);
+                tokio::select! {
+                    r = c.poll(wait) => Some(r),
+                    () = tokio::time::sleep(sleep) => None,
+                }
+            }
+        };
+        let Some(batch) = got else {
+            cancelled += 1;
+            // A partition the listener let go of that the consumer still
+            // holds: the poll was dropped while the revoke's commit was in
+            // flight.
+            let l = ledger.lock().expect("ledger");
+            if c.assignment()
+                .iter()
+                .any(|tp| l.owner.get(&tp.partition) != Some(&id))
+            {
+                mid_revoke += 1;
+            }
+            continue;
+        };
+        let batch = batch.unwrap_or_else(|e| panic!("member {id}: poll: {e}"));
+        {
+            let mut l = ledger.lock().expect("ledger");
+            for r in &batch {
+                l.handed_out(id, r);
+            }
+        }
+        // Processing takes a while (0.5 ms a record), so the records span
+        // the joins and leaves instead of being gone before the first.
+        let busy = Duration::from_micros(500 * u64::try_from(batch.len()).unwrap_or(0));
+        if explicit {
+            for r in batch {
+                match rng.below(4) {
+                    0 => held.push((Instant::now() + rng.millis(100), r.ack_handle())),
+                    _ => r.ack(),
+                }
+            }
+        }
+        tokio::time::sleep(busy).await;
+    }
+    for (_, h) in held.drain(..) {
+        h.ack();
+    }
+    c.close()
+        .await
+        .unwrap_or_else(|e| panic!("member {id}: close: {e}"));
+    (polls, cancelled, mid_revoke)
+}
+
+/// The acceptance stress test of issue 11: three members at a time (one
+/// more joining, one leaving, twice over), explicit and implicit acks
+/// among them, every `poll` cancelled at random by a short
+/// `tokio::time::timeout` or a `select!` against a sleep, over 50,000
+/// records. Nothing is lost; no partition is assigned to a member while
+/// another owns it, nor handed out by a member that does not own it; each
+/// new owner starts exactly at the offset the previous one committed on
+/// revoke (so a record reaches two members only within the uncommitted
+/// window); and the group's commits end at the log end.
+async fn stress(strategy: &'static str) {
+    let seed = seed();
+    eprintln!("{strategy}: KRUST_STRESS_SEED={seed}");
+    let mut rng = Rng(seed);
+    let kafka = Kafka::shared();
+    let b = kafka.addr();
+    let topic = unique("stress");
+    let group = unique("g-stress");
+    create_topic(kafka, &topic, 6).await;
+    const TOTAL: usize = 50_000;
+    let end = produce(kafka, &topic, 6, TOTAL).await;
+    let ledger: Shared = Arc::new(Mutex::new(Ledger::new(&end)));
+    let started = Instant::now();
+    let bound = Duration::from_secs(100);
+    let mut members = BTreeMap::new();
+    let mut next_id = 0usize;
+    let mut spawn = |rng: &mut Rng, members: &mut BTreeMap<_, _>| {
+        let id = next_id;
+        next_id += 1;
+        let (tx, rx) = watch::channel(Order::Run);
+        let task = tokio::spawn(member(
+            id,
+            b.clone(),
+            group.clone(),
+            topic.clone(),
+            strategy,
+            id % 2 == 0,
+            Rng(rng.next() | 1),
+            ledger.clone(),
+            end.clone(),
+            rx,
+        ));
+        members.insert(id, (tx, task));
+    };
+    let state = |l: &Ledger| {
+        format!(
+            "seed {seed}: {} of {TOTAL} missing, owners {:?}, runs {:?}, violations {:?}",
+            l.missing(),
+            l.owner,
+            l.run,
+            l.violations
+        )
+    };
+    // Join, join, join, leave, join, leave, join (three members at a time
+    // from the third on), at these times whatever was consumed by then.
+    let steps = [0u64, 2_500, 5_000, 8_000, 11_000, 14_000, 17_000];
+    let mut step = 0;
+    let mut leaves = 0;
+    loop {
+        let done = {
+            let l = ledger.lock().expect("ledger");
+            assert!(l.violations.is_empty(), "{strategy}: {}", state(&l));
+            assert!(
+                started.elapsed() < bound,
+                "{strategy}: not done within {bound:?}: {}",
+                state(&l)
+            );
+            l.complete()
+        };
+        // The last member to join gets 2 s with the others before all finish.
+        let settled = started.elapsed() >= Duration::from_millis(steps[steps.len() - 1] + 2_000);
+        if done && step == steps.len() && settled {
+            break;
+        }
+        if step < steps.len() && started.elapsed() >= Duration::from_millis(steps[step]) {
+            if step == 3 || step == 5 {
+                let oldest = *members.keys().next().expect("a member");
+                let (tx, task): (watch::Sender<Order>, tokio::task::JoinHandle<_>) =
+                    members.remove(&oldest).expect("member");
+                tx.send_replace(Order::Leave);
+                let (polls, cancelled, mid_revoke) =
+                    tokio::time::timeout(Duration::from_secs(30), task)
+                        .await
+                        .unwrap_or_else(|_| {
+                            panic!("{strategy}: seed {seed}: member {oldest} did not leave")
+                        })
+                        .expect("member task");
+                eprintln!(
+                    "{strategy}: member {oldest} left: {cancelled} of {polls} polls cancelled, {mid_revoke} in a revoke's commit"
+                );
+                leaves += 1;
+            } else {
+                spawn(&mut rng, &mut members);
+            }
+            step += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for (id, (tx, task)) in std::mem::take(&mut members) {
+        tx.send_replace(Order::Finish);
+        let (polls, cancelled, mid_revoke) = tokio::time::timeout(Duration::from_secs(30), task)
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "{strategy}: member {id} did not finish: {}",
+                    state(&ledger.lock().expect("ledger"))
+                )
+            })
+            .expect("member task");
+        eprintln!(
+            "{strategy}: member {id} finished: {cancelled} of {polls} polls cancelled, {mid_revoke} in a revoke's commit"
+        );
+    }
+    {
+        let l = ledger.lock().expect("ledger");
+        assert!(l.violations.is_empty(), "{strategy}: {}", state(&l));
+        assert!(l.complete(), "{strategy}: {}", state(&l));
+        assert_eq!(leaves, 2, "{strategy}: seed {seed}");
+        assert!(
+            l.assigned_events >= 5,
+            "{strategy}: seed {seed}: only {} assignments",
+            l.assigned_events
+        );
+        eprintln!(
+            "{strategy}: {} duplicates within the uncommitted window, {} assignments, {:?}",
+            l.duplicates,
+            l.assigned_events,
+            started.elapsed()
+        );
+    }
+    let reader = Consumer::new(config(&b, &group, &[]))
+        .await
+        .expect("reader");
+    let tps: Vec<TopicPartition> = end
+        .keys()
+        .map(|p| TopicPartition::new(&*topic, *p))
+        .collect();
+    let committed = reader.committed(&tps).await.expect("committed");
+    for (p, e) in &end {
+        let got = committed[&TopicPartition::new(&*topic, *p)]
+            .as_ref()
+            .map(|o| o.offset);
+        assert_eq!(
+            got,
+            Some(*e),
+            "{strategy}: seed {seed}: partition {p} committed"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_polls_under_rebalances_cooperative_sticky() {
+    stress("cooperative-sticky").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_polls_under_rebalances_eager() {
+    stress("range").await;
 }
