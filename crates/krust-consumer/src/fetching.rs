@@ -18,14 +18,29 @@ use crate::fetch::{
     self, FetchConfig, FetchSession, FetchTarget, Fetched, IsolationLevel, PartitionFetchError,
 };
 
+/// What a task of the fetcher hands back.
+pub(crate) enum FetchDone {
+    /// A Fetch to one broker ended.
+    Fetch(FetchEnd),
+    /// A metadata refresh for fetching ended (see
+    /// [`Consumer::refresh_if_wanted`]).
+    Metadata(Result<(), krust_net::Error>),
+}
+
 /// What a fetch task hands back: its session and connection, what it
 /// asked for, and the outcome.
-pub(crate) struct FetchDone {
+pub(crate) struct FetchEnd {
     pub(crate) session: FetchSession,
     pub(crate) conn: Option<Connection>,
     pub(crate) asked: Vec<TopicPartition>,
     pub(crate) result: Result<Vec<Fetched>, krust_net::Error>,
 }
+
+/// The broker id under which the metadata refresh task is recorded in
+/// `in_flight` (one refresh at a time) and its backoff in
+/// `broker_backoff`: no broker has a negative id, and no Fetch is ever
+/// sent to one (leaders below 0 are skipped).
+const REFRESH: i32 = i32::MIN;
 
 /// Codes after which the partition's leader must be looked up again.
 fn leader_moved(code: ErrorCode) -> bool {
@@ -54,15 +69,33 @@ fn unauthorized(code: ErrorCode) -> bool {
 
 impl Consumer {
     /// Refresh the metadata when a fetch found a leader unknown or moved.
+    ///
+    /// The refresh runs as a task of the fetcher, as a Fetch does, and
+    /// `poll` never waits for it: with every broker unreachable a refresh
+    /// takes up to `default.api.timeout.ms` (each attempt up to
+    /// `bootstrap.timeout.ms` bootstrapping again), and awaited here it
+    /// made every `poll` last that long whatever its timeout (on Kafka
+    /// 4.4.0, 8 polls of 200 ms in a 39 s outage). Its end wakes the
+    /// consumer's wait like a Fetch's; a failed one is made again after
+    /// `retry.backoff.ms`.
     pub(crate) async fn refresh_if_wanted(&mut self) {
-        if self.metadata_wanted {
-            self.metadata_wanted = false;
-            let topics: Vec<&str> = self.parts.keys().map(|tp| tp.topic.as_str()).collect();
-            if let Err(e) = self.pool.refresh_metadata(&topics).await {
-                tracing::debug!(error = %e, "metadata refresh for fetching failed");
-                self.metadata_wanted = true;
-            }
+        let refreshing = self.in_flight.values().any(|(b, _)| *b == REFRESH);
+        let backing_off = self
+            .broker_backoff
+            .get(&REFRESH)
+            .is_some_and(|until| *until > Instant::now());
+        if !self.metadata_wanted || refreshing || backing_off {
+            return;
         }
+        self.metadata_wanted = false;
+        let mut topics: Vec<String> = self.parts.keys().map(|tp| tp.topic.clone()).collect();
+        topics.dedup();
+        let pool = self.pool.clone();
+        let task = self.fetches.spawn(async move {
+            let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
+            FetchDone::Metadata(pool.refresh_metadata(&topics).await.map(drop))
+        });
+        self.in_flight.insert(task.id(), (REFRESH, Vec::new()));
     }
 
     /// Send a Fetch to every broker that leads partitions wanting one and
@@ -137,12 +170,12 @@ impl Consumer {
             let asked: Vec<TopicPartition> = targets.iter().map(|t| t.tp.clone()).collect();
             let task = self.fetches.spawn(async move {
                 let result = fetch::fetch(&pool, &mut conn, &mut session, &targets, &cfg).await;
-                FetchDone {
+                FetchDone::Fetch(FetchEnd {
                     session,
                     conn,
                     asked: targets.into_iter().map(|t| t.tp).collect(),
                     result,
-                }
+                })
             });
             self.in_flight.insert(task.id(), (broker, asked));
         }
@@ -165,11 +198,26 @@ impl Consumer {
         match done {
             Ok((id, done)) => {
                 self.in_flight.remove(&id);
-                self.fetch_done(done)
+                match done {
+                    FetchDone::Fetch(end) => self.fetch_done(end),
+                    FetchDone::Metadata(r) => {
+                        if let Err(e) = r {
+                            tracing::debug!(error = %e, "metadata refresh for fetching failed");
+                            self.metadata_wanted = true;
+                        }
+                        // At most one refresh per retry.backoff.ms, as
+                        // when poll waited for each one: a leader still
+                        // unknown asks again at once.
+                        self.broker_backoff
+                            .insert(REFRESH, Instant::now() + self.cfg.retry_backoff);
+                        Ok(())
+                    }
+                }
             }
             Err(e) => {
                 tracing::error!(error = %e, "fetch task failed");
-                if let Some((_, asked)) = self.in_flight.remove(&e.id()) {
+                if let Some((broker, asked)) = self.in_flight.remove(&e.id()) {
+                    self.metadata_wanted |= broker == REFRESH;
                     for tp in asked {
                         if let Some(p) = self.parts.get_mut(&tp) {
                             p.fetching = false;
@@ -182,8 +230,8 @@ impl Consumer {
     }
 
     /// Apply one finished fetch.
-    pub(crate) fn fetch_done(&mut self, done: FetchDone) -> Result<(), ConsumerError> {
-        let FetchDone {
+    pub(crate) fn fetch_done(&mut self, done: FetchEnd) -> Result<(), ConsumerError> {
+        let FetchEnd {
             session,
             conn,
             asked,

@@ -1,0 +1,262 @@
+//! The only broker down for longer than `bootstrap.timeout.ms` and
+//! `default.api.timeout.ms`, then back on the same port and data: a
+//! consumer survives it (as Java's and librdkafka's do, rediscovering the
+//! cluster for as long as it takes) and reads what is written once the
+//! broker is back, without redelivering what it committed before. Only
+//! configuration, authorization and fencing errors are fatal; what `poll`
+//! returns while the broker is away, if anything, is a retriable error.
+//!
+//! On a private Apache Kafka 4.4.0 node (the node this binary would share
+//! must not go down under other tests), crashed with `SIGKILL` and started
+//! again 25 s later on the same ports and data (`KafkaCluster::kill`, then
+//! `KafkaCluster::restart`).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{consumer_config, create_topic, produce};
+use krust_consumer::{Consumer, ConsumerError, TopicPartition};
+use krust_producer::ProducerRecord;
+use krust_testkit::{Kafka, unique};
+
+/// How long the broker stays down: well over the consumer's bootstrap and
+/// API timeouts (5 s each) and its session timeout (6 s).
+const OUTAGE: Duration = Duration::from_secs(25);
+const PARTITIONS: i32 = 2;
+/// Records written before the outage, per partition.
+const BEFORE: i64 = 5;
+const BOUND: Duration = Duration::from_secs(180);
+
+/// What one consumer did, with the time of each poll error.
+#[derive(Default, Debug)]
+struct Seen {
+    records: Vec<(i32, i64)>,
+    /// The last successful commit's offset per partition.
+    committed: BTreeMap<i32, i64>,
+    /// Poll errors: when, the error's text, and whether it is retriable.
+    poll_errors: Vec<(Instant, String, bool)>,
+    /// Commit errors (after a non-empty batch), as text.
+    commit_errors: Vec<String>,
+    polls: usize,
+    /// The longest poll (of 200 ms) and when it ended.
+    longest_poll: (Duration, Option<Instant>),
+}
+
+/// Whether retrying can fix `e`: the error types that carry a cause say
+/// so themselves (`krust_net::Error::is_retriable`, a Kafka error code).
+fn retriable(e: &ConsumerError) -> bool {
+    match e {
+        ConsumerError::Net(n) => n.is_retriable(),
+        ConsumerError::Offset(o) => o.code().is_some_and(|c| c.is_retriable()),
+        ConsumerError::Group(g) => g.code().is_some_and(|c| c.is_retriable()),
+        ConsumerError::Fetch { code, .. } => code.is_retriable(),
+        _ => false,
+    }
+}
+
+/// Poll until `stop`, commit after each non-empty batch, record
+/// everything; a poll error is recorded and polling goes on (a consumer
+/// an outage made fail for good fails every later poll too).
+fn drive(
+    mut consumer: Consumer,
+    stop: Arc<AtomicBool>,
+) -> (Arc<Mutex<Seen>>, tokio::task::JoinHandle<()>) {
+    let seen: Arc<Mutex<Seen>> = Arc::default();
+    let s = seen.clone();
+    let task = tokio::spawn(async move {
+        while !stop.load(Ordering::Relaxed) {
+            let started = Instant::now();
+            let r = consumer.poll(Duration::from_millis(200)).await;
+            {
+                let mut st = s.lock().expect("seen");
+                if started.elapsed() > st.longest_poll.0 {
+                    st.longest_poll = (started.elapsed(), Some(Instant::now()));
+                }
+            }
+            let batch = match r {
+                Ok(b) => b,
+                Err(e) => {
+                    {
+                        let mut st = s.lock().expect("seen");
+                        st.polls += 1;
+                        st.poll_errors
+                            .push((Instant::now(), e.to_string(), retriable(&e)));
+                    }
+                    // As an application would: do not spin on an error.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            {
+                let mut st = s.lock().expect("seen");
+                st.polls += 1;
+                st.records
+                    .extend(batch.iter().map(|r| (r.partition, r.offset)));
+            }
+            if !batch.is_empty() {
+                let r = consumer.commit().await;
+                let mut st = s.lock().expect("seen");
+                match r {
+                    Ok(()) => {
+                        for (tp, l) in consumer.lag() {
+                            if let Some(c) = l.committed {
+                                st.committed.insert(tp.partition, c);
+                            }
+                        }
+                    }
+                    Err(e) => st.commit_errors.push(e.to_string()),
+                }
+            }
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(10), consumer.close()).await;
+    });
+    (seen, task)
+}
+
+async fn wait_until(
+    what: &str,
+    bound: Duration,
+    mut cond: impl FnMut() -> bool,
+    state: impl Fn() -> String,
+) {
+    let started = Instant::now();
+    while !cond() {
+        assert!(
+            started.elapsed() < bound,
+            "{what}: not within {bound:?}: {}",
+            state()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!("{what}: after {:?}", started.elapsed());
+}
+
+fn records(n: i64, topic: &str, tag: &str) -> Vec<ProducerRecord> {
+    (0..PARTITIONS)
+        .flat_map(|p| (0..n).map(move |i| (p, i)))
+        .map(|(p, i)| ProducerRecord::new(topic, format!("{tag}-{p}-{i}")).partition(p))
+        .collect()
+}
+
+/// A group member and a consumer with `assign` (committing outside any
+/// generation), both reading and committing everything written before the
+/// outage, poll through 25 s with the only broker down; once it is back,
+/// each receives the one record per partition written then, and nothing
+/// it had committed again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_broker_down_longer_than_the_bootstrap_timeout_then_back() {
+    tokio::time::timeout(BOUND, async {
+        let kafka = Kafka::start();
+        let node = kafka.as_cluster();
+        let id = node.node_ids()[0];
+        let b = kafka.addr();
+        let topic = unique("krust-outage");
+        create_topic(&kafka, &topic, PARTITIONS).await;
+        produce(&b, records(BEFORE, &topic, "before")).await;
+        let settings = |group: &str| {
+            consumer_config(
+                &b,
+                &[
+                    ("group.id", group),
+                    ("bootstrap.timeout.ms", "5000"),
+                    ("default.api.timeout.ms", "5000"),
+                    ("request.timeout.ms", "3000"),
+                    ("auto.offset.reset", "earliest"),
+                    ("enable.auto.commit", "false"),
+                ],
+            )
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut member = Consumer::new(settings(&unique("g-outage")))
+            .await
+            .expect("consumer");
+        member.subscribe([&topic]).expect("subscribe");
+        let mut manual = Consumer::new(settings(&unique("g-outage-assign")))
+            .await
+            .expect("consumer");
+        manual
+            .assign((0..PARTITIONS).map(|p| TopicPartition::new(topic.clone(), p)))
+            .expect("assign");
+        let consumers = [
+            ("member", drive(member, stop.clone())),
+            ("assign", drive(manual, stop.clone())),
+        ];
+        let all_committed = BTreeMap::from_iter((0..PARTITIONS).map(|p| (p, BEFORE)));
+        for (name, (seen, _)) in &consumers {
+            wait_until(
+                &format!("{name} read and committed what was written before"),
+                Duration::from_secs(40),
+                || seen.lock().expect("seen").committed == all_committed,
+                || format!("{:?}", seen.lock().expect("seen")),
+            )
+            .await;
+        }
+        let polls_before: Vec<usize> = consumers
+            .iter()
+            .map(|(_, (s, _))| s.lock().expect("seen").polls)
+            .collect();
+        node.kill(id).expect("kill");
+        let down = Instant::now();
+        tokio::time::sleep(OUTAGE).await;
+        node.restart(id).expect("restart");
+        let up = Instant::now();
+        eprintln!("down for {:?}", up - down);
+        for (i, (name, (seen, _))) in consumers.iter().enumerate() {
+            let polls = seen.lock().expect("seen").polls - polls_before[i];
+            // A poll of 200 ms with nothing to wait for returns within
+            // it; one that waits for a lookup bounded by
+            // default.api.timeout.ms (5 s) every time polls 5 times in the
+            // outage (8 polls in 39 s were seen before the fix).
+            assert!(
+                polls >= 2 * (OUTAGE.as_secs() / 5) as usize,
+                "{name} kept polling through the outage: {polls} polls"
+            );
+        }
+        produce(&b, records(1, &topic, "after")).await;
+        let mut expected: Vec<(i32, i64)> = (0..PARTITIONS)
+            .flat_map(|p| (0..=BEFORE).map(move |o| (p, o)))
+            .collect();
+        expected.sort();
+        for (name, (seen, _)) in &consumers {
+            wait_until(
+                &format!("{name} received what was written after the outage"),
+                Duration::from_secs(60),
+                || {
+                    let s = seen.lock().expect("seen");
+                    (0..PARTITIONS).all(|p| s.records.contains(&(p, BEFORE)))
+                },
+                || format!("{:?}", seen.lock().expect("seen")),
+            )
+            .await;
+        }
+        stop.store(true, Ordering::Relaxed);
+        for (name, (seen, task)) in consumers {
+            task.await.expect("driver");
+            let s = seen.lock().expect("seen");
+            let mut got = s.records.clone();
+            got.sort();
+            assert_eq!(
+                got, expected,
+                "{name}: every record once, nothing committed redelivered"
+            );
+            let fatal: Vec<_> = s.poll_errors.iter().filter(|(_, _, r)| !*r).collect();
+            assert!(
+                fatal.is_empty(),
+                "{name}: poll errors that are not retriable: {fatal:?}"
+            );
+            eprintln!(
+                "{name}: {} polls (longest {:?}), poll errors (all retriable) {:?}, commit errors {:?}",
+                s.polls,
+                s.longest_poll.0,
+                s.poll_errors.iter().map(|(_, e, _)| e).collect::<Vec<_>>(),
+                s.commit_errors
+            );
+        }
+    })
+    .await
+    .expect("bounded");
+}
