@@ -258,7 +258,12 @@ pub(crate) async fn fetch(
         epoch = req.session_epoch,
     );
     async move {
-        let resp = match conn.send_at(&req, version).await {
+        // The broker holds a Fetch up to max_wait when it has nothing to
+        // return, so the Fetch alone gets that on top of the request
+        // timeout (docs/ARCHITECTURE.md, Connections): the pool's timeout
+        // is the plain `request.timeout.ms` every other request waits.
+        let timeout = pool.config().connection.request_timeout + cfg.max_wait;
+        let resp = match conn.send_at_with_timeout(&req, version, timeout).await {
             Ok(r) => r,
             Err(e) => {
                 session.reset();
