@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use krust_codec::ApiKey;
 use krust_codec::generated::ProduceRequest;
 use krust_codec::generated::produce_request::{PartitionProduceData, TopicProduceData};
-use krust_net::{Backoff, Error as NetError, Pool};
+use krust_net::{Backoff, Error as NetError, Lane, Pool};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 
@@ -527,7 +527,12 @@ async fn produce(
     }
     let encoding = &mut batches;
     let result = async move {
-        let conn = pool.broker(broker).await?;
+        // A lane of its own (one connection per broker, so the requests
+        // of a broker still go out in drain order): the broker holds a
+        // Produce with acks=all until the in-sync replicas have it and
+        // answers a connection strictly in order, so on the Normal lane
+        // it delayed every Metadata and ListOffsets to that broker.
+        let conn = pool.broker_lane(broker, Lane::Produce).await?;
         let version = conn.negotiate(ApiKey::Produce, PRODUCE_VERSIONS)?;
         let mut topic_data: Vec<TopicProduceData> = Vec::new();
         for b in encoding.iter_mut() {
