@@ -17,6 +17,7 @@
 //! with every later record.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
@@ -25,8 +26,12 @@ use tokio::sync::Notify;
 #[derive(Debug)]
 pub(crate) struct AckCell {
     inner: Mutex<Pending>,
-    /// Woken on every ack that completes a prefix (revocation waits on it).
+    /// Woken on every ack that completes a prefix, and when the last ack
+    /// handle goes (revocation waits on it).
     progress: Arc<Notify>,
+    /// Ack handles alive: records handed out that still carry theirs, and
+    /// `AckHandle`s. None alive means no ack can come any more.
+    handles: AtomicUsize,
 }
 
 /// Offsets handed out and not yet part of the acked prefix, in order.
@@ -40,6 +45,7 @@ impl AckCell {
         Arc::new(AckCell {
             inner: Mutex::new(Pending::default()),
             progress,
+            handles: AtomicUsize::new(0),
         })
     }
 
@@ -97,6 +103,24 @@ impl AckCell {
     pub(crate) fn settled(&self) -> bool {
         self.lock().offsets.is_empty()
     }
+
+    /// Whether waiting for acks is over: every record handed out was
+    /// acked, or no ack handle is alive to ack the rest (the application
+    /// dropped those records unacked: their prefix stays where it is).
+    pub(crate) fn nothing_to_wait_for(&self) -> bool {
+        self.settled() || self.handles.load(Ordering::Acquire) == 0
+    }
+
+    pub(crate) fn handle_created(&self) {
+        self.handles.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub(crate) fn handle_dropped(&self) {
+        // Exactly one drop sees the count go from 1 to 0.
+        if self.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.progress.notify_waiters();
+        }
+    }
 }
 
 #[cfg(test)]
@@ -136,6 +160,21 @@ mod tests {
         assert_eq!(c.committable(2), 2);
         c.ack(0);
         assert_eq!(c.committable(2), 2);
+    }
+
+    #[test]
+    fn no_handle_alive_means_nothing_to_wait_for() {
+        let c = cell();
+        c.handed_out([0, 1]);
+        c.handle_created();
+        c.handle_created();
+        assert!(!c.nothing_to_wait_for());
+        c.handle_dropped();
+        assert!(!c.nothing_to_wait_for(), "one handle is still alive");
+        c.handle_dropped();
+        assert!(c.nothing_to_wait_for());
+        assert!(!c.settled(), "dropped unacked: the prefix stays");
+        assert_eq!(c.committable(2), 0);
     }
 
     #[test]

@@ -194,10 +194,7 @@ pub(crate) fn hand_out(
         if mode == AckMode::Explicit {
             p.acks.handed_out(handed.iter().map(|r| r.offset));
             for r in handed.iter_mut() {
-                r.ack = Some(Ack {
-                    cell: p.acks.clone(),
-                    offset: r.offset,
-                });
+                r.ack = Some(Ack::new(p.acks.clone(), r.offset));
             }
         }
         if p.buffer.is_empty() {

@@ -103,8 +103,29 @@ impl AckHandle {
     }
 }
 
-#[derive(Debug, Clone)]
+/// One record's ack handle. The cell counts the live ones, so that a
+/// revoke knows when no ack can come any more (records dropped unacked).
+#[derive(Debug)]
 pub(crate) struct Ack {
     pub(crate) cell: Arc<AckCell>,
     pub(crate) offset: i64,
+}
+
+impl Ack {
+    pub(crate) fn new(cell: Arc<AckCell>, offset: i64) -> Ack {
+        cell.handle_created();
+        Ack { cell, offset }
+    }
+}
+
+impl Clone for Ack {
+    fn clone(&self) -> Ack {
+        Ack::new(Arc::clone(&self.cell), self.offset)
+    }
+}
+
+impl Drop for Ack {
+    fn drop(&mut self) {
+        self.cell.handle_dropped();
+    }
 }

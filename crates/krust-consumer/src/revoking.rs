@@ -1,8 +1,9 @@
 //! Letting partitions go, as a resumable step: revoke is safe by default
 //! (docs/ARCHITECTURE.md, "Offset semantics"): nothing more of the
 //! partitions is fetched or handed out, explicit acks are awaited up to the
-//! deadline, the listener may commit, the committable offsets are
-//! committed (explicit acks always, implicit positions with
+//! deadline (or until no ack handle of them is left: records dropped
+//! unacked are not in flight), the listener may commit, the committable
+//! offsets are committed (explicit acks always, implicit positions with
 //! `enable.auto.commit`), and only then are the partitions dropped and, for
 //! the group's revoke, `revoke_done` sent (exactly once). `close()` lets
 //! every partition go through the same step before it leaves the group.
@@ -137,7 +138,7 @@ impl Consumer {
     }
 
     /// Explicit acks: every record handed out of the revoked partitions
-    /// was acked.
+    /// was acked, or dropped unacked (no handle is left to ack it).
     pub(crate) fn revoke_acks_settled(&self) -> bool {
         let Some(r) = &self.revoking else {
             return true;
@@ -146,7 +147,7 @@ impl Consumer {
             || r.partitions
                 .iter()
                 .filter_map(|tp| self.parts.get(tp))
-                .all(|p| p.acks.settled())
+                .all(|p| p.acks.nothing_to_wait_for())
     }
 
     /// Take the revoke in progress as far as it goes without waiting.

@@ -290,3 +290,42 @@ async fn close_commits_the_acked_prefix() {
     .await
     .expect("within the bound");
 }
+
+/// `close()` waits for the acks of records still in flight, not for those
+/// the application dropped unacked (the CLI's `-c N` stops mid-batch and
+/// drops the rest): with 5 of 10 records acked and the other 5 dropped,
+/// close commits 5 and returns without waiting out the revoke budget
+/// (30 s here: `max.poll.interval.ms` 300 s, capped at 30 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_does_not_wait_for_records_dropped_unacked() {
+    let kafka = Kafka::shared();
+    let b = kafka.addr();
+    tokio::time::timeout(BOUND, async {
+        let topic = topic_with(kafka, "close-dropped", 30).await;
+        let group = unique("g-close-dropped");
+        let props = [
+            ("acknowledgement.mode", "explicit"),
+            ("max.poll.records", "10"),
+        ];
+        let mut c = Consumer::new(config(&b, &group, &props))
+            .await
+            .expect("consumer");
+        c.subscribe([topic.as_str()]).expect("subscribe");
+        let batch = next_batch(&mut c).await;
+        assert_eq!(batch.len(), 10, "max.poll.records");
+        for r in &batch[..5] {
+            r.ack();
+        }
+        drop(batch);
+        let started = Instant::now();
+        c.close().await.expect("close");
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_secs(15),
+            "close waited {took:?} for acks no handle could send"
+        );
+        assert_eq!(committed(&b, &group, &topic).await, Some(5));
+    })
+    .await
+    .expect("within the bound");
+}
