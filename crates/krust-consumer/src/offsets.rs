@@ -6,13 +6,38 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use krust_group::membership::State;
-use krust_group::{OffsetAndMetadata, TopicPartition, offsets};
+use krust_group::{OffsetAndMetadata, OffsetError, TopicPartition, offsets};
 
 use crate::config::AutoOffsetReset;
 use crate::consumer::{Consumer, Mode};
 use crate::error::ConsumerError;
 use crate::fetch::IsolationLevel;
 use crate::list_offsets::{OffsetSpec, list_offsets};
+
+/// Whether a lookup failed only because the cluster could not be reached
+/// in time: krust-net's calls end at their own deadline (retries that ran
+/// out, no bootstrap address that answered), and while some cause was
+/// retriable that is an outage, not a reason to fail `poll`: the positions
+/// are looked up again by the next poll, as Java's poll keeps trying to
+/// update its fetch positions (the group membership reads it the same way,
+/// krust-group's `replies::transient`).
+fn transient(e: &krust_net::Error) -> bool {
+    match e {
+        krust_net::Error::RetriesExhausted { last, .. } => transient(last),
+        krust_net::Error::Bootstrap { attempts } => attempts.iter().any(|(_, e)| transient(e)),
+        e => e.is_retriable(),
+    }
+}
+
+/// [`transient`] for a committed-offsets lookup (OffsetFetch).
+fn outage(e: &ConsumerError) -> bool {
+    match e {
+        ConsumerError::Offset(OffsetError::Request { source, .. }) | ConsumerError::Net(source) => {
+            transient(source)
+        }
+        _ => false,
+    }
+}
 
 impl Consumer {
     /// Commit `offsets` and wait. Under a group every partition must be
@@ -114,7 +139,7 @@ impl Consumer {
             let found = match self.cfg.group_id {
                 Some(_) => match self.committed(&unknown).await {
                     Ok(f) => f,
-                    Err(e) if e.code().is_some_and(|c| c.is_retriable()) => {
+                    Err(e) if e.code().is_some_and(|c| c.is_retriable()) || outage(&e) => {
                         tracing::debug!(error = %e, "committed offsets not available yet");
                         return Ok(());
                     }
@@ -163,7 +188,7 @@ impl Consumer {
                 }
                 Ok(())
             }
-            Err(e) if e.is_retriable() || e.invalidates_metadata() => {
+            Err(e) if e.is_retriable() || e.invalidates_metadata() || transient(&e) => {
                 tracing::debug!(error = %e, "offset reset lookup failed; retrying");
                 self.metadata_wanted = true;
                 Ok(())

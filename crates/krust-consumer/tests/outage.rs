@@ -146,7 +146,9 @@ fn records(n: i64, topic: &str, tag: &str) -> Vec<ProducerRecord> {
 /// generation), both reading and committing everything written before the
 /// outage, poll through 25 s with the only broker down; once it is back,
 /// each receives the one record per partition written then, and nothing
-/// it had committed again.
+/// it had committed again. A third consumer, assigned before the outage
+/// and polled first during it, finds its positions once the broker is
+/// back and reads everything.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_broker_down_longer_than_the_bootstrap_timeout_then_back() {
     tokio::time::timeout(BOUND, async {
@@ -195,12 +197,21 @@ async fn only_broker_down_longer_than_the_bootstrap_timeout_then_back() {
             )
             .await;
         }
+        // Assigned before the outage, polled first during it: its
+        // committed offsets (none) and its offset reset are looked up
+        // while nothing answers.
+        let mut late = Consumer::new(settings(&unique("g-outage-late")))
+            .await
+            .expect("consumer");
+        late.assign((0..PARTITIONS).map(|p| TopicPartition::new(topic.clone(), p)))
+            .expect("assign");
         let polls_before: Vec<usize> = consumers
             .iter()
             .map(|(_, (s, _))| s.lock().expect("seen").polls)
             .collect();
         node.kill(id).expect("kill");
         let down = Instant::now();
+        let late = ("late", drive(late, stop.clone()));
         tokio::time::sleep(OUTAGE).await;
         node.restart(id).expect("restart");
         let up = Instant::now();
@@ -216,6 +227,9 @@ async fn only_broker_down_longer_than_the_bootstrap_timeout_then_back() {
                 "{name} kept polling through the outage: {polls} polls"
             );
         }
+        // The late consumer's polls wait for its position lookups (each
+        // bounded by default.api.timeout.ms): not counted above.
+        let consumers: Vec<_> = consumers.into_iter().chain([late]).collect();
         produce(&b, records(1, &topic, "after")).await;
         let mut expected: Vec<(i32, i64)> = (0..PARTITIONS)
             .flat_map(|p| (0..=BEFORE).map(move |o| (p, o)))
