@@ -66,9 +66,10 @@ fn retry() -> RetryPolicy {
     }
 }
 
+/// A pool on `bootstrap`, a comma-separated list as the brokers give it.
 async fn pool(bootstrap: &str) -> Pool {
     let config = PoolConfig {
-        bootstrap: vec![bootstrap.to_owned()],
+        bootstrap: bootstrap.split(',').map(|a| a.trim().to_owned()).collect(),
         bootstrap_timeout: Duration::from_secs(10),
         connection: ConnectionConfig {
             connect_timeout: Duration::from_secs(2),
