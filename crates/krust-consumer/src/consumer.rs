@@ -152,8 +152,9 @@ impl Consumer {
             bootstrap: cfg.bootstrap_servers.clone(),
             connection: ConnectionConfig {
                 client_id: Some(cfg.client_id.clone()),
-                // A fetch waits up to fetch.max.wait.ms at the broker.
-                request_timeout: cfg.request_timeout + cfg.fetch.max_wait,
+                // Every request's own timeout; a Fetch adds the
+                // fetch.max.wait.ms the broker may hold it (fetch/mod.rs).
+                request_timeout: cfg.request_timeout,
                 ..ConnectionConfig::default()
             },
             bootstrap_timeout: cfg.bootstrap_timeout,
