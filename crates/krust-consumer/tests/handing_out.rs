@@ -14,28 +14,18 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::create_topic;
+use common::{create_topic, group_config};
 use krust_consumer::{Consumer, ConsumerConfig, ConsumerRecord, TopicPartition};
 use krust_producer::{Producer, ProducerRecord};
 use krust_testkit::{Kafka, unique};
 
 const BOUND: Duration = Duration::from_secs(90);
 
+/// `group_config` with quick polls.
 fn config(bootstrap: &str, group: &str, extra: &[(&str, &str)]) -> ConsumerConfig {
-    let mut props = vec![
-        ("bootstrap.servers", bootstrap.to_owned()),
-        ("group.id", group.to_owned()),
-        ("session.timeout.ms", "6000".to_owned()),
-        ("heartbeat.interval.ms", "500".to_owned()),
-        ("auto.offset.reset", "earliest".to_owned()),
-        ("enable.auto.commit", "false".to_owned()),
-        ("fetch.max.wait.ms", "100".to_owned()),
-    ];
-    for (k, v) in extra {
-        props.retain(|(key, _)| key != k);
-        props.push((k, (*v).to_owned()));
-    }
-    ConsumerConfig::from_properties(props).expect("config")
+    let mut props = vec![("fetch.max.wait.ms", "100")];
+    props.extend_from_slice(extra);
+    group_config(bootstrap, group, &props)
 }
 
 /// A one-partition topic holding `n` records (values `0..n`).

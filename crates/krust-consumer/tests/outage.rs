@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{consumer_config, create_topic, produce};
+use common::{consumer_config, create_topic, produce, wait_for};
 use krust_consumer::{Consumer, ConsumerError, TopicPartition};
 use krust_producer::ProducerRecord;
 use krust_testkit::{Kafka, unique};
@@ -117,24 +117,6 @@ fn drive(
     (seen, task)
 }
 
-async fn wait_until(
-    what: &str,
-    bound: Duration,
-    mut cond: impl FnMut() -> bool,
-    state: impl Fn() -> String,
-) {
-    let started = Instant::now();
-    while !cond() {
-        assert!(
-            started.elapsed() < bound,
-            "{what}: not within {bound:?}: {}",
-            state()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    eprintln!("{what}: after {:?}", started.elapsed());
-}
-
 fn records(n: i64, topic: &str, tag: &str) -> Vec<ProducerRecord> {
     (0..PARTITIONS)
         .flat_map(|p| (0..n).map(move |i| (p, i)))
@@ -189,7 +171,7 @@ async fn only_broker_down_longer_than_the_bootstrap_timeout_then_back() {
         ];
         let all_committed = BTreeMap::from_iter((0..PARTITIONS).map(|p| (p, BEFORE)));
         for (name, (seen, _)) in &consumers {
-            wait_until(
+            wait_for(
                 &format!("{name} read and committed what was written before"),
                 Duration::from_secs(40),
                 || seen.lock().expect("seen").committed == all_committed,
@@ -236,7 +218,7 @@ async fn only_broker_down_longer_than_the_bootstrap_timeout_then_back() {
             .collect();
         expected.sort();
         for (name, (seen, _)) in &consumers {
-            wait_until(
+            wait_for(
                 &format!("{name} received what was written after the outage"),
                 Duration::from_secs(60),
                 || {

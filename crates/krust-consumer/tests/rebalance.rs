@@ -14,30 +14,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{create_topic, kafka_brokers};
-use krust_consumer::{
-    Consumer, ConsumerConfig, LeaveReason, RebalanceListener, Revoke, TopicPartition,
-};
+use common::{create_topic, group_config, kafka_brokers};
+use krust_consumer::{Consumer, LeaveReason, RebalanceListener, Revoke, TopicPartition};
 use krust_producer::{Producer, ProducerRecord};
 use krust_testkit::{Broker, Capability, Kafka, unique};
 
 const BOUND: Duration = Duration::from_secs(120);
-
-fn config(bootstrap: &str, group: &str, extra: &[(&str, &str)]) -> ConsumerConfig {
-    let mut props = vec![
-        ("bootstrap.servers", bootstrap.to_owned()),
-        ("group.id", group.to_owned()),
-        ("session.timeout.ms", "6000".to_owned()),
-        ("heartbeat.interval.ms", "500".to_owned()),
-        ("auto.offset.reset", "earliest".to_owned()),
-        ("enable.auto.commit", "false".to_owned()),
-    ];
-    for (k, v) in extra {
-        props.retain(|(key, _)| key != k);
-        props.push((k, (*v).to_owned()));
-    }
-    ConsumerConfig::from_properties(props).expect("config")
-}
 
 async fn producer(bootstrap: &str) -> Producer {
     Producer::builder()
@@ -128,7 +110,9 @@ async fn commits_in_revoke_are_where_the_next_owner_starts() {
             ("max.poll.records", "10"),
         ];
         let rec_a = Recorder::default();
-        let mut a = Consumer::new(config(&b, &group, &props)).await.expect("a");
+        let mut a = Consumer::new(group_config(&b, &group, &props))
+            .await
+            .expect("a");
         a.set_rebalance_listener(rec_a.clone());
         a.subscribe([topic]).expect("subscribe");
         // A reads a little of every partition (slowly, so B finds records).
@@ -144,7 +128,9 @@ async fn commits_in_revoke_are_where_the_next_owner_starts() {
             }
         }
         let rec_b = Recorder::default();
-        let mut bc = Consumer::new(config(&b, &group, &props)).await.expect("b");
+        let mut bc = Consumer::new(group_config(&b, &group, &props))
+            .await
+            .expect("b");
         bc.set_rebalance_listener(rec_b.clone());
         bc.subscribe([topic]).expect("subscribe");
         let mut first_b: BTreeMap<i32, i64> = BTreeMap::new();
@@ -222,7 +208,9 @@ async fn cooperative_keeps_unmoved_partitions_flowing() {
             ("enable.auto.commit", "true"),
         ];
         let rec_a = Recorder::default();
-        let mut a = Consumer::new(config(&b, &group, &props)).await.expect("a");
+        let mut a = Consumer::new(group_config(&b, &group, &props))
+            .await
+            .expect("a");
         a.set_rebalance_listener(rec_a.clone());
         a.subscribe([&topic]).expect("subscribe");
         let start = Instant::now();
@@ -236,7 +224,7 @@ async fn cooperative_keeps_unmoved_partitions_flowing() {
         // revoke, a window A's kept partitions must keep flowing through.
         let b_props = [props[0], props[1], ("heartbeat.interval.ms", "2000")];
         let rec_b = Recorder::default();
-        let mut bc = Consumer::new(config(&b, &group, &b_props))
+        let mut bc = Consumer::new(group_config(&b, &group, &b_props))
             .await
             .expect("b");
         bc.set_rebalance_listener(rec_b.clone());
@@ -347,9 +335,13 @@ async fn poll_timeout_leaves_and_rejoins() {
         create_topic(&*broker, topic, 2).await;
         let b = broker.bootstrap();
         let rec = Recorder::default();
-        let mut c = Consumer::new(config(&b, &group, &[("max.poll.interval.ms", "2000")]))
-            .await
-            .expect("consumer");
+        let mut c = Consumer::new(group_config(
+            &b,
+            &group,
+            &[("max.poll.interval.ms", "2000")],
+        ))
+        .await
+        .expect("consumer");
         c.set_rebalance_listener(rec.clone());
         c.subscribe([topic]).expect("subscribe");
         let start = Instant::now();
@@ -394,7 +386,7 @@ async fn drop_with_the_broker_gone_does_not_block() {
     let b = kafka.bootstrap();
     let (topic, group) = (unique("gone"), unique("g-gone"));
     create_topic(&kafka, &topic, 1).await;
-    let mut c = Consumer::new(config(&b, &group, &[("enable.auto.commit", "true")]))
+    let mut c = Consumer::new(group_config(&b, &group, &[("enable.auto.commit", "true")]))
         .await
         .expect("consumer");
     c.subscribe([&topic]).expect("subscribe");
@@ -432,7 +424,7 @@ async fn pattern_subscription_follows_matching_topics() {
         create_topic(&*broker, &unique("payments"), 1).await;
         let b = broker.bootstrap();
         let group = unique("g-pattern");
-        let mut c = Consumer::new(config(&b, &group, &[("metadata.max.age.ms", "1000")]))
+        let mut c = Consumer::new(group_config(&b, &group, &[("metadata.max.age.ms", "1000")]))
             .await
             .expect("consumer");
         // `unique` names are made of [a-z0-9-]: nothing to escape.
@@ -496,7 +488,9 @@ async fn revoke_waits_for_acks_and_commits_the_acked_prefix() {
             ("acknowledgement.mode", "explicit"),
             ("max.poll.records", "5"),
         ];
-        let mut a = Consumer::new(config(&b, &group, &props)).await.expect("a");
+        let mut a = Consumer::new(group_config(&b, &group, &props))
+            .await
+            .expect("a");
         a.subscribe([topic]).expect("subscribe");
         let seen_a = Arc::new(Mutex::new(BTreeSet::<(i32, i64)>::new()));
         let start = Instant::now();
@@ -514,7 +508,9 @@ async fn revoke_waits_for_acks_and_commits_the_acked_prefix() {
                 });
             }
         }
-        let mut bc = Consumer::new(config(&b, &group, &props)).await.expect("b");
+        let mut bc = Consumer::new(group_config(&b, &group, &props))
+            .await
+            .expect("b");
         bc.subscribe([topic]).expect("subscribe");
         let a_seen = seen_a.clone();
         let a_task = tokio::spawn(async move {

@@ -17,30 +17,23 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::create_topic;
+use common::{create_topic, group_config};
 use krust_consumer::{AckHandle, Consumer, ConsumerConfig, TopicPartition};
 use krust_producer::{Producer, ProducerRecord};
 use krust_testkit::{Kafka, unique};
 use ledger::{Ledger, Listener, Rng, Shared, parts, seed};
 use tokio::sync::watch;
 
+/// `group_config` with quick polls and backoffs, and room for the slow
+/// members of the stress test.
 fn config(bootstrap: &str, group: &str, extra: &[(&str, &str)]) -> ConsumerConfig {
     let mut props = vec![
-        ("bootstrap.servers", bootstrap.to_owned()),
-        ("group.id", group.to_owned()),
-        ("session.timeout.ms", "6000".to_owned()),
-        ("heartbeat.interval.ms", "500".to_owned()),
-        ("max.poll.interval.ms", "20000".to_owned()),
-        ("auto.offset.reset", "earliest".to_owned()),
-        ("enable.auto.commit", "false".to_owned()),
-        ("fetch.max.wait.ms", "100".to_owned()),
-        ("retry.backoff.ms", "50".to_owned()),
+        ("max.poll.interval.ms", "20000"),
+        ("fetch.max.wait.ms", "100"),
+        ("retry.backoff.ms", "50"),
     ];
-    for (k, v) in extra {
-        props.retain(|(key, _)| key != k);
-        props.push((k, (*v).to_owned()));
-    }
-    ConsumerConfig::from_properties(props).expect("config")
+    props.extend_from_slice(extra);
+    group_config(bootstrap, group, &props)
 }
 
 /// `n` records round `partitions` partitions; the log end of each.

@@ -96,6 +96,23 @@ pub fn consumer_config(bootstrap: &str, extra: &[(&str, &str)]) -> ConsumerConfi
     ConsumerConfig::from_properties(props).expect("valid consumer config")
 }
 
+/// A group member's settings: `group`, a 6 s session with 500 ms
+/// heartbeats, reading from the start, committing by hand; `extra` wins.
+pub fn group_config(bootstrap: &str, group: &str, extra: &[(&str, &str)]) -> ConsumerConfig {
+    let mut props: BTreeMap<&str, &str> = [
+        ("bootstrap.servers", bootstrap),
+        ("group.id", group),
+        ("session.timeout.ms", "6000"),
+        ("heartbeat.interval.ms", "500"),
+        ("auto.offset.reset", "earliest"),
+        ("enable.auto.commit", "false"),
+    ]
+    .into_iter()
+    .collect();
+    props.extend(extra.iter().copied());
+    ConsumerConfig::from_properties(props).expect("valid consumer config")
+}
+
 /// A new consumer subscribed to `topic`.
 pub async fn subscribed(config: ConsumerConfig, topic: &str) -> Consumer {
     let mut c = Consumer::new(config).await.expect("consumer");
