@@ -257,10 +257,28 @@ impl Proc {
 
     /// Send `signal` to the broker alone (`SIGSTOP` hangs it, `SIGCONT`
     /// resumes it, `SIGKILL` crashes it); the wrapper stays.
+    ///
+    /// `SIGSTOP` returns once every thread of the broker is stopped: the
+    /// kernel stops a process only when one of its threads takes the
+    /// signal, and until then the others run on (on a loaded machine a
+    /// broker answered a ListOffsets 3 ms after `kill` returned).
     pub(crate) fn signal_broker(&mut self, signal: Signal) -> Result<()> {
         let pid = self.broker_pid()?;
         nix::sys::signal::kill(pid, signal)
-            .map_err(|e| Error::new(format!("{}: kill -{signal} {pid}: {e}", self.name)))
+            .map_err(|e| Error::new(format!("{}: kill -{signal} {pid}: {e}", self.name)))?;
+        if signal == Signal::SIGSTOP {
+            let deadline = Instant::now() + STOP_TIMEOUT;
+            while !all_threads_stopped(pid) {
+                if Instant::now() >= deadline {
+                    return Err(Error::new(format!(
+                        "{}: not every thread of {pid} stopped within {STOP_TIMEOUT:?} of SIGSTOP",
+                        self.name
+                    )));
+                }
+                thread::sleep(Duration::from_millis(1));
+            }
+        }
+        Ok(())
     }
 
     /// Crash the broker (`SIGKILL` to the whole group) and reap it: nothing
@@ -387,4 +405,30 @@ mod tests {
             locate(name, var).unwrap_or_else(|e| panic!("{e}"));
         }
     }
+}
+
+/// Whether every thread of `pid` is in the stopped state (`T` in
+/// `/proc/PID/task/TID/stat`); false when it cannot tell.
+fn all_threads_stopped(pid: Pid) -> bool {
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    let mut any = false;
+    for task in tasks.flatten() {
+        let Ok(stat) = fs::read_to_string(task.path().join("stat")) else {
+            // A thread that ended meanwhile.
+            continue;
+        };
+        // `PID (COMM) STATE ...`: COMM may hold spaces and parentheses.
+        let state = stat
+            .rfind(')')
+            .and_then(|i| stat[i + 1..].split_whitespace().next());
+        match state {
+            Some("T") => any = true,
+            // Exiting threads never run again.
+            Some("Z" | "X") => {}
+            _ => return false,
+        }
+    }
+    any
 }
