@@ -383,30 +383,6 @@ impl Drop for Proc {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_missing_binary_names_the_install_command() {
-        let err = locate("no-such-broker", "KRUST_TESTKIT_NO_SUCH_VARIABLE").unwrap_err();
-        let msg = err.to_string();
-        assert!(msg.contains("scripts/setup.sh"), "{msg}");
-        assert!(msg.contains(".deps/bin/no-such-broker"), "{msg}");
-    }
-
-    #[test]
-    fn the_installed_brokers_are_found() {
-        for (name, var) in [
-            ("tansu", "KRUST_TANSU"),
-            ("noida-db", "KRUST_NOIDA_DB"),
-            ("krust-mockcluster", "KRUST_MOCKCLUSTER"),
-        ] {
-            locate(name, var).unwrap_or_else(|e| panic!("{e}"));
-        }
-    }
-}
-
 /// Whether every thread of `pid` is in the stopped state (`T` in
 /// `/proc/PID/task/TID/stat`); false when it cannot tell.
 fn all_threads_stopped(pid: Pid) -> bool {
@@ -431,4 +407,28 @@ fn all_threads_stopped(pid: Pid) -> bool {
         }
     }
     any
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_binary_names_the_install_command() {
+        let err = locate("no-such-broker", "KRUST_TESTKIT_NO_SUCH_VARIABLE").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("scripts/setup.sh"), "{msg}");
+        assert!(msg.contains(".deps/bin/no-such-broker"), "{msg}");
+    }
+
+    #[test]
+    fn the_installed_brokers_are_found() {
+        for (name, var) in [
+            ("tansu", "KRUST_TANSU"),
+            ("noida-db", "KRUST_NOIDA_DB"),
+            ("krust-mockcluster", "KRUST_MOCKCLUSTER"),
+        ] {
+            locate(name, var).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
 }
