@@ -14,9 +14,9 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::{create_topic, group_config};
+use common::{create_topic, group_config, produce};
 use krust_consumer::{Consumer, ConsumerConfig, ConsumerRecord, TopicPartition};
-use krust_producer::{Producer, ProducerRecord};
+use krust_producer::ProducerRecord;
 use krust_testkit::{Kafka, unique};
 
 const BOUND: Duration = Duration::from_secs(90);
@@ -32,29 +32,16 @@ fn config(bootstrap: &str, group: &str, extra: &[(&str, &str)]) -> ConsumerConfi
 async fn topic_with(kafka: &Kafka, prefix: &str, n: usize) -> String {
     let topic = unique(prefix);
     create_topic(kafka, &topic, 1).await;
-    let producer = Producer::builder()
-        .bootstrap_servers([kafka.addr()])
-        .linger(Duration::from_millis(5))
-        .create()
-        .await
-        .expect("producer");
-    let mut pending = Vec::with_capacity(n);
-    for i in 0..n {
-        let r = ProducerRecord::new(topic.as_str(), i.to_string()).partition(0);
-        pending.push(producer.send(r).await.expect("send"));
-    }
-    for (i, d) in pending.into_iter().enumerate() {
-        let md = d.await.expect("delivered");
+    let records = (0..n)
+        .map(|i| ProducerRecord::new(topic.as_str(), i.to_string()).partition(0))
+        .collect();
+    for (i, md) in produce(&kafka.addr(), records).await.iter().enumerate() {
         assert_eq!(
             md.offset,
             i64::try_from(i).expect("small"),
             "offsets from 0"
         );
     }
-    producer
-        .close(Duration::from_secs(10))
-        .await
-        .expect("producer close");
     topic
 }
 

@@ -17,9 +17,9 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{create_topic, group_config};
+use common::{create_topic, group_config, log_ends};
 use krust_consumer::{AckHandle, Consumer, ConsumerConfig, TopicPartition};
-use krust_producer::{Producer, ProducerRecord};
+use krust_producer::ProducerRecord;
 use krust_testkit::{Kafka, unique};
 use ledger::{Ledger, Listener, Rng, Shared, parts, seed};
 use tokio::sync::watch;
@@ -38,29 +38,13 @@ fn config(bootstrap: &str, group: &str, extra: &[(&str, &str)]) -> ConsumerConfi
 
 /// `n` records round `partitions` partitions; the log end of each.
 async fn produce(kafka: &Kafka, topic: &str, partitions: i32, n: usize) -> BTreeMap<i32, i64> {
-    let producer = Producer::builder()
-        .bootstrap_servers([kafka.addr()])
-        .linger(Duration::from_millis(5))
-        .create()
-        .await
-        .expect("producer");
-    let mut pending = Vec::with_capacity(n);
-    for i in 0..n {
-        let p = i32::try_from(i).expect("small") % partitions;
-        let r = ProducerRecord::new(topic, i.to_string()).partition(p);
-        pending.push(producer.send(r).await.expect("send"));
-    }
-    let mut end = BTreeMap::new();
-    for d in pending {
-        let md = d.await.expect("delivered");
-        let e = end.entry(md.partition).or_insert(0);
-        *e = (*e).max(md.offset + 1);
-    }
-    producer
-        .close(Duration::from_secs(10))
-        .await
-        .expect("producer close");
-    end
+    let records = (0..n)
+        .map(|i| {
+            let p = i32::try_from(i).expect("small") % partitions;
+            ProducerRecord::new(topic, i.to_string()).partition(p)
+        })
+        .collect();
+    log_ends(&common::produce(&kafka.addr(), records).await)
 }
 
 /// One poll of the repro's member A: ack what was handed out 1.5 s ago,
