@@ -83,8 +83,9 @@ impl FrameDecoder {
 
     /// Take one complete frame body off the front of `buf`, or `Ok(None)` if
     /// more bytes are needed. On `Ok(None)` the caller should read more into
-    /// `buf`; this method may reserve room for the rest of the frame, never
-    /// more than the frame's declared size.
+    /// `buf`; this method may reserve room for part of the rest of the
+    /// frame, never more than the frame's declared size nor more than the
+    /// bytes already in `buf` (a length prefix alone allocates nothing).
     pub fn decode(&self, buf: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
         if buf.len() < 4 {
             if let Some(why) = sniff_foreign(buf) {
@@ -104,7 +105,13 @@ impl FrameDecoder {
             });
         }
         if buf.len() - 4 < size {
-            buf.reserve(size + 4 - buf.len());
+            // Room for the rest of the frame, but never more than what has
+            // arrived: the declared length is only a claim, so a peer that
+            // announces a huge frame and stalls costs a buffer in proportion
+            // to the bytes it actually sent (and a large frame still grows
+            // by doubling, not byte by byte).
+            let missing = size + 4 - buf.len();
+            buf.reserve(missing.min(buf.len()));
             return Ok(None);
         }
         buf.advance(4);
@@ -185,6 +192,29 @@ mod tests {
             d.decode(&mut buf).unwrap_err(),
             FrameError::NegativeLength(-2)
         );
+    }
+
+    /// A length prefix is a claim, not data: a peer that announces a 16 MiB
+    /// frame and sends 100 bytes of it costs a buffer in proportion to the
+    /// 100 bytes, not 16 MiB (found by the frame_stream fuzz target).
+    #[test]
+    fn a_declared_length_reserves_only_in_proportion_to_what_arrived() {
+        let d = FrameDecoder::new(64 << 20);
+        let mut buf = BytesMut::new();
+        buf.put_i32(16 << 20);
+        buf.put_slice(&[7; 96]);
+        assert_eq!(d.decode(&mut buf).unwrap(), None);
+        assert!(buf.capacity() <= 4 * 100, "capacity {}", buf.capacity());
+        // And the frame still comes out whole once it has all arrived,
+        // however it was cut.
+        let mut buf = BytesMut::new();
+        buf.put_i32(200_000);
+        for piece in [0u8; 200_000].chunks(7_000) {
+            assert_eq!(d.decode(&mut buf).unwrap(), None);
+            buf.put_slice(piece);
+        }
+        assert_eq!(d.decode(&mut buf).unwrap().unwrap().len(), 200_000);
+        assert!(buf.is_empty());
     }
 
     #[test]
