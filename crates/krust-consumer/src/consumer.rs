@@ -34,19 +34,18 @@
 //! cancel-safe in that sense: dropping them abandons the request (a commit
 //! may or may not have been made).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use krust_group::{GroupHandle, OffsetAndMetadata, TopicPartition};
 use krust_net::{Backoff, ConnectionConfig, Pool, PoolConfig, RetryPolicy};
 use tokio::sync::Notify;
-use tokio::task::JoinSet;
 
 use crate::config::{AckMode, ConsumerConfig};
 use crate::error::ConsumerError;
-use crate::fetch::{FetchSession, IsolationLevel};
-use crate::fetching::FetchDone;
+use crate::fetch::IsolationLevel;
+use crate::fetcher::{Fetcher, Joined};
 use crate::parts::{PartState, give_back, hand_out, handable, window_blocked};
 use crate::rebalance::RebalanceListener;
 use crate::record::ConsumerRecord;
@@ -67,7 +66,7 @@ pub(crate) enum Mode {
 }
 
 enum Woke {
-    Fetch(Result<(tokio::task::Id, FetchDone), tokio::task::JoinError>),
+    Fetch(Joined),
     Group(Option<krust_group::GroupEvent>),
     RevokeCommitted(Result<(), ConsumerError>),
     Left,
@@ -103,20 +102,14 @@ pub struct Consumer {
     pub(crate) retry: RetryPolicy,
     pub(crate) mode: Mode,
     pub(crate) parts: BTreeMap<TopicPartition, PartState>,
-    pub(crate) fetches: JoinSet<FetchDone>,
-    pub(crate) sessions: HashMap<i32, FetchSession>,
-    /// The fetcher's own connection to each broker it fetches from, while
-    /// no fetch task holds it (see the `fetch` module: not the pool's).
-    pub(crate) fetch_conns: HashMap<i32, krust_net::Connection>,
-    pub(crate) in_flight: HashMap<tokio::task::Id, (i32, Vec<TopicPartition>)>,
-    pub(crate) broker_backoff: HashMap<i32, Instant>,
+    /// Fetches, validations and the metadata refreshes they need.
+    pub(crate) fetcher: Fetcher,
     pub(crate) progress: Arc<Notify>,
     /// In a mutex only so that `Consumer` is `Sync` (futures holding `&Consumer` are `Send`); always reached through `&mut`.
     pub(crate) listener: Option<std::sync::Mutex<Box<dyn RebalanceListener>>>,
     pub(crate) next_auto_commit: Instant,
     pub(crate) rotation: usize,
     pub(crate) fatal: Option<ConsumerError>,
-    pub(crate) metadata_wanted: bool,
     pub(crate) next_pattern_check: Instant,
     /// The revoke in progress (see `revoking`): resumed by every poll.
     pub(crate) revoking: Option<Revoking>,
@@ -165,23 +158,19 @@ impl Consumer {
         })
         .await?;
         let now = Instant::now();
+        let progress = Arc::new(Notify::new());
         Ok(Consumer {
+            fetcher: Fetcher::new(pool.clone(), &cfg, progress.clone()),
             next_auto_commit: now + cfg.auto_commit_interval,
             cfg,
             pool,
             retry,
             mode: Mode::None,
             parts: BTreeMap::new(),
-            fetches: JoinSet::new(),
-            sessions: HashMap::new(),
-            fetch_conns: HashMap::new(),
-            in_flight: HashMap::new(),
-            broker_backoff: HashMap::new(),
-            progress: Arc::new(Notify::new()),
+            progress,
             listener: None,
             rotation: 0,
             fatal: None,
-            metadata_wanted: false,
             next_pattern_check: now,
             revoking: None,
             leaving: None,
@@ -390,10 +379,10 @@ impl Consumer {
                 self.maybe_auto_commit().await;
             }
             self.init_positions().await?;
-            self.refresh_if_wanted().await;
+            self.fetcher.refresh_if_wanted(&self.parts);
             // From here to the return nothing awaits: records taken from
             // the buffers are always returned.
-            self.collect_fetches()?;
+            self.fetcher.collect(&mut self.parts)?;
             let out = hand_out(
                 &mut self.parts,
                 self.cfg.max_poll_records,
@@ -402,7 +391,7 @@ impl Consumer {
                 self.cfg.max_unacked_records_per_partition,
             );
             self.rotation = self.rotation.wrapping_add(1);
-            self.send_fetches();
+            self.fetcher.send(&mut self.parts);
             if !out.is_empty() {
                 return Ok(out);
             }
@@ -429,10 +418,10 @@ impl Consumer {
         if self.cfg.enable_auto_commit && self.has_group() {
             until = until.min(self.next_auto_commit);
         }
-        if let Some(b) = self.broker_backoff.values().min() {
-            until = until.min(*b);
+        if let Some(b) = self.fetcher.next_backoff_end() {
+            until = until.min(b);
         }
-        if self.metadata_wanted || self.parts.values().any(|p| p.position.is_none()) {
+        if self.fetcher.wants_metadata() || self.parts.values().any(|p| p.position.is_none()) {
             until = until.min(Instant::now() + self.cfg.retry_backoff);
         }
         // Registered before looking at the acks, so one in between is not
@@ -456,12 +445,12 @@ impl Consumer {
         }
         let acks_wanted = revoke_acks.is_some() || window_blocked(&self.parts, mode, window);
         let sleep = tokio::time::sleep_until(until.into());
-        let fetching = !self.fetches.is_empty();
+        let fetching = self.fetcher.busy();
         let events = !self.is_revoking();
         let committing = self.revoke_commit_mut().is_some();
         let leaving = self.leaving.is_some();
         let Consumer {
-            fetches,
+            fetcher,
             mode,
             revoking,
             leaving: left,
@@ -485,7 +474,7 @@ impl Consumer {
             None => std::task::Poll::Pending,
         });
         let woke = tokio::select! {
-            Some(done) = fetches.join_next_with_id(), if fetching => Woke::Fetch(done),
+            Some(done) = fetcher.join_next(), if fetching => Woke::Fetch(done),
             ev = event, if events => Woke::Group(ev),
             r = commit, if committing => Woke::RevokeCommitted(r),
             () = leave, if leaving => Woke::Left,
@@ -493,7 +482,7 @@ impl Consumer {
             () = sleep => Woke::Timer,
         };
         match woke {
-            Woke::Fetch(done) => self.joined(done)?,
+            Woke::Fetch(done) => self.fetcher.joined(done, &mut self.parts)?,
             Woke::Group(ev) => self.on_group_event(ev)?,
             Woke::RevokeCommitted(r) => self.revoke_committed(r),
             Woke::Left => self.leaving = None,

@@ -32,10 +32,19 @@ pub enum ConsumerError {
         /// The partitions without a valid offset.
         partitions: Vec<TopicPartition>,
     },
+    /// `auto.offset.reset=none` and the log of these partitions was
+    /// truncated below the consumer's position (KIP-320: an unclean leader
+    /// election lost records it had read). The consumer goes on once the
+    /// application seeks each of them, e.g. to its divergent offset.
+    #[error("log truncation detected (auto.offset.reset=none): {}", list(.truncations))]
+    LogTruncation {
+        /// Each partition's position and where its log diverges.
+        truncations: Vec<Truncation>,
+    },
     /// A fetch failed in a way retrying will not fix.
     #[error("{api} of {partition} failed with {code}")]
     Fetch {
-        /// The API (Fetch or ListOffsets).
+        /// The API (Fetch, ListOffsets or OffsetForLeaderEpoch).
         api: ApiKey,
         /// The Kafka error code.
         code: ErrorCode,
@@ -83,6 +92,30 @@ pub enum ConsumerError {
     },
 }
 
+/// One partition whose log was truncated below the consumer's position
+/// (see [`ConsumerError::LogTruncation`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Truncation {
+    /// The partition.
+    pub partition: TopicPartition,
+    /// The consumer's position when the truncation was found.
+    pub position: i64,
+    /// The first offset that may differ from what the consumer read: the
+    /// end of the position's leader epoch in the leader's log. `None` when
+    /// the leader knows nothing of that epoch or before it.
+    pub divergent_offset: Option<i64>,
+}
+
+impl std::fmt::Display for Truncation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} at offset {}", self.partition, self.position)?;
+        match self.divergent_offset {
+            Some(o) => write!(f, " (the leader's log diverges from offset {o})"),
+            None => write!(f, " (the leader knows no offset for its epoch)"),
+        }
+    }
+}
+
 impl ConsumerError {
     /// The Kafka error code, when there is one.
     pub fn code(&self) -> Option<ErrorCode> {
@@ -96,7 +129,7 @@ impl ConsumerError {
     }
 }
 
-fn list(ps: &[TopicPartition]) -> String {
+fn list<T: std::fmt::Display>(ps: &[T]) -> String {
     ps.iter()
         .map(ToString::to_string)
         .collect::<Vec<_>>()

@@ -36,7 +36,7 @@ pub mod config;
 mod consumer;
 pub mod error;
 pub(crate) mod fetch;
-mod fetching;
+mod fetcher;
 mod group;
 pub mod list_offsets;
 mod offsets;
@@ -48,7 +48,7 @@ mod stream;
 
 pub use config::{AckMode, AutoOffsetReset, ConsumerConfig, ConsumerConfigBuilder};
 pub use consumer::{Consumer, PartitionLag};
-pub use error::{ConfigError, ConsumerError};
+pub use error::{ConfigError, ConsumerError, Truncation};
 pub use fetch::IsolationLevel;
 pub use krust_group::{GroupError, LeaveReason, OffsetAndMetadata, TopicPartition};
 pub use list_offsets::{ListedOffset, OffsetSpec, list_offsets};

@@ -157,6 +157,12 @@ impl Consumer {
                         p.consumed = Some(o.offset);
                         p.committed = Some(o.offset);
                         p.leader_epoch = o.leader_epoch;
+                        // KIP-320, as Java's seekUnvalidated: the log may
+                        // have been truncated below a committed offset
+                        // (an unclean election since the commit), which
+                        // only the leader can tell for that epoch.
+                        p.validate = o.leader_epoch.is_some();
+                        p.checked_leader = None;
                     }
                     _ => p.reset = true,
                 }
@@ -181,16 +187,15 @@ impl Consumer {
         match self.lookup(&reset, spec).await {
             Ok(found) => {
                 for (tp, offset) in found {
-                    if let (Some(p), Some(o)) = (self.parts.get_mut(&tp), offset) {
-                        p.seek(o, &self.progress);
-                        p.reset = false;
+                    if let (Some(p), Some((o, epoch))) = (self.parts.get_mut(&tp), offset) {
+                        p.seek(o, epoch, &self.progress);
                     }
                 }
                 Ok(())
             }
             Err(e) if e.is_retriable() || e.invalidates_metadata() || transient(&e) => {
                 tracing::debug!(error = %e, "offset reset lookup failed; retrying");
-                self.metadata_wanted = true;
+                self.fetcher.want_metadata();
                 Ok(())
             }
             Err(e) => Err(e.into()),
@@ -202,7 +207,7 @@ impl Consumer {
         &self,
         partitions: &[TopicPartition],
         spec: OffsetSpec,
-    ) -> Result<BTreeMap<TopicPartition, Option<i64>>, krust_net::Error> {
+    ) -> Result<BTreeMap<TopicPartition, Option<(i64, Option<i32>)>>, krust_net::Error> {
         let asked: Vec<(&str, i32, OffsetSpec)> = partitions
             .iter()
             .map(|tp| (tp.topic.as_str(), tp.partition, spec))
@@ -211,7 +216,10 @@ impl Consumer {
             list_offsets(&self.pool, &asked, self.cfg.isolation_level(), &self.retry).await?;
         Ok(found
             .into_iter()
-            .map(|l| (TopicPartition::new(l.topic, l.partition), l.offset))
+            .map(|l| {
+                let found = l.offset.map(|o| (o, l.leader_epoch));
+                (TopicPartition::new(l.topic, l.partition), found)
+            })
             .collect())
     }
 
@@ -219,8 +227,7 @@ impl Consumer {
     pub fn seek(&mut self, tp: &TopicPartition, offset: i64) -> Result<(), ConsumerError> {
         self.check_assigned(std::slice::from_ref(tp))?;
         if let Some(p) = self.parts.get_mut(tp) {
-            p.seek(offset, &self.progress);
-            p.reset = false;
+            p.seek(offset, None, &self.progress);
         }
         Ok(())
     }
@@ -268,9 +275,8 @@ impl Consumer {
             found.extend(self.lookup(&missing, OffsetSpec::Latest).await?);
         }
         for (tp, o) in found {
-            if let (Some(p), Some(o)) = (self.parts.get_mut(&tp), o) {
-                p.seek(o, &self.progress);
-                p.reset = false;
+            if let (Some(p), Some((o, epoch))) = (self.parts.get_mut(&tp), o) {
+                p.seek(o, epoch, &self.progress);
             }
         }
         Ok(())

@@ -24,9 +24,18 @@ pub(crate) struct PartState {
     /// The position was out of range: reset by `auto.offset.reset`
     /// without looking at the committed offset.
     pub reset: bool,
-    /// The leader epoch of the last record handed out (carried in commits;
-    /// fetches carry the metadata's epoch of the current leader instead).
+    /// The leader epoch of the record before the position (of the last
+    /// record handed out, or of the committed offset): carried in commits,
+    /// and what KIP-320 validation asks the leader about. Fetches carry the
+    /// metadata's epoch of the current leader instead.
     pub leader_epoch: Option<i32>,
+    /// The leader (id, epoch) the position was last checked against: when
+    /// the metadata names another, the position is validated (KIP-320).
+    pub checked_leader: Option<(i32, i32)>,
+    /// The position waits for validation (OffsetForLeaderEpoch) before the
+    /// next fetch: the leader changed, or the position came with an epoch
+    /// (a committed offset) the log may have been truncated below.
+    pub validate: bool,
     /// Paused by the application: nothing is fetched or handed out, what
     /// was prefetched is kept.
     pub paused: bool,
@@ -38,8 +47,6 @@ pub(crate) struct PartState {
     /// Where the position goes once `buffer` is drained (past control
     /// batches and aborted records).
     pub buffer_end: i64,
-    /// A fetch for this partition is in flight.
-    pub fetching: bool,
     /// From the last fetch response.
     pub high_watermark: Option<i64>,
     /// From the last fetch response (read_committed: where lag ends).
@@ -61,11 +68,12 @@ impl PartState {
             position: None,
             reset: false,
             leader_epoch: None,
+            checked_leader: None,
+            validate: false,
             paused: false,
             revoking: false,
             buffer: VecDeque::new(),
             buffer_end: 0,
-            fetching: false,
             high_watermark: None,
             last_stable_offset: None,
             log_start_offset: None,
@@ -75,22 +83,24 @@ impl PartState {
         }
     }
 
-    /// Move to `offset`: drops what was prefetched and the acks of what
-    /// was handed out before (they no longer describe this position).
-    pub(crate) fn seek(&mut self, offset: i64, progress: &Arc<Notify>) {
+    /// Move to `offset`, the record before it of leader epoch `epoch` if
+    /// known: drops what was prefetched and the acks of what was handed
+    /// out before (they no longer describe this position). The position
+    /// counts as valid (no OffsetForLeaderEpoch before the next fetch).
+    pub(crate) fn seek(&mut self, offset: i64, epoch: Option<i32>, progress: &Arc<Notify>) {
         self.position = Some(offset);
+        self.leader_epoch = epoch;
+        self.validate = false;
+        self.reset = false;
         self.buffer.clear();
         self.acks = AckCell::new(progress.clone());
         self.consumed = Some(offset);
     }
 
-    /// Whether a fetch should be sent for this partition now.
+    /// Whether this partition should be fetched (or its position
+    /// validated) now, fetches in flight aside.
     pub(crate) fn wants_fetch(&self) -> bool {
-        self.position.is_some()
-            && !self.paused
-            && !self.revoking
-            && !self.fetching
-            && self.buffer.is_empty()
+        self.position.is_some() && !self.paused && !self.revoking && self.buffer.is_empty()
     }
 
     /// Whether the last fetch response showed nothing past the position
@@ -101,8 +111,14 @@ impl PartState {
 
     /// Take a fetch result for `fetch_offset`; false when it is stale
     /// (the partition moved since the request was sent).
+    /// Records fetched while the position waits for validation are
+    /// dropped too: they came from a leader the metadata no longer names.
     pub(crate) fn accept(&mut self, fetch_offset: i64, data: FetchedData) -> bool {
-        if self.position != Some(fetch_offset) || !self.buffer.is_empty() || self.revoking {
+        if self.position != Some(fetch_offset)
+            || !self.buffer.is_empty()
+            || self.revoking
+            || self.validate
+        {
             return false;
         }
         self.high_watermark = Some(data.high_watermark);

@@ -316,7 +316,7 @@ impl Consumer {
                 }),
             };
         }
-        self.fetches.abort_all();
+        self.fetcher.abort_all();
         if let Some(l) = self.leaving.as_mut() {
             let _ = tokio::time::timeout(bound, std::future::poll_fn(|cx| l.poll(cx))).await;
         }

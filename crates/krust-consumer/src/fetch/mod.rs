@@ -7,8 +7,8 @@
 //! async driver that sends one request and decodes the answer into
 //! [`Fetched`] partitions (see `decode`).
 //!
-//! Fetches go over connections of the fetcher's own, one per broker, never
-//! the [`Pool`]'s shared one: Kafka answers the requests of a connection
+//! Fetches go over the [`Pool`]'s Fetch lane of each broker, a connection
+//! no other request uses: Kafka answers the requests of a connection
 //! strictly one after the other, a Fetch is a long poll (up to
 //! `fetch.max.wait.ms`), and the coordinator holds a JoinGroup until the
 //! whole group has rejoined (seconds). Sharing one connection, the
@@ -29,7 +29,7 @@ use std::time::Duration;
 use krust_codec::records::DecodeOptions;
 use krust_codec::{ApiKey, ErrorCode, Uuid};
 use krust_group::TopicPartition;
-use krust_net::{Connection, Error, Pool};
+use krust_net::{Error, Lane, Pool};
 use tracing::Instrument;
 
 use crate::record::ConsumerRecord;
@@ -177,33 +177,9 @@ pub(crate) enum PartitionFetchError {
     },
 }
 
-/// The fetcher's own connection to `broker` (see the module doc): `cached`
-/// while it is open, else a new one to the address `pool`'s metadata gives,
-/// made with the pool's connection settings.
-async fn own_connection(
-    pool: &Pool,
-    broker: i32,
-    cached: Option<Connection>,
-) -> Result<Connection, Error> {
-    if let Some(c) = cached.filter(|c| !c.is_closed()) {
-        return Ok(c);
-    }
-    let addr = match pool.cached_metadata().broker(broker) {
-        Some(b) => b.addr(),
-        None => pool
-            .metadata()
-            .await
-            .broker(broker)
-            .map(|b| b.addr())
-            .ok_or(Error::UnknownBroker(broker))?,
-    };
-    Connection::connect(&addr, Some(broker), &pool.config().connection).await
-}
-
 /// Send one Fetch for `targets` to the session's broker and decode the
-/// answer. It goes over `conn`, the fetcher's own connection to that
-/// broker, made first (from `pool`'s metadata and settings) when there is
-/// none or it closed; `conn` holds it afterwards.
+/// answer. It goes over the broker's Fetch lane of `pool` (see the module
+/// doc), made first when there is none or it closed.
 ///
 /// Connection errors and top-level broker errors (other than the session
 /// errors, which only reset the session and give no partitions) are
@@ -212,13 +188,12 @@ async fn own_connection(
 /// has no new data and is not in the result.
 pub(crate) async fn fetch(
     pool: &Pool,
-    conn: &mut Option<Connection>,
     session: &mut FetchSession,
     targets: &[FetchTarget],
     cfg: &FetchConfig,
 ) -> Result<Vec<Fetched>, Error> {
-    let conn = match own_connection(pool, session.broker(), conn.take()).await {
-        Ok(c) => conn.insert(c).clone(),
+    let conn = match pool.broker_lane(session.broker(), Lane::Fetch).await {
+        Ok(c) => c,
         Err(e) => {
             session.reset();
             return Err(e);

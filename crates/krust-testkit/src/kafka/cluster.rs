@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::KafkaVersion;
 use super::node::{ClusterSpec, Node, cluster_id};
-use super::probe::{leaders, listed_brokers, serves};
+use super::probe::{PartitionState, leaders, listed_brokers, partitions, serves};
 use crate::broker::{Broker, BrokerKind, create_topic_raw};
 use crate::process::free_port;
 use crate::{Error, Result};
@@ -414,6 +414,40 @@ impl KafkaCluster {
                 .map(|(_, leader)| leader)
                 .ok_or_else(|| Error::new(format!("{addr} knows no partition {topic}-{partition}")))
         })
+    }
+
+    /// Every partition of `topic` (leader, epoch, ISR, replicas) as the
+    /// first serving node that answers sees it.
+    pub fn partitions(&self, topic: &str) -> Result<Vec<PartitionState>> {
+        self.ask_serving(|addr| partitions(addr, topic))
+    }
+
+    /// Wait up to `bound` until every partition of each of `topics` has a
+    /// leader and all its replicas in sync, as an operator waits between
+    /// the nodes of a rolling restart.
+    pub fn wait_in_sync(&self, topics: &[&str], bound: Duration) -> Result<()> {
+        let deadline = Instant::now() + bound;
+        for topic in topics {
+            loop {
+                let now = self.partitions(topic);
+                let synced = now.as_ref().is_ok_and(|ps| {
+                    !ps.is_empty()
+                        && ps
+                            .iter()
+                            .all(|p| p.leader >= 0 && p.isr.len() == p.replicas.len())
+                });
+                if synced {
+                    break;
+                }
+                if Instant::now() >= deadline {
+                    return Err(Error::new(format!(
+                        "{topic}: not every replica in sync within {bound:?}: {now:?}"
+                    )));
+                }
+                thread::sleep(Duration::from_millis(100));
+            }
+        }
+        Ok(())
     }
 
     /// `question` put to each serving node in turn until one answers.

@@ -19,7 +19,7 @@ mod node;
 mod probe;
 mod tools;
 
-pub use tools::{CONSUMER_GROUP_COMMAND, TOPIC_COMMAND};
+pub use tools::{CONSUMER_GROUP_COMMAND, LEADER_ELECTION_COMMAND, TOPIC_COMMAND};
 
 use std::fmt;
 use std::path::PathBuf;
@@ -27,6 +27,7 @@ use std::sync::OnceLock;
 
 pub use cluster::{KafkaCluster, KafkaClusterBuilder};
 pub(crate) use node::java;
+pub use probe::PartitionState;
 
 use crate::broker::{Broker, BrokerKind};
 use crate::process::deps_bin;

@@ -19,8 +19,23 @@ pub(crate) fn listed_brokers(addr: &str) -> Result<Vec<i32>> {
     Ok(response.brokers.iter().map(|b| b.node_id).collect())
 }
 
-/// `(partition, leader)` of `topic` as `addr` sees it.
-pub(crate) fn leaders(addr: &str, topic: &str) -> Result<Vec<(i32, i32)>> {
+/// One partition as a node's Metadata describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionState {
+    /// The partition.
+    pub partition: i32,
+    /// Its leader (`-1` while there is none).
+    pub leader: i32,
+    /// Its leader epoch.
+    pub leader_epoch: i32,
+    /// The in-sync replicas.
+    pub isr: Vec<i32>,
+    /// Every replica.
+    pub replicas: Vec<i32>,
+}
+
+/// Every partition of `topic` as `addr` sees it.
+pub(crate) fn partitions(addr: &str, topic: &str) -> Result<Vec<PartitionState>> {
     let mut conn = raw::Connection::connect_with_timeout(addr, Duration::from_secs(2))?;
     let version = conn.version_for::<MetadataRequest>()?;
     let request = MetadataRequest {
@@ -44,7 +59,21 @@ pub(crate) fn leaders(addr: &str, topic: &str) -> Result<Vec<(i32, i32)>> {
     }
     Ok(t.partitions
         .iter()
-        .map(|p| (p.partition_index, p.leader_id))
+        .map(|p| PartitionState {
+            partition: p.partition_index,
+            leader: p.leader_id,
+            leader_epoch: p.leader_epoch,
+            isr: p.isr_nodes.clone(),
+            replicas: p.replica_nodes.clone(),
+        })
+        .collect())
+}
+
+/// `(partition, leader)` of `topic` as `addr` sees it.
+pub(crate) fn leaders(addr: &str, topic: &str) -> Result<Vec<(i32, i32)>> {
+    Ok(partitions(addr, topic)?
+        .into_iter()
+        .map(|p| (p.partition, p.leader))
         .collect())
 }
 

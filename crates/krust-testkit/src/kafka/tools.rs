@@ -19,6 +19,8 @@ pub const CONSUMER_GROUP_COMMAND: &str =
     "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand";
 /// `kafka-topics.sh`.
 pub const TOPIC_COMMAND: &str = "org.apache.kafka.tools.TopicCommand";
+/// `kafka-leader-election.sh` (preferred or unclean elections).
+pub const LEADER_ELECTION_COMMAND: &str = "org.apache.kafka.tools.LeaderElectionCommand";
 
 impl KafkaCluster {
     /// Run Kafka's tool `class` (e.g. [`CONSUMER_GROUP_COMMAND`]) with

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use krust_codec::ApiKey;
-use krust_net::{Connection, Pool, PoolConfig, RetryPolicy};
+use krust_net::{Pool, PoolConfig, RetryPolicy};
 use krust_producer::{Producer, ProducerConfig, ProducerRecord};
 use krust_testkit::{Broker, BrokerKind, Capability, all_brokers, unique};
 
@@ -124,7 +124,6 @@ async fn round_trip(broker: &dyn Broker, topic: &str) -> BTreeMap<i32, Vec<Round
         ..FetchConfig::default()
     };
     let mut sessions: BTreeMap<i32, FetchSession> = BTreeMap::new();
-    let mut conns: BTreeMap<i32, Option<Connection>> = BTreeMap::new();
     let mut rounds: BTreeMap<i32, Vec<Round>> = BTreeMap::new();
     let mut positions: BTreeMap<i32, i64> = (0..PARTITIONS).map(|p| (p, 0)).collect();
     let mut got: BTreeMap<i32, Vec<(i64, String, String)>> = BTreeMap::new();
@@ -150,8 +149,7 @@ async fn round_trip(broker: &dyn Broker, topic: &str) -> BTreeMap<i32, Vec<Round
                 .entry(leader)
                 .or_insert_with(|| FetchSession::new(leader));
             let (was_full, epoch_sent) = (session.next_is_full(), session.epoch());
-            let conn = conns.entry(leader).or_default();
-            let fetched = fetch(&pool, conn, session, &targets, &cfg)
+            let fetched = fetch(&pool, session, &targets, &cfg)
                 .await
                 .unwrap_or_else(|e| panic!("{kind}: fetch from {leader}: {e}"));
             rounds

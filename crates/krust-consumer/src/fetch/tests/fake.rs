@@ -18,7 +18,7 @@ use krust_codec::generated::metadata_response::{
 use krust_codec::generated::{ApiVersionsResponse, FetchRequest, FetchResponse, MetadataResponse};
 use krust_codec::records::{NewRecord, RecordBatchBuilder};
 use krust_codec::{ErrorCode, KString, RequestBody, ResponseBody, Uuid, header};
-use krust_net::{Connection, Error, Pool, PoolConfig};
+use krust_net::{Error, Pool, PoolConfig};
 
 use super::super::{FetchConfig, FetchSession, FetchTarget, fetch};
 use super::target;
@@ -221,7 +221,6 @@ fn shape(req: &FetchRequest) -> (Vec<i32>, Vec<i32>) {
 struct Reader {
     pool: Pool,
     cfg: FetchConfig,
-    conn: Option<Connection>,
     session: FetchSession,
     pos: BTreeMap<i32, i64>,
     got: BTreeMap<i32, Vec<(i64, String)>>,
@@ -234,14 +233,7 @@ impl Reader {
             .iter()
             .map(|p| target(TOPIC, *p, self.pos[p]))
             .collect();
-        let fetched = fetch(
-            &self.pool,
-            &mut self.conn,
-            &mut self.session,
-            &ts,
-            &self.cfg,
-        )
-        .await?;
+        let fetched = fetch(&self.pool, &mut self.session, &ts, &self.cfg).await?;
         let n = fetched.len();
         for f in fetched {
             let d = f.outcome.expect("data");
@@ -271,7 +263,6 @@ async fn incremental_sessions_through_the_driver() {
     let mut r = Reader {
         pool,
         cfg: FetchConfig::default(),
-        conn: None,
         session: FetchSession::new(1),
         pos: (0..3).map(|p| (p, 0)).collect(),
         got: BTreeMap::new(),
