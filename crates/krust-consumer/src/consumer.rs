@@ -160,7 +160,7 @@ impl Consumer {
         let now = Instant::now();
         let progress = Arc::new(Notify::new());
         Ok(Consumer {
-            fetcher: Fetcher::new(pool.clone(), &cfg, progress.clone()),
+            fetcher: Fetcher::new(pool.clone(), &cfg, retry, progress.clone()),
             next_auto_commit: now + cfg.auto_commit_interval,
             cfg,
             pool,
@@ -351,14 +351,15 @@ impl Consumer {
     /// revoke it was in (waiting for acks, committing) to be finished by
     /// the next poll, which sends `revoke_done` once it is. What a dropped
     /// poll does not finish: an auto-commit in flight is abandoned (the
-    /// next interval's commit sends those offsets or later ones), and a lookup
-    /// in flight (committed offsets, offset reset, the pattern's topics)
-    /// is made again.
+    /// next interval's commit sends those offsets or later ones), and a
+    /// lookup of the pattern's topics in flight is made again. Fetches and
+    /// position lookups run on as tasks: `poll` waits for none of them
+    /// beyond its timeout, even when no broker answers.
     ///
     /// Polling is also when the consumer does its bookkeeping: records
     /// handed out by the previous poll count as processed (implicit acks),
     /// auto-commit runs when its interval passed, rebalance events reach
-    /// the listener, and positions of new partitions are looked up.
+    /// the listener, and the lookups of new partitions' positions start.
     pub async fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>, ConsumerError> {
         if let Some(e) = &self.fatal {
             return Err(e.clone());
@@ -378,7 +379,7 @@ impl Consumer {
             if !self.is_revoking() {
                 self.maybe_auto_commit().await;
             }
-            self.init_positions().await?;
+            self.fetcher.look_up_positions(&mut self.parts)?;
             self.fetcher.refresh_if_wanted(&self.parts);
             // From here to the return nothing awaits: records taken from
             // the buffers are always returned.

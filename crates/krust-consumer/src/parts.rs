@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use krust_group::TopicPartition;
 use tokio::sync::Notify;
@@ -15,9 +16,16 @@ use crate::config::AckMode;
 use crate::fetch::FetchedData;
 use crate::record::{Ack, ConsumerRecord};
 
+/// Where [`PartState::incarnation`]s come from.
+static INCARNATIONS: AtomicU64 = AtomicU64::new(0);
+
 /// One assigned partition.
 #[derive(Debug)]
 pub(crate) struct PartState {
+    /// Which assignment of the partition this is (unique per process): a
+    /// lookup made for an earlier one (revoked, then assigned again) does
+    /// not apply to this one.
+    pub incarnation: u64,
     /// The next offset to hand out; `None` until initialised from the
     /// committed offset or `auto.offset.reset`.
     pub position: Option<i64>,
@@ -65,6 +73,7 @@ pub(crate) struct PartState {
 impl PartState {
     pub(crate) fn new(progress: &Arc<Notify>) -> Self {
         PartState {
+            incarnation: INCARNATIONS.fetch_add(1, Ordering::Relaxed),
             position: None,
             reset: false,
             leader_epoch: None,

@@ -1,7 +1,8 @@
 //! The fetcher: which partitions to fetch from which broker, one Fetch in
 //! flight per broker (each with its KIP-227 session), what a finished fetch
 //! means for each partition, the metadata refreshes fetching needs, and the
-//! KIP-320 validation of positions after a leader change (`validate`).
+//! KIP-320 validation of positions after a leader change (`validate`), and
+//! the lookups that give new partitions their positions (`positions`).
 //! Memory stays bounded: a partition is fetched only when nothing of it is
 //! buffered, so at most one response per broker (`fetch.max.bytes`) waits
 //! to be handed out.
@@ -10,6 +11,7 @@
 //! fetched or validated while a job names it (docs/ARCHITECTURE.md, "Who
 //! owns which state").
 
+mod positions;
 mod validate;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -18,19 +20,21 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use krust_codec::{ApiKey, ErrorCode};
-use krust_group::TopicPartition;
-use krust_net::Pool;
+use krust_group::{OffsetError, TopicPartition};
+use krust_net::{Pool, RetryPolicy};
 use tokio::sync::Notify;
 use tokio::task::{Id, JoinError, JoinSet};
 
 use crate::config::{AutoOffsetReset, ConsumerConfig};
-use crate::error::{ConsumerError, Truncation};
+use crate::error::ConsumerError;
 use crate::fetch::{
     self, FetchConfig, FetchSession, FetchTarget, Fetched, IsolationLevel, PartitionFetchError,
 };
 use crate::parts::PartState;
 
-use validate::{Answer, Asked, Verdict};
+pub(crate) use positions::lookup;
+use positions::{Wanted, apply_committed, apply_reset, reset_spec};
+use validate::{Answer, Asked};
 
 /// A finished task of the fetcher, as `join_next` gives it.
 pub(crate) type Joined = Result<(Id, Done), JoinError>;
@@ -46,6 +50,10 @@ pub(crate) enum Done {
     Validate(Result<Vec<Answer>, krust_net::Error>),
     /// A metadata refresh ended.
     Refresh(Result<(), krust_net::Error>),
+    /// A committed-offsets lookup ended.
+    Committed(Result<positions::Committed, OffsetError>),
+    /// An offset reset's lookup ended.
+    Reset(Result<positions::Reset, krust_net::Error>),
 }
 
 /// What a running task is doing: the one record of what is in flight.
@@ -59,6 +67,12 @@ enum Job {
         asked: Vec<Asked>,
     },
     Refresh,
+    Committed {
+        asked: Vec<Wanted>,
+    },
+    Reset {
+        asked: Vec<Wanted>,
+    },
 }
 
 impl Job {
@@ -66,6 +80,7 @@ impl Job {
         match self {
             Job::Fetch { asked, .. } => Box::new(asked.iter()),
             Job::Validate { asked, .. } => Box::new(asked.iter().map(|a| &a.tp)),
+            Job::Committed { asked } | Job::Reset { asked } => Box::new(asked.iter().map(|w| &w.0)),
             Job::Refresh => Box::new(std::iter::empty()),
         }
     }
@@ -89,7 +104,7 @@ pub(super) fn leader_moved(code: ErrorCode) -> bool {
 }
 
 /// Refusals that no retry fixes.
-fn unauthorized(code: ErrorCode) -> bool {
+pub(super) fn unauthorized(code: ErrorCode) -> bool {
     matches!(
         code,
         ErrorCode::TOPIC_AUTHORIZATION_FAILED | ErrorCode::CLUSTER_AUTHORIZATION_FAILED
@@ -104,6 +119,8 @@ pub(crate) struct Fetcher {
     cfg: FetchConfig,
     retry_backoff: Duration,
     reset: AutoOffsetReset,
+    group: Option<String>,
+    retry: RetryPolicy,
     progress: Arc<Notify>,
     tasks: JoinSet<Done>,
     jobs: HashMap<Id, Job>,
@@ -117,12 +134,19 @@ pub(crate) struct Fetcher {
 }
 
 impl Fetcher {
-    pub(crate) fn new(pool: Pool, cfg: &ConsumerConfig, progress: Arc<Notify>) -> Fetcher {
+    pub(crate) fn new(
+        pool: Pool,
+        cfg: &ConsumerConfig,
+        retry: RetryPolicy,
+        progress: Arc<Notify>,
+    ) -> Fetcher {
         Fetcher {
             pool,
             cfg: cfg.fetch.clone(),
             retry_backoff: cfg.retry_backoff,
             reset: cfg.auto_offset_reset,
+            group: cfg.group_id.clone(),
+            retry,
             progress,
             tasks: JoinSet::new(),
             jobs: HashMap::new(),
@@ -131,11 +155,6 @@ impl Fetcher {
             refresh_after: None,
             metadata_wanted: false,
         }
-    }
-
-    /// Ask for a metadata refresh (a leader unknown or moved).
-    pub(crate) fn want_metadata(&mut self) {
-        self.metadata_wanted = true;
     }
 
     /// Whether a refresh is wanted and not yet made.
@@ -194,6 +213,63 @@ impl Fetcher {
         self.jobs.insert(task.id(), Job::Refresh);
     }
 
+    /// Start the lookups that give partitions without a position one
+    /// (see `positions`): their committed offsets, then for those without
+    /// one (or reset after OFFSET_OUT_OF_RANGE) `auto.offset.reset`, which
+    /// fails here when it is `none`. Neither is awaited.
+    pub(crate) fn look_up_positions(
+        &mut self,
+        parts: &mut BTreeMap<TopicPartition, PartState>,
+    ) -> Result<(), ConsumerError> {
+        let busy: HashSet<&TopicPartition> = self.jobs.values().flat_map(Job::partitions).collect();
+        let waiting = |reset: bool| -> Vec<Wanted> {
+            parts
+                .iter()
+                .filter(|(tp, p)| p.position.is_none() && p.reset == reset && !busy.contains(tp))
+                .map(|(tp, p)| (tp.clone(), p.incarnation))
+                .collect()
+        };
+        let (unknown, to_reset) = (waiting(false), waiting(true));
+        drop(busy);
+        let looking = |kind: fn(&Job) -> bool| self.jobs.values().any(kind);
+        let committing = looking(|j| matches!(j, Job::Committed { .. }));
+        let resetting = looking(|j| matches!(j, Job::Reset { .. }));
+        if !unknown.is_empty() && !committing {
+            match self.group.clone() {
+                Some(group) => {
+                    let (pool, retry, isolation) =
+                        (self.pool.clone(), self.retry, self.cfg.isolation);
+                    let tps: Vec<TopicPartition> = unknown.iter().map(|w| w.0.clone()).collect();
+                    let task = self.tasks.spawn(async move {
+                        Done::Committed(
+                            positions::committed(&pool, &group, &tps, isolation, &retry).await,
+                        )
+                    });
+                    self.jobs
+                        .insert(task.id(), Job::Committed { asked: unknown });
+                }
+                // No group, no committed offsets: straight to the reset.
+                None => {
+                    for (tp, _) in &unknown {
+                        if let Some(p) = parts.get_mut(tp) {
+                            p.reset = true;
+                        }
+                    }
+                }
+            }
+        }
+        if !to_reset.is_empty() && !resetting {
+            let tps: Vec<TopicPartition> = to_reset.iter().map(|w| w.0.clone()).collect();
+            let spec = reset_spec(self.reset, &tps)?;
+            let (pool, retry, isolation) = (self.pool.clone(), self.retry, self.cfg.isolation);
+            let task = self.tasks.spawn(async move {
+                Done::Reset(positions::lookup(&pool, &tps, spec, isolation, &retry).await)
+            });
+            self.jobs.insert(task.id(), Job::Reset { asked: to_reset });
+        }
+        Ok(())
+    }
+
     /// Send a Fetch to every broker that leads partitions wanting one and
     /// has none in flight, and an OffsetForLeaderEpoch for the positions
     /// that must be validated first.
@@ -209,7 +285,7 @@ impl Fetcher {
             match job {
                 Job::Fetch { broker, .. } => fetching.insert(*broker),
                 Job::Validate { broker, .. } => validating.insert(*broker),
-                Job::Refresh => false,
+                Job::Refresh | Job::Committed { .. } | Job::Reset { .. } => false,
             };
         }
         let mut per_broker: BTreeMap<i32, Vec<FetchTarget>> = BTreeMap::new();
@@ -355,6 +431,13 @@ impl Fetcher {
                 self.refresh_after = Some(Instant::now() + self.retry_backoff);
                 Ok(())
             }
+            (Some(Job::Committed { asked }), Done::Committed(result)) => {
+                apply_committed(parts, &asked, result)
+            }
+            (Some(Job::Reset { asked }), Done::Reset(result)) => {
+                self.metadata_wanted |= apply_reset(parts, &asked, result, &self.progress)?;
+                Ok(())
+            }
             _ => {
                 tracing::error!("fetcher task ended without its job");
                 Ok(())
@@ -448,106 +531,11 @@ impl Fetcher {
         }
         Ok(())
     }
-
-    /// Apply one finished validation (KIP-320), as Java's
-    /// `maybeCompleteValidation`: only to positions that have not moved
-    /// since it was sent.
-    fn validated(
-        &mut self,
-        broker: i32,
-        asked: &[Asked],
-        result: Result<Vec<Answer>, krust_net::Error>,
-        parts: &mut BTreeMap<TopicPartition, PartState>,
-    ) -> Result<(), ConsumerError> {
-        let answers = match result {
-            Ok(a) => a,
-            // Brokers without OffsetForLeaderEpoch v3 (what a consumer
-            // needs) cannot validate: the positions stand, as in Java.
-            Err(krust_net::Error::UnsupportedVersion { .. }) => {
-                tracing::debug!(
-                    broker,
-                    "OffsetForLeaderEpoch v3+ not supported: positions not validated"
-                );
-                for a in asked {
-                    if let Some(p) = parts.get_mut(&a.tp).filter(|p| a.still_asked(p)) {
-                        p.validate = false;
-                    }
-                }
-                return Ok(());
-            }
-            Err(e) => {
-                tracing::debug!(broker, error = %e, "validating positions failed; backing off");
-                self.pool.note_error(&e);
-                self.metadata_wanted |= e.invalidates_metadata();
-                self.back_off(broker);
-                if e.code().is_some_and(unauthorized) {
-                    return Err(e.into());
-                }
-                return Ok(());
-            }
-        };
-        let mut truncations = Vec::new();
-        for a in asked {
-            let Some(p) = parts.get_mut(&a.tp).filter(|p| a.still_asked(p)) else {
-                continue;
-            };
-            let answer = answers.iter().find(|x| x.tp == a.tp);
-            match validate::verdict(a, answer) {
-                Verdict::Valid => p.validate = false,
-                Verdict::Diverged { offset, epoch } if self.reset != AutoOffsetReset::None => {
-                    tracing::info!(
-                        partition = %a.tp, position = a.offset, divergent = offset,
-                        "log truncation detected: resetting to the first offset known to diverge"
-                    );
-                    p.seek(offset, Some(epoch), &self.progress);
-                }
-                Verdict::Unknown if self.reset != AutoOffsetReset::None => {
-                    tracing::info!(
-                        partition = %a.tp, position = a.offset, policy = ?self.reset,
-                        "log truncation detected, divergence unknown: resetting"
-                    );
-                    reset_by_policy(p);
-                }
-                Verdict::Diverged { offset, .. } => truncations.push(Truncation {
-                    partition: a.tp.clone(),
-                    position: a.offset,
-                    divergent_offset: Some(offset),
-                }),
-                Verdict::Unknown => truncations.push(Truncation {
-                    partition: a.tp.clone(),
-                    position: a.offset,
-                    divergent_offset: None,
-                }),
-                Verdict::Retry(code) => {
-                    tracing::debug!(partition = %a.tp, %code, "validation: refreshing metadata");
-                    self.pool.invalidate();
-                    self.metadata_wanted = true;
-                    self.back_off(broker);
-                }
-                Verdict::Fatal(code) => {
-                    return Err(ConsumerError::Fetch {
-                        api: ApiKey::OffsetForLeaderEpoch,
-                        code,
-                        partition: a.tp.clone(),
-                    });
-                }
-            }
-        }
-        if truncations.is_empty() {
-            Ok(())
-        } else {
-            tracing::warn!(
-                ?truncations,
-                "log truncation detected, auto.offset.reset=none"
-            );
-            Err(ConsumerError::LogTruncation { truncations })
-        }
-    }
 }
 
 /// Forget the position: `auto.offset.reset` gives the next one (the
 /// consumer's `init_positions`).
-fn reset_by_policy(p: &mut PartState) {
+pub(super) fn reset_by_policy(p: &mut PartState) {
     p.position = None;
     p.reset = true;
     p.validate = false;

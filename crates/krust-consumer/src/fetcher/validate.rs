@@ -16,7 +16,9 @@ use krust_codec::{ApiKey, ErrorCode, KString};
 use krust_group::TopicPartition;
 use krust_net::{Error, Pool};
 
-use super::leader_moved;
+use super::{Fetcher, leader_moved, reset_by_policy, unauthorized};
+use crate::config::AutoOffsetReset;
+use crate::error::{ConsumerError, Truncation};
 use crate::parts::PartState;
 
 /// The lowest version a consumer may send: v3 brings `replica_id`, which
@@ -141,6 +143,103 @@ pub(crate) async fn ask(pool: &Pool, broker: i32, asked: &[Asked]) -> Result<Vec
             })
         })
         .collect())
+}
+
+impl Fetcher {
+    /// Apply one finished validation (KIP-320), as Java's
+    /// `maybeCompleteValidation`: only to positions that have not moved
+    /// since it was sent.
+    pub(super) fn validated(
+        &mut self,
+        broker: i32,
+        asked: &[Asked],
+        result: Result<Vec<Answer>, krust_net::Error>,
+        parts: &mut BTreeMap<TopicPartition, PartState>,
+    ) -> Result<(), ConsumerError> {
+        let answers = match result {
+            Ok(a) => a,
+            // Brokers without OffsetForLeaderEpoch v3 (what a consumer
+            // needs) cannot validate: the positions stand, as in Java.
+            Err(krust_net::Error::UnsupportedVersion { .. }) => {
+                tracing::debug!(
+                    broker,
+                    "OffsetForLeaderEpoch v3+ not supported: positions not validated"
+                );
+                for a in asked {
+                    if let Some(p) = parts.get_mut(&a.tp).filter(|p| a.still_asked(p)) {
+                        p.validate = false;
+                    }
+                }
+                return Ok(());
+            }
+            Err(e) => {
+                tracing::debug!(broker, error = %e, "validating positions failed; backing off");
+                self.pool.note_error(&e);
+                self.metadata_wanted |= e.invalidates_metadata();
+                self.back_off(broker);
+                if e.code().is_some_and(unauthorized) {
+                    return Err(e.into());
+                }
+                return Ok(());
+            }
+        };
+        let mut truncations = Vec::new();
+        for a in asked {
+            let Some(p) = parts.get_mut(&a.tp).filter(|p| a.still_asked(p)) else {
+                continue;
+            };
+            let answer = answers.iter().find(|x| x.tp == a.tp);
+            match verdict(a, answer) {
+                Verdict::Valid => p.validate = false,
+                Verdict::Diverged { offset, epoch } if self.reset != AutoOffsetReset::None => {
+                    tracing::info!(
+                        partition = %a.tp, position = a.offset, divergent = offset,
+                        "log truncation detected: resetting to the first offset known to diverge"
+                    );
+                    p.seek(offset, Some(epoch), &self.progress);
+                }
+                Verdict::Unknown if self.reset != AutoOffsetReset::None => {
+                    tracing::info!(
+                        partition = %a.tp, position = a.offset, policy = ?self.reset,
+                        "log truncation detected, divergence unknown: resetting"
+                    );
+                    reset_by_policy(p);
+                }
+                Verdict::Diverged { offset, .. } => truncations.push(Truncation {
+                    partition: a.tp.clone(),
+                    position: a.offset,
+                    divergent_offset: Some(offset),
+                }),
+                Verdict::Unknown => truncations.push(Truncation {
+                    partition: a.tp.clone(),
+                    position: a.offset,
+                    divergent_offset: None,
+                }),
+                Verdict::Retry(code) => {
+                    tracing::debug!(partition = %a.tp, %code, "validation: refreshing metadata");
+                    self.pool.invalidate();
+                    self.metadata_wanted = true;
+                    self.back_off(broker);
+                }
+                Verdict::Fatal(code) => {
+                    return Err(ConsumerError::Fetch {
+                        api: ApiKey::OffsetForLeaderEpoch,
+                        code,
+                        partition: a.tp.clone(),
+                    });
+                }
+            }
+        }
+        if truncations.is_empty() {
+            Ok(())
+        } else {
+            tracing::warn!(
+                ?truncations,
+                "log truncation detected, auto.offset.reset=none"
+            );
+            Err(ConsumerError::LogTruncation { truncations })
+        }
+    }
 }
 
 #[cfg(test)]
