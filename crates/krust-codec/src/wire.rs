@@ -508,9 +508,17 @@ pub fn put_tagged_field(buf: &mut BytesMut, tag: u32, data: &[u8]) -> Result<(),
 /// in memory than its one byte on the wire; beyond this the `Vec` grows as
 /// elements actually decode, so memory stays proportional to the input.
 const MAX_PREALLOC_BYTES: usize = 64 * 1024;
+/// And at most this many bytes of memory per byte left in the input: a
+/// claimed count is not yet data (found by the frame_stream fuzz target:
+/// 60 tokens of ~240 bytes each reserved for a 73-byte frame).
+const PREALLOC_PER_INPUT_BYTE: usize = 8;
 
-fn prealloc<T>(count: usize) -> usize {
-    count.min(MAX_PREALLOC_BYTES / std::mem::size_of::<T>().max(1))
+/// How many elements of `T` to reserve for an array of `count` with
+/// `left` bytes of input left.
+fn prealloc<T>(count: usize, left: usize) -> usize {
+    let size = std::mem::size_of::<T>().max(1);
+    let budget = MAX_PREALLOC_BYTES.min(left.saturating_mul(PREALLOC_PER_INPUT_BYTE));
+    count.min(budget / size)
 }
 
 /// Read a non-nullable string: null on the wire is [`DecodeError::UnexpectedNull`].
@@ -545,7 +553,7 @@ pub fn get_nullable_array<T>(
     let Some(n) = get_array_len(buf, compact, what)? else {
         return Ok(None);
     };
-    let mut items = Vec::with_capacity(prealloc::<T>(n));
+    let mut items = Vec::with_capacity(prealloc::<T>(n, buf.remaining()));
     for _ in 0..n {
         items.push(elem(buf)?);
     }
@@ -694,6 +702,17 @@ pub fn put_tagged_fields(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A claimed element count reserves memory in proportion to the bytes
+    /// left, not to the count times a large element.
+    #[test]
+    fn arrays_reserve_in_proportion_to_the_input_left() {
+        type Big = [u64; 30];
+        assert_eq!(prealloc::<Big>(60, 60), 60 * 8 / 240);
+        assert!(prealloc::<Big>(60, 60) * std::mem::size_of::<Big>() <= 8 * 60);
+        assert_eq!(prealloc::<u8>(100, 100), 100);
+        assert_eq!(prealloc::<Big>(1 << 20, 1 << 20), (64 << 10) / 240);
+    }
     use proptest::prelude::*;
 
     proptest! {
