@@ -46,7 +46,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Driven, Pace, consumer_config, create_topic, log_ends, produce_batched, subscribed};
+use common::{
+    Driven, Pace, consumer_config, create_topic, log_ends, on_cluster, produce_batched, subscribed,
+};
 use krust_codec::KString;
 use krust_codec::generated::DescribeGroupsRequest;
 use krust_consumer::TopicPartition;
@@ -92,18 +94,6 @@ struct Run {
     pace: Pace,
     members: Vec<Driven>,
     started: Instant,
-}
-
-/// Run `f` on the cluster on a blocking thread (the fixture's calls wait
-/// for processes and sockets).
-async fn on_cluster<T: Send + 'static>(
-    cluster: &Arc<KafkaCluster>,
-    f: impl FnOnce(&KafkaCluster) -> T + Send + 'static,
-) -> T {
-    let c = cluster.clone();
-    tokio::task::spawn_blocking(move || f(&c))
-        .await
-        .expect("cluster call")
 }
 
 impl Run {

@@ -27,7 +27,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{consumer_config, produce};
+use common::{consumer_config, on_cluster, produce};
 use krust_consumer::{Consumer, ConsumerError, TopicPartition, Truncation};
 use krust_producer::ProducerRecord;
 use krust_testkit::kafka::{LEADER_ELECTION_COMMAND, TOPIC_COMMAND};
@@ -140,16 +140,6 @@ fn wait_partition(
     }
 }
 
-async fn blocking<T: Send + 'static>(
-    cluster: &Arc<KafkaCluster>,
-    f: impl FnOnce(&KafkaCluster) -> T + Send + 'static,
-) -> T {
-    let c = cluster.clone();
-    tokio::task::spawn_blocking(move || f(&c))
-        .await
-        .expect("cluster call")
-}
-
 fn records(topic: &str, prefix: &str, n: usize) -> Vec<ProducerRecord> {
     (0..n)
         .map(|i| ProducerRecord::new(topic, format!("{prefix}-{i}")).partition(0))
@@ -168,7 +158,7 @@ async fn an_unclean_election_below_the_position_is_detected_before_fetching_on()
     tokio::time::timeout(BOUND, async {
         let topic = unique("krust-truncation");
         let t = topic.clone();
-        blocking(&cluster, move |c| {
+        on_cluster(&cluster, move |c| {
             c.tool(
                 TOPIC_COMMAND,
                 &[
@@ -201,12 +191,12 @@ async fn an_unclean_election_below_the_position_is_detected_before_fetching_on()
 
         // Node 2 hangs until it is fenced and out of the ISR; the next
         // records reach node 1 alone.
-        blocking(&cluster, |c| {
+        on_cluster(&cluster, |c| {
             c.pause(2).expect("pause node 2");
         })
         .await;
         let t = topic.clone();
-        blocking(&cluster, move |c| {
+        on_cluster(&cluster, move |c| {
             wait_partition(c, &t, "node 2 out of the ISR", |l, isr| {
                 l == 1 && isr == [1]
             });
@@ -221,13 +211,13 @@ async fn an_unclean_election_below_the_position_is_detected_before_fetching_on()
 
         // Node 1 dies with records 100-199; node 2 comes back and is
         // elected without them.
-        blocking(&cluster, |c| {
+        on_cluster(&cluster, |c| {
             c.kill(1).expect("kill node 1");
             c.resume(2).expect("resume node 2");
         })
         .await;
         let t = topic.clone();
-        blocking(&cluster, move |c| {
+        on_cluster(&cluster, move |c| {
             let deadline = Instant::now() + Duration::from_secs(60);
             loop {
                 if leader_and_isr(c, &t).is_ok_and(|(l, _)| l == 2) {

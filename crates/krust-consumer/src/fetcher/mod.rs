@@ -104,7 +104,7 @@ pub(super) fn leader_moved(code: ErrorCode) -> bool {
 }
 
 /// Refusals that no retry fixes.
-pub(super) fn unauthorized(code: ErrorCode) -> bool {
+fn unauthorized(code: ErrorCode) -> bool {
     matches!(
         code,
         ErrorCode::TOPIC_AUTHORIZATION_FAILED | ErrorCode::CLUSTER_AUTHORIZATION_FAILED
@@ -451,6 +451,28 @@ impl Fetcher {
             .insert(broker, Instant::now() + self.retry_backoff);
     }
 
+    /// A request to `broker` failed as a whole: nothing is lost, its
+    /// partitions are asked again after a backoff (and a metadata refresh
+    /// if the error says the metadata is stale); only a refusal that no
+    /// retry fixes reaches the application.
+    fn request_failed(&mut self, broker: i32, e: krust_net::Error) -> Result<(), ConsumerError> {
+        self.pool.note_error(&e);
+        self.metadata_wanted |= e.invalidates_metadata();
+        self.back_off(broker);
+        if e.code().is_some_and(unauthorized) {
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// A partition's leader moved or is not ready: refresh the metadata,
+    /// back off from `broker`.
+    fn leader_changed(&mut self, broker: i32) {
+        self.pool.invalidate();
+        self.metadata_wanted = true;
+        self.back_off(broker);
+    }
+
     /// Apply one finished fetch.
     fn fetched(
         &mut self,
@@ -468,13 +490,7 @@ impl Fetcher {
             // retrying cannot fix reaches the application.
             Err(e) => {
                 tracing::debug!(broker, partitions = asked.len(), error = %e, "fetch failed; backing off");
-                self.pool.note_error(&e);
-                self.metadata_wanted |= e.invalidates_metadata();
-                self.back_off(broker);
-                if e.code().is_some_and(unauthorized) {
-                    return Err(e.into());
-                }
-                return Ok(());
+                return self.request_failed(broker, e);
             }
         };
         let mut to_reset = Vec::new();
@@ -496,9 +512,7 @@ impl Fetcher {
                     if leader_moved(code) || code.is_retriable() =>
                 {
                     tracing::debug!(partition = %f.tp, %code, "fetch: refreshing metadata");
-                    self.pool.invalidate();
-                    self.metadata_wanted = true;
-                    self.back_off(broker);
+                    self.leader_changed(broker);
                 }
                 Err(PartitionFetchError::Broker(code)) => {
                     return Err(ConsumerError::Fetch {

@@ -16,7 +16,7 @@ use krust_codec::{ApiKey, ErrorCode, KString};
 use krust_group::TopicPartition;
 use krust_net::{Error, Pool};
 
-use super::{Fetcher, leader_moved, reset_by_policy, unauthorized};
+use super::{Fetcher, leader_moved, reset_by_policy};
 use crate::config::AutoOffsetReset;
 use crate::error::{ConsumerError, Truncation};
 use crate::parts::PartState;
@@ -174,13 +174,7 @@ impl Fetcher {
             }
             Err(e) => {
                 tracing::debug!(broker, error = %e, "validating positions failed; backing off");
-                self.pool.note_error(&e);
-                self.metadata_wanted |= e.invalidates_metadata();
-                self.back_off(broker);
-                if e.code().is_some_and(unauthorized) {
-                    return Err(e.into());
-                }
-                return Ok(());
+                return self.request_failed(broker, e);
             }
         };
         let mut truncations = Vec::new();
@@ -217,9 +211,7 @@ impl Fetcher {
                 }),
                 Verdict::Retry(code) => {
                     tracing::debug!(partition = %a.tp, %code, "validation: refreshing metadata");
-                    self.pool.invalidate();
-                    self.metadata_wanted = true;
-                    self.back_off(broker);
+                    self.leader_changed(broker);
                 }
                 Verdict::Fatal(code) => {
                     return Err(ConsumerError::Fetch {

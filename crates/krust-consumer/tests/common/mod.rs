@@ -503,6 +503,18 @@ impl Driven {
     }
 }
 
+/// Run `f` on the cluster on a blocking thread (the fixture's calls wait
+/// for processes and sockets).
+pub async fn on_cluster<T: Send + 'static>(
+    cluster: &std::sync::Arc<krust_testkit::KafkaCluster>,
+    f: impl FnOnce(&krust_testkit::KafkaCluster) -> T + Send + 'static,
+) -> T {
+    let c = cluster.clone();
+    tokio::task::spawn_blocking(move || f(&c))
+        .await
+        .expect("cluster call")
+}
+
 /// Poll `cond` every 50 ms until it holds; panic with `what` and the
 /// `state` text after `bound`.
 pub async fn wait_for(
