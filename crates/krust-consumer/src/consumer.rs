@@ -25,10 +25,10 @@
 //!   offsets and offset resets of new partitions (a cancelled one is asked
 //!   again by the next poll), the pattern's topics (asked again at the next
 //!   poll), metadata refreshes.
-//! - Auto-commit sends the offsets of what was handed out before the poll;
-//!   cancelled, it is not resent until the next interval (nothing
-//!   committed is lost: the next auto-commit, revoke or `close` commits
-//!   those offsets or later ones).
+//! - Auto-commit commits the offsets of what was handed out before the
+//!   poll as a `'static` future kept on the consumer, which every poll
+//!   drives on and none waits for; a revoke's commit and `commit()` go
+//!   after it, so it never lands after a later commit.
 //!
 //! Other calls (`commit`, `close`, `seek_to_*`, `committed`) are not
 //! cancel-safe in that sense: dropping them abandons the request (a commit
@@ -46,6 +46,7 @@ use crate::config::{AckMode, ConsumerConfig};
 use crate::error::ConsumerError;
 use crate::fetch::IsolationLevel;
 use crate::fetcher::{Fetcher, Joined};
+use crate::offsets::AutoCommit;
 use crate::parts::{PartState, give_back, hand_out, handable, window_blocked};
 use crate::rebalance::RebalanceListener;
 use crate::record::ConsumerRecord;
@@ -69,6 +70,7 @@ enum Woke {
     Fetch(Joined),
     Group(Option<krust_group::GroupEvent>),
     RevokeCommitted(Result<(), ConsumerError>),
+    AutoCommitted(Result<(), ConsumerError>),
     Left,
     Timer,
 }
@@ -117,6 +119,8 @@ pub struct Consumer {
     pub(crate) leaving: Option<Parked<()>>,
     /// The failed commit of the revoke `close` made, for it to return.
     pub(crate) revoke_error: Option<ConsumerError>,
+    /// The auto-commit in flight (see `offsets`): driven by every poll.
+    pub(crate) auto_commit: Option<AutoCommit>,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -175,6 +179,7 @@ impl Consumer {
             revoking: None,
             leaving: None,
             revoke_error: None,
+            auto_commit: None,
         })
     }
 
@@ -350,11 +355,10 @@ impl Consumer {
     /// await has handed out no record, loses no group event, and leaves a
     /// revoke it was in (waiting for acks, committing) to be finished by
     /// the next poll, which sends `revoke_done` once it is. What a dropped
-    /// poll does not finish: an auto-commit in flight is abandoned (the
-    /// next interval's commit sends those offsets or later ones), and a
-    /// lookup of the pattern's topics in flight is made again. Fetches and
-    /// position lookups run on as tasks: `poll` waits for none of them
-    /// beyond its timeout, even when no broker answers.
+    /// poll does not finish: a lookup of the pattern's topics in flight is
+    /// made again. Fetches, position lookups and an auto-commit in flight
+    /// go on with the next poll: `poll` waits for none of them beyond its
+    /// timeout, even when no broker answers.
     ///
     /// Polling is also when the consumer does its bookkeeping: records
     /// handed out by the previous poll count as processed (implicit acks),
@@ -432,7 +436,9 @@ impl Consumer {
         acked.as_mut().enable();
         let revoke_acks = self.revoke_waits_for_acks();
         if let Some(d) = revoke_acks {
-            if self.revoke_acks_settled() {
+            // Settled acks let the revoke commit, unless an auto-commit is
+            // still in flight: its end (a branch below) wakes this wait.
+            if self.revoke_acks_settled() && self.auto_commit.is_none() {
                 return Ok(());
             }
             until = until.min(d);
@@ -450,11 +456,13 @@ impl Consumer {
         let events = !self.is_revoking();
         let committing = self.revoke_commit_mut().is_some();
         let leaving = self.leaving.is_some();
+        let auto_committing = self.auto_commit.is_some();
         let Consumer {
             fetcher,
             mode,
             revoking,
             leaving: left,
+            auto_commit,
             ..
         } = self;
         let event = async {
@@ -474,11 +482,16 @@ impl Consumer {
             Some(f) => f.poll(cx),
             None => std::task::Poll::Pending,
         });
+        let auto = std::future::poll_fn(|cx| match auto_commit.as_mut() {
+            Some(a) => a.commit.poll(cx),
+            None => std::task::Poll::Pending,
+        });
         let woke = tokio::select! {
             Some(done) = fetcher.join_next(), if fetching => Woke::Fetch(done),
             ev = event, if events => Woke::Group(ev),
             r = commit, if committing => Woke::RevokeCommitted(r),
             () = leave, if leaving => Woke::Left,
+            r = auto, if auto_committing => Woke::AutoCommitted(r),
             () = &mut acked, if acks_wanted => Woke::Timer,
             () = sleep => Woke::Timer,
         };
@@ -487,6 +500,7 @@ impl Consumer {
             Woke::Group(ev) => self.on_group_event(ev)?,
             Woke::RevokeCommitted(r) => self.revoke_committed(r),
             Woke::Left => self.leaving = None,
+            Woke::AutoCommitted(r) => self.auto_committed(r),
             Woke::Timer => {}
         }
         Ok(())
@@ -505,8 +519,10 @@ impl Consumer {
     /// Commit the committable offset of every partition this consumer
     /// owns (positions, or acked prefixes with explicit acks), and wait.
     pub async fn commit(&mut self) -> Result<(), ConsumerError> {
-        // A revoke's commit in flight lands first, so this one (of the
-        // same offsets or later ones) is never overtaken by it.
+        // An auto-commit and a revoke's commit in flight land first, so
+        // this one (of the same offsets or later ones) is never overtaken
+        // by them.
+        self.finish_auto_commit().await;
         while let Some(f) = self.revoke_commit_mut() {
             let r = std::future::poll_fn(|cx| f.poll(cx)).await;
             self.revoke_committed(r);

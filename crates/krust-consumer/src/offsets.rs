@@ -14,6 +14,15 @@ use crate::error::ConsumerError;
 use crate::fetch::IsolationLevel;
 use crate::fetcher::lookup;
 use crate::list_offsets::OffsetSpec;
+use crate::revoking::Parked;
+
+/// An auto-commit in flight (see [`Consumer::maybe_auto_commit`]).
+pub(crate) struct AutoCommit {
+    /// What it commits, for the committed marks once it succeeded.
+    offsets: BTreeMap<TopicPartition, i64>,
+    /// The request: a `'static` future kept on the consumer.
+    pub(crate) commit: Parked<Result<(), ConsumerError>>,
+}
 
 impl Consumer {
     /// Commit `offsets` and wait. Under a group every partition must be
@@ -78,9 +87,15 @@ impl Consumer {
     }
 
     /// Auto-commit: every `auto.commit.interval.ms`, while the membership
-    /// is stable, commit what was handed out before the current poll.
+    /// is stable, commit what was handed out before the current poll. The
+    /// commit is an [`AutoCommit`] kept on the consumer, as Java and
+    /// librdkafka commit asynchronously in poll: `poll` sends it and never
+    /// waits for its reply (a hung coordinator held every poll up to
+    /// `default.api.timeout.ms`); every later poll and wait drive it on,
+    /// and the next one starts only once it ended.
     pub(crate) async fn maybe_auto_commit(&mut self) {
-        if !self.cfg.enable_auto_commit || !self.has_group() {
+        self.drive_auto_commit().await;
+        if self.auto_commit.is_some() || !self.cfg.enable_auto_commit || !self.has_group() {
             return;
         }
         let now = Instant::now();
@@ -94,10 +109,57 @@ impl Consumer {
         }
         self.next_auto_commit = now + self.cfg.auto_commit_interval;
         let offsets = self.committable(Some(()));
-        if let Err(e) = self.commit_offsets(offsets).await {
-            tracing::warn!(error = %e, "auto-commit failed; the next one retries");
-            if let Some(l) = self.listener() {
-                l.on_commit_failed(&e);
+        if offsets.is_empty() {
+            return;
+        }
+        let marks = offsets
+            .iter()
+            .map(|(tp, o)| (tp.clone(), o.offset))
+            .collect();
+        self.auto_commit = Some(AutoCommit {
+            offsets: marks,
+            commit: Parked::new(self.commit_future(offsets)),
+        });
+        // Polled once now: the request goes out with this poll.
+        self.drive_auto_commit().await;
+    }
+
+    /// Take the auto-commit in flight as far as it goes without waiting.
+    pub(crate) async fn drive_auto_commit(&mut self) {
+        if let Some(a) = self.auto_commit.as_mut()
+            && let Some(result) = a.commit.try_finish().await
+        {
+            self.auto_committed(result);
+        }
+    }
+
+    /// Wait for the auto-commit in flight, if any, to end (what `commit`
+    /// and a revoke's commit go after).
+    pub(crate) async fn finish_auto_commit(&mut self) {
+        if let Some(a) = self.auto_commit.as_mut() {
+            let result = std::future::poll_fn(|cx| a.commit.poll(cx)).await;
+            self.auto_committed(result);
+        }
+    }
+
+    /// The auto-commit in flight ended.
+    pub(crate) fn auto_committed(&mut self, result: Result<(), ConsumerError>) {
+        let Some(a) = self.auto_commit.take() else {
+            return;
+        };
+        match result {
+            Ok(()) => {
+                for (tp, o) in a.offsets {
+                    if let Some(p) = self.parts.get_mut(&tp) {
+                        p.committed = Some(o);
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "auto-commit failed; the next one retries");
+                if let Some(l) = self.listener() {
+                    l.on_commit_failed(&e);
+                }
             }
         }
     }

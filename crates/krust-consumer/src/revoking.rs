@@ -163,6 +163,15 @@ impl Consumer {
                 },
                 Phase::AwaitAcks => {
                     let late = Instant::now() >= r.deadline;
+                    // An auto-commit in flight (of older offsets) lands
+                    // before the revoke's commit.
+                    if self.auto_commit.is_some() {
+                        self.drive_auto_commit().await;
+                        if self.auto_commit.is_some() {
+                            return;
+                        }
+                        continue;
+                    }
                     if !self.revoke_acks_settled() {
                         if !late {
                             return;

@@ -9,7 +9,7 @@
 //! On a private Apache Kafka 4.4.0 node (the node this binary would share
 //! must not go down under other tests), crashed with `SIGKILL` and started
 //! again 25 s later on the same ports and data (`KafkaCluster::kill`, then
-//! `KafkaCluster::restart`).
+//! `KafkaCluster::restart`), or hung with `SIGSTOP` and resumed.
 
 mod common;
 
@@ -30,6 +30,17 @@ const PARTITIONS: i32 = 2;
 /// Records written before the outage, per partition.
 const BEFORE: i64 = 5;
 const BOUND: Duration = Duration::from_secs(180);
+
+/// Resumes a node hung with `pause` when dropped, whatever the test did.
+struct Hung<'a>(&'a krust_testkit::KafkaCluster, i32);
+
+impl Drop for Hung<'_> {
+    fn drop(&mut self) {
+        if let Err(e) = self.0.resume(self.1) {
+            eprintln!("resuming node {}: {e}", self.1);
+        }
+    }
+}
 
 /// What one consumer did, with the time of each poll error.
 #[derive(Default, Debug)]
@@ -252,6 +263,98 @@ async fn only_broker_down_longer_than_the_bootstrap_timeout_then_back() {
                 s.commit_errors
             );
         }
+    })
+    .await
+    .expect("bounded");
+}
+
+/// Auto-commit during an outage: a group member with
+/// `enable.auto.commit` has records handed out that it has not committed
+/// yet when its only broker hangs (SIGSTOP: a long GC pause, a partition
+/// without resets; the membership stays Stable until a heartbeat times
+/// out); the auto-commit that comes due then waits for its reply up to
+/// `request.timeout.ms` and retries up to `default.api.timeout.ms` (5 s).
+/// `poll` must not wait for it: each poll of 200 ms returns within a small
+/// multiple of that (Java and librdkafka commit asynchronously in poll).
+/// Once the broker runs again the offsets are committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_auto_commit_during_an_outage_does_not_hold_poll() {
+    tokio::time::timeout(BOUND, async {
+        let kafka = Kafka::start();
+        let node = kafka.as_cluster();
+        let id = node.node_ids()[0];
+        let b = kafka.addr();
+        let topic = unique("krust-outage-auto");
+        create_topic(&kafka, &topic, PARTITIONS).await;
+        let group = unique("g-outage-auto");
+        let mut cfg = consumer_config(
+            &b,
+            &[
+                ("group.id", group.as_str()),
+                ("bootstrap.timeout.ms", "5000"),
+                ("default.api.timeout.ms", "5000"),
+                ("request.timeout.ms", "3000"),
+                ("auto.offset.reset", "earliest"),
+                ("enable.auto.commit", "true"),
+                ("auto.commit.interval.ms", "1000"),
+            ],
+        );
+        cfg.session_timeout = Duration::from_secs(30);
+        let mut c = Consumer::new(cfg).await.expect("consumer");
+        c.subscribe([&topic]).expect("subscribe");
+        produce(&b, records(BEFORE, &topic, "before")).await;
+        let mut got = 0;
+        let t = Instant::now();
+        while got < BEFORE * i64::from(PARTITIONS) {
+            assert!(t.elapsed() < Duration::from_secs(40), "read {got} records");
+            got += c
+                .poll(Duration::from_millis(200))
+                .await
+                .expect("poll")
+                .len() as i64;
+        }
+        // Handed out, not committed yet: the next auto-commit (within a
+        // second) is the one that meets the outage.
+        node.pause(id).expect("pause");
+        let hung = Hung(node, id);
+        let down = Instant::now();
+        let mut longest = Duration::ZERO;
+        let mut polls = 0;
+        while down.elapsed() < Duration::from_secs(12) {
+            let started = Instant::now();
+            let r = c.poll(Duration::from_millis(200)).await;
+            longest = longest.max(started.elapsed());
+            polls += 1;
+            if let Err(e) = r {
+                eprintln!("poll during the outage: {e}");
+            }
+        }
+        eprintln!("{polls} polls in the outage, the longest {longest:?}");
+        assert!(
+            longest < Duration::from_secs(2),
+            "a poll of 200 ms lasted {longest:?} during the outage ({polls} polls in 12 s)"
+        );
+        drop(hung);
+        let tps: Vec<TopicPartition> = (0..PARTITIONS)
+            .map(|p| TopicPartition::new(topic.clone(), p))
+            .collect();
+        let t = Instant::now();
+        loop {
+            let _ = c.poll(Duration::from_millis(200)).await;
+            let committed = c.committed(&tps).await.ok();
+            let at_end = committed.as_ref().is_some_and(|m| {
+                m.values()
+                    .all(|o| o.as_ref().map(|o| o.offset) == Some(BEFORE))
+            });
+            if at_end {
+                break;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(60),
+                "not committed after the outage: {committed:?}"
+            );
+        }
+        c.close().await.expect("close");
     })
     .await
     .expect("bounded");
