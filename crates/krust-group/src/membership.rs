@@ -361,7 +361,9 @@ impl Membership {
                     self.start_join(now);
                 }
             }
-            Err(e) if crate::replies::transient(&e) => {
+            // An outage is not the end of the group (Java's
+            // ensureCoordinatorReady loops on every retriable cause).
+            Err(e) if e.is_transient() => {
                 tracing::info!(group = %self.cfg.group_id, error = %e, "coordinator lookup failed; retrying");
                 self.backoff(now);
             }

@@ -27,21 +27,6 @@ pub(crate) enum Recovery {
     Fatal,
 }
 
-/// Whether the membership may still reach its coordinator after this
-/// failure, so it keeps trying (Java's `ensureCoordinatorReady` loops on
-/// every retriable cause; only configuration, authorization and fencing
-/// errors end a membership). krust-net's calls end at their own deadline:
-/// retries that ran out of time, or no bootstrap address that answered,
-/// are an outage as long as some cause was retriable, not the end of the
-/// group: the brokers may come back.
-pub(crate) fn transient(e: &krust_net::Error) -> bool {
-    match e {
-        krust_net::Error::RetriesExhausted { last, .. } => transient(last),
-        krust_net::Error::Bootstrap { attempts } => attempts.iter().any(|(_, e)| transient(e)),
-        e => e.is_retriable(),
-    }
-}
-
 pub(crate) fn recovery(code: ErrorCode) -> Recovery {
     match code {
         ErrorCode::NOT_COORDINATOR | ErrorCode::COORDINATOR_NOT_AVAILABLE => Recovery::Rediscover,
@@ -154,7 +139,7 @@ impl Membership {
     }
 
     fn on_transport_error(&mut self, e: krust_net::Error, now: Instant) {
-        if !transient(&e) {
+        if !e.is_transient() {
             return self.fatal_net(e);
         }
         tracing::info!(group = %self.cfg.group_id, error = %e, "request to the coordinator failed");
@@ -307,7 +292,7 @@ impl Membership {
         self.out.push(Action::Timer(TimerKind::Reply, None));
         let assignments = match result {
             Ok(a) => a,
-            Err(AssignFailure::Metadata(e)) if transient(&e) => {
+            Err(AssignFailure::Metadata(e)) if e.is_transient() => {
                 // An outage, not the end of the membership: rejoin after a
                 // backoff. Kafka answers a member rejoining the round it is
                 // in with the same generation, so the leader assigns again.

@@ -235,6 +235,21 @@ impl Error {
         }
     }
 
+    /// Whether the cluster could not be reached in time, rather than
+    /// refusing: a retriable error, or a call that ran out of time
+    /// ([`Error::RetriesExhausted`]) or found no bootstrap address that
+    /// answered ([`Error::Bootstrap`]) while some cause was retriable. An
+    /// outage, not a reason to give up for good: the brokers may come back
+    /// (Java's consumer keeps trying on every retriable cause; only
+    /// configuration, authorization and fencing errors end it).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::RetriesExhausted { last, .. } => last.is_transient(),
+            Error::Bootstrap { attempts } => attempts.iter().any(|(_, e)| e.is_transient()),
+            e => e.is_retriable(),
+        }
+    }
+
     /// Whether the error means cached metadata (leaders, coordinators) may
     /// be stale: a broker error that says so, or a lost connection.
     pub fn invalidates_metadata(&self) -> bool {
@@ -294,3 +309,53 @@ impl Error {
 
 /// Results of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused() -> Error {
+        Error::UnknownBroker(1)
+    }
+
+    fn denied() -> Error {
+        Error::broker(
+            ApiKey::Metadata,
+            ErrorCode::CLUSTER_AUTHORIZATION_FAILED,
+            None,
+        )
+    }
+
+    fn exhausted(last: Error) -> Error {
+        Error::RetriesExhausted {
+            api: ApiKey::OffsetFetch,
+            attempts: 3,
+            elapsed: Duration::from_secs(5),
+            last: Box::new(last),
+        }
+    }
+
+    /// An outage (a call that ran out of time or found no bootstrap
+    /// address, while some cause was retriable) is transient; a refusal is
+    /// not, however it was wrapped.
+    #[test]
+    fn outages_are_transient_and_refusals_are_not() {
+        assert!(refused().is_transient());
+        assert!(!denied().is_transient());
+        assert!(exhausted(refused()).is_transient());
+        assert!(!exhausted(denied()).is_transient());
+        assert!(
+            !exhausted(refused()).is_retriable(),
+            "the call itself is over"
+        );
+        let bootstrap = |errors: Vec<Error>| Error::Bootstrap {
+            attempts: errors
+                .into_iter()
+                .enumerate()
+                .map(|(i, e)| (format!("127.0.0.1:{}", 9000 + i), e))
+                .collect(),
+        };
+        assert!(bootstrap(vec![denied(), exhausted(refused())]).is_transient());
+        assert!(!bootstrap(vec![denied()]).is_transient());
+    }
+}

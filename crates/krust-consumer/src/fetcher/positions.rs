@@ -19,25 +19,13 @@ use crate::fetch::IsolationLevel;
 use crate::list_offsets::{OffsetSpec, list_offsets};
 use crate::parts::PartState;
 
-/// Whether a lookup failed only because the cluster could not be reached
-/// in time: krust-net's calls end at their own deadline (retries that ran
-/// out, no bootstrap address that answered), and while some cause was
-/// retriable that is an outage, not a reason to fail `poll`: the positions
-/// are looked up again, as Java's poll keeps trying to update its fetch
-/// positions (the group membership reads it the same way, krust-group's
-/// `replies::transient`).
-pub(crate) fn transient(e: &krust_net::Error) -> bool {
-    match e {
-        krust_net::Error::RetriesExhausted { last, .. } => transient(last),
-        krust_net::Error::Bootstrap { attempts } => attempts.iter().any(|(_, e)| transient(e)),
-        e => e.is_retriable(),
-    }
-}
-
-/// [`transient`] for a committed-offsets lookup (OffsetFetch).
+/// Whether a committed-offsets lookup (OffsetFetch) failed only because
+/// the cluster could not be reached in time
+/// ([`krust_net::Error::is_transient`]): the positions are looked up
+/// again, as Java's poll keeps trying to update its fetch positions.
 fn outage(e: &OffsetError) -> bool {
     match e {
-        OffsetError::Request { source, .. } => transient(source),
+        OffsetError::Request { source, .. } => source.is_transient(),
         e => e.code().is_some_and(|c| c.is_retriable()),
     }
 }
@@ -154,7 +142,7 @@ pub(crate) fn apply_reset(
 ) -> Result<bool, ConsumerError> {
     let found = match result {
         Ok(f) => f,
-        Err(e) if e.is_retriable() || e.invalidates_metadata() || transient(&e) => {
+        Err(e) if e.invalidates_metadata() || e.is_transient() => {
             tracing::debug!(error = %e, "offset reset lookup failed; retrying");
             return Ok(true);
         }
