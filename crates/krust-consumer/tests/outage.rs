@@ -31,17 +31,6 @@ const PARTITIONS: i32 = 2;
 const BEFORE: i64 = 5;
 const BOUND: Duration = Duration::from_secs(180);
 
-/// Resumes a node hung with `pause` when dropped, whatever the test did.
-struct Hung<'a>(&'a krust_testkit::KafkaCluster, i32);
-
-impl Drop for Hung<'_> {
-    fn drop(&mut self) {
-        if let Err(e) = self.0.resume(self.1) {
-            eprintln!("resuming node {}: {e}", self.1);
-        }
-    }
-}
-
 /// What one consumer did, with the time of each poll error.
 #[derive(Default, Debug)]
 struct Seen {
@@ -315,8 +304,7 @@ async fn an_auto_commit_during_an_outage_does_not_hold_poll() {
         }
         // Handed out, not committed yet: the next auto-commit (within a
         // second) is the one that meets the outage.
-        node.pause(id).expect("pause");
-        let hung = Hung(node, id);
+        let hung = node.hang(id).expect("pause");
         let down = Instant::now();
         let mut longest = Duration::ZERO;
         let mut polls = 0;

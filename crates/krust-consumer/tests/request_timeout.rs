@@ -17,24 +17,13 @@ use std::time::{Duration, Instant};
 use common::{consumer_config, create_topic, produce};
 use krust_consumer::{Consumer, ConsumerError, TopicPartition};
 use krust_producer::ProducerRecord;
-use krust_testkit::{Kafka, KafkaCluster, unique};
+use krust_testkit::{Kafka, unique};
 
 const REQUEST_TIMEOUT: Duration = Duration::from_millis(2000);
 const MAX_WAIT: Duration = Duration::from_millis(1500);
 /// Two attempts' worth: the first one's timeout is what is checked.
 const API_TIMEOUT: Duration = Duration::from_millis(6000);
 const BOUND: Duration = Duration::from_secs(120);
-
-/// Resumes a node hung with `pause` when dropped, whatever the test did.
-struct Hung<'a>(&'a KafkaCluster, i32);
-
-impl Drop for Hung<'_> {
-    fn drop(&mut self) {
-        if let Err(e) = self.0.resume(self.1) {
-            eprintln!("resuming node {}: {e}", self.1);
-        }
-    }
-}
 
 /// The request timeouts in `e`'s chain of causes.
 fn timeouts(e: &krust_net::Error) -> Vec<(krust_codec::ApiKey, Duration)> {
@@ -88,8 +77,7 @@ async fn a_list_offsets_to_a_hung_broker_times_out_after_the_request_timeout() {
             .seek_to_end(std::slice::from_ref(&tp))
             .await
             .expect("seek_to_end while the node runs");
-        node.pause(id).expect("pause");
-        let _hung = Hung(node, id);
+        let _hung = node.hang(id).expect("pause");
         let asked = Instant::now();
         let r = consumer.seek_to_end(std::slice::from_ref(&tp)).await;
         let e = r.expect_err(&format!(

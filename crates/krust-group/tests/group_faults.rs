@@ -540,17 +540,6 @@ async fn only_broker_down_longer_than_the_lookup_deadline_then_up() {
     drop(f);
 }
 
-/// Resumes a node hung with `pause` when dropped, whatever the test did.
-struct Hung<'a>(&'a KafkaCluster, i32);
-
-impl Drop for Hung<'_> {
-    fn drop(&mut self) {
-        if let Err(e) = self.0.resume(self.1) {
-            eprintln!("resuming node {}: {e}", self.1);
-        }
-    }
-}
-
 /// The coordinator's node hangs (SIGSTOP: its sockets stay open, nothing
 /// answers) for longer than the session. Kafka fences it after 3 s and
 /// moves the coordinator. The members' heartbeats go unanswered, so at the
@@ -594,8 +583,7 @@ async fn coordinator_hung_longer_than_the_session() {
         wait_for(&[&a, &m], FORM, "formed", balanced(3, 6)).await;
         let before = a.snap().generation;
         let since = Instant::now();
-        c.pause(home).expect("pause");
-        let hung = Hung(c, home);
+        let hung = c.hang(home).expect("pause");
         let t = wait_for(
             &[&a, &m],
             2 * FAULT_SESSION,

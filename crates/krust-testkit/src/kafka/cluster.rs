@@ -269,6 +269,14 @@ impl KafkaCluster {
         find_mut(&mut nodes, id)?.resume()
     }
 
+    /// [`KafkaCluster::pause`] node `id` until the returned guard is
+    /// dropped, whatever the test does meanwhile (a failed assertion
+    /// included): then it runs again.
+    pub fn hang(&self, id: i32) -> Result<Hung<'_>> {
+        self.pause(id)?;
+        Ok(Hung { cluster: self, id })
+    }
+
     /// A controlled shutdown of node `id` (`SIGTERM`; it hands over its
     /// leaderships first).
     pub fn stop(&self, id: i32) -> Result<()> {
@@ -473,6 +481,21 @@ impl KafkaCluster {
 
     pub(crate) fn spec(&self) -> &ClusterSpec {
         &self.spec
+    }
+}
+
+/// A node hung by [`KafkaCluster::hang`]; resumed on drop.
+#[derive(Debug)]
+pub struct Hung<'a> {
+    cluster: &'a KafkaCluster,
+    id: i32,
+}
+
+impl Drop for Hung<'_> {
+    fn drop(&mut self) {
+        if let Err(e) = self.cluster.resume(self.id) {
+            eprintln!("resuming node {}: {e}", self.id);
+        }
     }
 }
 

@@ -25,7 +25,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-pub use cluster::{KafkaCluster, KafkaClusterBuilder};
+pub use cluster::{Hung, KafkaCluster, KafkaClusterBuilder};
 pub(crate) use node::java;
 pub use probe::PartitionState;
 
