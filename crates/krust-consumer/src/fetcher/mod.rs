@@ -76,13 +76,18 @@ enum Job {
 }
 
 impl Job {
-    fn partitions(&self) -> Box<dyn Iterator<Item = &TopicPartition> + '_> {
-        match self {
-            Job::Fetch { asked, .. } => Box::new(asked.iter()),
-            Job::Validate { asked, .. } => Box::new(asked.iter().map(|a| &a.tp)),
-            Job::Committed { asked } | Job::Reset { asked } => Box::new(asked.iter().map(|w| &w.0)),
-            Job::Refresh => Box::new(std::iter::empty()),
-        }
+    /// The partitions this job is for.
+    fn partitions(&self) -> impl Iterator<Item = &TopicPartition> + '_ {
+        let (fetched, validated, looked_up): (&[TopicPartition], &[Asked], &[Wanted]) = match self {
+            Job::Fetch { asked, .. } => (asked, &[], &[]),
+            Job::Validate { asked, .. } => (&[], asked, &[]),
+            Job::Committed { asked } | Job::Reset { asked } => (&[], &[], asked),
+            Job::Refresh => (&[], &[], &[]),
+        };
+        fetched
+            .iter()
+            .chain(validated.iter().map(|a| &a.tp))
+            .chain(looked_up.iter().map(|w| &w.0))
     }
 }
 
@@ -221,20 +226,27 @@ impl Fetcher {
         &mut self,
         parts: &mut BTreeMap<TopicPartition, PartState>,
     ) -> Result<(), ConsumerError> {
-        let busy: HashSet<&TopicPartition> = self.jobs.values().flat_map(Job::partitions).collect();
+        // One lookup of each kind at a time: a partition that starts to
+        // wait while one is in flight is asked by the next one.
+        let (mut committing, mut resetting) = (false, false);
+        for job in self.jobs.values() {
+            committing |= matches!(job, Job::Committed { .. });
+            resetting |= matches!(job, Job::Reset { .. });
+        }
         let waiting = |reset: bool| -> Vec<Wanted> {
             parts
                 .iter()
-                .filter(|(tp, p)| p.position.is_none() && p.reset == reset && !busy.contains(tp))
+                .filter(|(_, p)| p.position.is_none() && p.reset == reset)
                 .map(|(tp, p)| (tp.clone(), p.incarnation))
                 .collect()
         };
-        let (unknown, to_reset) = (waiting(false), waiting(true));
-        drop(busy);
-        let looking = |kind: fn(&Job) -> bool| self.jobs.values().any(kind);
-        let committing = looking(|j| matches!(j, Job::Committed { .. }));
-        let resetting = looking(|j| matches!(j, Job::Reset { .. }));
-        if !unknown.is_empty() && !committing {
+        let unknown = if committing {
+            Vec::new()
+        } else {
+            waiting(false)
+        };
+        let to_reset = if resetting { Vec::new() } else { waiting(true) };
+        if !unknown.is_empty() {
             match self.group.clone() {
                 Some(group) => {
                     let (pool, retry, isolation) =
@@ -258,7 +270,7 @@ impl Fetcher {
                 }
             }
         }
-        if !to_reset.is_empty() && !resetting {
+        if !to_reset.is_empty() {
             let tps: Vec<TopicPartition> = to_reset.iter().map(|w| w.0.clone()).collect();
             let spec = reset_spec(self.reset, &tps)?;
             let (pool, retry, isolation) = (self.pool.clone(), self.retry, self.cfg.isolation);

@@ -6,7 +6,7 @@
 //! past that end are gone, and the ones now at those offsets are new. Without
 //! the check the consumer would fetch on from its position and skip them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use krust_codec::generated::OffsetForLeaderEpochRequest;
 use krust_codec::generated::offset_for_leader_epoch_request::{
@@ -177,13 +177,14 @@ impl Fetcher {
                 return self.request_failed(broker, e);
             }
         };
+        let answers: HashMap<&TopicPartition, &Answer> =
+            answers.iter().map(|x| (&x.tp, x)).collect();
         let mut truncations = Vec::new();
         for a in asked {
             let Some(p) = parts.get_mut(&a.tp).filter(|p| a.still_asked(p)) else {
                 continue;
             };
-            let answer = answers.iter().find(|x| x.tp == a.tp);
-            match verdict(a, answer) {
+            match verdict(a, answers.get(&a.tp).copied()) {
                 Verdict::Valid => p.validate = false,
                 Verdict::Diverged { offset, epoch } if self.reset != AutoOffsetReset::None => {
                     tracing::info!(
