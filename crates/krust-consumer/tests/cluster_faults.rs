@@ -47,7 +47,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{
-    Driven, Pace, consumer_config, create_topic, log_ends, on_cluster, produce_batched, subscribed,
+    Driven, Pace, consumer_config, create_topic, log_ends, on_cluster, produce_batched,
+    start_cluster, subscribed,
 };
 use krust_codec::KString;
 use krust_codec::generated::DescribeGroupsRequest;
@@ -100,12 +101,7 @@ impl Run {
     /// Start a cluster, create the topic and fill it.
     async fn start(name: &str) -> Run {
         let started = Instant::now();
-        let cluster = Arc::new(
-            tokio::task::spawn_blocking(KafkaCluster::start)
-                .await
-                .expect("start the cluster"),
-        );
-        eprintln!("{name}: cluster up in {:?}", started.elapsed());
+        let cluster = start_cluster(name).await;
         let topic = unique(name);
         let group = unique(&format!("g-{name}"));
         create_topic(&*cluster, &topic, PARTITIONS).await;

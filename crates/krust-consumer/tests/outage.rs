@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{consumer_config, create_topic, produce, wait_for};
-use krust_consumer::{Consumer, ConsumerError, TopicPartition};
+use krust_consumer::{Consumer, ConsumerConfig, ConsumerError, TopicPartition};
 use krust_producer::ProducerRecord;
 use krust_testkit::{Kafka, unique};
 
@@ -117,6 +117,21 @@ fn drive(
     (seen, task)
 }
 
+/// A member of `group` that gives up on a lookup after 5 s (bootstrap and
+/// API timeouts) and waits 3 s for a reply, reading from the start; `extra`
+/// wins.
+fn outage_config(bootstrap: &str, group: &str, extra: &[(&str, &str)]) -> ConsumerConfig {
+    let mut props = vec![
+        ("group.id", group),
+        ("bootstrap.timeout.ms", "5000"),
+        ("default.api.timeout.ms", "5000"),
+        ("request.timeout.ms", "3000"),
+        ("auto.offset.reset", "earliest"),
+    ];
+    props.extend_from_slice(extra);
+    consumer_config(bootstrap, &props)
+}
+
 fn records(n: i64, topic: &str, tag: &str) -> Vec<ProducerRecord> {
     (0..PARTITIONS)
         .flat_map(|p| (0..n).map(move |i| (p, i)))
@@ -141,19 +156,7 @@ async fn only_broker_down_longer_than_the_bootstrap_timeout_then_back() {
         let topic = unique("krust-outage");
         create_topic(&kafka, &topic, PARTITIONS).await;
         produce(&b, records(BEFORE, &topic, "before")).await;
-        let settings = |group: &str| {
-            consumer_config(
-                &b,
-                &[
-                    ("group.id", group),
-                    ("bootstrap.timeout.ms", "5000"),
-                    ("default.api.timeout.ms", "5000"),
-                    ("request.timeout.ms", "3000"),
-                    ("auto.offset.reset", "earliest"),
-                    ("enable.auto.commit", "false"),
-                ],
-            )
-        };
+        let settings = |group: &str| outage_config(&b, group, &[("enable.auto.commit", "false")]);
         let stop = Arc::new(AtomicBool::new(false));
         let mut member = Consumer::new(settings(&unique("g-outage")))
             .await
@@ -276,14 +279,10 @@ async fn an_auto_commit_during_an_outage_does_not_hold_poll() {
         let topic = unique("krust-outage-auto");
         create_topic(&kafka, &topic, PARTITIONS).await;
         let group = unique("g-outage-auto");
-        let mut cfg = consumer_config(
+        let mut cfg = outage_config(
             &b,
+            &group,
             &[
-                ("group.id", group.as_str()),
-                ("bootstrap.timeout.ms", "5000"),
-                ("default.api.timeout.ms", "5000"),
-                ("request.timeout.ms", "3000"),
-                ("auto.offset.reset", "earliest"),
                 ("enable.auto.commit", "true"),
                 ("auto.commit.interval.ms", "1000"),
             ],

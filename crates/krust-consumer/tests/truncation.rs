@@ -27,7 +27,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{consumer_config, on_cluster, produce};
+use common::{consumer_config, on_cluster, produce, start_cluster};
 use krust_consumer::{Consumer, ConsumerError, TopicPartition, Truncation};
 use krust_producer::ProducerRecord;
 use krust_testkit::kafka::{LEADER_ELECTION_COMMAND, TOPIC_COMMAND};
@@ -45,6 +45,8 @@ struct Seen {
 /// A consumer assigned the partition from offset 0, polling in a task
 /// until dropped.
 struct Reader {
+    /// "earliest reader" or "none reader", for messages.
+    name: String,
     seen: Arc<Mutex<Seen>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -78,7 +80,11 @@ impl Reader {
                 }
             }
         });
-        Reader { seen, task }
+        Reader {
+            name: format!("{reset} reader"),
+            seen,
+            task,
+        }
     }
 
     fn snapshot<T>(&self, f: impl FnOnce(&Seen) -> T) -> T {
@@ -86,7 +92,8 @@ impl Reader {
     }
 
     /// Wait until the reader handed out records up to `end` (exclusive).
-    async fn reached(&self, name: &str, end: i64) {
+    async fn reached(&self, what: &str, end: i64) {
+        let name = format!("{}, {what}", self.name);
         let t = Instant::now();
         while self.snapshot(|s| s.records.last().map(|r| r.0 + 1)) != Some(end) {
             assert!(
@@ -140,8 +147,16 @@ fn wait_partition(
     }
 }
 
-fn records(topic: &str, prefix: &str, n: usize) -> Vec<ProducerRecord> {
-    (0..n)
+/// Wait until every reader handed out records up to `end`.
+async fn all_reached(readers: &[&Reader], what: &str, end: i64) {
+    for r in readers {
+        r.reached(what, end).await;
+    }
+}
+
+/// Records `prefix-i` for each `i` of `range`, to partition 0.
+fn records(topic: &str, prefix: &str, range: std::ops::Range<usize>) -> Vec<ProducerRecord> {
+    range
         .map(|i| ProducerRecord::new(topic, format!("{prefix}-{i}")).partition(0))
         .collect()
 }
@@ -149,12 +164,7 @@ fn records(topic: &str, prefix: &str, n: usize) -> Vec<ProducerRecord> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_unclean_election_below_the_position_is_detected_before_fetching_on() {
     let started = Instant::now();
-    let cluster = Arc::new(
-        tokio::task::spawn_blocking(KafkaCluster::start)
-            .await
-            .expect("start the cluster"),
-    );
-    eprintln!("cluster up in {:?}", started.elapsed());
+    let cluster = start_cluster("truncation").await;
     tokio::time::timeout(BOUND, async {
         let topic = unique("krust-truncation");
         let t = topic.clone();
@@ -180,34 +190,25 @@ async fn an_unclean_election_below_the_position_is_detected_before_fetching_on()
         let tp = TopicPartition::new(&*topic, 0);
         let bootstrap = cluster.bootstrap();
 
-        let first = produce(&bootstrap, records(&topic, "old", 100)).await;
+        let first = produce(&bootstrap, records(&topic, "old", 0..100)).await;
         assert_eq!(first.last().map(|r| r.offset), Some(99));
         let earliest = Reader::start(&bootstrap, &tp, "earliest").await;
         let none = Reader::start(&bootstrap, &tp, "none").await;
-        earliest
-            .reached("earliest reader, replicated records", 100)
-            .await;
-        none.reached("none reader, replicated records", 100).await;
+        all_reached(&[&earliest, &none], "replicated records", 100).await;
 
         // Node 2 hangs until it is fenced and out of the ISR; the next
         // records reach node 1 alone.
-        on_cluster(&cluster, |c| {
-            c.pause(2).expect("pause node 2");
-        })
-        .await;
         let t = topic.clone();
         on_cluster(&cluster, move |c| {
+            c.pause(2).expect("pause node 2");
             wait_partition(c, &t, "node 2 out of the ISR", |l, isr| {
                 l == 1 && isr == [1]
             });
         })
         .await;
-        let second = produce(&bootstrap, records(&topic, "old", 200).split_off(100)).await;
+        let second = produce(&bootstrap, records(&topic, "old", 100..200)).await;
         assert_eq!(second.last().map(|r| r.offset), Some(199));
-        earliest
-            .reached("earliest reader, unreplicated records", 200)
-            .await;
-        none.reached("none reader, unreplicated records", 200).await;
+        all_reached(&[&earliest, &none], "unreplicated records", 200).await;
 
         // Node 1 dies with records 100-199; node 2 comes back and is
         // elected without them.
@@ -241,7 +242,7 @@ async fn an_unclean_election_below_the_position_is_detected_before_fetching_on()
             wait_partition(c, &t, "node 2 elected uncleanly", |l, _| l == 2);
         })
         .await;
-        let third = produce(&cluster.bootstrap(), records(&topic, "new", 150)).await;
+        let third = produce(&cluster.bootstrap(), records(&topic, "new", 0..150)).await;
         let offsets: Vec<i64> = third.iter().map(|r| r.offset).collect();
         assert_eq!(
             offsets,
@@ -249,7 +250,7 @@ async fn an_unclean_election_below_the_position_is_detected_before_fetching_on()
             "the new records take the lost offsets"
         );
 
-        earliest.reached("earliest reader, new records", 250).await;
+        earliest.reached("new records", 250).await;
         let after: Vec<(i64, String)> =
             earliest.snapshot(|s| s.records.iter().skip(200).cloned().collect());
         let want: Vec<(i64, String)> = (0..150).map(|i| (100 + i, format!("new-{i}"))).collect();

@@ -503,6 +503,17 @@ impl Driven {
     }
 }
 
+/// Start a 3-node `KafkaCluster` on a blocking thread and say how long it
+/// took (`what` names the test in the line).
+pub async fn start_cluster(what: &str) -> std::sync::Arc<krust_testkit::KafkaCluster> {
+    let started = Instant::now();
+    let cluster = tokio::task::spawn_blocking(krust_testkit::KafkaCluster::start)
+        .await
+        .expect("start the cluster");
+    eprintln!("{what}: cluster up in {:?}", started.elapsed());
+    std::sync::Arc::new(cluster)
+}
+
 /// Run `f` on the cluster on a blocking thread (the fixture's calls wait
 /// for processes and sockets).
 pub async fn on_cluster<T: Send + 'static>(
