@@ -21,10 +21,13 @@
 //!   when it is finished. The same step lets every partition go when a
 //!   pattern subscription's topics change (the old member's LeaveGroup is a
 //!   future kept on the consumer, the new member starts at once).
-//! - Lookups change nothing until their answer is in: the committed
-//!   offsets and offset resets of new partitions (a cancelled one is asked
-//!   again by the next poll), the pattern's topics (asked again at the next
-//!   poll), metadata refreshes.
+//! - The fetcher's work runs as tasks a cancelled poll does not touch:
+//!   fetches, position validations, metadata refreshes, and the lookups of
+//!   new partitions' positions (committed offsets, offset resets); a later
+//!   poll applies each answer without an await, and only to partitions
+//!   that still wait for it. The pattern's topics are looked up in `poll`
+//!   and change nothing until the answer is in (a cancelled lookup is made
+//!   again at the next poll).
 //! - Auto-commit commits the offsets of what was handed out before the
 //!   poll as a `'static` future kept on the consumer, which every poll
 //!   drives on and none waits for; a revoke's commit and `commit()` go

@@ -40,12 +40,18 @@ impl Consumer {
             .map(|(tp, o)| (tp.clone(), o.offset))
             .collect();
         self.commit_future(offsets).await?;
+        self.mark_committed(done);
+        Ok(())
+    }
+
+    /// The broker accepted these offsets: what each partition last
+    /// committed (so an unchanged one is not committed again).
+    fn mark_committed(&mut self, done: BTreeMap<TopicPartition, i64>) {
         for (tp, o) in done {
             if let Some(p) = self.parts.get_mut(&tp) {
                 p.committed = Some(o);
             }
         }
-        Ok(())
     }
 
     pub(crate) fn commit_future(
@@ -148,13 +154,7 @@ impl Consumer {
             return;
         };
         match result {
-            Ok(()) => {
-                for (tp, o) in a.offsets {
-                    if let Some(p) = self.parts.get_mut(&tp) {
-                        p.committed = Some(o);
-                    }
-                }
-            }
+            Ok(()) => self.mark_committed(a.offsets),
             Err(e) => {
                 tracing::warn!(error = %e, "auto-commit failed; the next one retries");
                 if let Some(l) = self.listener() {

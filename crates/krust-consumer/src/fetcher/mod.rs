@@ -560,7 +560,7 @@ impl Fetcher {
 }
 
 /// Forget the position: `auto.offset.reset` gives the next one (the
-/// consumer's `init_positions`).
+/// fetcher's `look_up_positions`).
 pub(super) fn reset_by_policy(p: &mut PartState) {
     p.position = None;
     p.reset = true;
