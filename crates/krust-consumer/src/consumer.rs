@@ -45,6 +45,7 @@ use krust_group::{GroupHandle, OffsetAndMetadata, TopicPartition};
 use krust_net::{Backoff, ConnectionConfig, Pool, PoolConfig, RetryPolicy};
 use tokio::sync::Notify;
 
+use crate::commits::CommitChain;
 use crate::config::{AckMode, ConsumerConfig};
 use crate::error::ConsumerError;
 use crate::fetch::IsolationLevel;
@@ -122,8 +123,11 @@ pub struct Consumer {
     pub(crate) leaving: Option<Parked<()>>,
     /// The failed commit of the revoke `close` made, for it to return.
     pub(crate) revoke_error: Option<ConsumerError>,
-    /// The auto-commit in flight (see `offsets`): driven by every poll.
+    /// The auto-commit in flight (see `offsets`): its result is taken by
+    /// the poll or wait it ends in.
     pub(crate) auto_commit: Option<AutoCommit>,
+    /// The order of this consumer's commits.
+    pub(crate) commits: CommitChain,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -183,6 +187,7 @@ impl Consumer {
             leaving: None,
             revoke_error: None,
             auto_commit: None,
+            commits: CommitChain::default(),
         })
     }
 
@@ -534,13 +539,18 @@ impl Consumer {
         self.commit_offsets(offsets).await
     }
 
-    /// Commit the committable offsets without waiting here: the returned
-    /// future (`'static`) sends the commit when polled or spawned.
+    /// Commit the committable offsets without waiting here. The commit
+    /// runs as a task of its own from now on, in order: it sends nothing
+    /// before every commit this consumer started before it (an auto-commit
+    /// in flight, a revoke's) has ended, and every later one waits for it,
+    /// so commits land in the order they were made and the group's offsets
+    /// never move back. The returned future (`'static`) gives its result;
+    /// dropping it does not cancel the commit.
     pub fn commit_async(
         &mut self,
-    ) -> impl std::future::Future<Output = Result<(), ConsumerError>> + Send + 'static {
+    ) -> impl std::future::Future<Output = Result<(), ConsumerError>> + Send + 'static + use<> {
         let offsets = self.committable(None);
-        self.commit_future(offsets)
+        self.commit_future(offsets, None)
     }
 
     /// Give back records a dropped stream had not yielded (see

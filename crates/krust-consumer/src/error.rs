@@ -90,6 +90,15 @@ pub enum ConsumerError {
         /// The bound.
         timeout: Duration,
     },
+    /// A task of the consumer's ended before it finished: it panicked, or
+    /// the runtime is shutting down.
+    #[error("{what} was aborted: {cause}")]
+    Aborted {
+        /// What the task did.
+        what: &'static str,
+        /// The task's end.
+        cause: String,
+    },
 }
 
 /// One partition whose log was truncated below the consumer's position

@@ -32,6 +32,7 @@
 #![deny(missing_docs)]
 
 mod acks;
+mod commits;
 pub mod config;
 mod consumer;
 pub mod error;

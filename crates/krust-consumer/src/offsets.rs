@@ -4,7 +4,7 @@
 //! A committed offset is the offset of the next record to consume.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use krust_group::membership::State;
 use krust_group::{OffsetAndMetadata, TopicPartition, offsets};
@@ -39,7 +39,7 @@ impl Consumer {
             .iter()
             .map(|(tp, o)| (tp.clone(), o.offset))
             .collect();
-        self.commit_future(offsets).await?;
+        self.commit_future(offsets, None).await?;
         self.mark_committed(done);
         Ok(())
     }
@@ -54,10 +54,25 @@ impl Consumer {
         }
     }
 
+    /// Commit `offsets` in this consumer's order of commits (see
+    /// `commits`): the returned future gives the result of a commit that
+    /// runs as a task of its own, and that sends nothing before every
+    /// commit started before it has ended; `within` bounds it, the wait
+    /// for those included.
     pub(crate) fn commit_future(
+        &mut self,
+        offsets: BTreeMap<TopicPartition, OffsetAndMetadata>,
+        within: Option<(Duration, &'static str)>,
+    ) -> impl std::future::Future<Output = Result<(), ConsumerError>> + Send + 'static + use<> {
+        let request = self.commit_request(offsets);
+        self.commits.start(request, within)
+    }
+
+    /// The commit of `offsets`, retried until `default.api.timeout.ms`.
+    fn commit_request(
         &self,
         offsets: BTreeMap<TopicPartition, OffsetAndMetadata>,
-    ) -> impl std::future::Future<Output = Result<(), ConsumerError>> + Send + 'static {
+    ) -> impl std::future::Future<Output = Result<(), ConsumerError>> + Send + 'static + use<> {
         let pool = self.pool.clone();
         let retry = self.retry;
         let member = match &self.mode {
@@ -124,7 +139,7 @@ impl Consumer {
             .collect();
         self.auto_commit = Some(AutoCommit {
             offsets: marks,
-            commit: Parked::new(self.commit_future(offsets)),
+            commit: Parked::new(self.commit_future(offsets, None)),
         });
         // Polled once now: the request goes out with this poll.
         self.drive_auto_commit().await;

@@ -237,16 +237,10 @@ impl Consumer {
         let left = deadline
             .saturating_duration_since(Instant::now())
             .max(self.cfg.request_timeout);
-        let commit = self.commit_future(revoke.commits);
-        let fut = Parked::new(async move {
-            match tokio::time::timeout(left, commit).await {
-                Ok(r) => r,
-                Err(_) => Err(ConsumerError::Timeout {
-                    what: "the commit of revoked partitions",
-                    timeout: left,
-                }),
-            }
-        });
+        let fut = Parked::new(self.commit_future(
+            revoke.commits,
+            Some((left, "the commit of revoked partitions")),
+        ));
         if let Some(r) = self.revoking.as_mut() {
             r.phase = Phase::Commit(fut);
         }

@@ -346,3 +346,101 @@ async fn an_auto_commit_during_an_outage_does_not_hold_poll() {
     .await
     .expect("bounded");
 }
+
+/// Commits land in the order they were made. An auto-commit that meets a
+/// hung broker retries (through `default.api.timeout.ms`); a
+/// `commit_async` of later positions made meanwhile must not be overtaken
+/// by it: the group's offset would move back, and a consumer that crashed
+/// before its next auto-commit would deliver the records between again
+/// though they were committed. Seen before the commits of a consumer were
+/// chained: the auto-commit, driven only by `poll`, retried once the
+/// broker was back, after the `commit_async` had landed, and left the
+/// committed offset at 50 instead of 100 until the next auto-commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_async_is_not_overtaken_by_an_auto_commit_retrying() {
+    // Long enough that no second auto-commit comes due (and repairs the
+    // offset) before the check.
+    const INTERVAL: Duration = Duration::from_secs(8);
+    tokio::time::timeout(BOUND, async {
+        let kafka = Kafka::start();
+        let node = kafka.as_cluster();
+        let id = node.node_ids()[0];
+        let b = kafka.addr();
+        let topic = unique("krust-commit-order");
+        create_topic(&kafka, &topic, 1).await;
+        let tp = TopicPartition::new(topic.clone(), 0);
+        produce(
+            &b,
+            (0..100)
+                .map(|i| ProducerRecord::new(&topic, format!("r{i}")).partition(0))
+                .collect(),
+        )
+        .await;
+        // Outside any generation (`assign`): nothing but the commits meets
+        // the hung broker.
+        let interval = INTERVAL.as_millis().to_string();
+        let cfg = outage_config(
+            &b,
+            &unique("g-commit-order"),
+            &[
+                ("enable.auto.commit", "true"),
+                ("auto.commit.interval.ms", &interval),
+                ("max.poll.records", "50"),
+                ("request.timeout.ms", "1000"),
+                ("default.api.timeout.ms", "30000"),
+            ],
+        );
+        let mut c = Consumer::new(cfg).await.expect("consumer");
+        let created = Instant::now();
+        c.assign([tp.clone()]).expect("assign");
+        let mut first = Vec::new();
+        while first.is_empty() {
+            assert!(created.elapsed() < INTERVAL, "nothing read");
+            first = c.poll(Duration::from_millis(500)).await.expect("poll");
+        }
+        let offsets = |b: &[krust_consumer::ConsumerRecord]| -> Vec<i64> {
+            b.iter().map(|r| r.offset).collect()
+        };
+        assert_eq!(offsets(&first), (0..50).collect::<Vec<_>>());
+        // The next poll's auto-commit (of 50, what the first poll handed
+        // out) comes due and meets the hung broker; that poll hands out
+        // the rest of the fetched batch.
+        tokio::time::sleep((created + INTERVAL).saturating_duration_since(Instant::now())).await;
+        let hung = node.hang(id).expect("hang");
+        let second = c.poll(Duration::from_millis(200)).await.expect("poll");
+        let due = Instant::now();
+        assert_eq!(offsets(&second), (50..100).collect::<Vec<_>>());
+        let later = tokio::spawn(c.commit_async());
+        // Both time out at least once (request.timeout.ms 1 s) and retry.
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        drop(hung);
+        tokio::time::timeout(Duration::from_secs(30), later)
+            .await
+            .expect("commit_async within its timeout")
+            .expect("task")
+            .expect("commit_async");
+        // Polls drive what is left of the auto-commit, if anything.
+        let drained = Instant::now();
+        while drained.elapsed() < Duration::from_millis(600) {
+            let records = c.poll(Duration::from_millis(200)).await.expect("poll");
+            assert!(records.is_empty(), "nothing more was written");
+        }
+        let committed = c
+            .committed(std::slice::from_ref(&tp))
+            .await
+            .expect("committed");
+        assert!(
+            due.elapsed() < INTERVAL,
+            "checked {:?} after the auto-commit: a second one may have come due",
+            due.elapsed()
+        );
+        assert_eq!(
+            committed[&tp].as_ref().map(|o| o.offset),
+            Some(100),
+            "the last commit made (commit_async, of 100) is the one that stands"
+        );
+        c.close().await.expect("close");
+    })
+    .await
+    .expect("bounded");
+}
