@@ -304,8 +304,11 @@ impl Consumer {
             .collect()
     }
 
-    /// Stop fetching and handing out records of `partitions`; what was
-    /// prefetched is kept for [`resume`](Self::resume).
+    /// Stop fetching and handing out records of `partitions` until
+    /// [`resume`](Self::resume). Their positions stay; what was prefetched
+    /// and not handed out is dropped and fetched again on resume, so a
+    /// paused partition holds no memory (its records are zero-copy slices
+    /// of a whole fetch response, which they would keep alive).
     pub fn pause(&mut self, partitions: &[TopicPartition]) -> Result<(), ConsumerError> {
         self.set_paused(partitions, true)
     }
@@ -332,7 +335,7 @@ impl Consumer {
         self.check_assigned(partitions)?;
         for tp in partitions {
             if let Some(p) = self.parts.get_mut(tp) {
-                p.paused = paused;
+                p.pause(paused);
             }
         }
         Ok(())

@@ -44,8 +44,8 @@ pub(crate) struct PartState {
     /// next fetch: the leader changed, or the position came with an epoch
     /// (a committed offset) the log may have been truncated below.
     pub validate: bool,
-    /// Paused by the application: nothing is fetched or handed out, what
-    /// was prefetched is kept.
+    /// Paused by the application: nothing is fetched or handed out, and
+    /// nothing fetched is kept (see [`PartState::pause`]).
     pub paused: bool,
     /// Being revoked (the group's revoke, a pattern change, `close`):
     /// nothing more is fetched or handed out until it is let go.
@@ -106,6 +106,20 @@ impl PartState {
         self.consumed = Some(offset);
     }
 
+    /// Pause or resume. Pausing drops what was prefetched and not handed
+    /// out (the position stays: it is fetched again on resume), as
+    /// librdkafka does: a record's key and value are slices of the whole
+    /// fetch response it came in (zero-copy), so one buffered record of a
+    /// paused partition would keep that response alive, up to
+    /// `fetch.max.bytes` of every partition in it, for as long as the
+    /// pause lasts.
+    pub(crate) fn pause(&mut self, paused: bool) {
+        self.paused = paused;
+        if paused {
+            self.buffer.clear();
+        }
+    }
+
     /// Whether this partition should be fetched (or its position
     /// validated) now, fetches in flight aside.
     pub(crate) fn wants_fetch(&self) -> bool {
@@ -133,6 +147,11 @@ impl PartState {
         self.high_watermark = Some(data.high_watermark);
         self.last_stable_offset = data.last_stable_offset;
         self.log_start_offset = data.log_start_offset;
+        if self.paused {
+            // Fetched before the pause: kept, it would hold its response
+            // (see `pause`); fetched again on resume.
+            return false;
+        }
         if data.records.is_empty() {
             self.position = Some(data.next_offset.max(fetch_offset));
         } else {
@@ -295,5 +314,8 @@ pub(crate) fn give_back(
         }
         p.position = Some(first);
         p.acks.take_back(first);
+        if p.paused {
+            p.buffer.clear();
+        }
     }
 }

@@ -5,7 +5,8 @@
 //! the lookups that give new partitions their positions (`positions`).
 //! Memory stays bounded: a partition is fetched only when nothing of it is
 //! buffered, so at most one response per broker (`fetch.max.bytes`) waits
-//! to be handed out.
+//! to be handed out, and a paused partition keeps nothing fetched
+//! (`PartState::pause`).
 //!
 //! What is in flight is recorded once, in `jobs`: a partition is being
 //! fetched or validated while a job names it (docs/ARCHITECTURE.md, "Who
