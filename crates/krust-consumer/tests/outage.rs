@@ -18,10 +18,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{consumer_config, create_topic, produce, wait_for};
+use common::{consumer_config, private_node, produce, wait_for};
 use krust_consumer::{Consumer, ConsumerConfig, ConsumerError, TopicPartition};
 use krust_producer::ProducerRecord;
-use krust_testkit::{Kafka, unique};
+use krust_testkit::unique;
 
 /// How long the broker stays down: well over the consumer's bootstrap and
 /// API timeouts (5 s each) and its session timeout (6 s).
@@ -149,12 +149,8 @@ fn records(n: i64, topic: &str, tag: &str) -> Vec<ProducerRecord> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_broker_down_longer_than_the_bootstrap_timeout_then_back() {
     tokio::time::timeout(BOUND, async {
-        let kafka = Kafka::start();
+        let (kafka, id, b, topic) = private_node("krust-outage", PARTITIONS).await;
         let node = kafka.as_cluster();
-        let id = node.node_ids()[0];
-        let b = kafka.addr();
-        let topic = unique("krust-outage");
-        create_topic(&kafka, &topic, PARTITIONS).await;
         produce(&b, records(BEFORE, &topic, "before")).await;
         let settings = |group: &str| outage_config(&b, group, &[("enable.auto.commit", "false")]);
         let stop = Arc::new(AtomicBool::new(false));
@@ -272,12 +268,8 @@ async fn only_broker_down_longer_than_the_bootstrap_timeout_then_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_auto_commit_during_an_outage_does_not_hold_poll() {
     tokio::time::timeout(BOUND, async {
-        let kafka = Kafka::start();
+        let (kafka, id, b, topic) = private_node("krust-outage-auto", PARTITIONS).await;
         let node = kafka.as_cluster();
-        let id = node.node_ids()[0];
-        let b = kafka.addr();
-        let topic = unique("krust-outage-auto");
-        create_topic(&kafka, &topic, PARTITIONS).await;
         let group = unique("g-outage-auto");
         let mut cfg = outage_config(
             &b,
@@ -362,12 +354,8 @@ async fn a_commit_async_is_not_overtaken_by_an_auto_commit_retrying() {
     // offset) before the check.
     const INTERVAL: Duration = Duration::from_secs(8);
     tokio::time::timeout(BOUND, async {
-        let kafka = Kafka::start();
+        let (kafka, id, b, topic) = private_node("krust-commit-order", 1).await;
         let node = kafka.as_cluster();
-        let id = node.node_ids()[0];
-        let b = kafka.addr();
-        let topic = unique("krust-commit-order");
-        create_topic(&kafka, &topic, 1).await;
         let tp = TopicPartition::new(topic.clone(), 0);
         produce(
             &b,

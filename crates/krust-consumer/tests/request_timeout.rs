@@ -14,10 +14,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{consumer_config, create_topic, produce};
+use common::{consumer_config, private_node, produce};
 use krust_consumer::{Consumer, ConsumerError, TopicPartition};
 use krust_producer::ProducerRecord;
-use krust_testkit::{Kafka, unique};
 
 const REQUEST_TIMEOUT: Duration = Duration::from_millis(2000);
 const MAX_WAIT: Duration = Duration::from_millis(1500);
@@ -41,12 +40,8 @@ fn timeouts(e: &krust_net::Error) -> Vec<(krust_codec::ApiKey, Duration)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_list_offsets_to_a_hung_broker_times_out_after_the_request_timeout() {
     tokio::time::timeout(BOUND, async {
-        let kafka = Kafka::start();
+        let (kafka, id, b, topic) = private_node("krust-hung-list-offsets", 1).await;
         let node = kafka.as_cluster();
-        let id = node.node_ids()[0];
-        let b = kafka.addr();
-        let topic = unique("krust-hung-list-offsets");
-        create_topic(&kafka, &topic, 1).await;
         produce(&b, vec![ProducerRecord::new(&topic, "r0")]).await;
         let rt = REQUEST_TIMEOUT.as_millis().to_string();
         let mw = MAX_WAIT.as_millis().to_string();

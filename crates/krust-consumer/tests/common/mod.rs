@@ -545,3 +545,19 @@ pub async fn wait_for(
     }
     eprintln!("{what}: after {:?}", started.elapsed());
 }
+
+/// A private Apache Kafka node (a test may hang or kill it through
+/// `as_cluster()`: the node a test binary shares must stay up under its
+/// other tests), its node id, its address, and a new topic of `partitions`
+/// on it named after `prefix`, served.
+pub async fn private_node(
+    prefix: &str,
+    partitions: i32,
+) -> (krust_testkit::Kafka, i32, String, String) {
+    let kafka = krust_testkit::Kafka::start();
+    let id = kafka.as_cluster().node_ids()[0];
+    let addr = kafka.addr();
+    let topic = krust_testkit::unique(prefix);
+    create_topic(&kafka, &topic, partitions).await;
+    (kafka, id, addr, topic)
+}
