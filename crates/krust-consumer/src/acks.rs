@@ -99,6 +99,18 @@ impl AckCell {
         self.lock().offsets.front().map_or(position, |(o, _)| *o)
     }
 
+    /// How many records the ledger holds: from the first unacked one to
+    /// the last handed out, acked or not (what the window bounds).
+    pub(crate) fn outstanding(&self) -> usize {
+        self.lock().offsets.len()
+    }
+
+    /// Whether records handed out wait for acks that cannot come: every
+    /// ack handle is gone.
+    pub(crate) fn acks_lost(&self) -> bool {
+        !self.settled() && self.handles.load(Ordering::Acquire) == 0
+    }
+
     /// Whether every record handed out was acked.
     pub(crate) fn settled(&self) -> bool {
         self.lock().offsets.is_empty()

@@ -99,6 +99,17 @@ pub struct PartitionLag {
     /// timestamp), zero when caught up, `None` when not known (nothing
     /// prefetched yet, or records without timestamps).
     pub behind: Option<Duration>,
+    /// Explicit acks: the records handed out from the first unacked one on
+    /// (acked or not), what fills `max.unacked.records.per.partition`; the
+    /// partition is handed out only while this is below it. 0 with
+    /// implicit acks.
+    pub unacked: usize,
+    /// Explicit acks: records were handed out and never acked, and every
+    /// one of them (and each `AckHandle`) was dropped, so no ack can come
+    /// any more. Once `unacked` reaches the window the partition is held
+    /// back for good: only a `seek` (or losing the partition) moves it.
+    /// A sign of an application that drops records without acking them.
+    pub acks_lost: bool,
 }
 
 /// A Kafka consumer (see the module documentation).
@@ -298,6 +309,8 @@ impl Consumer {
                         lag: p.lag(rc),
                         committed: p.committed,
                         behind: p.behind(rc, now_ms),
+                        unacked: p.acks.outstanding(),
+                        acks_lost: p.acks.acks_lost(),
                     },
                 )
             })

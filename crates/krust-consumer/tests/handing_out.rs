@@ -306,3 +306,58 @@ async fn close_does_not_wait_for_records_dropped_unacked() {
     .await
     .expect("within the bound");
 }
+
+/// Records dropped without an ack can never be acked: once they fill the
+/// window the partition is held back for good, and `lag()` says so
+/// (`acks_lost`, with `unacked` at the window) instead of the partition
+/// only going quiet; a seek moves it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_dropped_unacked_show_in_lag() {
+    let kafka = Kafka::shared();
+    let b = kafka.addr();
+    tokio::time::timeout(BOUND, async {
+        let topic = topic_with(kafka, "acks-lost", 100).await;
+        let props = [
+            ("acknowledgement.mode", "explicit"),
+            ("max.poll.records", "10"),
+            ("max.unacked.records.per.partition", "30"),
+        ];
+        let mut c = Consumer::new(config(&b, &unique("g-acks-lost"), &props))
+            .await
+            .expect("consumer");
+        c.subscribe([topic.as_str()]).expect("subscribe");
+        let tp = TopicPartition::new(topic.clone(), 0);
+        let first = next_batch(&mut c).await;
+        assert_eq!(first[0].offset, 0);
+        let lag = c.lag()[&tp];
+        assert_eq!((lag.unacked, lag.acks_lost), (10, false), "held, not lost");
+        drop(first);
+        let mut got = 10;
+        let until = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < until {
+            got += c
+                .poll(Duration::from_millis(100))
+                .await
+                .expect("poll")
+                .len();
+        }
+        assert_eq!(got, 30, "the window, then nothing");
+        let lag = c.lag()[&tp];
+        assert_eq!(
+            (lag.unacked, lag.acks_lost),
+            (30, true),
+            "every record dropped unacked: {lag:?}"
+        );
+        c.seek(&tp, 0).expect("seek");
+        let lag = c.lag()[&tp];
+        assert_eq!((lag.unacked, lag.acks_lost), (0, false), "{lag:?}");
+        let again = next_batch(&mut c).await;
+        assert_eq!(again[0].offset, 0, "a seek moves it again");
+        for r in &again {
+            r.ack();
+        }
+        c.close().await.expect("close");
+    })
+    .await
+    .expect("within the bound");
+}
