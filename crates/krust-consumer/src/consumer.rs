@@ -543,9 +543,10 @@ impl Consumer {
     /// Commit the committable offset of every partition this consumer
     /// owns (positions, or acked prefixes with explicit acks), and wait.
     pub async fn commit(&mut self) -> Result<(), ConsumerError> {
-        // An auto-commit and a revoke's commit in flight land first, so
-        // this one (of the same offsets or later ones) is never overtaken
-        // by them.
+        // The chain orders the commits (see `commits`); these waits take
+        // the results of an auto-commit and a revoke's commit in flight
+        // first, so the committed marks and the revoke step are up to date
+        // before what to commit is worked out.
         self.finish_auto_commit().await;
         while let Some(f) = self.revoke_commit_mut() {
             let r = std::future::poll_fn(|cx| f.poll(cx)).await;
