@@ -37,6 +37,7 @@ fn stage(e: &Error) -> u8 {
         Error::Io { source, .. } if source.kind() == ErrorKind::TimedOut => 3,
         Error::Io { .. } | Error::Closed { .. } => 4,
         Error::Timeout { .. } | Error::DeadlineExceeded { .. } => 3,
+        Error::Tls { .. } => 3,
         Error::Connect { source, .. } => match source.kind() {
             ErrorKind::ConnectionRefused
             | ErrorKind::ConnectionReset

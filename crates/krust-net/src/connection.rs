@@ -15,10 +15,12 @@ use krust_codec::generated::Request;
 use krust_codec::{ApiKey, KString, header};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{RwLock, mpsc, oneshot};
 use tracing::Instrument;
 
 use crate::error::{Error, ProtocolViolation};
+use crate::security::sasl::{self, SaslCredentials};
+use crate::security::{Security, TlsFailure, Transport, tls_failure_of};
 use crate::task::{self, Command, Shared};
 use crate::throttle::ThrottleTime;
 use crate::versions::{self, API_VERSIONS_FIRST, ApiVersions, Outcome};
@@ -40,6 +42,9 @@ pub struct ConnectionConfig {
     pub max_in_flight: usize,
     /// Requests queued for the connection task, at most (backpressure).
     pub queue_depth: usize,
+    /// TLS and SASL (`security.protocol` and friends); plaintext by
+    /// default.
+    pub security: Security,
 }
 
 impl Default for ConnectionConfig {
@@ -51,6 +56,7 @@ impl Default for ConnectionConfig {
             max_frame_size: DEFAULT_MAX_FRAME_SIZE,
             max_in_flight: 100,
             queue_depth: 128,
+            security: Security::plaintext(),
         }
     }
 }
@@ -76,6 +82,11 @@ struct Inner {
     /// The (API, version) pairs whose replies carried bytes past their
     /// schema, so the debug event about it is emitted once each.
     lenient: std::sync::Mutex<Vec<(ApiKey, i16)>>,
+    /// On SASL connections: requests take it shared while they enqueue,
+    /// a re-authentication (KIP-368) exclusively for its whole exchange,
+    /// so that no other request reaches the broker between its
+    /// SaslHandshake and its last SaslAuthenticate.
+    gate: Option<RwLock<()>>,
 }
 
 /// A request already encoded as a frame, for [`Connection::send_frame`].
@@ -103,20 +114,13 @@ impl Connection {
         broker_id: Option<i32>,
         config: &ConnectionConfig,
     ) -> Result<Connection, Error> {
-        let stream = tokio::time::timeout(config.connect_timeout, tcp_connect(addr))
-            .await
-            .map_err(|_| Error::Connect {
-                broker: addr.to_owned(),
-                source: Arc::new(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    format!("no connection within {:?}", config.connect_timeout),
-                )),
-            })??;
+        let stream = open(addr, config, config.connect_timeout, config.request_timeout).await?;
         Self::handshake(stream, addr, broker_id, config).await
     }
 
     /// Do the ApiVersions handshake over an established stream (TCP, TLS,
-    /// or an in-memory pipe) and start its connection task.
+    /// or an in-memory pipe) and start its connection task; then, when
+    /// `config.security` has SASL, authenticate.
     pub async fn handshake<S>(
         stream: S,
         addr: &str,
@@ -127,8 +131,103 @@ impl Connection {
         S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
         let conn = Self::start(stream, addr, broker_id, config);
-        conn.exchange_versions(None).await?;
+        conn.exchange_versions(None)
+            .await
+            .map_err(|e| conn.tls_cause(e, config))?;
+        conn.authenticate(config, config.request_timeout).await?;
         Ok(conn)
+    }
+
+    /// A failure of an established TLS stream that rustls explains (an
+    /// alert after the handshake: TLS 1.3 servers refuse a client
+    /// certificate then) as the [`Error::Tls`] it is.
+    fn tls_cause(&self, e: Error, config: &ConnectionConfig) -> Error {
+        match &e {
+            Error::Io { broker, source } if config.security.tls().is_some() => {
+                match tls_failure_of(source, crate::security::host_of(broker)) {
+                    Some(cause) => Error::Tls {
+                        broker: broker.clone(),
+                        cause,
+                    },
+                    None => e,
+                }
+            }
+            _ => e,
+        }
+    }
+
+    /// SASL authentication when the configuration has it, and the
+    /// re-authentication before the session the broker granted ends.
+    async fn authenticate(
+        &self,
+        config: &ConnectionConfig,
+        timeout: Duration,
+    ) -> Result<(), Error> {
+        let Some(creds) = config.security.sasl() else {
+            return Ok(());
+        };
+        let lifetime = sasl::authenticate(self, creds, timeout).await?;
+        if let Some(lifetime) = lifetime {
+            self.reauthenticate_within(lifetime, creds.clone(), config.request_timeout);
+        }
+        Ok(())
+    }
+
+    /// KIP-368: authenticate again before `lifetime` ends, and after each
+    /// new session again before it ends, while the connection lives. As
+    /// Java does, at a random point between 85 and 95 % of the lifetime.
+    /// A failure closes the connection with its error.
+    fn reauthenticate_within(&self, lifetime: Duration, creds: SaslCredentials, timeout: Duration) {
+        let weak = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            let mut lifetime = lifetime;
+            loop {
+                tokio::time::sleep(lifetime.mul_f64(0.85 + fastrand::f64() * 0.10)).await;
+                let Some(inner) = weak.upgrade() else { return };
+                let conn = Connection { inner };
+                if conn.is_closed() {
+                    return;
+                }
+                let Some(gate) = conn.inner.gate.as_ref() else {
+                    return;
+                };
+                let _exclusive = gate.write().await;
+                match sasl::authenticate(&conn, &creds, timeout).await {
+                    Ok(Some(next)) => {
+                        tracing::debug!(
+                            broker = conn.addr(),
+                            lifetime_ms = next.as_millis() as u64,
+                            "re-authenticated"
+                        );
+                        lifetime = next;
+                    }
+                    Ok(None) => return,
+                    Err(e) => {
+                        tracing::warn!(broker = conn.addr(), error = %e, "re-authentication failed: closing the connection");
+                        conn.inner.shared.close(e);
+                        return;
+                    }
+                }
+            }
+        });
+    }
+
+    /// Send a SASL request past the re-authentication gate (the exchange
+    /// holds it, or there is none yet).
+    pub(crate) async fn send_auth_at<R>(
+        &self,
+        req: &R,
+        version: i16,
+        timeout: Duration,
+    ) -> Result<R::Response, Error>
+    where
+        R: Request,
+        R::Response: ThrottleTime,
+    {
+        let frame = self
+            .round_trip_gated(req, version, true, Some(timeout), false)
+            .await?;
+        self.decode_reply::<R>(frame, version)
     }
 
     /// Connect to a bootstrap address: [`Connection::connect`] with the
@@ -145,20 +244,22 @@ impl Connection {
         deadline: Instant,
     ) -> Result<Connection, Error> {
         let left = || deadline.saturating_duration_since(Instant::now());
-        let connect_timeout = config.connect_timeout.min(left());
-        let stream = tokio::time::timeout(connect_timeout, tcp_connect(addr))
-            .await
-            .map_err(|_| Error::Connect {
-                broker: addr.to_owned(),
-                source: Arc::new(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    format!("no connection within {connect_timeout:?}"),
-                )),
-            })??;
+        let stream = open(
+            addr,
+            config,
+            config.connect_timeout.min(left()),
+            config.request_timeout.min(left()),
+        )
+        .await?;
         let conn = Self::start(stream, addr, None, config);
         let timeout = config.request_timeout.min(left());
         match conn.exchange_versions(Some(timeout)).await {
-            Ok(()) => Ok(conn),
+            Ok(()) => {
+                conn.authenticate(config, config.request_timeout.min(left()))
+                    .await?;
+                Ok(conn)
+            }
+            Err(e) if config.security.tls().is_some() => Err(conn.tls_cause(e, config)),
             // Only a lost connection or a timeout can hide a cut reply;
             // any other error already says what the peer did.
             Err(e) => match conn
@@ -238,6 +339,7 @@ impl Connection {
                 waiting: AtomicUsize::new(0),
                 versions: OnceLock::new(),
                 lenient: std::sync::Mutex::new(Vec::new()),
+                gate: config.security.sasl().map(|_| RwLock::new(())),
             }),
         }
     }
@@ -403,6 +505,18 @@ impl Connection {
         expect_response: bool,
         timeout: Option<Duration>,
     ) -> Result<Bytes, Error> {
+        self.round_trip_gated(req, version, expect_response, timeout, true)
+            .await
+    }
+
+    async fn round_trip_gated<R: Request>(
+        &self,
+        req: &R,
+        version: i16,
+        expect_response: bool,
+        timeout: Option<Duration>,
+        gated: bool,
+    ) -> Result<Bytes, Error> {
         let correlation_id = self.next_correlation_id();
         let mut buf = BytesMut::new();
         header::encode_request_frame(
@@ -416,18 +530,25 @@ impl Connection {
             api: R::API_KEY,
             source,
         })?;
-        self.round_trip(RawRequest {
-            api: R::API_KEY,
-            version,
-            frame: buf.freeze(),
-            correlation_id,
-            expect_response,
-            timeout,
-        })
+        self.round_trip_as(
+            RawRequest {
+                api: R::API_KEY,
+                version,
+                frame: buf.freeze(),
+                correlation_id,
+                expect_response,
+                timeout,
+            },
+            gated,
+        )
         .await
     }
 
     async fn round_trip(&self, req: RawRequest) -> Result<Bytes, Error> {
+        self.round_trip_as(req, true).await
+    }
+
+    async fn round_trip_as(&self, req: RawRequest, gated: bool) -> Result<Bytes, Error> {
         let span = tracing::debug_span!(
             "kafka_request",
             api = %req.api,
@@ -436,10 +557,10 @@ impl Connection {
             broker = %self.addr(),
             correlation_id = req.correlation_id,
         );
-        self.round_trip_inner(req).instrument(span).await
+        self.round_trip_inner(req, gated).instrument(span).await
     }
 
-    async fn round_trip_inner(&self, req: RawRequest) -> Result<Bytes, Error> {
+    async fn round_trip_inner(&self, req: RawRequest, gated: bool) -> Result<Bytes, Error> {
         // Counted until this future completes or is dropped.
         let _waiting = Waiting::count(&self.inner.waiting);
         let started = Instant::now();
@@ -454,11 +575,19 @@ impl Connection {
             reply,
         };
         let wait = async {
-            self.inner
-                .tx
-                .send(cmd)
-                .await
-                .map_err(|_| self.inner.shared.dead_error())?;
+            {
+                // Held while enqueueing only: a re-authentication waits for
+                // the requests being enqueued, and later ones wait for it.
+                let _gate = match (&self.inner.gate, gated) {
+                    (Some(gate), true) => Some(gate.read().await),
+                    _ => None,
+                };
+                self.inner
+                    .tx
+                    .send(cmd)
+                    .await
+                    .map_err(|_| self.inner.shared.dead_error())?;
+            }
             rx.await.map_err(|_| self.inner.shared.dead_error())?
         };
         let result = match tokio::time::timeout(timeout, wait).await {
@@ -510,6 +639,35 @@ impl<'a> Waiting<'a> {
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The TCP connect within `connect_timeout`, then the TLS handshake within
+/// `handshake_timeout` when the configuration has TLS.
+async fn open(
+    addr: &str,
+    config: &ConnectionConfig,
+    connect_timeout: Duration,
+    handshake_timeout: Duration,
+) -> Result<Transport, Error> {
+    let tcp = tokio::time::timeout(connect_timeout, tcp_connect(addr))
+        .await
+        .map_err(|_| Error::Connect {
+            broker: addr.to_owned(),
+            source: Arc::new(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no connection within {connect_timeout:?}"),
+            )),
+        })??;
+    let Some(tls) = config.security.tls() else {
+        return Ok(Transport::Plain(tcp));
+    };
+    match tokio::time::timeout(handshake_timeout, tls.connect(addr, tcp)).await {
+        Ok(stream) => Ok(Transport::Tls(Box::new(stream?))),
+        Err(_) => Err(Error::Tls {
+            broker: addr.to_owned(),
+            cause: TlsFailure::NoAnswer(handshake_timeout),
+        }),
     }
 }
 

@@ -204,6 +204,29 @@ pub enum Error {
     /// A broker id is not (or no longer) in the cluster metadata.
     #[error("broker {0} is not in the cluster metadata")]
     UnknownBroker(i32),
+    /// TLS could not be set up with the broker (its certificate, ours, or
+    /// a listener that does not speak TLS). Not retried: the same
+    /// handshake fails the same way.
+    #[error("TLS handshake with {broker} failed: {cause}")]
+    Tls {
+        /// The broker address.
+        broker: String,
+        /// What went wrong.
+        #[source]
+        cause: crate::security::TlsFailure,
+    },
+    /// SASL authentication with the broker failed. Not retried: wrong
+    /// credentials stay wrong (Java's `SaslAuthenticationException`).
+    #[error("SASL {mechanism} authentication with {broker} failed: {cause}")]
+    Sasl {
+        /// The broker address.
+        broker: String,
+        /// The mechanism tried.
+        mechanism: &'static str,
+        /// What went wrong.
+        #[source]
+        cause: crate::security::SaslFailure,
+    },
 }
 
 fn describe_attempts(attempts: &[(String, Error)]) -> String {
@@ -226,12 +249,18 @@ impl Error {
             Error::DeadlineExceeded { .. } => true,
             Error::Closed { .. } | Error::UnknownBroker(_) => true,
             Error::Broker { code, .. } => code.is_retriable(),
+            Error::Tls {
+                cause: crate::security::TlsFailure::NoAnswer(_),
+                ..
+            } => true,
             Error::NotKafka { .. }
             | Error::UnsupportedVersion { .. }
             | Error::Encode { .. }
             | Error::Decode { .. }
             | Error::Bootstrap { .. }
-            | Error::RetriesExhausted { .. } => false,
+            | Error::RetriesExhausted { .. }
+            | Error::Tls { .. }
+            | Error::Sasl { .. } => false,
         }
     }
 

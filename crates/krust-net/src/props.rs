@@ -7,12 +7,14 @@
 use std::time::Duration;
 
 /// A client property that is unknown, has a value that does not parse, or
-/// conflicts with another.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// conflicts with another. The value of a secret property (a password, a
+/// JAAS configuration, a private key) is never shown, in `Display` or in
+/// `Debug` ([`crate::security::is_secret_key`]).
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
     /// No property of this client has this name.
-    #[error("unknown {client} property `{key}` (value `{value}`)")]
+    #[error("unknown {client} property `{key}` (value `{}`)", shown_unknown(.key, .value))]
     UnknownKey {
         /// Which client was configured (`producer`, `consumer`).
         client: &'static str,
@@ -22,7 +24,7 @@ pub enum ConfigError {
         value: String,
     },
     /// The value does not parse or is out of range.
-    #[error("bad value `{value}` for `{key}`: {reason}")]
+    #[error("bad value `{}` for `{key}`: {reason}", shown(.key, .value))]
     BadValue {
         /// The property name.
         key: String,
@@ -35,6 +37,45 @@ pub enum ConfigError {
     /// with `acks=1`).
     #[error("conflicting settings: {0}")]
     Conflict(String),
+}
+
+/// The value as errors show it: `[redacted]` for a secret.
+fn shown<'a>(key: &str, value: &'a str) -> &'a str {
+    if crate::security::is_secret_key(key) {
+        "[redacted]"
+    } else {
+        value
+    }
+}
+
+/// The value of an unknown key as errors show it: redacted too when the
+/// key is a security one (`sasl.pasword` is a typo of a secret's name).
+fn shown_unknown<'a>(key: &str, value: &'a str) -> &'a str {
+    if key.starts_with("sasl.") || key.starts_with("ssl.") {
+        "[redacted]"
+    } else {
+        shown(key, value)
+    }
+}
+
+impl std::fmt::Debug for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfigError::UnknownKey { client, key, value } => f
+                .debug_struct("UnknownKey")
+                .field("client", client)
+                .field("key", key)
+                .field("value", &shown_unknown(key, value))
+                .finish(),
+            ConfigError::BadValue { key, value, reason } => f
+                .debug_struct("BadValue")
+                .field("key", key)
+                .field("value", &shown(key, value))
+                .field("reason", reason)
+                .finish(),
+            ConfigError::Conflict(why) => f.debug_tuple("Conflict").field(why).finish(),
+        }
+    }
 }
 
 /// Feed `(key, value)` properties one by one to a builder's `set`.
@@ -108,5 +149,30 @@ mod tests {
         assert_eq!(positive("0").unwrap_err(), "must be positive");
         assert_eq!(boolean("false"), Ok(false));
         assert!(boolean("yes").is_err());
+    }
+
+    #[test]
+    fn errors_never_repeat_a_secret_value() {
+        let bad = ConfigError::BadValue {
+            key: "sasl.password".into(),
+            value: "hunter2".into(),
+            reason: "r".into(),
+        };
+        let unknown = ConfigError::UnknownKey {
+            client: "consumer",
+            key: "sasl.pasword".into(),
+            value: "hunter2".into(),
+        };
+        for e in [bad, unknown] {
+            let shown = format!("{e} {e:?}");
+            assert!(!shown.contains("hunter2"), "{shown}");
+            assert!(shown.contains("[redacted]"), "{shown}");
+        }
+        let plain = ConfigError::BadValue {
+            key: "linger.ms".into(),
+            value: "5s".into(),
+            reason: "r".into(),
+        };
+        assert!(format!("{plain} {plain:?}").matches("5s").count() == 2);
     }
 }

@@ -60,7 +60,7 @@ pub use external::External;
 pub use java_peer::java_peer;
 pub use kafka::{
     CONSUMER_GROUP_COMMAND, Kafka, KafkaBuilder, KafkaCluster, KafkaClusterBuilder, KafkaVersion,
-    TOPIC_COMMAND,
+    Pki, SASL_USER, SecureKafka, TOPIC_COMMAND,
 };
 pub use mock::{MockCluster, MockVersion};
 pub use names::unique;

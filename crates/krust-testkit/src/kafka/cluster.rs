@@ -69,6 +69,8 @@ pub struct KafkaClusterBuilder {
     heap: String,
     jvm_options: Vec<String>,
     overrides: Vec<(String, String)>,
+    listeners: Vec<(String, String)>,
+    format_args: Vec<String>,
     shared: bool,
 }
 
@@ -113,6 +115,24 @@ impl KafkaClusterBuilder {
         self
     }
 
+    /// A listener besides PLAINTEXT (which the brokers keep for each
+    /// other), e.g. `("SASL_SSL", "SASL_SSL")` or `("EXPIRED", "SSL")`, on
+    /// a free port of each node, advertised ([`KafkaCluster::listener_addr`]).
+    /// Its settings go in with [`KafkaClusterBuilder::config`]
+    /// (`listener.name.NAME.…`).
+    pub fn listener(mut self, name: &str, protocol: &str) -> Self {
+        self.listeners
+            .push((name.to_string(), protocol.to_string()));
+        self
+    }
+
+    /// An argument added to the storage format of a first start, e.g.
+    /// `--add-scram` and `SCRAM-SHA-256=[name=alice,password=secret]`.
+    pub fn format_arg(mut self, arg: &str) -> Self {
+        self.format_args.push(arg.to_string());
+        self
+    }
+
     /// Start the cluster; panics (naming `scripts/setup.sh` when Kafka is
     /// not installed) if it cannot.
     pub fn start(self) -> KafkaCluster {
@@ -147,7 +167,10 @@ impl KafkaClusterBuilder {
         let mut nodes = Vec::with_capacity(n);
         for i in 1..=n {
             let id = i32::try_from(i).map_err(|_| Error::new("too many nodes"))?;
-            nodes.push(Node::new(id, free_port()?, free_port()?)?);
+            let extra = (0..self.listeners.len())
+                .map(|_| free_port())
+                .collect::<Result<Vec<_>>>()?;
+            nodes.push(Node::new(id, free_port()?, free_port()?, extra)?);
         }
         let voters = nodes
             .iter()
@@ -163,6 +186,8 @@ impl KafkaClusterBuilder {
             heap: self.heap.clone(),
             jvm_options: self.jvm_options.clone(),
             overrides: self.overrides.clone(),
+            listeners: self.listeners.clone(),
+            format_args: self.format_args.clone(),
         };
         for node in &mut nodes {
             node.spawn(&spec)?;
@@ -195,6 +220,8 @@ impl KafkaCluster {
             heap: "512m".into(),
             jvm_options: vec!["-XX:TieredStopAtLevel=1".into(), "-XX:+UseSerialGC".into()],
             overrides: Vec::new(),
+            listeners: Vec::new(),
+            format_args: Vec::new(),
             shared: false,
         }
     }
@@ -231,6 +258,20 @@ impl KafkaCluster {
         let nodes = self.lock();
         let node = find(&nodes, id)?;
         Ok(node.addr())
+    }
+
+    /// The address of node `id`'s listener `name` (added with
+    /// [`KafkaClusterBuilder::listener`]).
+    pub fn listener_addr(&self, id: i32, name: &str) -> Result<String> {
+        let index = self
+            .spec
+            .listeners
+            .iter()
+            .position(|(n, _)| n == name)
+            .ok_or_else(|| Error::new(format!("no listener {name}")))?;
+        let nodes = self.lock();
+        let node = find(&nodes, id)?;
+        Ok(format!("127.0.0.1:{}", node.listener_ports[index]))
     }
 
     /// Every node's address, comma-separated.

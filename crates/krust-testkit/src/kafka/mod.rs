@@ -17,6 +17,7 @@
 mod cluster;
 mod node;
 mod probe;
+mod secure;
 mod tools;
 
 pub use tools::{CONSUMER_GROUP_COMMAND, LEADER_ELECTION_COMMAND, TOPIC_COMMAND};
@@ -28,6 +29,7 @@ use std::sync::OnceLock;
 pub use cluster::{Hung, KafkaCluster, KafkaClusterBuilder};
 pub(crate) use node::java;
 pub use probe::PartitionState;
+pub use secure::{Pki, SASL_USER, SecureKafka};
 
 use crate::broker::{Broker, BrokerKind};
 use crate::process::deps_bin;
@@ -157,6 +159,11 @@ impl Kafka {
         self.cluster.restart(id)
     }
 
+    /// The address of the listener `name` ([`KafkaBuilder::listener`]).
+    pub fn listener_addr(&self, name: &str) -> Result<String> {
+        self.cluster.listener_addr(self.cluster.node_ids()[0], name)
+    }
+
     /// The cluster of one this node is.
     pub fn as_cluster(&self) -> &KafkaCluster {
         &self.cluster
@@ -187,6 +194,19 @@ impl KafkaBuilder {
     /// A broker property (wins over the fixture's defaults).
     pub fn config(mut self, key: &str, value: &str) -> Self {
         self.inner = self.inner.config(key, value);
+        self
+    }
+
+    /// A listener besides PLAINTEXT; see [`KafkaClusterBuilder::listener`].
+    pub fn listener(mut self, name: &str, protocol: &str) -> Self {
+        self.inner = self.inner.listener(name, protocol);
+        self
+    }
+
+    /// An argument for the storage format; see
+    /// [`KafkaClusterBuilder::format_arg`].
+    pub fn format_arg(mut self, arg: &str) -> Self {
+        self.inner = self.inner.format_arg(arg);
         self
     }
 

@@ -27,6 +27,11 @@ pub(crate) struct ClusterSpec {
     pub(crate) jvm_options: Vec<String>,
     /// Broker properties that override (or add to) the defaults.
     pub(crate) overrides: Vec<(String, String)>,
+    /// Listeners besides PLAINTEXT and CONTROLLER: name and security
+    /// protocol (each node gives each a port of its own).
+    pub(crate) listeners: Vec<(String, String)>,
+    /// Arguments added to `StorageTool format` (e.g. `--add-scram`).
+    pub(crate) format_args: Vec<String>,
 }
 
 /// A node's identity: what stays the same across restarts.
@@ -41,11 +46,19 @@ pub(crate) struct Node {
     paused: bool,
     starts: u32,
     dir: TempDir,
+    /// The port of each extra listener, in the order of
+    /// [`ClusterSpec::listeners`].
+    pub(crate) listener_ports: Vec<u16>,
 }
 
 impl Node {
     /// A node with its ports and directory, not yet started.
-    pub(crate) fn new(id: i32, port: u16, controller_port: u16) -> Result<Self> {
+    pub(crate) fn new(
+        id: i32,
+        port: u16,
+        controller_port: u16,
+        listener_ports: Vec<u16>,
+    ) -> Result<Self> {
         Ok(Self {
             id,
             port,
@@ -54,6 +67,7 @@ impl Node {
             paused: false,
             starts: 0,
             dir: TempDir::new(&format!("kafka{id}"))?,
+            listener_ports,
         })
     }
 
@@ -90,10 +104,17 @@ impl Node {
         ];
         jvm.extend(spec.jvm_options.iter().cloned());
         let config = self.config_path();
-        // sh -c SCRIPT kafka-node JAVA CLASSPATH CONFIG CLUSTER_ID FORMAT JVM...
-        let script = r#"java=$1 cp=$2 config=$3 cluster=$4 format=$5; shift 5
+        // One argument per line, read by xargs (POSIX sh has no arrays).
+        let format_args = self.dir.path().join("format.args");
+        let mut lines = String::new();
+        for a in &spec.format_args {
+            let _ = writeln!(lines, "{a}");
+        }
+        fs::write(&format_args, lines).map_err(|e| Error::io("writing format.args", e))?;
+        // sh -c SCRIPT kafka-node JAVA CLASSPATH CONFIG CLUSTER_ID FORMAT FORMAT_ARGS JVM...
+        let script = r#"java=$1 cp=$2 config=$3 cluster=$4 format=$5 fargs=$6; shift 6
 if [ "$format" = 1 ]; then
-  "$java" "$@" -cp "$cp" kafka.tools.StorageTool format -t "$cluster" -c "$config" || exit 90
+  xargs -d '\n' -a "$fargs" "$java" "$@" -cp "$cp" kafka.tools.StorageTool format -t "$cluster" -c "$config" || exit 90
 fi
 exec "$java" "$@" -cp "$cp" kafka.Kafka "$config""#;
         let mut args = vec![
@@ -105,6 +126,7 @@ exec "$java" "$@" -cp "$cp" kafka.Kafka "$config""#;
             config.display().to_string(),
             spec.cluster_id.clone(),
             if self.starts == 0 { "1" } else { "0" }.to_string(),
+            format_args.display().to_string(),
         ];
         args.extend(jvm);
         let log = self.dir.path().join(format!("kafka-{}.log", self.starts));
@@ -117,26 +139,25 @@ exec "$java" "$@" -cp "$cp" kafka.Kafka "$config""#;
     }
 
     fn write_config(&self, spec: &ClusterSpec) -> Result<()> {
+        let mut listeners = format!(
+            "PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}",
+            self.port, self.controller_port
+        );
+        let mut advertised = format!("PLAINTEXT://127.0.0.1:{}", self.port);
+        let mut protocols = "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT".to_string();
+        for ((name, protocol), port) in spec.listeners.iter().zip(&self.listener_ports) {
+            let _ = write!(listeners, ",{name}://127.0.0.1:{port}");
+            let _ = write!(advertised, ",{name}://127.0.0.1:{port}");
+            let _ = write!(protocols, ",{name}:{protocol}");
+        }
         let mut props: Vec<(String, String)> = vec![
             ("process.roles".into(), "broker,controller".into()),
             ("node.id".into(), self.id.to_string()),
             ("controller.quorum.voters".into(), spec.voters.clone()),
-            (
-                "listeners".into(),
-                format!(
-                    "PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}",
-                    self.port, self.controller_port
-                ),
-            ),
-            (
-                "advertised.listeners".into(),
-                format!("PLAINTEXT://127.0.0.1:{}", self.port),
-            ),
+            ("listeners".into(), listeners),
+            ("advertised.listeners".into(), advertised),
             ("controller.listener.names".into(), "CONTROLLER".into()),
-            (
-                "listener.security.protocol.map".into(),
-                "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT".into(),
-            ),
+            ("listener.security.protocol.map".into(), protocols),
             ("inter.broker.listener.name".into(), "PLAINTEXT".into()),
             ("log.dirs".into(), self.data_dir().display().to_string()),
             ("num.partitions".into(), "1".into()),
