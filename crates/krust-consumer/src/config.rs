@@ -9,6 +9,7 @@ use std::time::Duration;
 use krust_group::assignor::{
     Assignor, CooperativeStickyAssignor, RangeAssignor, RoundRobinAssignor,
 };
+use krust_net::SecurityConfig;
 use krust_net::props;
 
 use crate::error::ConfigError;
@@ -107,6 +108,9 @@ pub struct ConsumerConfig {
     /// `bootstrap.timeout.ms` (krust's own; default 30 s): give up
     /// connecting to the bootstrap servers after this long.
     pub bootstrap_timeout: Duration,
+    /// TLS and SASL (`security.protocol`, `sasl.*`, `ssl.*`); its
+    /// `Debug` never shows a secret.
+    pub security: SecurityConfig,
 }
 
 impl std::fmt::Debug for ConsumerConfig {
@@ -117,6 +121,7 @@ impl std::fmt::Debug for ConsumerConfig {
             .field("enable_auto_commit", &self.enable_auto_commit)
             .field("auto_offset_reset", &self.auto_offset_reset)
             .field("ack_mode", &self.ack_mode)
+            .field("security", &self.security)
             .field(
                 "assignors",
                 &self.assignors.iter().map(|a| a.name()).collect::<Vec<_>>(),
@@ -151,6 +156,7 @@ impl Default for ConsumerConfig {
             metadata_max_age: Duration::from_secs(300),
             allow_auto_create_topics: true,
             bootstrap_timeout: Duration::from_secs(30),
+            security: SecurityConfig::default(),
         }
     }
 }
@@ -286,6 +292,9 @@ impl ConsumerConfigBuilder {
         };
         let flag = || props::boolean(v).map_err(|r| bad(&r));
         let c = &mut self.config;
+        if c.security.set(key, value)? {
+            return Ok(self);
+        }
         match key {
             "bootstrap.servers" | "metadata.broker.list" => {
                 if props::list(v).is_empty() {
@@ -382,6 +391,9 @@ impl ConsumerConfigBuilder {
     /// Check the settings hold together and return them.
     pub fn build(self) -> Result<ConsumerConfig, ConfigError> {
         let c = self.config;
+        // Refused now rather than at connect: missing credentials, a PEM
+        // file that does not read.
+        c.security.resolve()?;
         if c.bootstrap_servers.is_empty() {
             return Err(ConfigError::Conflict(
                 "bootstrap.servers is required".to_owned(),

@@ -170,6 +170,7 @@ impl Consumer {
                 // Every request's own timeout; a Fetch adds the
                 // fetch.max.wait.ms the broker may hold it (fetch/mod.rs).
                 request_timeout: cfg.request_timeout,
+                security: cfg.security.resolve()?,
                 ..ConnectionConfig::default()
             },
             bootstrap_timeout: cfg.bootstrap_timeout,

@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use krust_codec::records::Compression;
+use krust_net::SecurityConfig;
 use krust_net::props;
 
 use crate::error::ConfigError;
@@ -84,6 +85,9 @@ pub struct ProducerConfig {
     /// a missing one (it does when `auto.create.topics.enable=true`, Kafka's
     /// default); `send` waits for it up to `max.block.ms`.
     pub allow_auto_create_topics: bool,
+    /// TLS and SASL (`security.protocol`, `sasl.*`, `ssl.*`); its
+    /// `Debug` never shows a secret.
+    pub security: SecurityConfig,
 }
 
 impl ProducerConfig {
@@ -106,6 +110,7 @@ impl ProducerConfig {
 
     /// Check the rules that tie settings together (also run by `build`).
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.security.resolve()?;
         if self.bootstrap_servers.is_empty() {
             return Err(ConfigError::Conflict(
                 "bootstrap.servers is empty".to_owned(),
@@ -175,6 +180,7 @@ impl Default for ProducerConfigBuilder {
                 metadata_max_age: Duration::from_secs(300),
                 partitioner: PartitionerChoice::default(),
                 allow_auto_create_topics: true,
+                security: SecurityConfig::default(),
             },
             explicit: BTreeSet::new(),
         }
@@ -245,7 +251,7 @@ impl ProducerConfigBuilder {
 
     /// Set a property by its Kafka name. An unknown name or a value that
     /// does not parse is an error naming both.
-    pub fn set(self, key: &str, value: &str) -> Result<Self, ConfigError> {
+    pub fn set(mut self, key: &str, value: &str) -> Result<Self, ConfigError> {
         let v = value.trim();
         let bad = |reason: &str| ConfigError::BadValue {
             key: key.to_owned(),
@@ -254,6 +260,9 @@ impl ProducerConfigBuilder {
         };
         let ms = || props::millis(v).map_err(|r| bad(&r));
         let size = || props::positive(v).map_err(|r| bad(&r));
+        if self.config.security.set(key, value)? {
+            return Ok(self);
+        }
         Ok(match key {
             "bootstrap.servers" => {
                 if props::list(v).is_empty() {

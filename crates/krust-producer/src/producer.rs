@@ -64,6 +64,7 @@ impl Producer {
                 client_id: Some(config.client_id.clone()),
                 request_timeout: config.request_timeout,
                 max_in_flight: config.max_in_flight.max(1) + 4,
+                security: config.security.resolve()?,
                 ..ConnectionConfig::default()
             },
             bootstrap_timeout: config.max_block.min(Duration::from_secs(30)),
