@@ -93,7 +93,8 @@ pub struct Admin {
 }
 
 impl Admin {
-    /// Bootstrap a pool with `config` and wrap it.
+    /// Bootstrap a pool with `config` and wrap it. Settings by Kafka
+    /// property names, security included: [`PoolConfig::from_properties`].
     pub async fn connect(config: PoolConfig) -> Result<Admin, Error> {
         Ok(Admin::from_pool(Pool::bootstrap(config).await?))
     }

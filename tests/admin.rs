@@ -296,3 +296,37 @@ async fn wait_for_leaders(admin: &Admin, kind: &str, topic: &str) -> Vec<krust::
         }
     }
 }
+
+/// The admin client over SASL_SSL, configured by the Kafka property names
+/// (`PoolConfig::from_properties`), on Kafka 4.4.0 enforcing it.
+#[tokio::test]
+async fn admin_calls_over_sasl_ssl() {
+    let kafka = krust_testkit::SecureKafka::shared();
+    let (user, password) = krust_testkit::SASL_USER;
+    let addr = kafka.addr("SASL_SSL");
+    let ca = kafka.pki().ca().display().to_string();
+    let config = PoolConfig::from_properties([
+        ("bootstrap.servers", addr.as_str()),
+        ("security.protocol", "SASL_SSL"),
+        ("sasl.mechanism", "SCRAM-SHA-512"),
+        ("sasl.username", user),
+        ("sasl.password", password),
+        ("ssl.ca.location", ca.as_str()),
+    ])
+    .expect("admin properties");
+    let admin = Admin::connect(config).await.expect("admin over SASL_SSL");
+    let topic = unique("adminsec");
+    let results = admin
+        .create_topics(&[NewTopic::new(topic.clone(), 3)], Duration::from_secs(20))
+        .await
+        .expect("create over SASL_SSL");
+    assert!(results.iter().all(|(_, r)| r.is_ok()), "{results:?}");
+    let described = admin.describe_topics(&[&topic]).await.unwrap();
+    assert_eq!(described[0].partitions.len(), 3);
+    let cluster = admin.describe_cluster().await.unwrap();
+    assert_eq!(cluster.brokers.len(), 1);
+    assert_eq!(
+        format!("{}:{}", cluster.brokers[0].host, cluster.brokers[0].port),
+        addr
+    );
+}

@@ -135,9 +135,105 @@ pub fn boolean(v: &str) -> Result<bool, String> {
     }
 }
 
+impl crate::PoolConfig {
+    /// Settings of a pool (what an admin client needs) from Kafka property
+    /// names: `bootstrap.servers`, `client.id`, `request.timeout.ms`,
+    /// `socket.connection.setup.timeout.ms`, `metadata.max.age.ms`,
+    /// `connections.max.idle.ms`, `reconnect.backoff.ms`,
+    /// `reconnect.backoff.max.ms`, `bootstrap.timeout.ms`, and the security
+    /// properties (`security.protocol`, `sasl.*`, `ssl.*`).
+    pub fn from_properties<K, V>(
+        properties: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<crate::PoolConfig, ConfigError>
+    where
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let mut c = crate::PoolConfig::default();
+        let mut security = crate::SecurityConfig::default();
+        for (k, v) in properties {
+            let (key, value) = (k.as_ref(), v.as_ref());
+            if security.set(key, value)? {
+                continue;
+            }
+            let bad = |reason: String| ConfigError::BadValue {
+                key: key.to_owned(),
+                value: value.to_owned(),
+                reason,
+            };
+            let v = value.trim();
+            match key {
+                "bootstrap.servers" | "metadata.broker.list" => {
+                    c.bootstrap = list(v);
+                    if c.bootstrap.is_empty() {
+                        return Err(bad("expected host:port[,host:port...]".into()));
+                    }
+                }
+                "client.id" => c.connection.client_id = Some(v.to_owned()),
+                "request.timeout.ms" => c.connection.request_timeout = millis(v).map_err(bad)?,
+                "socket.connection.setup.timeout.ms" => {
+                    c.connection.connect_timeout = millis(v).map_err(bad)?;
+                }
+                "metadata.max.age.ms" => c.metadata_max_age = millis(v).map_err(bad)?,
+                "connections.max.idle.ms" => c.idle_timeout = millis(v).map_err(bad)?,
+                "reconnect.backoff.ms" => c.reconnect_backoff.initial = millis(v).map_err(bad)?,
+                "reconnect.backoff.max.ms" => c.reconnect_backoff.max = millis(v).map_err(bad)?,
+                "bootstrap.timeout.ms" => c.bootstrap_timeout = millis(v).map_err(bad)?,
+                _ => {
+                    return Err(ConfigError::UnknownKey {
+                        client: "admin",
+                        key: key.to_owned(),
+                        value: value.to_owned(),
+                    });
+                }
+            }
+        }
+        if c.bootstrap.is_empty() {
+            return Err(ConfigError::Conflict(
+                "bootstrap.servers is required".into(),
+            ));
+        }
+        c.connection.security = security.resolve()?;
+        Ok(c)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pool_is_configured_by_kafka_property_names() {
+        let c = crate::PoolConfig::from_properties([
+            ("bootstrap.servers", "a:1, b:2"),
+            ("request.timeout.ms", "5000"),
+            ("security.protocol", "SASL_PLAINTEXT"),
+            ("sasl.mechanism", "PLAIN"),
+            ("sasl.username", "u"),
+            ("sasl.password", "p"),
+        ])
+        .unwrap();
+        assert_eq!(c.bootstrap, ["a:1", "b:2"]);
+        assert_eq!(c.connection.request_timeout, Duration::from_millis(5000));
+        assert_eq!(
+            c.connection.security.protocol(),
+            crate::SecurityProtocol::SaslPlaintext
+        );
+        let e =
+            crate::PoolConfig::from_properties([("bootstrap.servers", "a:1"), ("lingr.ms", "5")])
+                .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                ConfigError::UnknownKey {
+                    client: "admin",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(crate::PoolConfig::from_properties([("client.id", "x")]).is_err());
+    }
 
     #[test]
     fn values_parse_and_refusals_say_why() {

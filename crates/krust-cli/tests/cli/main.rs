@@ -26,6 +26,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 mod consume;
+mod secure;
 mod usage;
 
 /// A session far longer than any test waits after a consumer exits: a
