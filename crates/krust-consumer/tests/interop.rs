@@ -32,10 +32,12 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use common::{Driven, PeerProc, consumer_config, create_topic, kafka_brokers, produce, wait_for};
+use common::{Driven, PeerProc, consumer_config, create_topic, kafka_brokers, wait_for};
 use krust_consumer::{Consumer, OffsetAndMetadata, TopicPartition};
 use krust_producer::ProducerRecord;
-use krust_testkit::{Broker, CONSUMER_GROUP_COMMAND, Capability, Kafka, unique};
+use krust_testkit::{
+    Broker, CONSUMER_GROUP_COMMAND, Capability, Kafka, SASL_USER, SecureKafka, unique,
+};
 
 const PARTITIONS: i32 = 6;
 const WAVE: usize = 200;
@@ -59,16 +61,88 @@ impl Peer {
     }
 
     /// Join `group` subscribed to `topic` with `strategy` (classic
-    /// protocol); it exits by itself after 140 s.
-    fn start(self, bootstrap: &str, group: &str, topic: &str, strategy: &str) -> PeerProc {
-        let args = [bootstrap, group, topic, strategy, "140"];
+    /// protocol) on `target`; it exits by itself after 140 s.
+    fn start(self, target: &Target<'_>, group: &str, topic: &str, strategy: &str) -> PeerProc {
+        let args = [target.bootstrap.as_str(), group, topic, strategy, "140"];
         match self {
-            Peer::Python => PeerProc::python("group_consumer.py", &args),
+            Peer::Python => {
+                assert!(
+                    target.security.is_empty(),
+                    "the Python peer takes no security settings"
+                );
+                PeerProc::python("group_consumer.py", &args)
+            }
             Peer::Java => {
                 let mut args = args.to_vec();
                 args.push("classic");
+                args.extend(target.java.iter().map(String::as_str));
                 PeerProc::java("JavaGroupConsumer", &args)
             }
+        }
+    }
+}
+
+/// Where the group meets: a broker's listener, and the settings each side
+/// needs for it (none on PLAINTEXT).
+struct Target<'a> {
+    broker: &'a dyn Broker,
+    bootstrap: String,
+    /// krust's properties for the listener.
+    security: Vec<(String, String)>,
+    /// The Java client's, as `KEY=VALUE`.
+    java: Vec<String>,
+}
+
+impl<'a> Target<'a> {
+    fn plaintext(broker: &'a dyn Broker) -> Target<'a> {
+        Target {
+            bootstrap: broker.bootstrap(),
+            broker,
+            security: Vec::new(),
+            java: Vec::new(),
+        }
+    }
+
+    /// The SASL_SSL listener with SCRAM-SHA-512, for both clients in the
+    /// forms their users write: krust's `sasl.username`/`sasl.password`
+    /// and `ssl.ca.location`, Java's JAAS line and PEM truststore.
+    fn sasl_ssl(kafka: &'a SecureKafka) -> Target<'a> {
+        let (user, password) = SASL_USER;
+        let ca = kafka.pki().ca().display().to_string();
+        let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+            v.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        Target {
+            broker: kafka.kafka(),
+            bootstrap: kafka.addr("SASL_SSL"),
+            security: pairs(&[
+                ("security.protocol", "SASL_SSL"),
+                ("sasl.mechanism", "SCRAM-SHA-512"),
+                ("sasl.username", user),
+                ("sasl.password", password),
+                ("ssl.ca.location", &ca),
+            ]),
+            java: [
+                "security.protocol=SASL_SSL".to_owned(),
+                "sasl.mechanism=SCRAM-SHA-512".to_owned(),
+                format!(
+                    "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule \
+                     required username=\"{user}\" password=\"{password}\";"
+                ),
+                "ssl.truststore.type=PEM".to_owned(),
+                format!("ssl.truststore.location={ca}"),
+            ]
+            .to_vec(),
+        }
+    }
+
+    fn name(&self) -> String {
+        if self.security.is_empty() {
+            self.broker.name()
+        } else {
+            format!("{} SASL_SSL", self.broker.name())
         }
     }
 }
@@ -137,28 +211,34 @@ fn firsts(records: &[(i32, i64)]) -> BTreeMap<i32, i64> {
     f
 }
 
-async fn mixed_group(broker: &dyn Broker, peer: Peer, strategy: &str) {
+async fn mixed_group(target: &Target<'_>, peer: Peer, strategy: &str) {
     let started = Instant::now();
+    let broker = target.broker;
     let topic = unique("krust-consumer-interop");
     let topic = topic.as_str();
     let tp = |p: i32| TopicPartition::new(topic, p);
     create_topic(broker, topic, PARTITIONS).await;
-    let b = broker.bootstrap();
+    let b = target.bootstrap.as_str();
+    let produce = |records| common::produce_with(b, &target.security, records);
     let group = unique(&format!("g-consumer-interop-{}-{strategy}", peer.name()));
-    let label = format!("{} {strategy} on {}", peer.name(), broker.name());
+    let label = format!("{} {strategy} on {}", peer.name(), target.name());
 
     // 1. krust alone: consumes wave 1 and commits it.
-    let mut reports = produce(&b, wave(topic, 0)).await;
+    let mut reports = produce(wave(topic, 0)).await;
     let ends1 = common::log_ends(&reports);
-    let cfg = consumer_config(
-        &b,
-        &[
-            ("group.id", group.as_str()),
-            ("partition.assignment.strategy", strategy),
-            ("enable.auto.commit", "false"),
-            ("auto.offset.reset", "earliest"),
-        ],
+    let mut extra = vec![
+        ("group.id", group.as_str()),
+        ("partition.assignment.strategy", strategy),
+        ("enable.auto.commit", "false"),
+        ("auto.offset.reset", "earliest"),
+    ];
+    extra.extend(
+        target
+            .security
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str())),
     );
+    let cfg = consumer_config(b, &extra);
     let k = Driven::start(common::subscribed(cfg, topic).await, true, |_| {}, |_| {});
     wait_for(
         "krust alone consumed and committed wave 1",
@@ -172,7 +252,7 @@ async fn mixed_group(broker: &dyn Broker, peer: Peer, strategy: &str) {
     .await;
 
     // 2. The peer joins.
-    let mut proc = peer.start(&b, &group, topic, strategy);
+    let mut proc = peer.start(target, &group, topic, strategy);
     let mut py = Seen::default();
     let mut stable_since: Option<(Instant, BTreeSet<i32>, BTreeSet<i32>)> = None;
     let t = Instant::now();
@@ -215,7 +295,7 @@ async fn mixed_group(broker: &dyn Broker, peer: Peer, strategy: &str) {
 
     // Wave 2 while both are in: each partition's records go to its owner.
     let k_mark2 = k.snapshot(|s| s.records.len());
-    reports.extend(produce(&b, wave(topic, WAVE)).await);
+    reports.extend(produce(wave(topic, WAVE)).await);
     let ends2 = common::log_ends(&reports);
     let want2: BTreeSet<(i32, i64)> = reports[WAVE..]
         .iter()
@@ -292,7 +372,7 @@ async fn mixed_group(broker: &dyn Broker, peer: Peer, strategy: &str) {
         "{label}: peer processed all of wave 2 of its partitions"
     );
     let k_mark3 = k.snapshot(|s| s.records.len());
-    reports.extend(produce(&b, wave(topic, 2 * WAVE)).await);
+    reports.extend(produce(wave(topic, 2 * WAVE)).await);
     let ends3 = common::log_ends(&reports);
     let committed = k.committed(py_parts.iter().map(|p| tp(*p)).collect()).await;
     assert_eq!(
@@ -385,15 +465,18 @@ async fn mixed_group(broker: &dyn Broker, peer: Peer, strategy: &str) {
 
 async fn mixed_groups(peer: Peer, strategy: &str) {
     for broker in kafka_brokers(Capability::ClassicGroups) {
-        tokio::time::timeout(BOUND, mixed_group(&*broker, peer, strategy))
-            .await
-            .unwrap_or_else(|_| {
-                panic!(
-                    "{} {strategy} on {}: not done within {BOUND:?}",
-                    peer.name(),
-                    broker.name()
-                )
-            });
+        tokio::time::timeout(
+            BOUND,
+            mixed_group(&Target::plaintext(&*broker), peer, strategy),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "{} {strategy} on {}: not done within {BOUND:?}",
+                peer.name(),
+                broker.name()
+            )
+        });
     }
 }
 
@@ -405,6 +488,19 @@ async fn java_mixed_group_range() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn java_mixed_group_cooperative_sticky() {
     mixed_groups(Peer::Java, "cooperative-sticky").await;
+}
+
+/// The same with both clients over SASL_SSL (SCRAM-SHA-512) on Kafka
+/// 4.4.0 enforcing it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn java_mixed_group_over_sasl_ssl() {
+    let target = Target::sasl_ssl(SecureKafka::shared());
+    tokio::time::timeout(
+        BOUND,
+        mixed_group(&target, Peer::Java, "cooperative-sticky"),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("java over SASL_SSL: not done within {BOUND:?}"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -481,7 +577,7 @@ async fn consumer_groups_describe_reports_krust_commits() {
             .flat_map(|p| (0..10 * (p + 1)).map(move |i| (p, i)))
             .map(|(p, i)| ProducerRecord::new(&*topic, format!("{p}-{i}")).partition(p))
             .collect();
-        let ends = common::log_ends(&produce(&b, records).await);
+        let ends = common::log_ends(&common::produce(&b, records).await);
         assert_eq!(ends, BTreeMap::from([(0, 10), (1, 20), (2, 30)]));
         let cfg = consumer_config(
             &b,

@@ -62,7 +62,7 @@ public final class JavaGroupConsumer {
 
     public static void main(String[] args) throws Exception {
         if (args.length < 5) {
-            System.err.println("usage: JavaGroupConsumer BOOTSTRAP GROUP TOPIC STRATEGY DEADLINE_S [classic|consumer]");
+            System.err.println("usage: JavaGroupConsumer BOOTSTRAP GROUP TOPIC STRATEGY DEADLINE_S [classic|consumer [KEY=VALUE...]]");
             System.exit(2);
         }
         String bootstrap = args[0], group = args[1], topic = args[2], strategy = args[3];
@@ -84,6 +84,15 @@ public final class JavaGroupConsumer {
         props.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
         props.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
         props.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        // Client properties after the protocol (security.protocol, sasl.*, ssl.*).
+        for (int i = 6; i < args.length; i++) {
+            int eq = args[i].indexOf('=');
+            if (eq <= 0) {
+                System.err.println("expected KEY=VALUE, got " + args[i]);
+                System.exit(2);
+            }
+            props.put(args[i].substring(0, eq), args[i].substring(eq + 1));
+        }
 
         KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(props);
         c.subscribe(List.of(topic), new ConsumerRebalanceListener() {

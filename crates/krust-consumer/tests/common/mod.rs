@@ -126,6 +126,16 @@ pub async fn produce(bootstrap: &str, records: Vec<ProducerRecord>) -> Vec<Recor
     produce_batched(bootstrap, records, 16_384).await
 }
 
+/// [`produce`] with extra producer properties (`security.protocol` and
+/// friends).
+pub async fn produce_with(
+    bootstrap: &str,
+    props: &[(String, String)],
+    records: Vec<ProducerRecord>,
+) -> Vec<RecordMetadata> {
+    produce_configured(bootstrap, 16_384, props, records).await
+}
+
 /// [`produce`] in record batches of at most `batch_size` bytes: a fetch
 /// returns whole batches, so small ones make a consumer fetch often.
 pub async fn produce_batched(
@@ -133,16 +143,27 @@ pub async fn produce_batched(
     records: Vec<ProducerRecord>,
     batch_size: usize,
 ) -> Vec<RecordMetadata> {
-    let config = ProducerConfig::builder()
+    produce_configured(bootstrap, batch_size, &[], records).await
+}
+
+async fn produce_configured(
+    bootstrap: &str,
+    batch_size: usize,
+    props: &[(String, String)],
+    records: Vec<ProducerRecord>,
+) -> Vec<RecordMetadata> {
+    let mut builder = ProducerConfig::builder()
         .bootstrap_servers([bootstrap])
         .batch_size(batch_size)
         .linger(Duration::from_millis(5))
         .retry_backoff(Duration::from_millis(20))
         .retry_backoff_max(Duration::from_millis(200))
         .request_timeout(Duration::from_secs(5))
-        .delivery_timeout(Duration::from_secs(30))
-        .build()
-        .expect("producer config");
+        .delivery_timeout(Duration::from_secs(30));
+    for (k, v) in props {
+        builder = builder.set(k, v).expect("producer property");
+    }
+    let config = builder.build().expect("producer config");
     let producer = Producer::new(config).await.expect("producer");
     let mut futures = Vec::with_capacity(records.len());
     for r in records {
