@@ -20,7 +20,9 @@ use tracing::Instrument;
 
 use crate::error::{Error, ProtocolViolation};
 use crate::security::sasl::{self, SaslCredentials};
-use crate::security::{Security, TlsFailure, Transport, tls_failure_of};
+#[cfg(feature = "tls")]
+use crate::security::tls_failure_of;
+use crate::security::{Security, Transport};
 use crate::task::{self, Command, Shared};
 use crate::throttle::ThrottleTime;
 use crate::versions::{self, API_VERSIONS_FIRST, ApiVersions, Outcome};
@@ -142,18 +144,18 @@ impl Connection {
     /// alert after the handshake: TLS 1.3 servers refuse a client
     /// certificate then) as the [`Error::Tls`] it is.
     fn tls_cause(&self, e: Error, config: &ConnectionConfig) -> Error {
-        match &e {
-            Error::Io { broker, source } if config.security.tls().is_some() => {
-                match tls_failure_of(source, crate::security::host_of(broker)) {
-                    Some(cause) => Error::Tls {
-                        broker: broker.clone(),
-                        cause,
-                    },
-                    None => e,
-                }
-            }
-            _ => e,
+        #[cfg(feature = "tls")]
+        if let Error::Io { broker, source } = &e
+            && config.security.tls().is_some()
+            && let Some(cause) = tls_failure_of(source, crate::security::host_of(broker))
+        {
+            return Error::Tls {
+                broker: broker.clone(),
+                cause,
+            };
         }
+        let _ = config;
+        e
     }
 
     /// SASL authentication when the configuration has it, and the
@@ -259,7 +261,7 @@ impl Connection {
                     .await?;
                 Ok(conn)
             }
-            Err(e) if config.security.tls().is_some() => Err(conn.tls_cause(e, config)),
+            Err(e) if config.security.protocol().uses_tls() => Err(conn.tls_cause(e, config)),
             // Only a lost connection or a timeout can hide a cut reply;
             // any other error already says what the peer did.
             Err(e) => match conn
@@ -659,16 +661,18 @@ async fn open(
                 format!("no connection within {connect_timeout:?}"),
             )),
         })??;
-    let Some(tls) = config.security.tls() else {
-        return Ok(Transport::Plain(tcp));
-    };
-    match tokio::time::timeout(handshake_timeout, tls.connect(addr, tcp)).await {
-        Ok(stream) => Ok(Transport::Tls(Box::new(stream?))),
-        Err(_) => Err(Error::Tls {
-            broker: addr.to_owned(),
-            cause: TlsFailure::NoAnswer(handshake_timeout),
-        }),
+    #[cfg(feature = "tls")]
+    if let Some(tls) = config.security.tls() {
+        return match tokio::time::timeout(handshake_timeout, tls.connect(addr, tcp)).await {
+            Ok(stream) => Ok(Transport::Tls(Box::new(stream?))),
+            Err(_) => Err(Error::Tls {
+                broker: addr.to_owned(),
+                cause: crate::security::TlsFailure::NoAnswer(handshake_timeout),
+            }),
+        };
     }
+    let _ = (config, handshake_timeout);
+    Ok(Transport::Plain(tcp))
 }
 
 async fn tcp_connect(addr: &str) -> Result<TcpStream, Error> {

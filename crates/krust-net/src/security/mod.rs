@@ -16,7 +16,9 @@ pub(crate) mod oauth;
 pub(crate) mod sasl;
 pub(crate) mod scram;
 mod secret;
+#[cfg(feature = "tls")]
 mod tls;
+mod tls_failure;
 mod transport;
 
 use std::fmt;
@@ -29,7 +31,7 @@ pub use oauth::{OAuthToken, TokenFuture, TokenProvider, UnsecuredJwt};
 pub use sasl::SaslFailure;
 pub use scram::{ScramError, ScramHash};
 pub use secret::{Secret, is_secret_key};
-pub use tls::TlsFailure;
+pub use tls_failure::TlsFailure;
 pub(crate) use transport::Transport;
 
 use crate::props::{self, ConfigError};
@@ -335,11 +337,19 @@ impl SecurityConfig {
     /// Check the settings, read the PEM files and build the TLS
     /// configuration.
     pub fn resolve(&self) -> Result<Security, ConfigError> {
+        #[cfg(feature = "tls")]
         let tls = if self.protocol.uses_tls() {
             Some(tls::TlsConnector::new(&self.tls)?)
         } else {
             None
         };
+        #[cfg(not(feature = "tls"))]
+        if self.protocol.uses_tls() {
+            return Err(ConfigError::Conflict(format!(
+                "security.protocol={} needs TLS, and krust was built without its `tls` feature",
+                self.protocol
+            )));
+        }
         let sasl = if self.protocol.uses_sasl() {
             Some(self.credentials()?)
         } else {
@@ -360,6 +370,7 @@ impl SecurityConfig {
         };
         Ok(Security {
             protocol: self.protocol,
+            #[cfg(feature = "tls")]
             tls,
             sasl,
         })
@@ -487,6 +498,7 @@ impl SecurityConfig {
 #[derive(Clone, Debug, Default)]
 pub struct Security {
     protocol: SecurityProtocol,
+    #[cfg(feature = "tls")]
     tls: Option<tls::TlsConnector>,
     sasl: Option<SaslCredentials>,
 }
@@ -502,6 +514,7 @@ impl Security {
         self.protocol
     }
 
+    #[cfg(feature = "tls")]
     pub(crate) fn tls(&self) -> Option<&tls::TlsConnector> {
         self.tls.as_ref()
     }
@@ -511,6 +524,7 @@ impl Security {
     }
 }
 
+#[cfg(feature = "tls")]
 pub(crate) use tls::{failure_of as tls_failure_of, host_of};
 
 #[cfg(test)]
@@ -606,10 +620,13 @@ mod tests {
             ("security.protocol", "SSL"),
             ("ssl.ca.location", "/nonexistent/ca.pem"),
         ]);
+        #[cfg(feature = "tls")]
         assert!(
             missing.contains("ssl.ca.location") && missing.contains("/nonexistent/ca.pem"),
             "{missing}"
         );
+        #[cfg(not(feature = "tls"))]
+        assert!(missing.contains("without its `tls` feature"), "{missing}");
         let mut c = SecurityConfig::new();
         assert_eq!(c.set("linger.ms", "5"), Ok(false));
     }

@@ -19,63 +19,9 @@ use rustls::{
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
-use super::{PemSource, TlsSettings};
+use super::{PemSource, TlsFailure, TlsSettings};
 use crate::error::Error;
 use crate::props::ConfigError;
-
-/// Why a TLS handshake failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum TlsFailure {
-    /// The broker's certificate does not chain to a trusted CA
-    /// (`ssl.ca.location`).
-    #[error(
-        "the broker's certificate is not trusted ({0}); is ssl.ca.location the CA that signed it?"
-    )]
-    Untrusted(String),
-    /// The broker's certificate has expired or is not valid yet.
-    #[error("the broker's certificate is outside its validity period ({0})")]
-    Expired(String),
-    /// The broker's certificate is not issued for the host connected to.
-    #[error(
-        "the broker's certificate is not valid for {host} (hostname verification; ssl.endpoint.identification.algorithm=none turns it off)"
-    )]
-    HostnameMismatch {
-        /// The host name or address connected to.
-        host: String,
-    },
-    /// The peer answered with bytes that are not TLS.
-    #[error(
-        "the peer does not speak TLS ({0}); is it a PLAINTEXT listener? then set security.protocol=PLAINTEXT or SASL_PLAINTEXT"
-    )]
-    NotTls(String),
-    /// The peer closed the connection during the handshake: what a
-    /// Kafka PLAINTEXT listener does to a TLS ClientHello.
-    #[error(
-        "the peer closed the connection during the handshake; is it a PLAINTEXT listener (then set security.protocol=PLAINTEXT or SASL_PLAINTEXT)?"
-    )]
-    Closed,
-    /// The broker refused the handshake with an alert; `bad_certificate`
-    /// or `certificate_required` mean it refused our client certificate.
-    #[error("the broker sent the alert {alert}{hint}", alert = .0, hint = client_cert_hint(.0))]
-    Alert(String),
-    /// The peer accepted the TCP connection and did not answer the
-    /// ClientHello in time: a hung broker (retried, as a timeout is).
-    #[error("no answer to the TLS ClientHello within {0:?}")]
-    NoAnswer(std::time::Duration),
-    /// Anything else rustls reported.
-    #[error("{0}")]
-    Other(String),
-}
-
-fn client_cert_hint(alert: &str) -> &'static str {
-    match alert {
-        "BadCertificate" | "CertificateRequired" | "UnknownCA" | "CertificateUnknown" => {
-            ": it refused our client certificate (ssl.certificate.location, ssl.key.location)"
-        }
-        _ => "",
-    }
-}
 
 /// The client side of TLS, built once per client from its settings.
 #[derive(Clone)]
@@ -89,10 +35,21 @@ impl std::fmt::Debug for TlsConnector {
     }
 }
 
-fn provider() -> Arc<CryptoProvider> {
-    CryptoProvider::get_default()
-        .cloned()
-        .unwrap_or_else(|| Arc::new(rustls_graviola::default_provider()))
+/// The process's default provider when the application installed one,
+/// else graviola's where it runs (x86_64, aarch64).
+fn provider() -> Result<Arc<CryptoProvider>, ConfigError> {
+    if let Some(p) = CryptoProvider::get_default() {
+        return Ok(p.clone());
+    }
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    return Ok(Arc::new(rustls_graviola::default_provider()));
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    Err(ConfigError::Conflict(
+        "TLS on this architecture needs a rustls CryptoProvider installed as the process \
+         default (rustls::crypto::CryptoProvider::install_default, e.g. ring's or \
+         aws-lc-rs's): graviola, the built-in one, serves x86_64 and aarch64 only"
+            .into(),
+    ))
 }
 
 fn read_pem(source: &PemSource, key: &'static str) -> Result<Vec<u8>, ConfigError> {
@@ -170,7 +127,7 @@ fn private_key(
 
 impl TlsConnector {
     pub(crate) fn new(settings: &TlsSettings) -> Result<TlsConnector, ConfigError> {
-        let provider = provider();
+        let provider = provider()?;
         let mut roots = RootCertStore::empty();
         match &settings.ca {
             Some(ca) => {
