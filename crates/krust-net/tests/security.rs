@@ -160,6 +160,31 @@ fn mutual_tls_with_a_client_certificate() {
             pem(kafka.pki().client_key()),
         ),
     );
+    // An encrypted key with its passphrase (`ssl.key.password`).
+    let pki = kafka.pki();
+    works(
+        kafka.addr("SSL"),
+        ssl()
+            .client_cert_files(pki.client_cert(), pki.client_key_encrypted())
+            .key_password(krust_testkit::Pki::KEY_PASSWORD),
+    );
+    let wrong = ssl()
+        .client_cert_files(pki.client_cert(), pki.client_key_encrypted())
+        .key_password("not-it")
+        .resolve()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        wrong.contains("ssl.key.location") && wrong.contains("wrong ssl.key.password"),
+        "{wrong}"
+    );
+    assert!(!wrong.contains("not-it"), "{wrong}");
+    let none = ssl()
+        .client_cert_files(pki.client_cert(), pki.client_key_encrypted())
+        .resolve()
+        .unwrap_err()
+        .to_string();
+    assert!(none.contains("set ssl.key.password"), "{none}");
     // No certificate, or one the broker's CA did not sign: refused.
     fails(kafka.addr("SSL"), ssl(), "no client certificate", |e| {
         matches!(

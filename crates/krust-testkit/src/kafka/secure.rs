@@ -67,6 +67,16 @@ impl Pki {
         self.path("client.key")
     }
 
+    /// [`Pki::client_key`] encrypted (PKCS#8, PBKDF2-SHA256 and
+    /// AES-256-CBC, as `openssl pkcs8 -topk8 -v2 aes-256-cbc` writes it)
+    /// with [`Pki::KEY_PASSWORD`].
+    pub fn client_key_encrypted(&self) -> PathBuf {
+        self.path("client.enc.key")
+    }
+
+    /// The passphrase of [`Pki::client_key_encrypted`].
+    pub const KEY_PASSWORD: &'static str = "key-passphrase";
+
     /// A client certificate signed by [`Pki::other_ca`], and its key.
     pub fn stranger(&self) -> (PathBuf, PathBuf) {
         (self.path("stranger.pem"), self.path("stranger.key"))
@@ -112,6 +122,7 @@ impl Pki {
         let (cert, key) = leaf("krust-client", &ca, false, false)?;
         pki.write("client.pem", &cert)?;
         pki.write("client.key", &key)?;
+        pki.write("client.enc.key", &encrypt(&key, Self::KEY_PASSWORD)?)?;
         let (cert, key) = leaf("stranger", &other, false, false)?;
         pki.write("stranger.pem", &cert)?;
         pki.write("stranger.key", &key)?;
@@ -121,6 +132,27 @@ impl Pki {
     fn write(&self, name: &str, text: &str) -> Result<()> {
         fs::write(self.path(name), text).map_err(|e| Error::io(&format!("writing {name}"), e))
     }
+}
+
+/// A PEM PKCS#8 key encrypted with `password`.
+fn encrypt(key_pem: &str, password: &str) -> Result<String> {
+    use pkcs8::der::Decode as _;
+    let fail = |e: &dyn std::fmt::Display| Error::new(format!("encrypting the client key: {e}"));
+    let (_, doc) = pkcs8::SecretDocument::from_pem(key_pem).map_err(|e| fail(&e))?;
+    let info = pkcs8::PrivateKeyInfo::from_der(doc.as_bytes()).map_err(|e| fail(&e))?;
+    let mut salt = [0u8; 16];
+    let mut iv = [0u8; 16];
+    getrandom::fill(&mut salt).map_err(|e| fail(&e))?;
+    getrandom::fill(&mut iv).map_err(|e| fail(&e))?;
+    let params = pkcs8::pkcs5::pbes2::Parameters::pbkdf2_sha256_aes256cbc(2048, &salt, &iv)
+        .map_err(|e| fail(&e))?;
+    let encrypted = info
+        .encrypt_with_params(params, password)
+        .map_err(|e| fail(&e))?;
+    encrypted
+        .to_pem("ENCRYPTED PRIVATE KEY", pkcs8::LineEnding::LF)
+        .map(|p| p.to_string())
+        .map_err(|e| fail(&e))
 }
 
 fn ca_params(name: &str) -> CertificateParams {
