@@ -22,7 +22,7 @@ const WINDOW: usize = 65_536;
 
 /// Produce `s.records` values of `s.size` bytes to `topic` and return each
 /// partition's log end offset, checked against the delivery reports.
-fn fill(s: &Settings, bootstrap: &str, topic: &str) -> BTreeMap<i32, i64> {
+pub(crate) fn fill(s: &Settings, bootstrap: &str, topic: &str) -> BTreeMap<i32, i64> {
     let pool = Bytes::from(crate::value_pool(s.size));
     let values: Vec<Bytes> = (0..pool.len() / s.size)
         .map(|i| pool.slice(i * s.size..(i + 1) * s.size))
@@ -116,7 +116,7 @@ pub fn consume(s: Settings) {
 }
 
 /// Every produced record seen exactly once, with its whole value.
-fn verify(r: &RunResult, n: u64, size: usize) {
+pub(crate) fn verify(r: &RunResult, n: u64, size: usize) {
     let c = &r.client;
     assert!(r.note.is_empty(), "{c}: {}", r.note);
     assert_eq!(r.missing, 0, "{c}: produced records never seen");
@@ -129,11 +129,11 @@ fn verify(r: &RunResult, n: u64, size: usize) {
 /// Records per second once records flow (from the first record to the
 /// last), which leaves out the group join that Tansu holds for
 /// `session.timeout.ms / 2`.
-fn rate(r: &RunResult) -> f64 {
+pub(crate) fn rate(r: &RunResult) -> f64 {
     r.records as f64 / (r.wall - r.join)
 }
 
-fn summary(r: &RunResult) -> String {
+pub(crate) fn summary(r: &RunResult) -> String {
     format!(
         "{:<9} {:>10.0} rec/s after the first record ({:.2} s to it, {:.2} s in all); cpu {:.2} s \
          (user {:.2} sys {:.2}; poll-loop thread {:.2}, other threads {:.2}) = {:.2} µs/rec; \

@@ -89,7 +89,14 @@ impl Seen {
     }
 }
 
-pub fn run(s: &Settings, bootstrap: &str, topic: &str, group: &str, expect: &str) -> RunResult {
+pub fn run(
+    s: &Settings,
+    bootstrap: &str,
+    topic: &str,
+    group: &str,
+    expect: &str,
+    props: &[(String, String)],
+) -> RunResult {
     let rt = crate::runtime(s);
     let mut seen = Seen::new(expect);
     let n = seen.expected();
@@ -103,7 +110,7 @@ pub fn run(s: &Settings, bootstrap: &str, topic: &str, group: &str, expect: &str
     // described on stderr).
     let mut stalls = 0u32;
     let consumer = rt.block_on(async {
-        let config = ConsumerConfig::from_properties([
+        let base = [
             ("bootstrap.servers", bootstrap),
             ("group.id", group),
             ("client.id", "krust-bench"),
@@ -111,7 +118,11 @@ pub fn run(s: &Settings, bootstrap: &str, topic: &str, group: &str, expect: &str
             ("auto.offset.reset", "earliest"),
             // Tansu holds JoinGroup for session.timeout.ms / 2.
             ("session.timeout.ms", "6000"),
-        ])
+        ];
+        let config = ConsumerConfig::from_properties(
+            base.into_iter()
+                .chain(props.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+        )
         .expect("consumer config");
         let mut consumer = Consumer::new(config).await.expect("consumer");
         consumer.subscribe([topic]).expect("subscribe");

@@ -27,6 +27,7 @@
 //! ```
 
 mod consume;
+mod consume_security;
 mod cpu;
 mod krust_consume;
 mod krust_run;
@@ -115,7 +116,7 @@ fn client_command(
     peer_script: &Path,
 ) -> Command {
     let mut c = match client {
-        "krust" => {
+        c if c.starts_with("krust") => {
             let mut c = Command::new(exe);
             c.arg(child);
             c
@@ -166,7 +167,7 @@ fn parse(args: &[String]) -> (Settings, Vec<(String, String)>) {
             "--clients" => s.clients = v.split(',').map(str::to_owned).collect(),
             "--python" => s.python = PathBuf::from(v),
             // Child-only settings.
-            "--bootstrap" | "--topic" | "--pool" | "--group" | "--expect" => {
+            "--bootstrap" | "--topic" | "--pool" | "--group" | "--expect" | "--prop" => {
                 extra.push((flag.trim_start_matches("--").to_owned(), v.clone()))
             }
             _ => usage(),
@@ -180,6 +181,7 @@ fn main() {
     match args.first().map(String::as_str) {
         Some("produce") => produce(parse(&args[1..]).0),
         Some("consume") => consume::consume(parse(&args[1..]).0),
+        Some("consume-security") => consume_security::run(parse(&args[1..]).0),
         // Internal: one krust run in this (child) process.
         Some(child @ ("krust-child" | "krust-consume-child")) => {
             let (s, extra) = parse(&args[1..]);
@@ -193,12 +195,22 @@ fn main() {
             let r = if child == "krust-child" {
                 krust_run::run(&s, &get("bootstrap"), &get("topic"), &get("pool"))
             } else {
+                // Consumer properties `KEY=VALUE` (security.protocol, ...).
+                let props: Vec<(String, String)> = extra
+                    .iter()
+                    .filter(|(n, _)| n == "prop")
+                    .map(|(_, kv)| match kv.split_once('=') {
+                        Some((k, v)) => (k.to_owned(), v.to_owned()),
+                        None => usage(),
+                    })
+                    .collect();
                 krust_consume::run(
                     &s,
                     &get("bootstrap"),
                     &get("topic"),
                     &get("group"),
                     &get("expect"),
+                    &props,
                 )
             };
             println!("{}", r.to_line());

@@ -197,6 +197,13 @@ impl KafkaBuilder {
         self
     }
 
+    /// Replace the extra JVM options; see
+    /// [`KafkaClusterBuilder::jvm_options`].
+    pub fn jvm_options(mut self, options: &[&str]) -> Self {
+        self.inner = self.inner.jvm_options(options);
+        self
+    }
+
     /// A listener besides PLAINTEXT; see [`KafkaClusterBuilder::listener`].
     pub fn listener(mut self, name: &str, protocol: &str) -> Self {
         self.inner = self.inner.listener(name, protocol);
