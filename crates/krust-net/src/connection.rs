@@ -168,7 +168,8 @@ impl Connection {
         let Some(creds) = config.security.sasl() else {
             return Ok(());
         };
-        let lifetime = sasl::authenticate(self, creds, timeout).await?;
+        let v0 = config.security.sasl_handshake_v0();
+        let lifetime = sasl::authenticate(self, creds, v0, timeout).await?;
         if let Some(lifetime) = lifetime {
             self.reauthenticate_within(lifetime, creds.clone(), config.request_timeout);
         }
@@ -194,7 +195,7 @@ impl Connection {
                     return;
                 };
                 let _exclusive = gate.write().await;
-                match sasl::authenticate(&conn, &creds, timeout).await {
+                match sasl::authenticate(&conn, &creds, false, timeout).await {
                     Ok(Some(next)) => {
                         tracing::debug!(
                             broker = conn.addr(),
@@ -542,15 +543,48 @@ impl Connection {
                 timeout,
             },
             gated,
+            false,
+        )
+        .await
+    }
+
+    /// After SaslHandshake v0: send one raw SASL token (length-prefixed, no
+    /// request header) and wait for the broker's raw token.
+    pub(crate) async fn raw_sasl_token(
+        &self,
+        token: &[u8],
+        timeout: Duration,
+    ) -> Result<Bytes, Error> {
+        let len = i32::try_from(token.len()).map_err(|_| Error::Encode {
+            api: ApiKey::SaslHandshake,
+            source: krust_codec::EncodeError::TooLong {
+                what: "SASL token",
+                length: token.len(),
+            },
+        })?;
+        let mut frame = BytesMut::with_capacity(4 + token.len());
+        frame.extend_from_slice(&len.to_be_bytes());
+        frame.extend_from_slice(token);
+        self.round_trip_as(
+            RawRequest {
+                api: ApiKey::SaslHandshake,
+                version: 0,
+                frame: frame.freeze(),
+                correlation_id: self.next_correlation_id(),
+                expect_response: true,
+                timeout: Some(timeout),
+            },
+            false,
+            true,
         )
         .await
     }
 
     async fn round_trip(&self, req: RawRequest) -> Result<Bytes, Error> {
-        self.round_trip_as(req, true).await
+        self.round_trip_as(req, true, false).await
     }
 
-    async fn round_trip_as(&self, req: RawRequest, gated: bool) -> Result<Bytes, Error> {
+    async fn round_trip_as(&self, req: RawRequest, gated: bool, raw: bool) -> Result<Bytes, Error> {
         let span = tracing::debug_span!(
             "kafka_request",
             api = %req.api,
@@ -559,10 +593,17 @@ impl Connection {
             broker = %self.addr(),
             correlation_id = req.correlation_id,
         );
-        self.round_trip_inner(req, gated).instrument(span).await
+        self.round_trip_inner(req, gated, raw)
+            .instrument(span)
+            .await
     }
 
-    async fn round_trip_inner(&self, req: RawRequest, gated: bool) -> Result<Bytes, Error> {
+    async fn round_trip_inner(
+        &self,
+        req: RawRequest,
+        gated: bool,
+        raw: bool,
+    ) -> Result<Bytes, Error> {
         // Counted until this future completes or is dropped.
         let _waiting = Waiting::count(&self.inner.waiting);
         let started = Instant::now();
@@ -574,6 +615,7 @@ impl Connection {
             frame: req.frame,
             correlation_id: req.correlation_id,
             expect_response: req.expect_response,
+            raw,
             reply,
         };
         let wait = async {

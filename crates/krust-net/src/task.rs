@@ -43,6 +43,10 @@ pub(crate) struct Command {
     /// False for requests the broker does not answer (Produce with acks=0):
     /// the reply channel then completes once the frame is written.
     pub expect_response: bool,
+    /// A raw SASL token (after SaslHandshake v0): its reply is a bare
+    /// length-prefixed token with no header, so no correlation id is
+    /// checked.
+    pub raw: bool,
     /// Where the reply frame (header and body) goes.
     pub reply: oneshot::Sender<Result<Bytes, Error>>,
 }
@@ -169,6 +173,7 @@ impl Shared {
 
 struct InFlight {
     correlation_id: i32,
+    raw: bool,
     reply: oneshot::Sender<Result<Bytes, Error>>,
 }
 
@@ -380,6 +385,7 @@ fn enqueue(
     if cmd.expect_response {
         in_flight.push_back(InFlight {
             correlation_id: cmd.correlation_id,
+            raw: cmd.raw,
             reply: cmd.reply,
         });
     } else {
@@ -402,6 +408,12 @@ fn dispatch(
         .decode(inbuf)
         .map_err(|e| not_kafka(ProtocolViolation::Frame(e)))?
     {
+        if in_flight.front().is_some_and(|h| h.raw) {
+            if let Some(head) = in_flight.pop_front() {
+                let _ = head.reply.send(Ok(frame));
+            }
+            continue;
+        }
         let got =
             response_correlation_id(&frame).map_err(|e| not_kafka(ProtocolViolation::Decode(e)))?;
         let Some(head) = in_flight.front() else {

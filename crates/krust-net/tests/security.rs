@@ -119,6 +119,48 @@ fn every_mechanism_authenticates_over_sasl_ssl_and_sasl_plaintext() {
     }
 }
 
+/// SaslHandshake v0 and raw tokens, what brokers before 1.0 speak (Kafka
+/// 4.4.0 still takes them): every mechanism, and a wrong password, which
+/// v0 can only answer by closing the connection.
+#[test]
+fn every_mechanism_authenticates_over_sasl_handshake_v0() {
+    let kafka = SecureKafka::shared();
+    let (user, password) = SASL_USER;
+    for (listener, protocol) in [
+        ("SASL_SSL", SecurityProtocol::SaslSsl),
+        ("SASL_PLAINTEXT", SecurityProtocol::SaslPlaintext),
+    ] {
+        let base = || {
+            SecurityConfig::new()
+                .protocol(protocol)
+                .ca_file(kafka.pki().ca())
+                .sasl_handshake_v0(true)
+        };
+        works(kafka.addr(listener), base().sasl_plain(user, password));
+        works(
+            kafka.addr(listener),
+            base().sasl_scram(ScramHash::Sha256, user, password),
+        );
+        works(
+            kafka.addr(listener),
+            base().sasl_scram(ScramHash::Sha512, user, password),
+        );
+        works(
+            kafka.addr(listener),
+            base().sasl_oauthbearer(UnsecuredJwt::new(user)),
+        );
+        fails(
+            kafka.addr(listener),
+            base().sasl_scram(ScramHash::Sha512, user, "wrong-password"),
+            "a wrong password over v0",
+            |e| {
+                matches!(e, Error::Sasl { cause: SaslFailure::AuthenticationFailed { message }, .. }
+                    if message.contains("SaslHandshake v0"))
+            },
+        );
+    }
+}
+
 #[test]
 fn the_java_property_forms_work() {
     let kafka = SecureKafka::shared();

@@ -180,6 +180,7 @@ pub struct SecurityConfig {
     token_provider: Option<SharedTokenProvider>,
     unsecured_jwt: bool,
     oauthbearer_config: Option<String>,
+    handshake_v0: bool,
 }
 
 impl SecurityConfig {
@@ -256,6 +257,15 @@ impl SecurityConfig {
     /// The passphrase of an encrypted client key (`ssl.key.password`).
     pub fn key_password(mut self, password: impl Into<Secret>) -> Self {
         self.tls.key_password = Some(password.into());
+        self
+    }
+
+    /// Authenticate with SaslHandshake v0 and raw SASL tokens, as brokers
+    /// before 1.0 need. krust picks it by itself for a broker whose
+    /// SaslHandshake stops at v0; this forces it (newer brokers still take
+    /// it). There is no re-authentication (KIP-368) over v0.
+    pub fn sasl_handshake_v0(mut self, v0: bool) -> Self {
+        self.handshake_v0 = v0;
         self
     }
 
@@ -373,6 +383,7 @@ impl SecurityConfig {
             #[cfg(feature = "tls")]
             tls,
             sasl,
+            handshake_v0: self.handshake_v0,
         })
     }
 
@@ -501,6 +512,7 @@ pub struct Security {
     #[cfg(feature = "tls")]
     tls: Option<tls::TlsConnector>,
     sasl: Option<SaslCredentials>,
+    handshake_v0: bool,
 }
 
 impl Security {
@@ -521,6 +533,10 @@ impl Security {
 
     pub(crate) fn sasl(&self) -> Option<&SaslCredentials> {
         self.sasl.as_ref()
+    }
+
+    pub(crate) fn sasl_handshake_v0(&self) -> bool {
+        self.handshake_v0
     }
 }
 

@@ -3,6 +3,11 @@
 //! SaslAuthenticate (v0–v2, KIP-152) carries its messages as ordinary
 //! Kafka requests through the connection task. The reply's
 //! `session_lifetime_ms` (KIP-368) says when the session must be renewed.
+//!
+//! A broker whose SaslHandshake stops at v0 (before 1.0, no
+//! SaslAuthenticate) takes the messages as raw length-prefixed tokens
+//! after the handshake, without a request header, and answers a failure
+//! by closing the connection; the same mechanisms run over that.
 
 use std::time::Duration;
 
@@ -89,11 +94,20 @@ impl SaslCredentials {
     }
 }
 
-/// Authenticate `conn` with `creds`, each request bounded by `timeout`;
+/// A server message and the session lifetime it grants (0: none).
+struct Reply {
+    auth_bytes: Bytes,
+    session_lifetime_ms: i64,
+}
+
+/// Authenticate `conn` with `creds` (over SaslHandshake v0 and raw tokens
+/// when `handshake_v0`, or when the broker has nothing newer), each
+/// request bounded by `timeout`;
 /// returns the session lifetime the broker set, if it set one.
 pub(crate) async fn authenticate(
     conn: &Connection,
     creds: &SaslCredentials,
+    handshake_v0: bool,
     timeout: Duration,
 ) -> Result<Option<Duration>, Error> {
     let mechanism = creds.mechanism();
@@ -102,9 +116,13 @@ pub(crate) async fn authenticate(
         mechanism,
         cause,
     };
-    // v0 would switch to raw SASL tokens after the handshake; every
-    // broker since 1.0 has v1 and SaslAuthenticate (KIP-152).
-    let hs_version = conn.negotiate(ApiKey::SaslHandshake, (1, 1))?;
+    // v1 and SaslAuthenticate (KIP-152) on every broker since 1.0; v0 and
+    // raw tokens before that, or when asked to.
+    let hs_version = if handshake_v0 {
+        0
+    } else {
+        conn.negotiate(ApiKey::SaslHandshake, (0, 1))?
+    };
     let hs = conn
         .send_auth_at(
             &SaslHandshakeRequest {
@@ -141,8 +159,28 @@ pub(crate) async fn authenticate(
             }));
         }
     }
-    let version = conn.negotiate(ApiKey::SaslAuthenticate, (0, 2))?;
+    let raw = hs_version == 0;
+    let version = if raw {
+        0
+    } else {
+        conn.negotiate(ApiKey::SaslAuthenticate, (0, 2))?
+    };
     let step = |bytes: Vec<u8>| async move {
+        if raw {
+            return match conn.raw_sasl_token(&bytes, timeout).await {
+                Ok(token) => Ok(Reply {
+                    auth_bytes: token,
+                    session_lifetime_ms: 0,
+                }),
+                // The only refusal v0 has.
+                Err(Error::Io { .. }) => Err(fail(SaslFailure::AuthenticationFailed {
+                    message: "the broker closed the connection (after SaslHandshake v0 it \
+                              sends no reason; the credentials are the likely cause)"
+                        .into(),
+                })),
+                Err(e) => Err(e),
+            };
+        }
         let reply = conn
             .send_auth_at(
                 &SaslAuthenticateRequest {
@@ -154,7 +192,10 @@ pub(crate) async fn authenticate(
             )
             .await?;
         match ErrorCode(reply.error_code) {
-            ErrorCode::NONE => Ok(reply),
+            ErrorCode::NONE => Ok(Reply {
+                auth_bytes: reply.auth_bytes,
+                session_lifetime_ms: reply.session_lifetime_ms,
+            }),
             code => {
                 let message = reply.error_message.map(|m| m.to_string());
                 Err(fail(if code == ErrorCode::SASL_AUTHENTICATION_FAILED {
