@@ -148,6 +148,19 @@ impl Jaas {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        /// Any text parses or is refused, never a panic; a refusal never
+        /// quotes a quoted value (it may be a password).
+        #[test]
+        fn any_text_parses_or_is_refused(text in "\\PC{0,80}", secret in "[a-z]{12}") {
+            let _ = Jaas::parse(&text);
+            let with_secret = format!("M required password=\"{secret}{text}");
+            if let Err(e) = Jaas::parse(&with_secret) {
+                proptest::prop_assert!(!e.contains(&secret), "{}", e);
+            }
+        }
+    }
+
     #[test]
     fn the_java_forms_parse_and_broken_ones_say_why_without_the_secret() {
         let j = Jaas::parse(

@@ -250,6 +250,31 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Whatever a server sends (its messages are untrusted input), the
+        /// client answers or refuses: it never panics, and never accepts a
+        /// final message without the right signature.
+        #[test]
+        fn any_server_message_is_answered_or_refused(
+            first in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+            last in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+            well_formed in proptest::bool::ANY,
+        ) {
+            let mut s = Scram::with_nonce(ScramHash::Sha256, "u", Secret::new("p"), "abc");
+            let first = if well_formed {
+                let mut m = b"r=abcXYZ,s=AAAA,i=4096,".to_vec();
+                m.extend(&first);
+                m
+            } else {
+                first
+            };
+            // Answered or refused, either way no panic; then no random
+            // final message carries the signature.
+            let _ = s.client_final(&first);
+            proptest::prop_assert!(s.verify_server_final(&last).is_err());
+        }
+    }
+
     #[test]
     fn a_server_that_does_not_follow_the_rules_is_refused() {
         let mut s = Scram::with_nonce(ScramHash::Sha512, "u,=", Secret::new("p"), "abc");
