@@ -311,6 +311,32 @@ fn bad_input_ends_with_its_own_error() {
             )
         },
     );
+    // No ssl.ca.location: the system's roots, which do not hold the
+    // test CA.
+    fails(
+        kafka.addr("SASL_SSL"),
+        SecurityConfig::new()
+            .protocol(SecurityProtocol::SaslSsl)
+            .sasl_plain(user, password),
+        "the system's roots for a broker of a private CA",
+        |e| {
+            matches!(
+                e,
+                Error::Tls {
+                    cause: TlsFailure::Untrusted(_),
+                    ..
+                }
+            )
+        },
+    );
+    // The CA as PEM text works as the file does.
+    works(
+        kafka.addr("SASL_SSL"),
+        SecurityConfig::new()
+            .protocol(SecurityProtocol::SaslSsl)
+            .ca_pem(std::fs::read_to_string(kafka.pki().ca()).unwrap())
+            .sasl_plain(user, password),
+    );
     let localhost = kafka.addr("SASL_SSL").replace("127.0.0.1", "localhost");
     fails(
         localhost.clone(),
