@@ -425,3 +425,67 @@ fn a_connection_re_authenticates_before_its_session_ends() {
         assert!(requests >= 40, "{requests}");
     });
 }
+
+/// A re-authentication does not queue behind a request the broker holds:
+/// Fetches held 2.5 s each (an empty partition, `max_wait_ms`), on a
+/// connection whose other requests time out after 1 s, for four 3 s
+/// sessions. Queued behind a held Fetch, the SaslHandshake timed out and
+/// closed the connection under it ("a SaslHandshake request (correlation
+/// id 6) had no reply within 1s", fetch 1 after 3.8 s); the exchange now
+/// starts once the replies in flight are in, past the session's end when
+/// a Fetch outlives it: Kafka takes that late SaslHandshake.
+#[test]
+fn a_re_authentication_waits_for_the_requests_the_broker_holds() {
+    use krust_codec::KString;
+    use krust_codec::generated::FetchRequest;
+    use krust_codec::generated::fetch_request::{FetchPartition, FetchTopic};
+
+    let kafka = SecureKafka::shared();
+    let (user, password) = SASL_USER;
+    let topic = krust_testkit::unique("reauth-held");
+    kafka.kafka().as_cluster().create_topic(&topic, 1).unwrap();
+    let security = SecurityConfig::new()
+        .protocol(SecurityProtocol::SaslPlaintext)
+        .sasl_scram(ScramHash::Sha256, user, password);
+    rt().block_on(async {
+        let addr = kafka.addr("REAUTH");
+        let mut config = pool_config(addr.clone(), &security).connection;
+        config.request_timeout = Duration::from_secs(1);
+        let conn = krust_net::Connection::connect(&addr, None, &config)
+            .await
+            .unwrap();
+        let fetch = FetchRequest {
+            replica_id: -1,
+            max_wait_ms: 2500,
+            min_bytes: 1,
+            max_bytes: 1 << 20,
+            session_epoch: -1,
+            topics: vec![FetchTopic {
+                topic: KString::from(topic.as_str()),
+                partitions: vec![FetchPartition {
+                    partition: 0,
+                    current_leader_epoch: -1,
+                    fetch_offset: 0,
+                    last_fetched_epoch: -1,
+                    log_start_offset: -1,
+                    partition_max_bytes: 1 << 20,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let started = Instant::now();
+        let mut fetches = 0;
+        while started.elapsed() < Duration::from_millis(SecureKafka::REAUTH_MS * 4) {
+            let reply = conn
+                .send_at_with_timeout(&fetch, 12, Duration::from_secs(4))
+                .await
+                .unwrap_or_else(|e| panic!("fetch {fetches} after {:?}: {e}", started.elapsed()));
+            assert_eq!(reply.error_code, 0);
+            fetches += 1;
+        }
+        assert!(!conn.is_closed());
+        assert!(fetches >= 4, "{fetches} fetches");
+    });
+}

@@ -56,8 +56,13 @@ impl Connection {
 
     /// KIP-368: authenticate again before `lifetime` ends, and after each
     /// new session again before it ends, while the connection lives. As
-    /// Java does, at a random point between 85 and 95 % of the lifetime.
-    /// A failure closes the connection with its error.
+    /// Java does, at a random point between 85 and 95 % of the lifetime,
+    /// and once the replies in flight are in, so that the exchange does not
+    /// queue behind a request the broker holds (a JoinGroup, a Fetch's long
+    /// poll) past its own timeout. That may be after the session's end:
+    /// Kafka takes a SaslHandshake that comes late, as the first request
+    /// after the expiry (Kafka 4.4.0: tests/security.rs, a_re_authentication_waits_for_the_requests_the_broker_holds). A failure closes the
+    /// connection with its error.
     fn reauthenticate_within(&self, lifetime: Duration, creds: SaslCredentials, timeout: Duration) {
         let weak = Arc::downgrade(&self.inner);
         tokio::spawn(async move {
@@ -73,6 +78,11 @@ impl Connection {
                     return;
                 };
                 let _exclusive = gate.write().await;
+                // Each request in flight ends by its own timeout at the
+                // latest (which closes the connection).
+                while conn.in_flight() > 0 && !conn.is_closed() {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
                 match sasl::authenticate(&conn, &creds, false, timeout).await {
                     Ok(Some(next)) => {
                         tracing::debug!(

@@ -478,8 +478,10 @@ impl Connection {
         gated: bool,
         raw: bool,
     ) -> Result<Bytes, Error> {
-        // Counted until this future completes or is dropped.
-        let _waiting = Waiting::count(&self.inner.waiting);
+        // Counted from the gate on, until this future completes or is
+        // dropped: a request held back by a re-authentication is not yet
+        // in flight (the re-authentication waits for those that are).
+        let mut _waiting = None;
         let started = Instant::now();
         let timeout = req.timeout.unwrap_or(self.inner.request_timeout);
         let api = req.api;
@@ -500,6 +502,7 @@ impl Connection {
                     (Some(gate), true) => Some(gate.read().await),
                     _ => None,
                 };
+                _waiting = Some(Waiting::count(&self.inner.waiting));
                 self.inner
                     .tx
                     .send(cmd)
