@@ -552,11 +552,11 @@ async fn only_broker_down_longer_than_the_lookup_deadline_then_up() {
 /// within one more: the group forms again within two sessions, while the
 /// old node still hangs.
 ///
-/// The members bootstrap from the two other nodes. When the hung node is
-/// also the connection a krust-net pool sends cluster-wide requests on
-/// (`Pool::any_connection`, its bootstrap connection), the lookup itself
-/// goes to the hung node and stalls until it resumes: that is krust-net's
-/// choice of broker, reported with this test, not what is checked here.
+/// The members bootstrap from the two other nodes, so the hung node is
+/// never their bootstrap connection; which connection a lookup travels on
+/// once the hung node's requests pile up (`Pool::any_connection` picks the
+/// least loaded, as Java's `leastLoadedNode`) is krust-net's and tested
+/// there, not here.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn coordinator_hung_longer_than_the_session() {
     let f = faults();
