@@ -12,6 +12,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod ledger;
+mod pattern;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex};
