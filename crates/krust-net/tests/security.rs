@@ -202,6 +202,17 @@ fn mutual_tls_with_a_client_certificate() {
             pem(kafka.pki().client_key()),
         ),
     );
+    // Either TLS version alone (`ssl.enabled.protocols`); nothing older.
+    for version in ["TLSv1.2", "TLSv1.3"] {
+        let mut c = ssl().client_cert_files(kafka.pki().client_cert(), kafka.pki().client_key());
+        assert!(c.set("ssl.enabled.protocols", version).unwrap());
+        works(kafka.addr("SSL"), c);
+    }
+    let old = SecurityConfig::new()
+        .set("ssl.enabled.protocols", "TLSv1.1")
+        .unwrap_err()
+        .to_string();
+    assert!(old.contains("older versions are not offered"), "{old}");
     // An encrypted key with its passphrase (`ssl.key.password`).
     let pki = kafka.pki();
     works(

@@ -13,7 +13,7 @@ use super::sasl::SaslCredentials;
 use super::tls;
 use super::{
     PemSource, SaslMechanism, ScramHash, Secret, Security, SecurityProtocol, TlsSettings,
-    TokenProvider, UnsecuredJwt,
+    TlsVersion, TokenProvider, UnsecuredJwt,
 };
 use crate::props::{self, ConfigError};
 
@@ -167,6 +167,27 @@ impl SecurityConfig {
             "ssl.key.location" => self.tls.key = Some(path()?),
             "ssl.key.pem" | "ssl.keystore.key" => self.tls.key = Some(inline()),
             "ssl.key.password" => self.tls.key_password = Some(Secret::new(value)),
+            "ssl.enabled.protocols" | "ssl.protocol" => {
+                let mut versions = Vec::new();
+                for v in props::list(v) {
+                    versions.push(match v.as_str() {
+                        "TLSv1.3" | "TLS" => TlsVersion::Tls13,
+                        "TLSv1.2" => TlsVersion::Tls12,
+                        _ => {
+                            return Err(bad(
+                                "expected TLSv1.2 and/or TLSv1.3 (older versions are not offered)",
+                            ));
+                        }
+                    });
+                    if v == "TLS" {
+                        versions.push(TlsVersion::Tls12);
+                    }
+                }
+                if versions.is_empty() {
+                    return Err(bad("expected TLSv1.2 and/or TLSv1.3"));
+                }
+                self.tls.versions = Some(versions);
+            }
             "ssl.endpoint.identification.algorithm" => {
                 self.tls.verify_hostname = match v.to_ascii_lowercase().as_str() {
                     "https" => true,

@@ -150,6 +150,18 @@ pub struct TlsSettings {
     /// Check that the broker's certificate names the host connected to
     /// (`ssl.endpoint.identification.algorithm=https`, the default).
     pub verify_hostname: bool,
+    /// `ssl.enabled.protocols`: the TLS versions offered; `None`: 1.3 and
+    /// 1.2 (rustls has nothing older).
+    pub versions: Option<Vec<TlsVersion>>,
+}
+
+/// A TLS protocol version (`ssl.enabled.protocols`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TlsVersion {
+    /// `TLSv1.2`.
+    Tls12,
+    /// `TLSv1.3`.
+    Tls13,
 }
 
 impl Default for TlsSettings {
@@ -160,6 +172,7 @@ impl Default for TlsSettings {
             key: None,
             key_password: None,
             verify_hostname: true,
+            versions: None,
         }
     }
 }

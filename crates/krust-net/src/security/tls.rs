@@ -19,7 +19,7 @@ use rustls::{
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
-use super::{PemSource, TlsFailure, TlsSettings};
+use super::{PemSource, TlsFailure, TlsSettings, TlsVersion};
 use crate::error::Error;
 use crate::props::ConfigError;
 
@@ -160,8 +160,18 @@ impl TlsConnector {
         } else {
             Arc::new(AnyName(webpki))
         };
+        let versions: Vec<&'static rustls::SupportedProtocolVersion> = match &settings.versions {
+            None => rustls::DEFAULT_VERSIONS.to_vec(),
+            Some(vs) => vs
+                .iter()
+                .map(|v| match v {
+                    TlsVersion::Tls12 => &rustls::version::TLS12,
+                    TlsVersion::Tls13 => &rustls::version::TLS13,
+                })
+                .collect(),
+        };
         let builder = ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
+            .with_protocol_versions(&versions)
             .map_err(|e| ConfigError::Conflict(format!("TLS provider: {e}")))?
             .dangerous()
             .with_custom_certificate_verifier(verifier);
