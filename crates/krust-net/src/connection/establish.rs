@@ -115,10 +115,7 @@ impl Connection {
         R: Request,
         R::Response: ThrottleTime,
     {
-        let frame = self
-            .round_trip_gated(req, version, true, Some(timeout), false)
-            .await?;
-        self.decode_reply::<R>(frame, version)
+        self.send_timed(req, version, timeout, false).await
     }
 
     /// After SaslHandshake v0: send one raw SASL token (length-prefixed, no

@@ -330,8 +330,24 @@ impl Connection {
         R: Request,
         R::Response: ThrottleTime,
     {
+        self.send_timed(req, version, timeout, true).await
+    }
+
+    /// A request with its own timeout; `gated`: behind a re-authentication
+    /// in progress (every request but the re-authentication's own).
+    async fn send_timed<R>(
+        &self,
+        req: &R,
+        version: i16,
+        timeout: Duration,
+        gated: bool,
+    ) -> Result<R::Response, Error>
+    where
+        R: Request,
+        R::Response: ThrottleTime,
+    {
         let frame = self
-            .round_trip_encoded(req, version, true, Some(timeout))
+            .round_trip_gated(req, version, true, Some(timeout), gated)
             .await?;
         self.decode_reply::<R>(frame, version)
     }
