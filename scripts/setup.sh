@@ -84,6 +84,9 @@ build_rdmock() {
   cp "$RDMOCK_DIR/target/release/krust-rdkafka-mock" "$RDMOCK_BIN.tmp"
   mv "$RDMOCK_BIN.tmp" "$RDMOCK_BIN"
   echo "$rdmock_sum" >"$RDMOCK_DIR/.installed"
+  # Only the binary is needed (its build is redone when the sources
+  # change); the 300 MB of objects would crowd CI's small disk.
+  rm -rf "$RDMOCK_DIR/target"
   step "built $RDMOCK_BIN in $((SECONDS - started)) s"
 }
 rdmock_sum=$(cat "$RDMOCK_SRC/Cargo.toml" "$RDMOCK_SRC/Cargo.lock" "$RDMOCK_SRC"/src/*.rs | cksum)

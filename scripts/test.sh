@@ -55,14 +55,15 @@ for p in "${LANE_A[@]}"; do packages+=(-p "$p"); done
 # lane B's tests wait on brokers; so does the check that `krust` builds
 # with no C compiler (CC=false), TLS included, and without its `tls`
 # feature (its own target dir: build scripts that ran with a compiler
-# elsewhere would not run again).
+# elsewhere would not run again; removed once checked, CI's disk is small).
 lane A \
   "cargo test ${packages[*]} --all-targets --no-fail-fast" \
   "cargo test --workspace --doc --no-fail-fast" \
   "cargo test -p krust-codec --no-default-features --lib --no-fail-fast" \
   "cargo test -p krust-codec --features zstd-c --lib --no-fail-fast" \
   "env CC=false CXX=false cargo check -p krust --target-dir target/cc-false" \
-  "env CC=false CXX=false cargo check -p krust --no-default-features --target-dir target/cc-false" &
+  "env CC=false CXX=false cargo check -p krust --no-default-features --target-dir target/cc-false" \
+  "rm -rf target/cc-false" &
 a=$!
 lane B "cargo test --workspace ${excludes[*]} --all-targets --no-fail-fast" &
 b=$!
