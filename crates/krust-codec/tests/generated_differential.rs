@@ -3,9 +3,10 @@
 //! our random messages must decode there and re-encode to the same bytes, and
 //! what it encodes we must decode and re-encode byte for byte.
 //!
-//! kafka-protocol 0.18 follows a newer Kafka than our schemas (1eb7644349c),
-//! so only the versions both support are compared, and a version that either
-//! side's schema still calls unstable may legitimately differ (listed below).
+//! kafka-protocol 0.18 follows an older Kafka than our schemas (4.4.0, with
+//! the versions 4.0 removed merged back from 1eb7644349c), so only the
+//! versions both support are compared, and a version that either side's
+//! schema still calls unstable may legitimately differ (listed below).
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey as KpApiKey, RequestKind, ResponseKind};
@@ -14,11 +15,17 @@ use krust_codec::{ApiKey, RequestBody, ResponseBody};
 
 const SEEDS: u64 = 16;
 
-/// Whether the two schema snapshots disagree on this message. Kafka changed
-/// ReadShareGroupStateSummaryResponse v0 (adding LeaderEpoch) while share
-/// groups were still unreleased; kafka-protocol has the later definition.
-fn known_divergence(api: ApiKey, version: i16, response: bool) -> bool {
-    response && api == ApiKey::ReadShareGroupStateSummary && version == 0
+/// Whether the two schema snapshots disagree on this message: kafka-protocol
+/// 0.18's ApiKey table lists OffsetCommit and OffsetFetch v10 (topic ids),
+/// but its messages stop at v9, as its Kafka still called v10 unstable; and
+/// InitProducerId v6 (two-phase commit, KIP-939), which Kafka 4.4.0 still
+/// calls unstable, is in its table but not in its message.
+fn known_divergence(api: ApiKey, version: i16) -> bool {
+    match api {
+        ApiKey::OffsetCommit | ApiKey::OffsetFetch => version == 10,
+        ApiKey::InitProducerId => version == 6,
+        _ => false,
+    }
 }
 
 #[test]
@@ -32,6 +39,9 @@ fn our_encodings_round_trip_through_kafka_protocol() {
         let (lo, hi) = api.valid_versions();
         let kr = kp.valid_versions();
         for version in lo.max(kr.min)..=hi.min(kr.max) {
+            if known_divergence(api, version) {
+                continue;
+            }
             for seed in 0..SEEDS {
                 let mut rng = SampleRng::new(seed);
                 let req = RequestBody::sample(api, version, &mut rng);
@@ -50,9 +60,6 @@ fn our_encodings_round_trip_through_kafka_protocol() {
                     theirs,
                 );
 
-                if known_divergence(api, version, true) {
-                    continue;
-                }
                 let resp = ResponseBody::sample(api, version, &mut rng);
                 let mut ours = BytesMut::new();
                 resp.encode(&mut ours, version).unwrap();
@@ -95,6 +102,9 @@ fn kafka_protocol_defaults_decode_here() {
         let (lo, hi) = api.valid_versions();
         let kr = kp.valid_versions();
         for version in lo.max(kr.min)..=hi.min(kr.max) {
+            if known_divergence(api, version) {
+                continue;
+            }
             // kafka-protocol cannot sample: feed it one of ours, take what it
             // encodes, and check that we decode and re-encode that exactly.
             let mut ours = BytesMut::new();

@@ -1,15 +1,17 @@
 //! krust-codegen: generates `krust-codec`'s message modules
 //! (`crates/krust-codec/src/generated/`) from Kafka's JSON message schemas
-//! (`crates/krust-codec/schemas/`).
+//! (`crates/krust-codec/schemas/`, each merged with its older copy in
+//! `schemas/legacy/` where it has one: [`merge`]).
 //!
 //! The pipeline: [`schema`] parses the files (stripping Kafka's `//`
-//! comments), [`model`] resolves types, versions, defaults and structs, and
+//! comments), [`merge`] adds the versions of their legacy copies, [`model`] resolves types, versions, defaults and structs, and
 //! the `emit_*` modules write Rust, which is then formatted by `rustfmt` so
 //! that the committed output is exactly what `cargo fmt` would keep.
 
 pub mod emit_api;
 pub mod emit_field;
 pub mod emit_struct;
+pub mod merge;
 pub mod model;
 pub mod schema;
 pub mod versions;
@@ -25,26 +27,69 @@ pub fn default_paths() -> (PathBuf, PathBuf) {
     (codec.join("schemas"), codec.join("src/generated"))
 }
 
-/// Read and resolve every `request`, `response`, `header` and `data` schema
-/// in `schema_dir`, sorted by name.
-pub fn load(schema_dir: &Path) -> Result<Vec<model::Message>, String> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(schema_dir)
-        .map_err(|e| format!("{}: {e}", schema_dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    paths.sort();
-    let mut out = Vec::new();
-    for p in paths {
+/// The folder, inside the schema directory, of older copies of schema files
+/// whose versions a current Kafka dropped and krust keeps (see [`merge`]).
+pub const LEGACY_DIR: &str = "legacy";
+
+/// Every `*.json` schema directly in `dir`, by file name, parsed.
+pub fn read_dir(dir: &Path) -> Result<BTreeMap<String, schema::RawSchema>, String> {
+    let mut out = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))? {
+        let p = entry.map_err(|e| format!("{}: {e}", dir.display()))?.path();
+        if p.extension().is_none_or(|x| x != "json") {
+            continue;
+        }
         let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
         let raw = schema::parse(&text).map_err(|e| format!("{}: {e}", p.display()))?;
+        let name = p
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        out.insert(name, raw);
+    }
+    Ok(out)
+}
+
+/// The schemas of `schema_dir`, each merged with its copy in
+/// [`LEGACY_DIR`] if it has one, by file name. A legacy file without a
+/// current one is an error: what it would add has nowhere to go.
+pub fn load_raw(schema_dir: &Path) -> Result<Vec<schema::RawSchema>, String> {
+    let current = read_dir(schema_dir)?;
+    let legacy_dir = schema_dir.join(LEGACY_DIR);
+    let mut legacy = if legacy_dir.is_dir() {
+        read_dir(&legacy_dir)?
+    } else {
+        BTreeMap::new()
+    };
+    let mut out = Vec::new();
+    for (name, raw) in current {
+        out.push(match legacy.remove(&name) {
+            Some(old) => merge::merge(raw, old).map_err(|e| format!("{LEGACY_DIR}/{name}: {e}"))?,
+            None => raw,
+        });
+    }
+    if let Some(name) = legacy.keys().next() {
+        return Err(format!(
+            "{}/{name} has no current schema to merge into",
+            legacy_dir.display()
+        ));
+    }
+    Ok(out)
+}
+
+/// Read and resolve every `request`, `response`, `header` and `data` schema
+/// in `schema_dir` (merged with its legacy copy), sorted by name.
+pub fn load(schema_dir: &Path) -> Result<Vec<model::Message>, String> {
+    let mut out = Vec::new();
+    for raw in load_raw(schema_dir)? {
         if !matches!(
             raw.kind.as_str(),
             "request" | "response" | "header" | "data"
         ) {
             continue;
         }
-        out.push(model::build(&raw).map_err(|e| format!("{}: {e}", p.display()))?);
+        out.push(model::build(&raw).map_err(|e| format!("{}: {e}", raw.name))?);
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)

@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 /// One schema file as written.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RawSchema {
     /// `request`, `response`, `header` or `data` (others are skipped).
@@ -17,7 +17,9 @@ pub struct RawSchema {
     pub api_key: Option<i16>,
     /// e.g. `0-17`.
     pub valid_versions: String,
-    /// e.g. `12+` or `none`.
+    /// e.g. `12+` or `none` (absent in the files of APIs Kafka removed,
+    /// whose valid versions are `none`).
+    #[serde(default = "none")]
     pub flexible_versions: String,
     /// Versions Kafka has deprecated (documented, still encoded).
     pub deprecated_versions: Option<String>,
@@ -33,8 +35,12 @@ pub struct RawSchema {
     pub common_structs: Vec<RawCommonStruct>,
 }
 
+fn none() -> String {
+    "none".into()
+}
+
 /// A struct in `commonStructs`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RawCommonStruct {
     /// Struct name.
@@ -46,7 +52,7 @@ pub struct RawCommonStruct {
 }
 
 /// One field as written.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RawField {
     /// Field name in PascalCase.

@@ -81,7 +81,7 @@ throttled! {
     InitProducerIdResponse,
     JoinGroupResponse,
     LeaveGroupResponse,
-    ListClientMetricsResourcesResponse,
+    ListConfigResourcesResponse,
     ListGroupsResponse,
     ListOffsetsResponse,
     ListPartitionReassignmentsResponse,

@@ -16,6 +16,7 @@ use krust_codec::generated::{
     DeleteGroupsRequest, DescribeGroupsRequest, FindCoordinatorRequest, ListGroupsRequest,
     OffsetCommitRequest, OffsetFetchRequest,
 };
+use krust_codec::{KString, Uuid};
 use std::time::{Duration, Instant};
 
 use krust_testkit::{Broker, Kafka, KafkaVersion, unique};
@@ -23,6 +24,7 @@ use krust_testkit::{Broker, Kafka, KafkaVersion, unique};
 use crate::wire::{Wire, ks};
 
 /// Kafka's error codes (org.apache.kafka.common.protocol.Errors).
+const GROUP_ID_NOT_FOUND: i16 = 69;
 const COORDINATOR_NOT_AVAILABLE: i16 = 15;
 const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
 const OPS_NOT_ASKED: i32 = i32::MIN;
@@ -72,6 +74,11 @@ pub fn offsets_and_reads(version: KafkaVersion) {
         .create_topic(&topic, partitions)
         .unwrap_or_else(|e| panic!("{}: create {topic}: {e}", wire.name));
     let group = unique("live-group");
+    let topic_id = crate::records::topic_id(&mut wire, &topic);
+    let t = Topic {
+        name: &topic,
+        id: topic_id,
+    };
 
     for v in wire.versions::<FindCoordinatorRequest>() {
         find_coordinator_at(&mut wire, v, GROUP_KEY, &group);
@@ -91,10 +98,10 @@ pub fn offsets_and_reads(version: KafkaVersion) {
         })
         .collect();
     for c in &commits {
-        commit_at(&mut wire, &group, &topic, c);
+        commit_at(&mut wire, &group, t, c);
     }
     for v in wire.versions::<OffsetFetchRequest>() {
-        fetch_at(&mut wire, v, &group, &topic, &commits);
+        fetch_at(&mut wire, v, &group, t, &commits);
     }
     for v in wire.versions::<ListGroupsRequest>() {
         list_at(&mut wire, v, &group);
@@ -113,7 +120,7 @@ pub fn offsets_and_reads(version: KafkaVersion) {
             offset: 5,
             metadata: String::new(),
         };
-        commit_at(&mut wire, &doomed, &topic, &c);
+        commit_at(&mut wire, &doomed, t, &c);
         let what = format!("{}: DeleteGroups v{v}", wire.name);
         let response = wire.send(
             v,
@@ -172,7 +179,36 @@ fn find_coordinator_at(wire: &mut Wire, v: i16, key_type: i8, key: &str) {
     assert_eq!((host.as_str(), port), ("127.0.0.1", wire.port()), "{what}");
 }
 
-fn commit_at(wire: &mut Wire, group: &str, topic: &str, c: &Commit) {
+/// A topic by name and id: OffsetCommit and OffsetFetch v10 name topics by
+/// id (KIP-848), the versions before by name.
+#[derive(Clone, Copy)]
+struct Topic<'a> {
+    name: &'a str,
+    id: Uuid,
+}
+
+impl Topic<'_> {
+    /// The name a request of `v` carries (empty when it names the id).
+    fn name_at(self, v: i16) -> KString {
+        ks(if v >= 10 { "" } else { self.name })
+    }
+
+    /// The id a request of `v` carries (zero when it names the name).
+    fn id_at(self, v: i16) -> Uuid {
+        if v >= 10 { self.id } else { Uuid::ZERO }
+    }
+
+    /// The topic as a response of `v` names it.
+    fn check(self, v: i16, name: &str, id: Uuid, what: &str) {
+        assert_eq!(
+            (name, id),
+            (self.name_at(v).as_str(), self.id_at(v)),
+            "{what}"
+        );
+    }
+}
+
+fn commit_at(wire: &mut Wire, group: &str, topic: Topic<'_>, c: &Commit) {
     let v = c.version;
     let what = format!("{}: OffsetCommit v{v} {group}", wire.name);
     let request = OffsetCommitRequest {
@@ -183,7 +219,8 @@ fn commit_at(wire: &mut Wire, group: &str, topic: &str, c: &Commit) {
         group_instance_id: None,
         retention_time_ms: -1,
         topics: vec![OffsetCommitRequestTopic {
-            name: ks(topic),
+            name: topic.name_at(v),
+            topic_id: topic.id_at(v),
             partitions: vec![OffsetCommitRequestPartition {
                 partition_index: c.partition,
                 committed_offset: c.offset,
@@ -199,7 +236,7 @@ fn commit_at(wire: &mut Wire, group: &str, topic: &str, c: &Commit) {
     let response = wire.send(v, &request);
     assert_eq!(response.topics.len(), 1, "{what}: {response:?}");
     let t = &response.topics[0];
-    assert_eq!(t.name, topic, "{what}");
+    topic.check(v, &t.name, t.topic_id, &what);
     assert_eq!(t.partitions.len(), 1, "{what}: {t:?}");
     let p = &t.partitions[0];
     assert_eq!(
@@ -218,11 +255,11 @@ struct Fetched {
     metadata: Option<String>,
 }
 
-fn fetch_at(wire: &mut Wire, v: i16, group: &str, topic: &str, commits: &[Commit]) {
+fn fetch_at(wire: &mut Wire, v: i16, group: &str, topic: Topic<'_>, commits: &[Commit]) {
     let what = format!("{}: OffsetFetch v{v}", wire.name);
     let explicit = || {
         vec![OffsetFetchRequestTopic {
-            name: ks(topic),
+            name: ks(topic.name),
             partition_indexes: commits.iter().map(|c| c.partition).collect(),
             ..Default::default()
         }]
@@ -255,7 +292,7 @@ fn fetch_at(wire: &mut Wire, v: i16, group: &str, topic: &str, commits: &[Commit
         let g = &response.groups[0];
         assert_eq!((g.group_id.as_str(), g.error_code), (group, 0), "{what}");
         for t in &g.topics {
-            assert_eq!(t.name, topic, "{what}");
+            topic.check(v, &t.name, t.topic_id, &what);
             for p in &t.partitions {
                 assert_eq!(p.error_code, 0, "{what}: {p:?}");
                 got.push(Fetched {
@@ -286,7 +323,7 @@ fn fetch_at(wire: &mut Wire, v: i16, group: &str, topic: &str, commits: &[Commit
             assert_eq!(response.error_code, 0, "{what}");
         }
         for t in &response.topics {
-            assert_eq!(t.name, topic, "{what}");
+            assert_eq!(t.name, topic.name, "{what}");
             for p in &t.partitions {
                 assert_eq!(p.error_code, 0, "{what}: {p:?}");
                 got.push(Fetched {
@@ -420,12 +457,15 @@ fn describe_at(wire: &mut Wire, v: i16, group: &str) {
     if v >= 3 {
         assert_ne!(g.authorized_operations, OPS_NOT_ASKED, "{what}: asked for");
     }
-    // A group that never existed is described as Dead (no error before v6).
+    // A group that never existed is described as Dead; from v6 also with
+    // GROUP_ID_NOT_FOUND and a message (KIP-1043).
     let u = by_id(&unknown);
+    let not_found = if v >= 6 { GROUP_ID_NOT_FOUND } else { 0 };
     assert_eq!(
         (u.group_id.as_str(), u.error_code, u.group_state.as_str()),
-        (unknown.as_str(), 0, "Dead"),
+        (unknown.as_str(), not_found, "Dead"),
         "{what}: {u:?}"
     );
+    assert_eq!(u.error_message.is_some(), v >= 6, "{what}: {u:?}");
     assert!(u.members.is_empty(), "{what}: {u:?}");
 }

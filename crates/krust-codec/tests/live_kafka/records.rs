@@ -49,11 +49,11 @@ pub fn produce_fetch_list(version: KafkaVersion) {
     let mut sent: Vec<Sent> = Vec::new();
     // Advertised but refused (see `rejected_below`): nothing is appended.
     for v in 0..rejected_below(version, ApiKey::Produce) {
-        let request = produce_request(&topic, batch_of(v, 0, base_ts).1);
+        let request = produce_request(v, &topic, topic_id, batch_of(v, 0, base_ts).1);
         wire.refused(v, &request);
     }
     for v in wire.versions::<ProduceRequest>() {
-        produce_at(&mut wire, v, &topic, base_ts, &mut sent);
+        produce_at(&mut wire, v, &topic, topic_id, base_ts, &mut sent);
     }
     let total = i64::try_from(sent.len()).expect("small");
     for v in wire.versions::<FetchRequest>() {
@@ -98,7 +98,8 @@ pub fn produce_fetch_list(version: KafkaVersion) {
     }
 }
 
-fn topic_id(wire: &mut Wire, topic: &str) -> Uuid {
+/// The topic's id, from Metadata at the highest version.
+pub fn topic_id(wire: &mut Wire, topic: &str) -> Uuid {
     let v = wire.highest::<MetadataRequest>();
     let m = wire.send(
         v,
@@ -156,13 +157,17 @@ fn batch_of(v: i16, first: i64, base_ts: i64) -> (Vec<Sent>, bytes::Bytes) {
     (these, batch.build().expect("batch"))
 }
 
-fn produce_request(topic: &str, records: bytes::Bytes) -> ProduceRequest {
+/// Produce to partition 0 of the topic, named by its id from v13 (KIP-516),
+/// by its name before.
+fn produce_request(v: i16, topic: &str, topic_id: Uuid, records: bytes::Bytes) -> ProduceRequest {
+    let by_id = v >= 13;
     ProduceRequest {
         transactional_id: None,
         acks: -1,
         timeout_ms: 30_000,
         topic_data: vec![TopicProduceData {
-            name: ks(topic),
+            name: ks(if by_id { "" } else { topic }),
+            topic_id: if by_id { topic_id } else { Uuid::ZERO },
             partition_data: vec![PartitionProduceData {
                 index: 0,
                 records: Some(records),
@@ -174,15 +179,26 @@ fn produce_request(topic: &str, records: bytes::Bytes) -> ProduceRequest {
     }
 }
 
-fn produce_at(wire: &mut Wire, v: i16, topic: &str, base_ts: i64, sent: &mut Vec<Sent>) {
+fn produce_at(
+    wire: &mut Wire,
+    v: i16,
+    topic: &str,
+    topic_id: Uuid,
+    base_ts: i64,
+    sent: &mut Vec<Sent>,
+) {
     let what = format!("{}: Produce v{v}", wire.name);
     let first = i64::try_from(sent.len()).expect("small");
     let (these, records) = batch_of(v, first, base_ts);
-    let request = produce_request(topic, records);
+    let request = produce_request(v, topic, topic_id, records);
     let response = wire.send(v, &request);
     assert_eq!(response.responses.len(), 1, "{what}: {response:?}");
     let t = &response.responses[0];
-    assert_eq!(t.name, topic, "{what}");
+    if v >= 13 {
+        assert_eq!((t.name.as_str(), t.topic_id), ("", topic_id), "{what}");
+    } else {
+        assert_eq!(t.name, topic, "{what}");
+    }
     assert_eq!(t.partition_responses.len(), 1, "{what}: {t:?}");
     let p = &t.partition_responses[0];
     assert_eq!((p.index, p.error_code), (0, 0), "{what}: {p:?}");
