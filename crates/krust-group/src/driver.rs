@@ -427,6 +427,12 @@ impl GroupTask {
                     }
                 });
             }
+            Action::ResolveTopicIds { ids } => {
+                let pool = self.pool.clone();
+                self.spawn("the topic id lookup".into(), async move {
+                    vec![Input::TopicNames(topic_names(&pool, &group, &ids).await)]
+                });
+            }
             Action::Emit(e) => {
                 if matches!(e, GroupEvent::Revoked { .. }) {
                     self.revokes_emitted += 1;
@@ -463,6 +469,42 @@ fn partition_counts(meta: &krust_net::ClusterMetadata, topics: &[&str]) -> BTree
         }
     }
     counts
+}
+
+/// The names of `ids` from the cached metadata, refreshed for every topic
+/// when one is missing (an assignment can name a topic this member has not
+/// seen: a pattern's, or one just created).
+async fn topic_names(
+    pool: &Pool,
+    group: &str,
+    ids: &[krust_codec::Uuid],
+) -> BTreeMap<krust_codec::Uuid, String> {
+    let name_all = |meta: &krust_net::ClusterMetadata| -> BTreeMap<_, _> {
+        ids.iter()
+            .filter_map(|id| meta.topic_by_id(*id).map(|t| (*id, t.name.clone())))
+            .collect()
+    };
+    let cached = name_all(&pool.cached_metadata());
+    if cached.len() == ids.len() {
+        return cached;
+    }
+    let all = match pool.all_topic_names().await {
+        Ok(names) => names,
+        Err(e) => {
+            // The machine asks again with its next assignment or heartbeat.
+            tracing::info!(%group, error = %e, "topic id lookup failed");
+            return cached;
+        }
+    };
+    let names: Vec<&str> = all.iter().map(String::as_str).collect();
+    match pool.refresh_metadata(&names).await {
+        Ok(meta) => name_all(&meta),
+        Err(e) => {
+            // The machine asks again with its next assignment or heartbeat.
+            tracing::info!(%group, error = %e, "topic id lookup failed");
+            cached
+        }
+    }
 }
 
 /// Run the assignor over fresh metadata; returns the assignments and the
@@ -513,6 +555,7 @@ fn request_api(request: &Request) -> ApiKey {
         Request::Sync(_) => ApiKey::SyncGroup,
         Request::Heartbeat(_) => ApiKey::Heartbeat,
         Request::Leave(_) => ApiKey::LeaveGroup,
+        Request::ConsumerHeartbeat(_) => ApiKey::ConsumerGroupHeartbeat,
     }
 }
 
@@ -538,6 +581,12 @@ async fn send(pool: &Pool, group: &str, request: Request) -> Result<Reply, Error
                 r.members.clear();
             }
             conn.send_at(&r, v).await.map(Reply::Leave)
+        }
+        Request::ConsumerHeartbeat(r) => {
+            // v1: client-generated member ids and SubscribedTopicRegex
+            // (KIP-1082, Kafka 4.0); v0 was the 3.7-3.9 preview.
+            let v = conn.negotiate(ApiKey::ConsumerGroupHeartbeat, (1, 1))?;
+            conn.send_at(&r, v).await.map(Reply::ConsumerHeartbeat)
         }
     }
 }

@@ -5,9 +5,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
+use krust_codec::Uuid;
 use krust_codec::generated::{
-    HeartbeatRequest, HeartbeatResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest,
-    LeaveGroupResponse, SyncGroupRequest, SyncGroupResponse,
+    ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse, HeartbeatRequest,
+    HeartbeatResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse,
+    SyncGroupRequest, SyncGroupResponse,
 };
 use krust_net::Backoff;
 
@@ -45,6 +47,13 @@ pub struct MembershipConfig {
     /// of the subscribed topics to see whether their partition counts
     /// changed since it assigned (then it rejoins).
     pub metadata_max_age: Duration,
+    /// `group.remote.assignor` (consumer protocol only): the broker-side
+    /// assignor (`uniform`, `range`); `None` leaves the broker's default.
+    pub remote_assignor: Option<String>,
+    /// A broker-side subscription pattern (consumer protocol only, RE2
+    /// syntax, whole-name match: Java's `SubscriptionPattern`), resolved by
+    /// the coordinator against every topic; added to `topics`.
+    pub topic_regex: Option<String>,
 }
 
 impl MembershipConfig {
@@ -63,6 +72,8 @@ impl MembershipConfig {
             retry_backoff: Backoff::default(),
             rack_id: None,
             metadata_max_age: Duration::from_secs(300),
+            remote_assignor: None,
+            topic_regex: None,
         }
     }
 
@@ -154,6 +165,9 @@ pub enum Request {
     /// LeaveGroup (both the v0-2 `member_id` and the v3+ `members` are
     /// filled; the driver keeps the one of the negotiated version).
     Leave(LeaveGroupRequest),
+    /// ConsumerGroupHeartbeat (KIP-848): joining, heartbeating, acking an
+    /// assignment and leaving are all this one request.
+    ConsumerHeartbeat(ConsumerGroupHeartbeatRequest),
 }
 
 /// The coordinator's reply to a [`Request`].
@@ -168,6 +182,8 @@ pub enum Reply {
     Heartbeat(HeartbeatResponse),
     /// LeaveGroup.
     Leave(LeaveGroupResponse),
+    /// ConsumerGroupHeartbeat.
+    ConsumerHeartbeat(ConsumerGroupHeartbeatResponse),
 }
 
 /// Assignments computed by the leader, by member id.
@@ -214,6 +230,10 @@ pub enum Input {
     /// snapshot the leader assigns with (while assigning), or a later
     /// refresh to compare with it (Java's metadata snapshot check).
     Metadata(BTreeMap<String, i32>),
+    /// The names of the topic ids of an [`Action::ResolveTopicIds`] that
+    /// the metadata knows (consumer protocol: assignments name topics by
+    /// id); ids it does not know are left out.
+    TopicNames(BTreeMap<Uuid, String>),
 }
 
 /// What the driver must do.
@@ -244,6 +264,12 @@ pub enum Action {
     RefreshMetadata {
         /// The subscribed topics.
         topics: Vec<String>,
+    },
+    /// Look up the names of these topic ids in the metadata (refreshing
+    /// it for ids not cached); report with [`Input::TopicNames`].
+    ResolveTopicIds {
+        /// The ids assigned but not named yet.
+        ids: Vec<Uuid>,
     },
     /// Hand an event to the application.
     Emit(GroupEvent),

@@ -207,6 +207,8 @@ impl Membership {
                 }
             }
             Input::Metadata(counts) => self.on_metadata(counts, now),
+            // Only the consumer protocol names topics by id.
+            Input::TopicNames(_) => {}
         }
         std::mem::take(&mut self.out)
     }

@@ -110,7 +110,7 @@ impl Membership {
                 }
                 self.finish_leave(self.leave_reason());
             }
-            Ok(Reply::Heartbeat(_)) => {}
+            Ok(Reply::Heartbeat(_) | Reply::ConsumerHeartbeat(_)) => {}
             Err(e) if self.state == State::Leaving => {
                 tracing::info!(group = %self.cfg.group_id, error = %e, "LeaveGroup not sent; leaving anyway");
                 self.finish_leave(self.leave_reason());
