@@ -25,6 +25,8 @@ use tokio::task::{Id, JoinError, JoinSet};
 
 use crate::assignor::{Assignor, ClusterView};
 use crate::events::GroupEvent;
+use crate::io::GroupProtocol;
+use crate::kip848::ConsumerMembership;
 use crate::membership::{
     Action, AssignFailure, Assignments, Input, MemberSubscription, Membership, MembershipConfig,
     Reply, Request, State, TimerKind,
@@ -53,15 +55,66 @@ pub struct MemberSnapshot {
 }
 
 impl MemberSnapshot {
-    fn of(m: &Membership) -> Self {
+    fn of(m: &Machine) -> Self {
+        let (cfg, member_id, generation, owned, revoking, state) = match m {
+            Machine::Classic(m) => (
+                m.config(),
+                m.member_id(),
+                m.generation(),
+                m.owned(),
+                m.revoking(),
+                m.state(),
+            ),
+            // Commits carry the member epoch where the classic protocol
+            // has the generation (OffsetCommit v9's
+            // GenerationIdOrMemberEpoch); -1 while not a member.
+            Machine::Consumer(m) => (
+                m.config(),
+                m.member_id(),
+                if m.epoch() > 0 { m.epoch() } else { -1 },
+                m.owned(),
+                m.revoking(),
+                m.state(),
+            ),
+        };
         MemberSnapshot {
-            group_id: m.config().group_id.clone(),
-            member_id: m.member_id().to_owned(),
-            generation: m.generation(),
-            group_instance_id: m.config().group_instance_id.clone(),
-            owned: m.owned().clone(),
-            revoking: m.revoking().clone(),
-            state: m.state(),
+            group_id: cfg.group_id.clone(),
+            member_id: member_id.to_owned(),
+            generation,
+            group_instance_id: cfg.group_instance_id.clone(),
+            owned: owned.clone(),
+            revoking: revoking.clone(),
+            state,
+        }
+    }
+}
+
+/// The membership machine of the protocol the member speaks.
+#[derive(Debug)]
+enum Machine {
+    Classic(Membership),
+    Consumer(ConsumerMembership),
+}
+
+impl Machine {
+    fn handle(&mut self, input: Input, now: Instant) -> Vec<Action> {
+        match self {
+            Machine::Classic(m) => m.handle(input, now),
+            Machine::Consumer(m) => m.handle(input, now),
+        }
+    }
+
+    fn state(&self) -> State {
+        match self {
+            Machine::Classic(m) => m.state(),
+            Machine::Consumer(m) => m.state(),
+        }
+    }
+
+    fn config(&self) -> &MembershipConfig {
+        match self {
+            Machine::Classic(m) => m.config(),
+            Machine::Consumer(m) => m.config(),
         }
     }
 }
@@ -79,14 +132,21 @@ pub struct CloseTimeout {
 /// Capacity of the event channel.
 const EVENTS: usize = 32;
 
-/// Create a member of `cfg.group_id` offering `assignors` (by preference;
-/// they replace `cfg.assignors`); spawn [`GroupTask::run`] to start it.
+/// Create a member of `cfg.group_id` speaking `cfg.group_protocol`: under
+/// the classic protocol offering `assignors` (by preference; they replace
+/// `cfg.assignors`), under the consumer protocol (KIP-848) with the broker
+/// assigning (`cfg.remote_assignor`); spawn [`GroupTask::run`] to start it.
 pub fn group(
     pool: Pool,
     cfg: MembershipConfig,
     assignors: Vec<Arc<dyn Assignor>>,
 ) -> (GroupHandle, GroupTask) {
-    let machine = Membership::with_assignors(cfg, assignors.clone());
+    let machine = match cfg.group_protocol {
+        GroupProtocol::Classic => {
+            Machine::Classic(Membership::with_assignors(cfg, assignors.clone()))
+        }
+        GroupProtocol::Consumer => Machine::Consumer(ConsumerMembership::new(cfg)),
+    };
     let (cmd_tx, cmd_rx) = mpsc::channel(4);
     let (events_tx, events_rx) = mpsc::channel(EVENTS);
     let (snap_tx, snap_rx) = watch::channel(MemberSnapshot::of(&machine));
@@ -210,7 +270,7 @@ impl GroupHandle {
 /// The task that runs one member; spawn [`GroupTask::run`].
 pub struct GroupTask {
     pool: Pool,
-    machine: Membership,
+    machine: Machine,
     assignors: Vec<Arc<dyn Assignor>>,
     cmd: mpsc::Receiver<Command>,
     events: mpsc::Sender<GroupEvent>,

@@ -16,9 +16,22 @@ use krust_net::Backoff;
 pub use crate::assignor::{MemberSubscription, RebalanceProtocol};
 use crate::events::GroupEvent;
 use crate::tp::TopicPartition;
+/// `group.protocol`: which group protocol a member speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GroupProtocol {
+    /// JoinGroup / SyncGroup / Heartbeat, assignment by the group leader.
+    #[default]
+    Classic,
+    /// KIP-848's ConsumerGroupHeartbeat, assignment by the broker
+    /// (Kafka 4.0 and later).
+    Consumer,
+}
+
 /// The settings of one member.
 #[derive(Debug, Clone)]
 pub struct MembershipConfig {
+    /// `group.protocol`.
+    pub group_protocol: GroupProtocol,
     /// `group.id`.
     pub group_id: String,
     /// `group.instance.id`: static membership (KIP-345) when set.
@@ -60,6 +73,7 @@ impl MembershipConfig {
     /// Defaults of the Java client for `group_id` subscribing to `topics`.
     pub fn new(group_id: impl Into<String>, topics: Vec<String>) -> Self {
         MembershipConfig {
+            group_protocol: GroupProtocol::Classic,
             group_id: group_id.into(),
             group_instance_id: None,
             topics,

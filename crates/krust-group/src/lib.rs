@@ -22,6 +22,7 @@ pub mod tp;
 
 pub use driver::{GroupHandle, GroupTask, MemberSnapshot, group};
 pub use events::{GroupError, GroupEvent, LeaveReason};
+pub use io::GroupProtocol;
 pub use kip848::ConsumerMembership;
 pub use membership::{Membership, MembershipConfig, RebalanceProtocol};
 pub use offsets::{OffsetAndMetadata, OffsetError, PartitionError};

@@ -195,6 +195,18 @@ exec "$java" "$@" -cp "$cp" kafka.Kafka "$config""#;
             ("log.cleaner.threads".into(), "1".into()),
         ];
         if spec.version.major() >= 4 {
+            // KIP-848 groups at test speed (docs/ARCHITECTURE.md): the
+            // broker dictates a 500 ms heartbeat, expires a session after
+            // 6 s, and assigns as soon as a member changes.
+            for (k, v) in [
+                ("group.consumer.min.heartbeat.interval.ms", "100"),
+                ("group.consumer.heartbeat.interval.ms", "500"),
+                ("group.consumer.min.session.timeout.ms", "2000"),
+                ("group.consumer.session.timeout.ms", "6000"),
+                ("group.consumer.assignment.interval.ms", "0"),
+            ] {
+                props.push((k.into(), v.into()));
+            }
             props.push((
                 "share.coordinator.state.topic.replication.factor".into(),
                 spec.replication.to_string(),
