@@ -5,6 +5,7 @@
 //! cargo run --release --example offset_demo                  # starts a local Tansu broker
 //! cargo run --release --example offset_demo -- --kafka       # starts a local Apache Kafka 4.4.0
 //! cargo run --release --example offset_demo -- -b HOST:PORT  # uses your broker
+//! cargo run --release --example offset_demo -- --kafka --group-protocol consumer  # KIP-848
 //! ```
 //!
 //! Produces 10 messages to `my-topic` (3 partitions); consumer A of group
@@ -24,6 +25,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use krust::admin::{Admin, NewTopic};
 use krust::codec::ErrorCode;
+use krust::consumer::GroupProtocol;
 use krust_testkit::{Broker, Kafka, Tansu};
 
 use scenario::{BoxError, Setup};
@@ -34,9 +36,10 @@ const PARTITIONS: i32 = 3;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: offset_demo [--kafka | -b HOST:PORT]\n\n\
+        "usage: offset_demo [--kafka | -b HOST:PORT] [--group-protocol classic|consumer]\n\n\
          Without arguments, starts a local Tansu broker; with --kafka, a local Apache Kafka 4.4.0\n\
-         KRaft node (both installed by scripts/setup.sh); either is stopped at the end."
+         KRaft node (both installed by scripts/setup.sh); either is stopped at the end.\n\
+         --group-protocol consumer runs both consumers with KIP-848's protocol (Kafka 4.0+)."
     );
     std::process::exit(2)
 }
@@ -76,7 +79,16 @@ fn start(local: Local) -> Result<Box<dyn Broker>, String> {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let mut protocol = GroupProtocol::Classic;
+    if let Some(i) = args.iter().position(|a| a == "--group-protocol") {
+        protocol = match args.get(i + 1).map(String::as_str) {
+            Some("classic") => GroupProtocol::Classic,
+            Some("consumer") => GroupProtocol::Consumer,
+            _ => usage(),
+        };
+        args.drain(i..i + 2);
+    }
     let which = match args.as_slice() {
         [] => Ok(Local::Tansu),
         [flag] if flag == "--kafka" => Ok(Local::Kafka),
@@ -94,7 +106,7 @@ async fn main() {
             (Some(broker), bootstrap)
         }
     };
-    let code = match demo(&bootstrap, local.is_some()).await {
+    let code = match demo(&bootstrap, local.is_some(), protocol).await {
         Ok(true) => 0,
         Ok(false) => 1,
         Err(e) => {
@@ -108,7 +120,7 @@ async fn main() {
     std::process::exit(code)
 }
 
-async fn demo(bootstrap: &str, local: bool) -> Result<bool, BoxError> {
+async fn demo(bootstrap: &str, local: bool, protocol: GroupProtocol) -> Result<bool, BoxError> {
     let admin = Admin::bootstrap(bootstrap)
         .await
         .map_err(|e| format!("connecting to {bootstrap}: {e}"))?;
@@ -124,6 +136,7 @@ async fn demo(bootstrap: &str, local: bool) -> Result<bool, BoxError> {
     };
     let setup = Setup {
         partitions: PARTITIONS,
+        group_protocol: protocol,
         ..Setup::new(bootstrap, &topic, &group)
     };
     let outcome = scenario::run(&setup).await?;

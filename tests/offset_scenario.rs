@@ -99,6 +99,24 @@ async fn kafka_4_4_resumes_after_a_crash_exactly_at_the_committed_offsets() {
     on_kafka(KafkaVersion::V4_4).await;
 }
 
+/// The same with `group.protocol=consumer` (KIP-848): the broker assigns,
+/// A commits at its member epoch, and B gets A's partitions once A's
+/// session (6 s on the test node) expires.
+#[tokio::test]
+async fn kafka_4_4_consumer_protocol_resumes_after_a_crash_exactly_at_the_committed_offsets() {
+    let kafka = Kafka::shared_version(KafkaVersion::V4_4);
+    let setup = Setup {
+        group_protocol: krust::consumer::GroupProtocol::Consumer,
+        ..create_unique(kafka)
+    };
+    offset_scenario(
+        format!("{} (group.protocol=consumer)", kafka.name()),
+        setup,
+        || Ok(()),
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn kafka_3_9_resumes_after_a_crash_exactly_at_the_committed_offsets() {
     on_kafka(KafkaVersion::V3_9).await;

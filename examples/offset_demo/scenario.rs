@@ -15,7 +15,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use krust::consumer::{
-    Consumer, ConsumerConfig, ConsumerRecord, OffsetAndMetadata, PartitionLag, TopicPartition,
+    Consumer, ConsumerConfig, ConsumerRecord, GroupProtocol, OffsetAndMetadata, PartitionLag,
+    TopicPartition,
 };
 use krust::producer::{Producer, ProducerConfig, ProducerRecord};
 
@@ -48,6 +49,9 @@ pub struct Setup {
     /// A starts, so that A starts from committed offsets instead of
     /// `auto.offset.reset` (no ListOffsets request).
     pub seed_committed_zero: bool,
+    /// `group.protocol` of both consumers: classic, or KIP-848's consumer
+    /// protocol (Kafka 4.0+).
+    pub group_protocol: GroupProtocol,
 }
 
 impl Setup {
@@ -62,6 +66,7 @@ impl Setup {
             a_reads: 4,
             phase_timeout: Duration::from_secs(60),
             seed_committed_zero: false,
+            group_protocol: GroupProtocol::Classic,
         }
     }
 }
@@ -133,12 +138,19 @@ fn consumer_config(
         ("client.id", client_id),
         ("enable.auto.commit", "false"),
         ("auto.offset.reset", "earliest"),
-        // Tansu holds JoinGroup for session.timeout.ms / 2: keep it short.
-        ("session.timeout.ms", "6000"),
-        ("heartbeat.interval.ms", "1000"),
-        // Also the rebalance timeout sent in JoinGroup (as in Java).
+        // Also the rebalance timeout (JoinGroup's, or the heartbeat's under
+        // the consumer protocol), as in Java.
         ("max.poll.interval.ms", "10000"),
     ];
+    match s.group_protocol {
+        // Tansu holds JoinGroup for session.timeout.ms / 2: keep it short.
+        GroupProtocol::Classic => props.extend([
+            ("session.timeout.ms", "6000"),
+            ("heartbeat.interval.ms", "1000"),
+        ]),
+        // The broker owns the session and the heartbeat interval.
+        GroupProtocol::Consumer => props.push(("group.protocol", "consumer")),
+    }
     props.extend_from_slice(extra);
     Ok(ConsumerConfig::from_properties(props)?)
 }

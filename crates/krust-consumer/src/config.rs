@@ -13,6 +13,12 @@ use krust_net::SecurityConfig;
 use krust_net::props;
 
 use crate::error::ConfigError;
+pub use krust_group::GroupProtocol;
+
+/// The classic-only properties, as `build` names them under `consumer`.
+const ASSIGNORS: &str = "partition.assignment.strategy";
+const SESSION: &str = "session.timeout.ms";
+const HEARTBEAT: &str = "heartbeat.interval.ms";
 use crate::fetch::{FetchConfig, IsolationLevel};
 
 /// `auto.offset.reset`: where to start when a partition has no committed
@@ -58,6 +64,15 @@ pub struct ConsumerConfig {
     pub group_id: Option<String>,
     /// `group.instance.id`: static membership (KIP-345).
     pub group_instance_id: Option<String>,
+    /// `group.protocol`: `classic` (default) or `consumer` (KIP-848, Kafka
+    /// 4.0+: the broker assigns and owns the session and heartbeat
+    /// settings).
+    pub group_protocol: GroupProtocol,
+    /// `group.remote.assignor` (consumer protocol): the broker's assignor,
+    /// `uniform` or `range`; unset, the broker's default.
+    pub group_remote_assignor: Option<String>,
+    /// The classic-only properties set (refused under `consumer`).
+    classic_only: Vec<&'static str>,
     /// `enable.auto.commit` (default true).
     pub enable_auto_commit: bool,
     /// `auto.commit.interval.ms` (default 5 s).
@@ -137,6 +152,9 @@ impl Default for ConsumerConfig {
             client_id: "krust".to_owned(),
             group_id: None,
             group_instance_id: None,
+            group_protocol: GroupProtocol::Classic,
+            group_remote_assignor: None,
+            classic_only: Vec::new(),
             enable_auto_commit: true,
             auto_commit_interval: Duration::from_secs(5),
             auto_offset_reset: AutoOffsetReset::Latest,
@@ -240,9 +258,39 @@ impl ConsumerConfigBuilder {
         self
     }
 
-    /// `partition.assignment.strategy`: custom assignors, by preference.
+    /// `partition.assignment.strategy`: custom assignors, by preference
+    /// (classic protocol only).
     pub fn assignors(mut self, assignors: Vec<Arc<dyn Assignor>>) -> Self {
         self.config.assignors = assignors;
+        self.config.classic_only.push(ASSIGNORS);
+        self
+    }
+
+    /// `group.protocol`.
+    pub fn group_protocol(mut self, protocol: GroupProtocol) -> Self {
+        self.config.group_protocol = protocol;
+        self
+    }
+
+    /// `group.remote.assignor` (consumer protocol).
+    pub fn group_remote_assignor(mut self, assignor: impl Into<String>) -> Self {
+        self.config.group_remote_assignor = Some(assignor.into());
+        self
+    }
+
+    /// `session.timeout.ms` (classic protocol only: under `consumer` the
+    /// broker's `group.consumer.session.timeout.ms` rules).
+    pub fn session_timeout(mut self, value: Duration) -> Self {
+        self.config.session_timeout = value;
+        self.config.classic_only.push(SESSION);
+        self
+    }
+
+    /// `heartbeat.interval.ms` (classic protocol only: under `consumer` the
+    /// broker dictates the interval).
+    pub fn heartbeat_interval(mut self, value: Duration) -> Self {
+        self.config.heartbeat_interval = value;
+        self.config.classic_only.push(HEARTBEAT);
         self
     }
 
@@ -256,10 +304,6 @@ impl ConsumerConfigBuilder {
         auto_offset_reset: AutoOffsetReset);
     setter!(/// `acknowledgement.mode`.
         ack_mode: AckMode);
-    setter!(/// `session.timeout.ms`.
-        session_timeout: Duration);
-    setter!(/// `heartbeat.interval.ms`.
-        heartbeat_interval: Duration);
     setter!(/// `max.poll.interval.ms`.
         max_poll_interval: Duration);
     setter!(/// `max.poll.records`.
@@ -324,8 +368,24 @@ impl ConsumerConfigBuilder {
                     _ => return Err(bad("expected implicit or explicit")),
                 };
             }
-            "session.timeout.ms" => c.session_timeout = ms()?,
-            "heartbeat.interval.ms" => c.heartbeat_interval = ms()?,
+            "session.timeout.ms" => {
+                c.session_timeout = ms()?;
+                c.classic_only.push(SESSION);
+            }
+            "heartbeat.interval.ms" => {
+                c.heartbeat_interval = ms()?;
+                c.classic_only.push(HEARTBEAT);
+            }
+            "group.protocol" => {
+                c.group_protocol = match v.to_ascii_lowercase().as_str() {
+                    "classic" => GroupProtocol::Classic,
+                    "consumer" => GroupProtocol::Consumer,
+                    _ => return Err(bad("expected classic or consumer")),
+                };
+            }
+            "group.remote.assignor" => {
+                c.group_remote_assignor = Some(v.to_owned()).filter(|a| !a.is_empty());
+            }
             "max.poll.interval.ms" => c.max_poll_interval = ms()?,
             "max.poll.records" => c.max_poll_records = count()?,
             "max.unacked.records.per.partition" => {
@@ -351,6 +411,7 @@ impl ConsumerConfigBuilder {
                     return Err(bad("at least one assignor"));
                 }
                 c.assignors = out;
+                c.classic_only.push(ASSIGNORS);
             }
             "client.rack" => {
                 c.client_rack = Some(v.to_owned()).filter(|r| !r.is_empty());
@@ -397,6 +458,20 @@ impl ConsumerConfigBuilder {
         if c.bootstrap_servers.is_empty() {
             return Err(ConfigError::Conflict(
                 "bootstrap.servers is required".to_owned(),
+            ));
+        }
+        if c.group_protocol == GroupProtocol::Consumer {
+            // As Java: the broker owns these under the consumer protocol.
+            if let Some(key) = c.classic_only.first() {
+                return Err(ConfigError::Conflict(format!(
+                    "{key} is not supported with group.protocol=consumer: the broker assigns \
+                     (group.remote.assignor picks its assignor) and sets the session timeout \
+                     and heartbeat interval (group.consumer.* on the broker)"
+                )));
+            }
+        } else if c.group_remote_assignor.is_some() {
+            return Err(ConfigError::Conflict(
+                "group.remote.assignor needs group.protocol=consumer".to_owned(),
             ));
         }
         if c.heartbeat_interval >= c.session_timeout {
@@ -464,6 +539,50 @@ mod tests {
         let names: Vec<&str> = c.assignors.iter().map(|a| a.name()).collect();
         assert_eq!(names, ["range", "cooperative-sticky"]);
         assert_eq!(c.isolation_level(), IsolationLevel::ReadUncommitted);
+    }
+
+    #[test]
+    fn the_consumer_protocol_refuses_what_the_broker_owns() {
+        let c = props(&[
+            ("group.protocol", "consumer"),
+            ("group.remote.assignor", "range"),
+        ])
+        .expect("valid");
+        assert_eq!(c.group_protocol, GroupProtocol::Consumer);
+        assert_eq!(c.group_remote_assignor.as_deref(), Some("range"));
+        for key in [
+            "session.timeout.ms",
+            "heartbeat.interval.ms",
+            "partition.assignment.strategy",
+        ] {
+            let value = if key.ends_with(".ms") {
+                "3000"
+            } else {
+                "range"
+            };
+            let e = props(&[("group.protocol", "consumer"), (key, value)]).unwrap_err();
+            assert!(e.to_string().contains(key), "{key}: {e}");
+            assert!(
+                e.to_string().contains("group.protocol=consumer"),
+                "{key}: {e}"
+            );
+        }
+        let e = props(&[("group.remote.assignor", "uniform")]).unwrap_err();
+        assert!(e.to_string().contains("group.protocol=consumer"), "{e}");
+        let e = props(&[("group.protocol", "eager")]).unwrap_err();
+        assert!(
+            e.to_string().contains("group.protocol") && e.to_string().contains("eager"),
+            "{e}"
+        );
+        // The typed builder refuses the same.
+        let e = ConsumerConfig::builder()
+            .bootstrap_servers(["a:1"])
+            .group_id("g")
+            .group_protocol(GroupProtocol::Consumer)
+            .session_timeout(Duration::from_secs(10))
+            .build()
+            .unwrap_err();
+        assert!(e.to_string().contains("session.timeout.ms"), "{e}");
     }
 
     #[test]

@@ -50,6 +50,8 @@ impl Consumer {
         m.retry_backoff = self.retry.backoff;
         m.rack_id = c.client_rack.clone();
         m.metadata_max_age = c.metadata_max_age;
+        m.group_protocol = c.group_protocol;
+        m.remote_assignor = c.group_remote_assignor.clone();
         let (handle, task) = krust_group::group(self.pool.clone(), m, c.assignors.clone());
         // The task stops when the handle (owned by this consumer) is
         // dropped or closed.

@@ -47,7 +47,7 @@ pub mod record;
 mod revoking;
 mod stream;
 
-pub use config::{AckMode, AutoOffsetReset, ConsumerConfig, ConsumerConfigBuilder};
+pub use config::{AckMode, AutoOffsetReset, ConsumerConfig, ConsumerConfigBuilder, GroupProtocol};
 pub use consumer::{Consumer, PartitionLag};
 pub use error::{ConfigError, ConsumerError, Truncation};
 pub use fetch::IsolationLevel;
