@@ -377,29 +377,42 @@ impl Pool {
 
     /// A live connection for cluster-wide requests (Metadata,
     /// FindCoordinator): of the bootstrap connection and the brokers'
-    /// [`Lane::Normal`] connections, the one with the fewest requests in
-    /// flight ([`Connection::in_flight`]), as Java's `leastLoadedNode`
-    /// picks, so that a broker that stopped answering is passed over while
-    /// another is idle. With none live, it connects to a known broker, else
+    /// [`Lane::Normal`] connections, the one whose broker has the fewest
+    /// requests in flight on all its connections
+    /// ([`Connection::in_flight`]), as Java's `leastLoadedNode` picks, so
+    /// that a broker that stopped answering is passed over while another
+    /// is idle. With none live, it connects to a known broker, else
     /// bootstraps again.
     pub async fn any_connection(&self) -> Result<Connection, Error> {
         let bootstrap = lock(&self.inner.any).clone().filter(|c| !c.is_closed());
         let live = {
             let slots = lock(&self.inner.slots);
-            let normal = slots
+            let connections = slots
                 .iter()
-                .filter(|((_, lane), _)| *lane == Lane::Normal)
-                .filter_map(|(_, slot)| {
+                .filter_map(|((_, lane), slot)| {
                     // A slot being connected is not live yet.
                     let s = slot.try_lock().ok()?;
-                    s.conn.clone().filter(|c| !c.is_closed())
+                    let c = s.conn.clone().filter(|c| !c.is_closed())?;
+                    Some((*lane, c))
                 })
                 .collect::<Vec<_>>();
+            // A broker's load is what all its connections wait on: one
+            // that stopped answering a heartbeat on its group lane is as
+            // hung for a Metadata request on its idle normal lane.
+            let mut load: HashMap<&str, usize> = HashMap::new();
+            for c in connections.iter().map(|(_, c)| c).chain(&bootstrap) {
+                *load.entry(c.addr()).or_default() += c.in_flight();
+            }
+            let normal = connections
+                .iter()
+                .filter(|(lane, _)| *lane == Lane::Normal)
+                .map(|(_, c)| c);
             // The bootstrap connection first: it wins a tie.
             bootstrap
-                .into_iter()
+                .iter()
                 .chain(normal)
-                .min_by_key(Connection::in_flight)
+                .min_by_key(|c| (load.get(c.addr()).copied().unwrap_or(0), c.in_flight()))
+                .cloned()
         };
         if let Some(c) = live {
             return Ok(c);

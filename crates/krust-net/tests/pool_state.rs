@@ -16,7 +16,7 @@ use krust_codec::generated::MetadataResponse;
 use krust_codec::generated::find_coordinator_response::Coordinator;
 use krust_codec::generated::metadata_response::MetadataResponseBroker;
 use krust_codec::{RequestBody, ResponseBody};
-use krust_net::{CoordinatorType, Pool, PoolConfig};
+use krust_net::{CoordinatorType, Lane, Pool, PoolConfig};
 use tokio::net::TcpListener;
 
 fn host_port(addr: &str) -> (String, i32) {
@@ -296,5 +296,64 @@ async fn cluster_wide_requests_go_to_the_least_loaded_connection() {
         "the hung request is still waiting: {:?}",
         hung.await
     );
+    hung.abort();
+}
+
+/// Broker 1 stops answering a request on its group lane (a coordinator's
+/// heartbeat, say) while its bootstrap and normal connections sit idle;
+/// broker 2 is connected and idle. The load is the broker's, whichever of
+/// its connections holds it (Java keeps one connection per node, so its
+/// `leastLoadedNode` sees it there): a cluster-wide request goes to broker
+/// 2, not to an idle connection of the hung broker, where it would wait a
+/// whole request timeout (a group leader's metadata lookup did, holding
+/// its group in SyncGroup past the session).
+#[tokio::test]
+async fn a_broker_hung_on_another_lane_is_passed_over() {
+    let (l1, a1) = listen().await;
+    let (l2, a2) = listen().await;
+    let (held_tx, mut held) = tokio::sync::mpsc::channel(4);
+    let (answered1, answered2) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let addrs = [a1.clone(), a2.clone()];
+    tokio::spawn(broker_that_can_hang(
+        l1,
+        addrs.clone(),
+        held_tx.clone(),
+        answered1.clone(),
+    ));
+    tokio::spawn(broker_that_can_hang(l2, addrs, held_tx, answered2.clone()));
+    let pool = Pool::bootstrap(PoolConfig {
+        bootstrap: vec![a1.clone()],
+        connection: krust_net::ConnectionConfig {
+            request_timeout: Duration::from_secs(3),
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await
+    .expect("bootstrap");
+    let normal1 = pool.broker(1).await.expect("broker 1");
+    let normal2 = pool.broker(2).await.expect("broker 2");
+    let group1 = pool
+        .broker_lane(1, Lane::Group)
+        .await
+        .expect("broker 1, group lane");
+    let hung = tokio::spawn(async move { group1.send(&metadata_request(&["hang"])).await });
+    held.recv().await.expect("broker 1 holds the request");
+    assert_eq!((normal1.in_flight(), normal2.in_flight()), (0, 0));
+
+    let picked = pool.any_connection().await.expect("connection");
+    assert_eq!(
+        picked.addr(),
+        a2,
+        "the idle broker, not an idle connection of the hung one"
+    );
+    let before = answered1.load(Ordering::SeqCst);
+    pool.refresh_metadata(&[]).await.expect("refresh");
+    assert_eq!(
+        answered1.load(Ordering::SeqCst),
+        before,
+        "nothing more sent to broker 1"
+    );
+    assert!(!hung.is_finished(), "the hung request is still waiting");
     hung.abort();
 }
