@@ -60,14 +60,19 @@ async fn produce_with(
     end
 }
 
+/// A consumer's settings; `extra` wins. Under `group.protocol=consumer`
+/// the broker owns the session and the heartbeat interval (the test nodes
+/// set 6 s and 500 ms, as here), so they are not given.
 fn config(bootstrap: &str, group: Option<&str>, extra: &[(&str, &str)]) -> ConsumerConfig {
     let mut props = vec![
         ("bootstrap.servers", bootstrap.to_owned()),
-        ("session.timeout.ms", "6000".to_owned()),
-        ("heartbeat.interval.ms", "500".to_owned()),
         ("auto.offset.reset", "earliest".to_owned()),
         ("enable.auto.commit", "false".to_owned()),
     ];
+    if !extra.contains(&("group.protocol", "consumer")) {
+        props.push(("session.timeout.ms", "6000".to_owned()));
+        props.push(("heartbeat.interval.ms", "500".to_owned()));
+    }
     if let Some(g) = group {
         props.push(("group.id", g.to_owned()));
     }
@@ -109,12 +114,30 @@ where
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn at_least_once_under_crashes() {
     on_brokers(Capability::RebalanceTimeoutEviction, |b| async move {
-        at_least_once_under_crashes_on(&*b, 20_000).await;
+        at_least_once_under_crashes_on(&*b, 20_000, &[]).await;
     })
     .await;
 }
 
-async fn at_least_once_under_crashes_on(broker: &dyn Broker, total: usize) {
+/// The same with `group.protocol=consumer` (KIP-848) on Kafka 4.4.0: the
+/// broker assigns, revokes and takes back partitions of killed members at
+/// their session's end; commits carry the member epoch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_least_once_under_crashes_with_the_consumer_protocol() {
+    let kafka = krust_testkit::Kafka::shared_version(krust_testkit::KafkaVersion::V4_4);
+    tokio::time::timeout(
+        BOUND,
+        at_least_once_under_crashes_on(kafka, 20_000, &[("group.protocol", "consumer")]),
+    )
+    .await
+    .expect("bounded");
+}
+
+async fn at_least_once_under_crashes_on(
+    broker: &dyn Broker,
+    total: usize,
+    settings: &'static [(&'static str, &'static str)],
+) {
     let topic = unique("crashes");
     let topic = topic.as_str();
     create_topic(broker, topic, 6).await;
@@ -150,7 +173,7 @@ async fn at_least_once_under_crashes_on(broker: &dyn Broker, total: usize) {
             let (b, delivered, uncommitted) = (b.clone(), delivered.clone(), uncommitted.clone());
             let (topic, group) = (topic.to_owned(), group.to_owned());
             members.push(tokio::spawn(async move {
-                let mut c = Consumer::new(config(&b, Some(&group), &[]))
+                let mut c = Consumer::new(config(&b, Some(&group), settings))
                     .await
                     .expect("consumer");
                 c.subscribe([&topic]).expect("subscribe");
@@ -220,7 +243,7 @@ async fn at_least_once_under_crashes_on(broker: &dyn Broker, total: usize) {
         }
     }
     // The group's committed offsets are the log end offsets.
-    let c = Consumer::new(config(&b, Some(group), &[]))
+    let c = Consumer::new(config(&b, Some(group), settings))
         .await
         .expect("reader");
     let tps: Vec<TopicPartition> = end.keys().map(|p| TopicPartition::new(topic, *p)).collect();
