@@ -86,6 +86,19 @@ pub enum GroupError {
         #[source]
         source: krust_net::Error,
     },
+    /// `group.protocol=consumer` against a coordinator that does not offer
+    /// ConsumerGroupHeartbeat v1 (KIP-848 as Kafka 4.0 made it stable):
+    /// nothing is retried; the message says which broker and what it
+    /// offers, and that `group.protocol=classic` works with it.
+    #[error("group {group}: {}", describe_no_consumer_protocol(.broker.as_deref(), *.offered))]
+    ConsumerProtocolUnsupported {
+        /// The group id.
+        group: String,
+        /// The coordinator's address, when known.
+        broker: Option<String>,
+        /// The ConsumerGroupHeartbeat versions it offers, `None` if none.
+        offered: Option<(i16, i16)>,
+    },
     /// The assignor failed or a member's metadata does not decode.
     #[error("group {group}: {message}")]
     Protocol {
@@ -114,7 +127,38 @@ impl GroupError {
         match self {
             GroupError::Broker { code, .. } => Some(*code),
             GroupError::Net { source, .. } => source.code(),
-            GroupError::Protocol { .. } | GroupError::Panicked { .. } => None,
+            GroupError::Protocol { .. }
+            | GroupError::Panicked { .. }
+            | GroupError::ConsumerProtocolUnsupported { .. } => None,
         }
     }
+}
+
+/// What a broker without KIP-848's stable heartbeat is, read from what it
+/// offers: v0 alone was the Kafka 3.7-3.9 preview; none, a broker before
+/// 3.7 or one whose `group.coordinator.rebalance.protocols` leaves the
+/// consumer protocol out.
+fn describe_no_consumer_protocol(broker: Option<&str>, offered: Option<(i16, i16)>) -> String {
+    let broker = broker.map_or_else(|| "the coordinator".to_owned(), |b| format!("broker {b}"));
+    let what = match offered {
+        None => {
+            "does not offer ConsumerGroupHeartbeat (API 68): it is older than Apache Kafka 3.7 \
+                 or its group.coordinator.rebalance.protocols leaves out consumer"
+                .to_owned()
+        }
+        Some((lo, hi)) => {
+            let range = if lo == hi {
+                format!("v{lo}")
+            } else {
+                format!("v{lo}-{hi}")
+            };
+            format!(
+                "offers ConsumerGroupHeartbeat {range} only, the preview of Apache Kafka 3.7-3.9"
+            )
+        }
+    };
+    format!(
+        "group.protocol=consumer (KIP-848) needs ConsumerGroupHeartbeat v1, Apache Kafka 4.0 or \
+         later, and {broker} {what}; set group.protocol=classic for this cluster"
+    )
 }

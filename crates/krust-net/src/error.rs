@@ -127,10 +127,12 @@ pub enum Error {
         message: Option<String>,
     },
     /// No version of the API is supported by both sides.
-    #[error("no common version of {api}: krust supports {}-{}, the broker {}", .ours.0, .ours.1, .theirs.map(|(a, b)| format!("{a}-{b}")).unwrap_or_else(|| "does not support it".into()))]
+    #[error("no common version of {api}: krust supports {}-{}, the broker{} {}", .ours.0, .ours.1, .broker.as_ref().map(|b| format!(" at {b}")).unwrap_or_default(), .theirs.map(|(a, b)| format!("{a}-{b}")).unwrap_or_else(|| "does not support it".into()))]
     UnsupportedVersion {
         /// The API.
         api: ApiKey,
+        /// The broker's address, when a connection to it asked.
+        broker: Option<String>,
         /// The versions krust can use.
         ours: (i16, i16),
         /// The versions the broker supports, `None` if it lacks the API.

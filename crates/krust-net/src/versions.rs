@@ -61,7 +61,12 @@ impl ApiVersions {
         let (lo, hi) = implemented(api);
         let ours = (ours.0.max(lo), ours.1.min(hi));
         let theirs = self.range(api);
-        let unsupported = || Error::UnsupportedVersion { api, ours, theirs };
+        let unsupported = || Error::UnsupportedVersion {
+            api,
+            broker: None,
+            ours,
+            theirs,
+        };
         let (min, max) = theirs.ok_or_else(unsupported)?;
         let hi = max.min(ours.1);
         if hi < min.max(ours.0) {

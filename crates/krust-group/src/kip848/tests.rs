@@ -178,8 +178,8 @@ fn joining_sends_every_field_at_epoch_zero() {
         .collect();
     assert_eq!(topics, ["t1", "t2"]);
     assert_eq!(r.server_assignor.as_deref(), Some("uniform"));
-    // No pattern set: none sent.
-    assert_eq!(r.subscribed_topic_regex, None);
+    // No pattern set: "" (none), sent with the names.
+    assert_eq!(r.subscribed_topic_regex.as_deref(), Some(""));
     // A join reports an empty assignment, not "unchanged".
     assert_eq!(owned(&r), Some(vec![]));
 }
@@ -226,6 +226,10 @@ fn a_steady_heartbeat_carries_only_what_changed() {
     assert_eq!(r.instance_id.as_deref(), Some("i-1"), "always sent");
     assert_eq!(r.rebalance_timeout_ms, -1);
     assert_eq!(r.subscribed_topic_names, None);
+    assert_eq!(
+        r.subscribed_topic_regex, None,
+        "with the names or not at all"
+    );
     assert_eq!(r.server_assignor, None);
     assert_eq!(r.topic_partitions, None);
 }
@@ -241,6 +245,7 @@ fn an_error_makes_the_next_heartbeat_full() {
     assert_eq!(r.member_epoch, 2);
     assert_eq!(r.rebalance_timeout_ms, 30_000);
     assert!(r.subscribed_topic_names.is_some());
+    assert_eq!(r.subscribed_topic_regex.as_deref(), Some(""));
     assert_eq!(owned(&r), Some(vec![(T1, vec![0, 1]), (T2, vec![0])]));
 }
 

@@ -292,7 +292,19 @@ impl Connection {
 
     /// The highest version of `api` both sides support within `ours`.
     pub fn negotiate(&self, api: ApiKey, ours: (i16, i16)) -> Result<i16, Error> {
-        self.api_versions().negotiate(api, ours)
+        self.api_versions()
+            .negotiate(api, ours)
+            .map_err(|e| match e {
+                Error::UnsupportedVersion {
+                    api, ours, theirs, ..
+                } => Error::UnsupportedVersion {
+                    api,
+                    broker: Some(self.addr().to_owned()),
+                    ours,
+                    theirs,
+                },
+                other => other,
+            })
     }
 
     /// Send `req` at the highest version both sides support and wait for the
