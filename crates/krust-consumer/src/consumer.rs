@@ -225,7 +225,7 @@ impl Consumer {
         topics: impl IntoIterator<Item = S>,
     ) -> Result<(), ConsumerError> {
         let topics: Vec<String> = topics.into_iter().map(|t| t.as_ref().to_owned()).collect();
-        self.start_group(topics, None)
+        self.start_group(topics, None, None)
     }
 
     /// Join `group.id` subscribed to every topic whose whole name matches
@@ -235,7 +235,32 @@ impl Consumer {
         let re = regex::Regex::new(&format!("^(?:{pattern})$"))
             .map_err(|e| ConsumerError::Usage(format!("bad topic pattern `{pattern}`: {e}")))?;
         let topics = self.matching_topics(&re).await?;
-        self.start_group(topics, Some(re))
+        self.start_group(topics, Some(re), None)
+    }
+
+    /// Join `group.id` subscribed by the group coordinator to every topic
+    /// whose whole name matches `pattern`, an RE2 regular expression the
+    /// broker evaluates (KIP-848's `SubscribedTopicRegex`, Java's
+    /// `subscribe(SubscriptionPattern)`). Needs `group.protocol=consumer`
+    /// and Kafka 4.0 or later. The broker finds topics created later
+    /// itself (Kafka looks again at most every 10 s) and assigns their
+    /// partitions; this consumer polls no metadata for it. A pattern the
+    /// broker cannot parse ends the membership with its
+    /// INVALID_REGULAR_EXPRESSION, from [`poll`](Self::poll). One
+    /// subscription per consumer, as with the other `subscribe` calls.
+    pub fn subscribe_regex(&mut self, pattern: &str) -> Result<(), ConsumerError> {
+        if self.cfg.group_protocol != krust_group::GroupProtocol::Consumer {
+            return Err(ConsumerError::Usage(format!(
+                "subscribe_regex(`{pattern}`): a pattern the broker evaluates needs \
+                 group.protocol=consumer; with the classic protocol use subscribe_pattern"
+            )));
+        }
+        if !matches!(self.mode, Mode::None) {
+            return Err(ConsumerError::Usage(
+                "subscribe_regex after subscribe or assign: use a second consumer".into(),
+            ));
+        }
+        self.start_group(Vec::new(), None, Some(pattern.to_owned()))
     }
 
     /// Consume exactly these partitions, without a group (commits, if

@@ -19,6 +19,7 @@ impl Consumer {
         &mut self,
         topics: Vec<String>,
         pattern: Option<regex::Regex>,
+        broker_regex: Option<String>,
     ) -> Result<(), ConsumerError> {
         let Some(group_id) = self.cfg.group_id.clone() else {
             return Err(ConsumerError::NoGroup("subscribe"));
@@ -52,6 +53,7 @@ impl Consumer {
         m.metadata_max_age = c.metadata_max_age;
         m.group_protocol = c.group_protocol;
         m.remote_assignor = c.group_remote_assignor.clone();
+        m.topic_regex = broker_regex;
         let (handle, task) = krust_group::group(self.pool.clone(), m, c.assignors.clone());
         // The task stops when the handle (owned by this consumer) is
         // dropped or closed.

@@ -291,7 +291,7 @@ impl Consumer {
                     }));
                 }
                 self.parts.clear();
-                if let Err(e) = self.start_group(topics, Some(pattern)) {
+                if let Err(e) = self.start_group(topics, Some(pattern), None) {
                     self.fatal.get_or_insert(e);
                 }
             }

@@ -93,85 +93,107 @@ impl RebalanceListener for Recorder {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commits_in_revoke_are_where_the_next_owner_starts() {
     on_brokers(Capability::ClassicGroups, |broker| async move {
-        let topic = unique("handover");
-        let topic = topic.as_str();
-        let group = unique("g-handover");
-        create_topic(&*broker, topic, 4).await;
-        let b = broker.bootstrap();
-        let p = producer(&b).await;
-        for i in 0..400 {
-            p.send(ProducerRecord::new(topic, format!("{i}")).partition(i % 4))
-                .await
-                .expect("send");
-        }
-        p.flush().await.expect("flush");
-        let props = [
-            ("partition.assignment.strategy", "range"),
-            ("max.poll.records", "10"),
-        ];
-        let rec_a = Recorder::default();
-        let mut a = Consumer::new(group_config(&b, &group, &props))
-            .await
-            .expect("a");
-        a.set_rebalance_listener(rec_a.clone());
-        a.subscribe([topic]).expect("subscribe");
-        // A reads a little of every partition (slowly, so B finds records).
-        let start = Instant::now();
-        let mut got_a: BTreeMap<i32, i64> = BTreeMap::new();
-        while got_a.len() < 4 {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "a got no records"
-            );
-            for r in a.poll(Duration::from_millis(200)).await.expect("poll") {
-                got_a.insert(r.partition, r.offset);
-            }
-        }
-        let rec_b = Recorder::default();
-        let mut bc = Consumer::new(group_config(&b, &group, &props))
-            .await
-            .expect("b");
-        bc.set_rebalance_listener(rec_b.clone());
-        bc.subscribe([topic]).expect("subscribe");
-        let mut first_b: BTreeMap<i32, i64> = BTreeMap::new();
-        let a_task = tokio::spawn(async move {
-            // A keeps polling (slowly) so it can take part in the rebalance.
-            let mut last: BTreeMap<i32, i64> = BTreeMap::new();
-            for _ in 0..60 {
-                for r in a.poll(Duration::from_millis(100)).await.expect("poll") {
-                    last.insert(r.partition, r.offset);
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            (a, last)
-        });
-        let start = Instant::now();
-        while first_b.len() < 2 {
-            assert!(
-                start.elapsed() < Duration::from_secs(40),
-                "b got no records"
-            );
-            for r in bc.poll(Duration::from_millis(200)).await.expect("poll") {
-                first_b.entry(r.partition).or_insert(r.offset);
-            }
-        }
-        let (a, _) = a_task.await.expect("a task");
-        let revoked = rec_a.0.lock().unwrap().revoked.clone();
-        let handed: BTreeMap<TopicPartition, i64> =
-            revoked.into_iter().flat_map(|(_, _, m)| m).collect();
-        for (p, first) in &first_b {
-            let tp = TopicPartition::new(topic, *p);
-            let committed_by_a = handed.get(&tp).copied();
-            assert_eq!(
-                committed_by_a,
-                Some(*first),
-                "{tp}: B starts where A's revoke committed"
-            );
-        }
-        a.close().await.expect("close a");
-        bc.close().await.expect("close b");
+        commits_in_revoke_on(&*broker, &[]).await;
     })
     .await;
+}
+
+/// The same with `group.protocol=consumer` (KIP-848, Kafka 4.4.0): the
+/// broker's uniform assignor moves two partitions to B, revoked by A first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_in_revoke_are_where_the_next_owner_starts_with_the_consumer_protocol() {
+    tokio::time::timeout(BOUND, commits_in_revoke_on(kip848_node(), KIP848))
+        .await
+        .expect("bounded");
+}
+
+/// The settings that select the consumer protocol.
+const KIP848: &[(&str, &str)] = &[("group.protocol", "consumer")];
+
+/// The Kafka 4.4.0 node this binary shares.
+fn kip848_node() -> &'static Kafka {
+    Kafka::shared_version(krust_testkit::KafkaVersion::V4_4)
+}
+
+async fn commits_in_revoke_on(broker: &dyn Broker, protocol: &[(&str, &str)]) {
+    let topic = unique("handover");
+    let topic = topic.as_str();
+    let group = unique("g-handover");
+    create_topic(broker, topic, 4).await;
+    let b = broker.bootstrap();
+    let p = producer(&b).await;
+    for i in 0..400 {
+        p.send(ProducerRecord::new(topic, format!("{i}")).partition(i % 4))
+            .await
+            .expect("send");
+    }
+    p.flush().await.expect("flush");
+    let mut props = vec![
+        ("partition.assignment.strategy", "range"),
+        ("max.poll.records", "10"),
+    ];
+    props.extend(protocol);
+    let rec_a = Recorder::default();
+    let mut a = Consumer::new(group_config(&b, &group, &props))
+        .await
+        .expect("a");
+    a.set_rebalance_listener(rec_a.clone());
+    a.subscribe([topic]).expect("subscribe");
+    // A reads a little of every partition (slowly, so B finds records).
+    let start = Instant::now();
+    let mut got_a: BTreeMap<i32, i64> = BTreeMap::new();
+    while got_a.len() < 4 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "a got no records"
+        );
+        for r in a.poll(Duration::from_millis(200)).await.expect("poll") {
+            got_a.insert(r.partition, r.offset);
+        }
+    }
+    let rec_b = Recorder::default();
+    let mut bc = Consumer::new(group_config(&b, &group, &props))
+        .await
+        .expect("b");
+    bc.set_rebalance_listener(rec_b.clone());
+    bc.subscribe([topic]).expect("subscribe");
+    let mut first_b: BTreeMap<i32, i64> = BTreeMap::new();
+    let a_task = tokio::spawn(async move {
+        // A keeps polling (slowly) so it can take part in the rebalance.
+        let mut last: BTreeMap<i32, i64> = BTreeMap::new();
+        for _ in 0..60 {
+            for r in a.poll(Duration::from_millis(100)).await.expect("poll") {
+                last.insert(r.partition, r.offset);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        (a, last)
+    });
+    let start = Instant::now();
+    while first_b.len() < 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(40),
+            "b got no records"
+        );
+        for r in bc.poll(Duration::from_millis(200)).await.expect("poll") {
+            first_b.entry(r.partition).or_insert(r.offset);
+        }
+    }
+    let (a, _) = a_task.await.expect("a task");
+    let revoked = rec_a.0.lock().unwrap().revoked.clone();
+    let handed: BTreeMap<TopicPartition, i64> =
+        revoked.into_iter().flat_map(|(_, _, m)| m).collect();
+    for (p, first) in &first_b {
+        let tp = TopicPartition::new(topic, *p);
+        let committed_by_a = handed.get(&tp).copied();
+        assert_eq!(
+            committed_by_a,
+            Some(*first),
+            "{tp}: B starts where A's revoke committed"
+        );
+    }
+    a.close().await.expect("close a");
+    bc.close().await.expect("close b");
 }
 
 /// Cooperative-sticky: while a second member joins, the first keeps
@@ -329,48 +351,59 @@ async fn cooperative_keeps_unmoved_partitions_flowing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poll_timeout_leaves_and_rejoins() {
     on_brokers(Capability::ClassicGroups, |broker| async move {
-        let topic = unique("slow");
-        let topic = topic.as_str();
-        let group = unique("g-slow");
-        create_topic(&*broker, topic, 2).await;
-        let b = broker.bootstrap();
-        let rec = Recorder::default();
-        let mut c = Consumer::new(group_config(
-            &b,
-            &group,
-            &[("max.poll.interval.ms", "2000")],
-        ))
-        .await
-        .expect("consumer");
-        c.set_rebalance_listener(rec.clone());
-        c.subscribe([topic]).expect("subscribe");
-        let start = Instant::now();
-        while c.assignment().is_empty() {
-            assert!(start.elapsed() < Duration::from_secs(30), "not assigned");
-            c.poll(Duration::from_millis(100)).await.expect("poll");
-        }
-        tokio::time::sleep(Duration::from_secs(4)).await;
-        let start = Instant::now();
-        while rec.0.lock().unwrap().left.is_empty() {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "not told it left"
-            );
-            c.poll(Duration::from_millis(100)).await.expect("poll");
-        }
-        assert_eq!(rec.0.lock().unwrap().left, [LeaveReason::PollTimeout]);
-        let start = Instant::now();
-        while c.assignment().len() < 2 {
-            assert!(start.elapsed() < Duration::from_secs(30), "did not rejoin");
-            c.poll(Duration::from_millis(100)).await.expect("poll");
-        }
-        assert!(
-            rec.0.lock().unwrap().assigned.len() >= 2,
-            "assigned again after rejoining"
-        );
-        c.close().await.expect("close");
+        poll_timeout_on(&*broker, &[]).await;
     })
     .await;
+}
+
+/// The same with `group.protocol=consumer`: the leave is a heartbeat at
+/// epoch -1, the rejoin one at epoch 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poll_timeout_leaves_and_rejoins_with_the_consumer_protocol() {
+    tokio::time::timeout(BOUND, poll_timeout_on(kip848_node(), KIP848))
+        .await
+        .expect("bounded");
+}
+
+async fn poll_timeout_on(broker: &dyn Broker, protocol: &[(&str, &str)]) {
+    let topic = unique("slow");
+    let topic = topic.as_str();
+    let group = unique("g-slow");
+    create_topic(broker, topic, 2).await;
+    let b = broker.bootstrap();
+    let rec = Recorder::default();
+    let mut props = vec![("max.poll.interval.ms", "2000")];
+    props.extend(protocol);
+    let mut c = Consumer::new(group_config(&b, &group, &props))
+        .await
+        .expect("consumer");
+    c.set_rebalance_listener(rec.clone());
+    c.subscribe([topic]).expect("subscribe");
+    let start = Instant::now();
+    while c.assignment().is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(30), "not assigned");
+        c.poll(Duration::from_millis(100)).await.expect("poll");
+    }
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let start = Instant::now();
+    while rec.0.lock().unwrap().left.is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "not told it left"
+        );
+        c.poll(Duration::from_millis(100)).await.expect("poll");
+    }
+    assert_eq!(rec.0.lock().unwrap().left, [LeaveReason::PollTimeout]);
+    let start = Instant::now();
+    while c.assignment().len() < 2 {
+        assert!(start.elapsed() < Duration::from_secs(30), "did not rejoin");
+        c.poll(Duration::from_millis(100)).await.expect("poll");
+    }
+    assert!(
+        rec.0.lock().unwrap().assigned.len() >= 2,
+        "assigned again after rejoining"
+    );
+    c.close().await.expect("close");
 }
 
 /// Dropping a consumer whose broker is gone returns at once: no commit,
@@ -463,6 +496,102 @@ async fn pattern_subscription_follows_matching_topics() {
         c.close().await.expect("close");
     })
     .await;
+}
+
+/// `subscribe_regex` (`group.protocol=consumer`): the broker matches the
+/// RE2 pattern against whole topic names and assigns every partition of
+/// the matching topics, and only those; a topic created later is found by
+/// the broker itself (Kafka looks again at most every 10 s) and its
+/// records arrive. A pattern the broker refuses ends in its error from
+/// `poll`; the classic protocol refuses the call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regex_subscription_by_the_broker_follows_topics_created_later() {
+    tokio::time::timeout(BOUND, async {
+        let broker = kip848_node();
+        let base = unique("rx");
+        let name = |suffix: &str| format!("{base}-{suffix}");
+        let (eu, us, jp) = (name("eu"), name("us"), name("jp"));
+        create_topic(broker, &eu, 2).await;
+        create_topic(broker, &us, 1).await;
+        create_topic(broker, &name("eu-archive"), 1).await;
+        let b = broker.bootstrap();
+        let p = producer(&b).await;
+        let group = unique("g-rx");
+        let mut c = Consumer::new(group_config(&b, &group, KIP848))
+            .await
+            .expect("consumer");
+        c.subscribe_regex(&format!("{base}-[a-z]{{2}}"))
+            .expect("subscribe");
+        let want = |topics: &[(&str, i32)]| -> BTreeSet<TopicPartition> {
+            topics
+                .iter()
+                .flat_map(|(t, n)| (0..*n).map(move |p| TopicPartition::new(*t, p)))
+                .collect()
+        };
+        let start = Instant::now();
+        while c.assignment() != want(&[(&eu, 2), (&us, 1)]) {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "assignment {:?}",
+                c.assignment()
+            );
+            c.poll(Duration::from_millis(100)).await.expect("poll");
+        }
+        create_topic(broker, &jp, 1).await;
+        p.send(ProducerRecord::new(&*jp, "konnichiwa"))
+            .await
+            .expect("send")
+            .await
+            .expect("delivered");
+        let created = Instant::now();
+        let mut got = Vec::new();
+        while got.is_empty() {
+            assert!(
+                created.elapsed() < Duration::from_secs(40),
+                "nothing from {jp}; assignment {:?}",
+                c.assignment()
+            );
+            for r in c.poll(Duration::from_millis(100)).await.expect("poll") {
+                got.push((r.topic.to_string(), r.value.clone()));
+            }
+        }
+        eprintln!(
+            "{jp}'s record arrived {:?} after the topic was made",
+            created.elapsed()
+        );
+        assert_eq!(got, [(jp.clone(), Some(bytes::Bytes::from("konnichiwa")))]);
+        assert_eq!(c.assignment(), want(&[(&eu, 2), (&jp, 1), (&us, 1)]));
+        c.close().await.expect("close");
+
+        let mut bad = Consumer::new(group_config(&b, &unique("g-rx-bad"), KIP848))
+            .await
+            .expect("consumer");
+        bad.subscribe_regex("(").expect("the broker judges it");
+        let start = Instant::now();
+        let err = loop {
+            assert!(start.elapsed() < Duration::from_secs(30), "no error");
+            if let Err(e) = bad.poll(Duration::from_millis(100)).await {
+                break e;
+            }
+        };
+        assert!(
+            err.to_string().contains("INVALID_REGULAR_EXPRESSION"),
+            "{err}"
+        );
+
+        let mut classic = Consumer::new(group_config(&b, &unique("g-rx-classic"), &[]))
+            .await
+            .expect("consumer");
+        let refused = classic
+            .subscribe_regex("x.*")
+            .expect_err("classic refuses it");
+        assert!(
+            refused.to_string().contains("group.protocol=consumer"),
+            "{refused}"
+        );
+    })
+    .await
+    .expect("bounded");
 }
 
 /// Explicit acks, no auto-commit and no listener: on revoke the consumer
