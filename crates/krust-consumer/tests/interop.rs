@@ -60,10 +60,25 @@ impl Peer {
         }
     }
 
-    /// Join `group` subscribed to `topic` with `strategy` (classic
-    /// protocol) on `target`; it exits by itself after 140 s.
-    fn start(self, target: &Target<'_>, group: &str, topic: &str, strategy: &str) -> PeerProc {
-        let args = [target.bootstrap.as_str(), group, topic, strategy, "140"];
+    /// Join `group` subscribed to `topic` with `strategy` (the classic
+    /// assignor, or the broker's under `consumer`) and `protocol` on
+    /// `target`; it exits by itself after 140 s.
+    fn start(
+        self,
+        target: &Target<'_>,
+        group: &str,
+        topic: &str,
+        strategy: &str,
+        protocol: &str,
+    ) -> PeerProc {
+        let args = [
+            target.bootstrap.as_str(),
+            group,
+            topic,
+            strategy,
+            "140",
+            protocol,
+        ];
         match self {
             Peer::Python => {
                 assert!(
@@ -74,7 +89,6 @@ impl Peer {
             }
             Peer::Java => {
                 let mut args = args.to_vec();
-                args.push("classic");
                 args.extend(target.java.iter().map(String::as_str));
                 PeerProc::java("JavaGroupConsumer", &args)
             }
@@ -212,6 +226,12 @@ fn firsts(records: &[(i32, i64)]) -> BTreeMap<i32, i64> {
 }
 
 async fn mixed_group(target: &Target<'_>, peer: Peer, strategy: &str) {
+    mixed_group_on(target, peer, strategy, "classic").await;
+}
+
+/// [`mixed_group`] with `protocol` (`classic`, or `consumer` where
+/// `strategy` is the broker's assignor) on both sides.
+async fn mixed_group_on(target: &Target<'_>, peer: Peer, strategy: &str, protocol: &str) {
     let started = Instant::now();
     let broker = target.broker;
     let topic = unique("krust-consumer-interop");
@@ -221,17 +241,22 @@ async fn mixed_group(target: &Target<'_>, peer: Peer, strategy: &str) {
     let b = target.bootstrap.as_str();
     let produce = |records| common::produce_with(b, &target.security, records);
     let group = unique(&format!("g-consumer-interop-{}-{strategy}", peer.name()));
-    let label = format!("{} {strategy} on {}", peer.name(), target.name());
+    let label = format!("{} {protocol} {strategy} on {}", peer.name(), target.name());
 
     // 1. krust alone: consumes wave 1 and commits it.
     let mut reports = produce(wave(topic, 0)).await;
     let ends1 = common::log_ends(&reports);
     let mut extra = vec![
         ("group.id", group.as_str()),
-        ("partition.assignment.strategy", strategy),
+        ("group.protocol", protocol),
         ("enable.auto.commit", "false"),
         ("auto.offset.reset", "earliest"),
     ];
+    extra.push(if protocol == "consumer" {
+        ("group.remote.assignor", strategy)
+    } else {
+        ("partition.assignment.strategy", strategy)
+    });
     extra.extend(
         target
             .security
@@ -252,7 +277,7 @@ async fn mixed_group(target: &Target<'_>, peer: Peer, strategy: &str) {
     .await;
 
     // 2. The peer joins.
-    let mut proc = peer.start(target, &group, topic, strategy);
+    let mut proc = peer.start(target, &group, topic, strategy, protocol);
     let mut py = Seen::default();
     let mut stable_since: Option<(Instant, BTreeSet<i32>, BTreeSet<i32>)> = None;
     let t = Instant::now();
@@ -503,6 +528,34 @@ async fn java_mixed_group_over_sasl_ssl() {
     .unwrap_or_else(|_| panic!("java over SASL_SSL: not done within {BOUND:?}"));
 }
 
+/// krust and the Java client in one KIP-848 group (`group.protocol=consumer`,
+/// the broker's `uniform` assignor) on Kafka 4.4.0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn java_mixed_group_consumer_protocol() {
+    kip848_mixed_group(Peer::Java).await;
+}
+
+/// krust and confluent-kafka (librdkafka 2.16) in one KIP-848 group.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn confluent_mixed_group_consumer_protocol() {
+    kip848_mixed_group(Peer::Python).await;
+}
+
+async fn kip848_mixed_group(peer: Peer) {
+    let kafka = Kafka::shared_version(krust_testkit::KafkaVersion::V4_4);
+    tokio::time::timeout(
+        BOUND,
+        mixed_group_on(&Target::plaintext(kafka), peer, "uniform", "consumer"),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        panic!(
+            "{} consumer protocol: not done within {BOUND:?}",
+            peer.name()
+        )
+    });
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn confluent_mixed_group_range() {
     mixed_groups(Peer::Python, "range").await;
@@ -646,4 +699,102 @@ async fn consumer_groups_describe_reports_krust_commits() {
     })
     .await
     .expect("bounded in time");
+}
+
+/// Kafka's own tool sees krust's KIP-848 members: `kafka-consumer-groups.sh
+/// --describe --members --verbose` on a `group.protocol=consumer` group of
+/// two krust members lists each (its client id) with its three partitions,
+/// the assignment each member holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_groups_describe_members_shows_krust_kip848_members() {
+    let kafka = Kafka::shared_version(krust_testkit::KafkaVersion::V4_4);
+    tokio::time::timeout(BOUND, async {
+        let topic = unique("krust-describe-members");
+        let group = unique("g-describe-members");
+        create_topic(kafka, &topic, 6).await;
+        let b = kafka.bootstrap();
+        let ids = [unique("krust-a"), unique("krust-b")];
+        let mut members = Vec::new();
+        for id in &ids {
+            let cfg = consumer_config(
+                &b,
+                &[
+                    ("group.id", group.as_str()),
+                    ("group.protocol", "consumer"),
+                    ("client.id", id.as_str()),
+                ],
+            );
+            members.push(Driven::start(
+                common::subscribed(cfg, &topic).await,
+                true,
+                |_| {},
+                |_| {},
+            ));
+        }
+        wait_for(
+            "each member holds three partitions",
+            Duration::from_secs(30),
+            || {
+                members.iter().for_each(Driven::check_poll);
+                members
+                    .iter()
+                    .all(|m| m.snapshot(|s| s.assignment.len() == 3))
+            },
+            || {
+                format!(
+                    "{:?}",
+                    members
+                        .iter()
+                        .map(|m| m.snapshot(|s| s.assignment.clone()))
+                        .collect::<Vec<_>>()
+                )
+            },
+        )
+        .await;
+        let group2 = group.clone();
+        let out = tokio::task::spawn_blocking(move || {
+            kafka
+                .tool(
+                    CONSUMER_GROUP_COMMAND,
+                    &["--describe", "--members", "--verbose", "--group", &group2],
+                )
+                .unwrap_or_else(|e| panic!("kafka-consumer-groups --describe --members: {e}"))
+        })
+        .await
+        .expect("tool thread");
+        eprintln!("{out}");
+        let mut lines = out
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>());
+        let header = lines
+            .find(|cols| cols.contains(&"CURRENT-ASSIGNMENT"))
+            .unwrap_or_else(|| panic!("no header:\n{out}"));
+        let rows: Vec<BTreeMap<&str, &str>> = lines
+            .filter(|cols| cols.len() == header.len())
+            .map(|cols| header.iter().copied().zip(cols).collect())
+            .collect();
+        assert_eq!(rows.len(), 2, "two members:\n{out}");
+        for (id, m) in ids.iter().zip(&members) {
+            let held: BTreeSet<i32> = m.snapshot(|s| s.assignment.clone());
+            let row = rows
+                .iter()
+                .find(|r| r["CLIENT-ID"] == id.as_str())
+                .unwrap_or_else(|| panic!("no row for {id}:\n{out}"));
+            let want = format!(
+                "{topic}:{}",
+                held.iter()
+                    .map(i32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
+            assert_eq!(row["#PARTITIONS"], "3", "{id}:\n{out}");
+            assert_eq!(row["CURRENT-ASSIGNMENT"], want, "{id}:\n{out}");
+            assert_eq!(row["TARGET-ASSIGNMENT"], want, "{id} reconciled:\n{out}");
+        }
+        for m in members {
+            m.close().await.expect("close");
+        }
+    })
+    .await
+    .expect("bounded");
 }

@@ -93,37 +93,29 @@ pub fn consumer_config(bootstrap: &str, extra: &[(&str, &str)]) -> ConsumerConfi
     .into_iter()
     .collect();
     props.extend(extra.iter().copied());
+    config_of(props)
+}
+
+/// The config of `props`; under `group.protocol=consumer` the broker owns
+/// the session, the heartbeat and the assignor (the test nodes dictate 6 s
+/// and 500 ms), so the classic-only settings are left out.
+fn config_of(mut props: BTreeMap<&str, &str>) -> ConsumerConfig {
+    if props.get("group.protocol") == Some(&"consumer") {
+        for classic_only in [
+            "session.timeout.ms",
+            "heartbeat.interval.ms",
+            "partition.assignment.strategy",
+        ] {
+            props.remove(classic_only);
+        }
+    }
     ConsumerConfig::from_properties(props).expect("valid consumer config")
 }
 
 /// A group member's settings: `group`, a 6 s session with 500 ms
-/// heartbeats, reading from the start, committing by hand; `extra` wins.
-/// With `group.protocol=consumer` in `extra` the broker owns the session,
-/// the heartbeat and the assignor (the test nodes dictate 6 s and 500 ms),
-/// so the classic-only settings are left out, `extra`'s too.
+/// heartbeats, reading from the start, committing by hand; `extra` wins
+/// (see [`config_of`] for `group.protocol=consumer`).
 pub fn group_config(bootstrap: &str, group: &str, extra: &[(&str, &str)]) -> ConsumerConfig {
-    if extra.contains(&("group.protocol", "consumer")) {
-        let classic_only = [
-            "session.timeout.ms",
-            "heartbeat.interval.ms",
-            "partition.assignment.strategy",
-        ];
-        let mut props: BTreeMap<&str, &str> = [
-            ("bootstrap.servers", bootstrap),
-            ("group.id", group),
-            ("auto.offset.reset", "earliest"),
-            ("enable.auto.commit", "false"),
-        ]
-        .into_iter()
-        .collect();
-        props.extend(
-            extra
-                .iter()
-                .copied()
-                .filter(|(k, _)| !classic_only.contains(k)),
-        );
-        return ConsumerConfig::from_properties(props).expect("valid consumer config");
-    }
     let mut props: BTreeMap<&str, &str> = [
         ("bootstrap.servers", bootstrap),
         ("group.id", group),
@@ -135,7 +127,7 @@ pub fn group_config(bootstrap: &str, group: &str, extra: &[(&str, &str)]) -> Con
     .into_iter()
     .collect();
     props.extend(extra.iter().copied());
-    ConsumerConfig::from_properties(props).expect("valid consumer config")
+    config_of(props)
 }
 
 /// A new consumer subscribed to `topic`.

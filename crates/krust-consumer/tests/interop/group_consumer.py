@@ -1,10 +1,12 @@
-"""A confluent-kafka (librdkafka) consumer in a classic-protocol group,
-driven by the krust consumer interop test.
+"""A confluent-kafka (librdkafka) consumer in a group, driven by the krust
+consumer interop test.
 
-  group_consumer.py BOOTSTRAP GROUP TOPIC STRATEGY DEADLINE_S
+  group_consumer.py BOOTSTRAP GROUP TOPIC STRATEGY DEADLINE_S [PROTOCOL]
 
-session.timeout.ms 6000, enable.auto.commit false, auto.offset.reset
-earliest. Every record it processes is printed as one line
+PROTOCOL is classic (default: session.timeout.ms 6000, STRATEGY the
+partition.assignment.strategy) or consumer (KIP-848: STRATEGY is the
+broker's assignor, group.remote.assignor, and assignments are always
+incremental). enable.auto.commit false, auto.offset.reset earliest. Every record it processes is printed as one line
 `PARTITION OFFSET`, then committed synchronously (offset + 1); a commit
 that fails prints `commitfail PARTITION OFFSET ERROR`. After every change
 of its assignment it prints `assigned P P ...` (the whole set it holds).
@@ -30,6 +32,8 @@ def out(line):
 
 def main():
     bootstrap, group, topic, strategy, deadline_s = sys.argv[1:6]
+    protocol = sys.argv[6] if len(sys.argv) > 6 else "classic"
+    incremental = protocol == "consumer" or strategy == "cooperative-sticky"
     deadline = time.monotonic() + float(deadline_s)
     held = set()
     paused = [False]
@@ -38,7 +42,7 @@ def main():
         out("assigned" + "".join(f" {p}" for p in sorted(held)))
 
     def on_assign(c, parts):
-        if strategy == "cooperative-sticky":
+        if incremental:
             c.incremental_assign(parts)
         else:
             c.assign(parts)
@@ -56,18 +60,20 @@ def main():
         out("lost" + "".join(f" {tp.partition}" for tp in parts))
         report()
 
-    c = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": group,
-            "group.protocol": "classic",
-            "partition.assignment.strategy": strategy,
-            "session.timeout.ms": 6000,
-            "heartbeat.interval.ms": 500,
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-        }
-    )
+    config = {
+        "bootstrap.servers": bootstrap,
+        "group.id": group,
+        "group.protocol": protocol,
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+    }
+    if protocol == "classic":
+        config["partition.assignment.strategy"] = strategy
+        config["session.timeout.ms"] = 6000
+        config["heartbeat.interval.ms"] = 500
+    else:
+        config["group.remote.assignor"] = strategy
+    c = Consumer(config)
     c.subscribe([topic], on_assign=on_assign, on_revoke=on_revoke, on_lost=on_lost)
 
     commands = queue.Queue()
