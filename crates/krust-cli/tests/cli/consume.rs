@@ -58,6 +58,16 @@ fn produced_lines_come_back_with_keys_values_and_increasing_offsets() {
 
 #[test]
 fn a_group_resumes_after_the_last_record_committed_with_commit_each() {
+    resumes_after_the_last_record_committed(&["-X", SESSION]);
+}
+
+/// The same with `-X group.protocol=consumer` (KIP-848, Kafka 4.4.0).
+#[test]
+fn a_consumer_protocol_group_resumes_after_the_last_record_committed() {
+    resumes_after_the_last_record_committed(&["-X", "group.protocol=consumer"]);
+}
+
+fn resumes_after_the_last_record_committed(settings: &[&str]) {
     let addr = kafka().addr();
     let topic = topic_on(kafka(), "resume", 3);
     let group = unique("resumers");
@@ -75,9 +85,8 @@ fn a_group_resumes_after_the_last_record_committed_with_commit_each() {
             "each",
             "-f",
             "%p %o %s\\n",
-            "-X",
-            SESSION,
         ];
+        args.extend(settings);
         args.extend(extra);
         let o = run(&args, b"", Duration::from_secs(90));
         assert_success(&o, "consume");
