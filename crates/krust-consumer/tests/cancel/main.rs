@@ -179,8 +179,14 @@ async fn member(
 ) -> (usize, usize, usize) {
     let mode = if explicit { "explicit" } else { "implicit" };
     let max_records = (10 + rng.below(140)).to_string();
+    // `uniform` is KIP-848's: the broker's assignor, group.protocol=consumer.
+    let (protocol, choice) = match strategy {
+        "uniform" => ("consumer", "group.remote.assignor"),
+        _ => ("classic", "partition.assignment.strategy"),
+    };
     let props = [
-        ("partition.assignment.strategy", strategy),
+        ("group.protocol", protocol),
+        (choice, strategy),
         ("acknowledgement.mode", mode),
         (
             "enable.auto.commit",
@@ -435,4 +441,11 @@ async fn cancelled_polls_under_rebalances_cooperative_sticky() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelled_polls_under_rebalances_eager() {
     stress("range").await;
+}
+
+/// The same under `group.protocol=consumer` (KIP-848): the broker's
+/// uniform assignor, revokes and assignments one heartbeat at a time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_polls_under_rebalances_consumer_protocol() {
+    stress("uniform").await;
 }
