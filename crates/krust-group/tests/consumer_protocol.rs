@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Member, Seen, Tracker, commit_as, config, wait_for};
+use common::{Member, Seen, Tracker, commit_as, config, settled, wait_for};
 use krust_codec::generated::ConsumerGroupHeartbeatRequest;
 use krust_group::membership::State;
 use krust_group::{GroupProtocol, MemberSnapshot, MembershipConfig};
@@ -29,21 +29,6 @@ fn consumer(group: &str, topic: &str) -> MembershipConfig {
     c.group_protocol = GroupProtocol::Consumer;
     c.remote_assignor = Some("uniform".into());
     c
-}
-
-/// Every member stable with `each` partitions, disjoint, `total` in all.
-fn settled(each: usize, total: usize) -> impl Fn(&[MemberSnapshot]) -> bool {
-    move |s| {
-        let mut all = std::collections::BTreeSet::new();
-        let disjoint = s
-            .iter()
-            .flat_map(|m| m.owned.iter())
-            .all(|tp| all.insert(tp.clone()));
-        disjoint
-            && all.len() == total
-            && s.iter()
-                .all(|m| m.state == State::Stable && m.owned.len() == each && m.revoking.is_empty())
-    }
 }
 
 /// One member takes all six partitions; a second joins and the first gives

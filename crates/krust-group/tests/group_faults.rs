@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use common::{
     HEARTBEAT, Member, OnRevoke, SESSION, Seen, Tracker, balanced, balanced_after, commit_as,
-    config, wait_for,
+    config, settled, wait_for,
 };
 use krust_codec::ErrorCode;
 use krust_group::MembershipConfig;
@@ -243,6 +243,50 @@ async fn coordinator_killed_mid_join_and_during_heartbeats() {
         held_through(&b, &[&a, &m], &snaps, since, &tracker, "coordinator killed").await;
         for x in [a, m] {
             assert!(x.close().await, "close within its bound");
+        }
+    })
+    .await
+    .expect("bounded");
+}
+
+/// KIP-848 (`group.protocol=consumer`): the coordinator's node is killed
+/// while two members are stable. They find the new coordinator (it loaded
+/// the group from `__consumer_offsets`) within the broker's 6 s session
+/// and keep their epochs and partitions, with no event, well past that
+/// session; a third member joining there gets its share by revoke and
+/// release as on the old one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_protocol_coordinator_killed() {
+    let f = faults();
+    let c = f.cluster;
+    tokio::time::timeout(BOUND, async {
+        let (topic, group) = names(c);
+        let b = c.bootstrap();
+        let tracker = Tracker::default();
+        let kip848 = || {
+            let mut cfg = config(&group, &topic);
+            cfg.group_protocol = krust_group::GroupProtocol::Consumer;
+            cfg.remote_assignor = Some("uniform".into());
+            cfg
+        };
+        let a = Member::start("a", &b, kip848(), tracker.clone()).await;
+        let m = Member::start("m", &b, kip848(), tracker.clone()).await;
+        wait_for(&[&a, &m], FORM, "a and m", settled(3, 6)).await;
+        let snaps = [a.snap(), m.snap()];
+        let coordinator = c.coordinator(&group).expect("coordinator");
+        let since = Instant::now();
+        c.kill(coordinator).expect("kill");
+        let next = moved_from(c, &group, coordinator);
+        eprintln!(
+            "coordinator {coordinator} killed while stable; {next} took over after {:?}",
+            since.elapsed()
+        );
+        held_through(&b, &[&a, &m], &snaps, since, &tracker, "coordinator killed").await;
+        let x = Member::start("x", &b, kip848(), tracker.clone()).await;
+        wait_for(&[&a, &m, &x], FORM, "a, m and x", settled(2, 6)).await;
+        tracker.lock().unwrap().assert_clean();
+        for y in [a, m, x] {
+            assert!(y.close().await, "close within its bound");
         }
     })
     .await

@@ -456,6 +456,22 @@ pub fn balanced_after(n: usize, total: usize, than: i32) -> impl Fn(&[MemberSnap
     move |s| ok(s) && s.iter().all(|m| m.generation > than)
 }
 
+/// Every member stable with `each` partitions, disjoint, `total` in all
+/// (KIP-848: each member has an epoch of its own, so no common generation).
+pub fn settled(each: usize, total: usize) -> impl Fn(&[MemberSnapshot]) -> bool {
+    move |s| {
+        let mut all = std::collections::BTreeSet::new();
+        let disjoint = s
+            .iter()
+            .flat_map(|m| m.owned.iter())
+            .all(|tp| all.insert(tp.clone()));
+        disjoint
+            && all.len() == total
+            && s.iter()
+                .all(|m| m.state == State::Stable && m.owned.len() == each && m.revoking.is_empty())
+    }
+}
+
 /// Commit an offset for every partition `member` owns, as that member
 /// (its generation and member id) through a pool of its own. The
 /// coordinator accepts it only if it still counts the member in that
