@@ -10,8 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::{Member, Seen, Tracker, commit_as, config, settled, wait_for};
 use krust_codec::generated::ConsumerGroupHeartbeatRequest;
-use krust_group::membership::State;
-use krust_group::{GroupProtocol, MemberSnapshot, MembershipConfig};
+use krust_group::{GroupProtocol, MembershipConfig};
 use krust_net::CoordinatorType;
 use krust_testkit::{Broker, Kafka, KafkaVersion, MockCluster, MockVersion, unique};
 
