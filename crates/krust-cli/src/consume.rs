@@ -24,6 +24,7 @@ use std::io::{self, BufWriter, Write};
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
+use krust::codec::ErrorCode;
 use krust::consumer::{
     Consumer, ConsumerConfig, ConsumerError, ConsumerRecord, OffsetAndMetadata, TopicPartition,
 };
@@ -304,6 +305,10 @@ async fn consume(
     if args.count == Some(0) {
         return Ok(Stop::Count);
     }
+    // `--commit each` offsets refused while the group rebalanced: each is
+    // committed with the next commit while its partition is still held (a
+    // revoked one was committed on revoke: it was acked).
+    let mut pending: BTreeMap<TopicPartition, OffsetAndMetadata> = BTreeMap::new();
     loop {
         if shutdown.requested() {
             return Ok(Stop::Signal);
@@ -321,8 +326,14 @@ async fn consume(
                     return pipe_or(e);
                 }
                 let tp = TopicPartition::new(&*r.topic, r.partition);
-                let offsets = BTreeMap::from([(tp, OffsetAndMetadata::new(r.next_offset()))]);
-                consumer.commit_offsets(offsets).await?;
+                let held = consumer.assignment();
+                pending.retain(|tp, _| held.contains(tp));
+                pending.insert(tp, OffsetAndMetadata::new(r.next_offset()));
+                match consumer.commit_offsets(pending.clone()).await {
+                    Ok(()) => pending.clear(),
+                    Err(e) if e.code() == Some(ErrorCode::REBALANCE_IN_PROGRESS) => {}
+                    Err(e) => return Err(e),
+                }
             }
             r.ack();
             *printed += 1;

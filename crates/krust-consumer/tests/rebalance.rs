@@ -202,148 +202,172 @@ async fn commits_in_revoke_on(broker: &dyn Broker, protocol: &[(&str, &str)]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cooperative_keeps_unmoved_partitions_flowing() {
     on_brokers(Capability::ClassicGroups, |broker| async move {
-        let topic = unique("coop");
-        let group = unique("g-coop");
-        create_topic(&*broker, &topic, 4).await;
-        let b = broker.bootstrap();
-        let p = producer(&b).await;
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let writer = {
-            let stop = stop.clone();
-            let topic = topic.clone();
-            tokio::spawn(async move {
-                let mut i = 0;
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    let _ = p
-                        .send(ProducerRecord::new(&*topic, format!("{i}")).partition(i % 4))
-                        .await;
-                    i += 1;
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-                p.close(Duration::from_secs(5))
-                    .await
-                    .expect("close producer");
-            })
-        };
-        let props = [
-            ("partition.assignment.strategy", "cooperative-sticky"),
-            ("enable.auto.commit", "true"),
-        ];
-        let rec_a = Recorder::default();
-        let mut a = Consumer::new(group_config(&b, &group, &props))
-            .await
-            .expect("a");
-        a.set_rebalance_listener(rec_a.clone());
-        a.subscribe([&topic]).expect("subscribe");
-        let start = Instant::now();
-        while a.assignment().len() < 4 {
-            assert!(start.elapsed() < Duration::from_secs(30), "a not assigned");
-            a.poll(Duration::from_millis(100)).await.expect("poll");
-        }
-        // B learns of the second rebalance round (the one that gives it
-        // the partitions A revoked after the first) from a heartbeat: a
-        // longer interval holds that round open for about 2 s after A's
-        // revoke, a window A's kept partitions must keep flowing through.
-        let b_props = [props[0], props[1], ("heartbeat.interval.ms", "2000")];
-        let rec_b = Recorder::default();
-        let mut bc = Consumer::new(group_config(&b, &group, &b_props))
-            .await
-            .expect("b");
-        bc.set_rebalance_listener(rec_b.clone());
-        bc.subscribe([&topic]).expect("subscribe");
-        let b_task = tokio::spawn(async move {
-            let start = Instant::now();
-            while bc.assignment().len() < 2 {
-                assert!(start.elapsed() < Duration::from_secs(60), "b not assigned");
-                bc.poll(Duration::from_millis(100)).await.expect("poll");
-            }
-            bc
-        });
-        // A's deliveries with their times, until B holds its share.
-        let mut a_times: Vec<(Instant, i32)> = Vec::new();
-        while !b_task.is_finished() {
-            for r in a.poll(Duration::from_millis(50)).await.expect("poll") {
-                a_times.push((Instant::now(), r.partition));
-            }
-        }
-        let bc = b_task.await.expect("b task");
-        let b_assigned_at = rec_b
-            .0
-            .lock()
-            .unwrap()
-            .assigned
-            .last()
-            .expect("b assigned")
-            .0;
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        writer.await.expect("writer");
-        let kept: BTreeSet<i32> = a.assignment().iter().map(|tp| tp.partition).collect();
-        assert_eq!(kept.len(), 2, "a keeps two partitions");
-        let revoked_at = {
-            let seen = rec_a.0.lock().unwrap();
-            let moved: BTreeSet<i32> = seen
-                .revoked
-                .iter()
-                .flat_map(|(_, ps, _)| ps.iter().map(|tp| tp.partition))
-                .collect();
-            assert_eq!(
-                moved.len(),
-                2,
-                "only the moved partitions are revoked: {moved:?}"
-            );
-            assert!(moved.is_disjoint(&kept));
-            seen.revoked.first().expect("a revoked").0
-        };
-        // The window opens at A's first revoke (the rebalance is under way:
-        // A gave up the partitions that move) and closes when B gets them.
-        assert!(
-            revoked_at < b_assigned_at,
-            "B was assigned before A revoked: no rebalance in two rounds"
-        );
-        let in_window: Vec<i32> = a_times
-            .iter()
-            .filter(|(at, p)| *at > revoked_at && *at < b_assigned_at && kept.contains(p))
-            .map(|(_, p)| *p)
-            .collect();
-        let during = in_window.len();
-        let flowing: BTreeSet<i32> = in_window.into_iter().collect();
-        assert_eq!(
-            flowing,
-            kept,
-            "kept partitions whose records reached A in the {:?} between its revoke and B's \
-             assignment",
-            b_assigned_at - revoked_at
-        );
-        // Flowing all along, not in a burst at the end: the records are
-        // written every 5 ms, so no stretch of the window without one
-        // reaching A may be anywhere near as long as the window.
-        let mut times: Vec<Instant> = vec![revoked_at];
-        times.extend(
-            a_times
-                .iter()
-                .filter(|(at, p)| *at > revoked_at && *at < b_assigned_at && kept.contains(p))
-                .map(|(at, _)| *at),
-        );
-        times.push(b_assigned_at);
-        let longest = times
-            .windows(2)
-            .map(|w| w[1] - w[0])
-            .max()
-            .unwrap_or_default();
-        let window = b_assigned_at - revoked_at;
-        assert!(
-            longest < window / 2,
-            "A got no record of a kept partition for {longest:?} of the {window:?} between its \
-             revoke and B's assignment"
-        );
-        eprintln!(
-            "A got {during} records of its kept partitions in the {window:?} between its revoke \
-             and B's assignment, none for at most {longest:?}"
-        );
-        a.close().await.expect("close a");
-        bc.close().await.expect("close b");
+        cooperative_flow(&*broker, false).await;
     })
     .await;
+}
+
+/// The same with the first member committing (`commit()`) after every
+/// poll, as at-least-once applications do: a commit made while the group
+/// rebalances is refused at once (RebalanceInProgress, as Java's), not
+/// queued on the coordinator's connection behind the JoinGroup the broker
+/// holds until the round ends, which stopped the kept partitions too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cooperative_keeps_unmoved_partitions_flowing_while_committing() {
+    on_brokers(Capability::ClassicGroups, |broker| async move {
+        cooperative_flow(&*broker, true).await;
+    })
+    .await;
+}
+
+async fn cooperative_flow(broker: &dyn Broker, commit_each: bool) {
+    let topic = unique("coop");
+    let group = unique("g-coop");
+    create_topic(broker, &topic, 4).await;
+    let b = broker.bootstrap();
+    let p = producer(&b).await;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        let topic = topic.clone();
+        tokio::spawn(async move {
+            let mut i = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = p
+                    .send(ProducerRecord::new(&*topic, format!("{i}")).partition(i % 4))
+                    .await;
+                i += 1;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            p.close(Duration::from_secs(5))
+                .await
+                .expect("close producer");
+        })
+    };
+    let props = [
+        ("partition.assignment.strategy", "cooperative-sticky"),
+        ("enable.auto.commit", "true"),
+    ];
+    let rec_a = Recorder::default();
+    let mut a = Consumer::new(group_config(&b, &group, &props))
+        .await
+        .expect("a");
+    a.set_rebalance_listener(rec_a.clone());
+    a.subscribe([&topic]).expect("subscribe");
+    let start = Instant::now();
+    while a.assignment().len() < 4 {
+        assert!(start.elapsed() < Duration::from_secs(30), "a not assigned");
+        a.poll(Duration::from_millis(100)).await.expect("poll");
+    }
+    // B learns of the second rebalance round (the one that gives it
+    // the partitions A revoked after the first) from a heartbeat: a
+    // longer interval holds that round open for about 2 s after A's
+    // revoke, a window A's kept partitions must keep flowing through.
+    let b_props = [props[0], props[1], ("heartbeat.interval.ms", "2000")];
+    let rec_b = Recorder::default();
+    let mut bc = Consumer::new(group_config(&b, &group, &b_props))
+        .await
+        .expect("b");
+    bc.set_rebalance_listener(rec_b.clone());
+    bc.subscribe([&topic]).expect("subscribe");
+    let b_task = tokio::spawn(async move {
+        let start = Instant::now();
+        while bc.assignment().len() < 2 {
+            assert!(start.elapsed() < Duration::from_secs(60), "b not assigned");
+            bc.poll(Duration::from_millis(100)).await.expect("poll");
+        }
+        bc
+    });
+    // A's deliveries with their times, until B holds its share.
+    let mut a_times: Vec<(Instant, i32)> = Vec::new();
+    let mut refused = 0;
+    while !b_task.is_finished() {
+        for r in a.poll(Duration::from_millis(50)).await.expect("poll") {
+            a_times.push((Instant::now(), r.partition));
+        }
+        if commit_each && a.commit().await.is_err() {
+            refused += 1;
+        }
+    }
+    if commit_each {
+        eprintln!("{refused} of A's commits refused during the rebalance");
+    }
+    let bc = b_task.await.expect("b task");
+    let b_assigned_at = rec_b
+        .0
+        .lock()
+        .unwrap()
+        .assigned
+        .last()
+        .expect("b assigned")
+        .0;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.await.expect("writer");
+    let kept: BTreeSet<i32> = a.assignment().iter().map(|tp| tp.partition).collect();
+    assert_eq!(kept.len(), 2, "a keeps two partitions");
+    let revoked_at = {
+        let seen = rec_a.0.lock().unwrap();
+        let moved: BTreeSet<i32> = seen
+            .revoked
+            .iter()
+            .flat_map(|(_, ps, _)| ps.iter().map(|tp| tp.partition))
+            .collect();
+        assert_eq!(
+            moved.len(),
+            2,
+            "only the moved partitions are revoked: {moved:?}"
+        );
+        assert!(moved.is_disjoint(&kept));
+        seen.revoked.first().expect("a revoked").0
+    };
+    // The window opens at A's first revoke (the rebalance is under way:
+    // A gave up the partitions that move) and closes when B gets them.
+    assert!(
+        revoked_at < b_assigned_at,
+        "B was assigned before A revoked: no rebalance in two rounds"
+    );
+    let in_window: Vec<i32> = a_times
+        .iter()
+        .filter(|(at, p)| *at > revoked_at && *at < b_assigned_at && kept.contains(p))
+        .map(|(_, p)| *p)
+        .collect();
+    let during = in_window.len();
+    let flowing: BTreeSet<i32> = in_window.into_iter().collect();
+    assert_eq!(
+        flowing,
+        kept,
+        "kept partitions whose records reached A in the {:?} between its revoke and B's \
+         assignment",
+        b_assigned_at - revoked_at
+    );
+    // Flowing all along, not in a burst at the end: the records are
+    // written every 5 ms, so no stretch of the window without one
+    // reaching A may be anywhere near as long as the window.
+    let mut times: Vec<Instant> = vec![revoked_at];
+    times.extend(
+        a_times
+            .iter()
+            .filter(|(at, p)| *at > revoked_at && *at < b_assigned_at && kept.contains(p))
+            .map(|(at, _)| *at),
+    );
+    times.push(b_assigned_at);
+    let longest = times
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .max()
+        .unwrap_or_default();
+    let window = b_assigned_at - revoked_at;
+    assert!(
+        longest < window / 2,
+        "A got no record of a kept partition for {longest:?} of the {window:?} between its \
+         revoke and B's assignment"
+    );
+    eprintln!(
+        "A got {during} records of its kept partitions in the {window:?} between its revoke \
+         and B's assignment, none for at most {longest:?}"
+    );
+    a.close().await.expect("close a");
+    bc.close().await.expect("close b");
 }
 
 /// A consumer that does not poll within `max.poll.interval.ms` leaves the

@@ -24,6 +24,7 @@ use krust_net::{CoordinatorType, Error, Pool, RetryPolicy};
 use thiserror::Error;
 
 use crate::driver::MemberSnapshot;
+use crate::io::State;
 use crate::tp::{TopicPartition, by_topic};
 
 /// An offset to commit, or one that was committed.
@@ -63,6 +64,25 @@ pub struct PartitionError {
 #[derive(Debug, Clone, Error)]
 #[non_exhaustive]
 pub enum OffsetError {
+    /// Refused before sending: the member is rejoining its group (JoinGroup
+    /// or SyncGroup in flight, or the leader assigning). The coordinator
+    /// would refuse it too (REBALANCE_IN_PROGRESS, or ILLEGAL_GENERATION
+    /// once the round ends), and sent on the coordinator's connection it
+    /// would wait behind the JoinGroup the broker holds until the round
+    /// ends, stopping the application meanwhile. As Java's
+    /// `RebalanceInProgressException`: poll, which finishes the rebalance,
+    /// then commit again.
+    #[error(
+        "OffsetCommit refused locally: member {member_id:?} of group {group} is rejoining ({state:?}); poll to finish the rebalance, then commit again"
+    )]
+    RebalanceInProgress {
+        /// The group id.
+        group: String,
+        /// The member id.
+        member_id: String,
+        /// Where the membership is.
+        state: State,
+    },
     /// Refused before sending: this member does not own these partitions
     /// in its generation (they were revoked, lost, or never assigned).
     #[error("OffsetCommit refused locally: member {member_id:?} (generation {generation}) of group {group} does not own {}", list(.partitions))]
@@ -107,10 +127,13 @@ fn list(ps: &[TopicPartition]) -> String {
 }
 
 impl OffsetError {
-    /// The Kafka error code (the first partition's, for `Partitions`).
+    /// The Kafka error code (the first partition's, for `Partitions`;
+    /// REBALANCE_IN_PROGRESS, the code the coordinator would have given,
+    /// for `RebalanceInProgress`).
     pub fn code(&self) -> Option<ErrorCode> {
         match self {
             OffsetError::NotOwned { .. } => None,
+            OffsetError::RebalanceInProgress { .. } => Some(ErrorCode::REBALANCE_IN_PROGRESS),
             OffsetError::Partitions { errors, .. } => errors.first().map(|e| e.code),
             OffsetError::Request { source, .. } => match source {
                 Error::RetriesExhausted { last, .. } => last.code(),
@@ -140,6 +163,16 @@ pub async fn commit(
     offsets: &BTreeMap<TopicPartition, OffsetAndMetadata>,
     retry: &RetryPolicy,
 ) -> Result<(), OffsetError> {
+    if matches!(
+        member.state,
+        State::Joining | State::Assigning | State::Syncing
+    ) {
+        return Err(OffsetError::RebalanceInProgress {
+            group: member.group_id.clone(),
+            member_id: member.member_id.clone(),
+            state: member.state,
+        });
+    }
     let not_owned: Vec<TopicPartition> = offsets
         .keys()
         .filter(|tp| !member.owned.contains(*tp) && !member.revoking.contains(*tp))
