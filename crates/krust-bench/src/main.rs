@@ -31,6 +31,8 @@ mod consume_security;
 mod cpu;
 mod krust_consume;
 mod krust_run;
+mod rebalance;
+mod rebalance_member;
 mod report;
 
 use std::path::{Path, PathBuf};
@@ -140,7 +142,9 @@ fn workspace_root() -> PathBuf {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: krust-bench produce|consume [--records N] [--size BYTES] [--partitions P] \
+        "usage: krust-bench rebalance [--repeat R] [--rate RECORDS_PER_S] [--clients krust,java] \
+         [--modes eager,cooperative,consumer]\n       \
+         krust-bench produce|consume [--records N] [--size BYTES] [--partitions P] \
          [--compression none|gzip|snappy|lz4|zstd] [--repeat R] [--batch-size BYTES] \
          [--linger-ms MS] [--runtime multi|current] [--clients krust,confluent] [--python PATH]\n\
          (consume: the producer settings apply to filling the topic)"
@@ -182,6 +186,36 @@ fn main() {
         Some("produce") => produce(parse(&args[1..]).0),
         Some("consume") => consume::consume(parse(&args[1..]).0),
         Some("consume-security") => consume_security::run(parse(&args[1..]).0),
+        Some("rebalance") => {
+            let (mut repeat, mut rate) = (3usize, 4000u64);
+            let mut clients = vec!["krust".to_owned(), "java".to_owned()];
+            let mut modes: Vec<String> = ["eager", "cooperative", "consumer"]
+                .map(str::to_owned)
+                .to_vec();
+            for kv in args[1..].chunks(2) {
+                let [k, v] = kv else { usage() };
+                let list = || v.split(',').map(str::to_owned).collect();
+                match k.as_str() {
+                    "--repeat" => repeat = v.parse().unwrap_or_else(|_| usage()),
+                    "--rate" => rate = v.parse().unwrap_or_else(|_| usage()),
+                    "--clients" => clients = list(),
+                    "--modes" => modes = list(),
+                    _ => usage(),
+                }
+            }
+            rebalance::run(repeat.max(1), rate, &clients, &modes);
+        }
+        // Internal: one member of the rebalance benchmark.
+        Some("rebalance-member") => match &args[1..] {
+            [bootstrap, group, topic, mode, deadline] => rebalance_member::run(
+                bootstrap,
+                group,
+                topic,
+                mode,
+                deadline.parse().unwrap_or_else(|_| usage()),
+            ),
+            _ => usage(),
+        },
         // Internal: one krust run in this (child) process.
         Some(child @ ("krust-child" | "krust-consume-child")) => {
             let (s, extra) = parse(&args[1..]);
