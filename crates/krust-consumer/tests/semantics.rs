@@ -523,6 +523,104 @@ async fn pause_and_resume_keep_the_position() {
     .await;
 }
 
+/// Pause, resume, seek, lag and commits in a `group.protocol=consumer`
+/// group (KIP-848, Kafka 4.4.0), as they work with `assign` above: a
+/// paused partition hands out nothing and keeps its position, resume goes
+/// on from there, a seek to the beginning replays from offset 0, lag is 0
+/// at the end, and `commit()` commits the positions at the member epoch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_seek_and_lag_in_a_consumer_protocol_group() {
+    let kafka = krust_testkit::Kafka::shared_version(krust_testkit::KafkaVersion::V4_4);
+    tokio::time::timeout(BOUND, async {
+        let topic = unique("kip848-pause");
+        let topic = topic.as_str();
+        let group = unique("g-kip848-pause");
+        create_topic(kafka, topic, 2).await;
+        let b = kafka.bootstrap();
+        let end = produce(&b, topic, 2, 400).await;
+        let (p0, p1) = (TopicPartition::new(topic, 0), TopicPartition::new(topic, 1));
+        let settings = [("group.protocol", "consumer"), ("max.poll.records", "20")];
+        let mut c = Consumer::new(config(&b, Some(&group), &settings))
+            .await
+            .expect("consumer");
+        c.subscribe([topic]).expect("subscribe");
+        let mut next: BTreeMap<i32, i64> = BTreeMap::new();
+        let take = |batch: Vec<ConsumerRecord>, next: &mut BTreeMap<i32, i64>| {
+            for r in batch {
+                let n = next.entry(r.partition).or_insert(0);
+                assert_eq!(r.offset, *n, "partition {} in order, no gap", r.partition);
+                *n += 1;
+            }
+        };
+        let start = Instant::now();
+        while next.get(&0).copied().unwrap_or(0) == 0 {
+            assert!(start.elapsed() < Duration::from_secs(30), "nothing of p0");
+            take(
+                c.poll(Duration::from_millis(200)).await.expect("poll"),
+                &mut next,
+            );
+        }
+        assert_eq!(c.assignment(), BTreeSet::from([p0.clone(), p1.clone()]));
+        c.pause(std::slice::from_ref(&p0)).expect("pause");
+        let at_pause = next[&0];
+        while next.get(&1).copied().unwrap_or(0) < end[&1] {
+            assert!(start.elapsed() < Duration::from_secs(60), "p1 stalled");
+            let batch = c.poll(Duration::from_millis(200)).await.expect("poll");
+            assert!(
+                batch.iter().all(|r| r.partition == 1),
+                "nothing of a paused partition"
+            );
+            take(batch, &mut next);
+        }
+        assert_eq!(c.position(&p0), Some(at_pause));
+        c.resume(std::slice::from_ref(&p0)).expect("resume");
+        while next[&0] < end[&0] {
+            assert!(start.elapsed() < Duration::from_secs(90), "p0 stalled");
+            take(
+                c.poll(Duration::from_millis(200)).await.expect("poll"),
+                &mut next,
+            );
+        }
+        let lag = c.lag();
+        assert_eq!((lag[&p0].lag, lag[&p1].lag), (Some(0), Some(0)));
+        c.commit().await.expect("commit at the member epoch");
+        let committed = c
+            .committed(&[p0.clone(), p1.clone()])
+            .await
+            .expect("committed");
+        for (tp, e) in [(&p0, end[&0]), (&p1, end[&1])] {
+            assert_eq!(committed[tp].as_ref().map(|o| o.offset), Some(e), "{tp}");
+        }
+        c.seek_to_beginning(std::slice::from_ref(&p1))
+            .await
+            .expect("seek");
+        assert_eq!(c.position(&p1), Some(0));
+        let first = loop {
+            assert!(
+                start.elapsed() < Duration::from_secs(120),
+                "nothing after the seek"
+            );
+            if let Some(r) = c
+                .poll(Duration::from_millis(200))
+                .await
+                .expect("poll")
+                .into_iter()
+                .next()
+            {
+                break r;
+            }
+        };
+        assert_eq!(
+            (first.partition, first.offset),
+            (1, 0),
+            "replayed from the start"
+        );
+        c.close().await.expect("close");
+    })
+    .await
+    .expect("bounded");
+}
+
 /// Seek by timestamp (ListOffsets by time; Tansu answers 0, so it is not
 /// among the brokers of `Capability::ListOffsetsByTimestamp`): the first
 /// record at or after the time is next.

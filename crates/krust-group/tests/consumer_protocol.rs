@@ -266,6 +266,34 @@ async fn a_fenced_member_loses_its_partitions_and_rejoins() {
     assert!(a.close().await && c.close().await);
 }
 
+/// A `group.remote.assignor` the broker does not have ends the membership
+/// with the broker's UNSUPPORTED_ASSIGNOR and its message (fatal, as in
+/// Java: retrying cannot help).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_remote_assignor_is_the_brokers_error() {
+    let kafka = Kafka::shared();
+    let b = kafka.bootstrap();
+    let topic = common::topic(kafka, "kip848-assignor", 2);
+    let group = unique("kip848-assignor");
+    let tracker = Tracker::default();
+    let mut cfg = consumer(&group, &topic);
+    cfg.remote_assignor = Some("sticky-ish".into());
+    let m = Member::start("m", &b, cfg, tracker.clone()).await;
+    let started = Instant::now();
+    let fatal = loop {
+        if let Some(f) = tracker.lock().unwrap().fatal.first().cloned() {
+            break f;
+        }
+        assert!(started.elapsed() < SETTLE, "no error: {:?}", m.snap());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(
+        fatal.contains("UNSUPPORTED_ASSIGNOR") && fatal.contains("sticky-ish"),
+        "{fatal}"
+    );
+    assert!(m.owned().is_empty());
+}
+
 /// `group.protocol=consumer` against brokers without KIP-848's stable
 /// heartbeat ends at once with an error that names the broker, what it
 /// offers and the way out (`group.protocol=classic`), nothing retried:
