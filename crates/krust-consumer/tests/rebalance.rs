@@ -202,7 +202,7 @@ async fn commits_in_revoke_on(broker: &dyn Broker, protocol: &[(&str, &str)]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cooperative_keeps_unmoved_partitions_flowing() {
     on_brokers(Capability::ClassicGroups, |broker| async move {
-        cooperative_flow(&*broker, false).await;
+        cooperative_flow(&*broker, false, &[]).await;
     })
     .await;
 }
@@ -215,12 +215,25 @@ async fn cooperative_keeps_unmoved_partitions_flowing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cooperative_keeps_unmoved_partitions_flowing_while_committing() {
     on_brokers(Capability::ClassicGroups, |broker| async move {
-        cooperative_flow(&*broker, true).await;
+        cooperative_flow(&*broker, true, &[]).await;
     })
     .await;
 }
 
-async fn cooperative_flow(broker: &dyn Broker, commit_each: bool) {
+/// KIP-848 (`group.protocol=consumer`, Kafka 4.4.0): assignments are
+/// incremental, so while a second member joins, the first keeps getting
+/// records of the partitions it keeps, committing after every poll, from
+/// the second's subscribe (the window opens there: the broker tells the
+/// first its new target at its next heartbeat) until the second holds its
+/// share.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_protocol_keeps_unmoved_partitions_flowing() {
+    tokio::time::timeout(BOUND, cooperative_flow(kip848_node(), true, KIP848))
+        .await
+        .expect("bounded");
+}
+
+async fn cooperative_flow(broker: &dyn Broker, commit_each: bool, protocol: &[(&str, &str)]) {
     let topic = unique("coop");
     let group = unique("g-coop");
     create_topic(broker, &topic, 4).await;
@@ -244,10 +257,11 @@ async fn cooperative_flow(broker: &dyn Broker, commit_each: bool) {
                 .expect("close producer");
         })
     };
-    let props = [
+    let mut props = vec![
         ("partition.assignment.strategy", "cooperative-sticky"),
         ("enable.auto.commit", "true"),
     ];
+    props.extend(protocol);
     let rec_a = Recorder::default();
     let mut a = Consumer::new(group_config(&b, &group, &props))
         .await
@@ -263,12 +277,14 @@ async fn cooperative_flow(broker: &dyn Broker, commit_each: bool) {
     // the partitions A revoked after the first) from a heartbeat: a
     // longer interval holds that round open for about 2 s after A's
     // revoke, a window A's kept partitions must keep flowing through.
-    let b_props = [props[0], props[1], ("heartbeat.interval.ms", "2000")];
+    let mut b_props = props.clone();
+    b_props.push(("heartbeat.interval.ms", "2000"));
     let rec_b = Recorder::default();
     let mut bc = Consumer::new(group_config(&b, &group, &b_props))
         .await
         .expect("b");
     bc.set_rebalance_listener(rec_b.clone());
+    let b_subscribed_at = Instant::now();
     bc.subscribe([&topic]).expect("subscribe");
     let b_task = tokio::spawn(async move {
         let start = Instant::now();
@@ -321,14 +337,20 @@ async fn cooperative_flow(broker: &dyn Broker, commit_each: bool) {
         seen.revoked.first().expect("a revoked").0
     };
     // The window opens at A's first revoke (the rebalance is under way:
-    // A gave up the partitions that move) and closes when B gets them.
+    // A gave up the partitions that move) and closes when B gets them;
+    // under KIP-848 it opens when B subscribes.
     assert!(
         revoked_at < b_assigned_at,
-        "B was assigned before A revoked: no rebalance in two rounds"
+        "B was assigned before A revoked them"
     );
+    let opens = if protocol.is_empty() {
+        revoked_at
+    } else {
+        b_subscribed_at
+    };
     let in_window: Vec<i32> = a_times
         .iter()
-        .filter(|(at, p)| *at > revoked_at && *at < b_assigned_at && kept.contains(p))
+        .filter(|(at, p)| *at > opens && *at < b_assigned_at && kept.contains(p))
         .map(|(_, p)| *p)
         .collect();
     let during = in_window.len();
@@ -336,18 +358,17 @@ async fn cooperative_flow(broker: &dyn Broker, commit_each: bool) {
     assert_eq!(
         flowing,
         kept,
-        "kept partitions whose records reached A in the {:?} between its revoke and B's \
-         assignment",
-        b_assigned_at - revoked_at
+        "kept partitions whose records reached A in the {:?} of the window",
+        b_assigned_at - opens
     );
     // Flowing all along, not in a burst at the end: the records are
     // written every 5 ms, so no stretch of the window without one
     // reaching A may be anywhere near as long as the window.
-    let mut times: Vec<Instant> = vec![revoked_at];
+    let mut times: Vec<Instant> = vec![opens];
     times.extend(
         a_times
             .iter()
-            .filter(|(at, p)| *at > revoked_at && *at < b_assigned_at && kept.contains(p))
+            .filter(|(at, p)| *at > opens && *at < b_assigned_at && kept.contains(p))
             .map(|(at, _)| *at),
     );
     times.push(b_assigned_at);
@@ -356,15 +377,13 @@ async fn cooperative_flow(broker: &dyn Broker, commit_each: bool) {
         .map(|w| w[1] - w[0])
         .max()
         .unwrap_or_default();
-    let window = b_assigned_at - revoked_at;
+    let window = b_assigned_at - opens;
     assert!(
         longest < window / 2,
-        "A got no record of a kept partition for {longest:?} of the {window:?} between its \
-         revoke and B's assignment"
+        "A got no record of a kept partition for {longest:?} of the {window:?} of the window"
     );
     eprintln!(
-        "A got {during} records of its kept partitions in the {window:?} between its revoke \
-         and B's assignment, none for at most {longest:?}"
+        "A got {during} records of its kept partitions in the {window:?} of the window, none for at most {longest:?}"
     );
     a.close().await.expect("close a");
     bc.close().await.expect("close b");
