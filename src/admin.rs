@@ -29,6 +29,7 @@
 //! # Ok(()) }
 //! ```
 
+mod groups;
 mod offsets;
 
 use std::sync::Mutex;
@@ -42,6 +43,9 @@ use krust_codec::generated::{CreateTopicsRequest, DeleteTopicsRequest};
 use krust_codec::{ApiKey, ErrorCode, KString, Message};
 use krust_net::{BrokerInfo, ClusterMetadata, Connection, Error, Pool, PoolConfig, RetryPolicy};
 
+pub use groups::{
+    GroupDescription, GroupFilter, GroupKind, GroupListing, GroupMember, GroupResults,
+};
 pub use krust_net::{PartitionInfo, TopicInfo};
 pub use offsets::{ListedOffset, OffsetSpec};
 

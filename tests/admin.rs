@@ -330,3 +330,134 @@ async fn admin_calls_over_sasl_ssl() {
         addr
     );
 }
+
+/// Groups of both protocols on Kafka 4.4.0: `list_groups` names each with
+/// its type and state (and filters by type), `describe_groups` describes a
+/// KIP-848 group through ConsumerGroupDescribe and a classic one through
+/// DescribeGroups, each member with its client id and the partitions it
+/// holds, the same partitions its consumer reports; a group that does not
+/// exist is GROUP_ID_NOT_FOUND in its own result.
+#[tokio::test]
+async fn list_and_describe_groups_of_both_protocols() {
+    use krust::admin::{GroupFilter, GroupKind};
+    use krust::consumer::{Consumer, ConsumerConfig};
+    let kafka = krust_testkit::Kafka::shared();
+    let b = kafka.bootstrap();
+    let topic = unique("krust-admin-groups");
+    kafka.create_topic(&topic, 4).expect("create topic");
+    let (kip848, classic) = (unique("g-admin-kip848"), unique("g-admin-classic"));
+    let consumer = |group: &str, client: &str, protocol: &str| {
+        let mut props = vec![
+            ("bootstrap.servers", b.clone()),
+            ("group.id", group.to_owned()),
+            ("client.id", client.to_owned()),
+            ("group.protocol", protocol.to_owned()),
+        ];
+        if protocol == "classic" {
+            props.push((
+                "partition.assignment.strategy",
+                "cooperative-sticky".to_owned(),
+            ));
+        }
+        ConsumerConfig::from_properties(props).expect("config")
+    };
+    let mut members = Vec::new();
+    for (group, client, protocol) in [
+        (&kip848, "admin-a", "consumer"),
+        (&kip848, "admin-b", "consumer"),
+        (&classic, "admin-c", "classic"),
+    ] {
+        let mut c = Consumer::new(consumer(group, client, protocol))
+            .await
+            .expect("consumer");
+        c.subscribe([&topic]).expect("subscribe");
+        members.push((client, c));
+    }
+    let start = Instant::now();
+    while members
+        .iter()
+        .map(|(_, c)| c.assignment().len())
+        .collect::<Vec<_>>()
+        != [2, 2, 4]
+    {
+        assert!(start.elapsed() < Duration::from_secs(40), "not assigned");
+        for (_, c) in &mut members {
+            c.poll(Duration::from_millis(50)).await.expect("poll");
+        }
+    }
+    let admin = admin(kafka).await;
+
+    let all = admin
+        .list_groups(&GroupFilter::default())
+        .await
+        .expect("list");
+    let of = |g: &str| all.iter().find(|l| l.group_id == g).cloned();
+    let k = of(&kip848).expect("the KIP-848 group is listed");
+    assert_eq!(
+        (k.group_type.as_deref(), k.state.as_deref()),
+        (Some("consumer"), Some("Stable")),
+        "{k:?}"
+    );
+    let c = of(&classic).expect("the classic group is listed");
+    assert_eq!(
+        (c.group_type.as_deref(), c.state.as_deref()),
+        (Some("classic"), Some("Stable")),
+        "{c:?}"
+    );
+    let only = admin
+        .list_groups(&GroupFilter {
+            types: vec!["consumer".into()],
+            ..GroupFilter::default()
+        })
+        .await
+        .expect("list by type");
+    assert!(only.iter().any(|l| l.group_id == kip848), "{only:?}");
+    assert!(!only.iter().any(|l| l.group_id == classic), "{only:?}");
+
+    let missing = unique("g-admin-missing");
+    let described = admin
+        .describe_groups(&[&kip848, &classic, &missing])
+        .await
+        .expect("describe");
+    let names: Vec<&str> = described.iter().map(|(g, _)| g.as_str()).collect();
+    assert_eq!(
+        names,
+        [kip848.as_str(), classic.as_str(), missing.as_str()],
+        "request order"
+    );
+    let d848 = described[0].1.as_ref().expect("the KIP-848 group");
+    assert_eq!(
+        (d848.kind, d848.state.as_str(), d848.assignor.as_str()),
+        (GroupKind::Consumer, "Stable", "uniform")
+    );
+    assert!(d848.epoch.is_some_and(|e| e > 0), "{d848:?}");
+    let dclassic = described[1].1.as_ref().expect("the classic group");
+    assert_eq!(
+        (
+            dclassic.kind,
+            dclassic.state.as_str(),
+            dclassic.assignor.as_str()
+        ),
+        (GroupKind::Classic, "Stable", "cooperative-sticky")
+    );
+    for (client, c) in &members {
+        let d = if *client == "admin-c" { dclassic } else { d848 };
+        let m = d
+            .members
+            .iter()
+            .find(|m| m.client_id == *client)
+            .unwrap_or_else(|| panic!("{client} in {d:?}"));
+        assert_eq!(
+            m.assignment,
+            c.assignment(),
+            "{client} holds what its consumer has"
+        );
+    }
+    match &described[2].1 {
+        Err(Error::Broker { code, .. }) if *code == ErrorCode::GROUP_ID_NOT_FOUND => {}
+        other => panic!("a missing group: {other:?}"),
+    }
+    for (_, c) in members {
+        c.close().await.expect("close");
+    }
+}
