@@ -29,6 +29,7 @@
 //! # Ok(()) }
 //! ```
 
+mod group_offsets;
 mod groups;
 mod offsets;
 
@@ -43,6 +44,7 @@ use krust_codec::generated::{CreateTopicsRequest, DeleteTopicsRequest};
 use krust_codec::{ApiKey, ErrorCode, KString, Message};
 use krust_net::{BrokerInfo, ClusterMetadata, Connection, Error, Pool, PoolConfig, RetryPolicy};
 
+pub use group_offsets::GroupOffsets;
 pub use groups::{
     GroupDescription, GroupFilter, GroupKind, GroupListing, GroupMember, GroupResults,
 };

@@ -461,3 +461,135 @@ async fn list_and_describe_groups_of_both_protocols() {
         c.close().await.expect("close");
     }
 }
+
+/// A group's offsets as an operator handles them, on Kafka 4.4.0: listed
+/// (many groups at once), refused to alter, delete or drop while a member
+/// is in, then altered, deleted partition by partition and the group
+/// deleted once it is empty; a static member removed by its instance id.
+#[tokio::test]
+async fn group_offsets_altered_deleted_and_groups_removed() {
+    use std::collections::BTreeMap;
+
+    use krust::admin::GroupOffsets;
+    use krust::consumer::{Consumer, ConsumerConfig, OffsetAndMetadata, TopicPartition};
+    let kafka = krust_testkit::Kafka::shared();
+    let b = kafka.bootstrap();
+    let topic = unique("krust-admin-offsets");
+    kafka.create_topic(&topic, 2).expect("create topic");
+    let (group, statics, missing) = (
+        unique("g-admin-offsets"),
+        unique("g-admin-static"),
+        unique("g-admin-none"),
+    );
+    let tp = |p| TopicPartition::new(&*topic, p);
+    let config = |group: &str, instance: Option<&str>| {
+        let mut props = vec![
+            ("bootstrap.servers", b.clone()),
+            ("group.id", group.to_owned()),
+            ("session.timeout.ms", "6000".to_owned()),
+        ];
+        props.extend(instance.map(|i| ("group.instance.id", i.to_owned())));
+        ConsumerConfig::from_properties(props).expect("config")
+    };
+    let mut c = Consumer::new(config(&group, None)).await.expect("consumer");
+    c.subscribe([&topic]).expect("subscribe");
+    let start = Instant::now();
+    while c.assignment().len() < 2 {
+        assert!(start.elapsed() < Duration::from_secs(30), "not assigned");
+        c.poll(Duration::from_millis(50)).await.expect("poll");
+    }
+    let at = |o: [i64; 2]| -> GroupOffsets {
+        (0..2)
+            .map(|p| (tp(p), OffsetAndMetadata::new(o[p as usize])))
+            .collect()
+    };
+    c.commit_offsets(at([3, 7])).await.expect("commit");
+    let admin = admin(kafka).await;
+    let offsets = |listed: Vec<(String, Result<GroupOffsets, Error>)>| -> Vec<BTreeMap<i32, i64>> {
+        listed
+            .into_iter()
+            .map(|(g, r)| {
+                r.unwrap_or_else(|e| panic!("{g}: {e}"))
+                    .into_iter()
+                    .map(|(tp, o)| (tp.partition, o.offset))
+                    .collect()
+            })
+            .collect()
+    };
+    let listed = admin
+        .list_group_offsets(&[&group, &missing])
+        .await
+        .expect("list");
+    assert_eq!(
+        offsets(listed),
+        [BTreeMap::from([(0, 3), (1, 7)]), BTreeMap::new()]
+    );
+
+    // A member is in: the broker refuses all three.
+    assert!(
+        admin
+            .alter_group_offsets(&group, &at([0, 0]))
+            .await
+            .is_err(),
+        "altered under a member"
+    );
+    let deleted = admin
+        .delete_group_offsets(&group, &[tp(0)])
+        .await
+        .expect("delete offsets");
+    assert!(
+        matches!(&deleted[..], [(t, Err(Error::Broker { code, .. }))] if *t == tp(0) && *code == ErrorCode::GROUP_SUBSCRIBED_TO_TOPIC),
+        "{deleted:?}"
+    );
+    let dropped = admin.delete_groups(&[&group]).await.expect("delete group");
+    assert!(
+        matches!(&dropped[..], [(_, Err(Error::Broker { code, .. }))] if *code == ErrorCode::NON_EMPTY_GROUP),
+        "{dropped:?}"
+    );
+
+    c.close().await.expect("close");
+    admin
+        .alter_group_offsets(&group, &at([1, 2]))
+        .await
+        .expect("alter an empty group");
+    let listed = admin.list_group_offsets(&[&group]).await.expect("list");
+    assert_eq!(offsets(listed), [BTreeMap::from([(0, 1), (1, 2)])]);
+    let deleted = admin
+        .delete_group_offsets(&group, &[tp(0)])
+        .await
+        .expect("delete offsets");
+    assert!(
+        matches!(&deleted[..], [(t, Ok(()))] if *t == tp(0)),
+        "{deleted:?}"
+    );
+    let listed = admin.list_group_offsets(&[&group]).await.expect("list");
+    assert_eq!(offsets(listed), [BTreeMap::from([(1, 2)])]);
+    let dropped = admin.delete_groups(&[&group]).await.expect("delete group");
+    assert!(matches!(&dropped[..], [(_, Ok(()))]), "{dropped:?}");
+    let listed = admin.list_group_offsets(&[&group]).await.expect("list");
+    assert_eq!(offsets(listed), [BTreeMap::new()]);
+
+    // A static member, removed by its instance id.
+    let mut s = Consumer::new(config(&statics, Some("i-1")))
+        .await
+        .expect("consumer");
+    s.subscribe([&topic]).expect("subscribe");
+    let start = Instant::now();
+    while s.assignment().len() < 2 {
+        assert!(start.elapsed() < Duration::from_secs(30), "not assigned");
+        s.poll(Duration::from_millis(50)).await.expect("poll");
+    }
+    let removed = admin
+        .remove_static_members(&statics, &["i-1", "nobody"])
+        .await
+        .expect("remove");
+    assert!(
+        matches!(&removed[..], [(a, Ok(())), (n, Err(Error::Broker { code, .. }))]
+            if a == "i-1" && n == "nobody" && *code == ErrorCode::UNKNOWN_MEMBER_ID),
+        "{removed:?}"
+    );
+    let described = admin.describe_groups(&[&statics]).await.expect("describe");
+    let d = described[0].1.as_ref().expect("the group");
+    assert!(d.members.is_empty(), "removed: {d:?}");
+    drop(s);
+}

@@ -185,17 +185,8 @@ impl Admin {
     /// it does not describe). A group that does not exist is
     /// GROUP_ID_NOT_FOUND in its own result; the others are unaffected.
     pub async fn describe_groups(&self, groups: &[&str]) -> Result<GroupResults, Error> {
-        let mut by_coordinator: BTreeMap<String, (Connection, Vec<String>)> = BTreeMap::new();
-        for g in groups {
-            let conn = self.pool.coordinator(CoordinatorType::Group, g).await?;
-            by_coordinator
-                .entry(conn.addr().to_owned())
-                .or_insert_with(|| (conn, Vec::new()))
-                .1
-                .push((*g).to_owned());
-        }
         let mut calls = JoinSet::new();
-        for (_, (conn, names)) in by_coordinator {
+        for (conn, names) in self.by_coordinator(groups).await? {
             calls.spawn(async move { describe_at(&conn, &names).await });
         }
         let mut found: BTreeMap<String, Result<GroupDescription, Error>> = BTreeMap::new();
@@ -212,8 +203,26 @@ impl Admin {
     }
 }
 
+impl Admin {
+    /// `groups` batched by their coordinator: its connection and its groups.
+    pub(super) async fn by_coordinator(
+        &self,
+        groups: &[&str],
+    ) -> Result<Vec<(Connection, Vec<String>)>, Error> {
+        let mut by: BTreeMap<String, (Connection, Vec<String>)> = BTreeMap::new();
+        for g in groups {
+            let conn = self.pool.coordinator(CoordinatorType::Group, g).await?;
+            by.entry(conn.addr().to_owned())
+                .or_insert_with(|| (conn, Vec::new()))
+                .1
+                .push((*g).to_owned());
+        }
+        Ok(by.into_values().collect())
+    }
+}
+
 /// A call's result; a call that panicked panics here (nothing aborts them).
-fn joined<T>(done: Result<T, tokio::task::JoinError>) -> T {
+pub(super) fn joined<T>(done: Result<T, tokio::task::JoinError>) -> T {
     done.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
 }
 
