@@ -1,6 +1,9 @@
 //! Admin basics: create and delete topics, describe the cluster and topics,
 //! and list offsets (earliest, latest, by timestamp) for many partitions at
-//! once, one ListOffsets request per leader, sent concurrently.
+//! once, one ListOffsets request per leader, sent concurrently; consumer
+//! groups (list, describe with their members' partitions, both protocols)
+//! and their offsets (list, alter, delete; delete groups, remove static
+//! members), batched per coordinator.
 //!
 //! Everything goes through a [`Pool`]: its metadata cache finds leaders and
 //! the controller, and errors that mean stale metadata
