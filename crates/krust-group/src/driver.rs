@@ -19,7 +19,7 @@ use krust_codec::generated::{
     HeartbeatRequest, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, SyncGroupRequest,
 };
 use krust_codec::{ApiKey, KString, Message};
-use krust_net::{Connection, CoordinatorType, Error, Pool};
+use krust_net::{Connection, CoordinatorType, Error, Lane, Pool};
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::{Id, JoinError, JoinSet};
 
@@ -622,7 +622,15 @@ fn request_api(request: &Request) -> ApiKey {
 /// Send one request to the group's coordinator at the highest common
 /// version.
 async fn send(pool: &Pool, group: &str, request: Request) -> Result<Reply, Error> {
-    let conn = pool.coordinator(CoordinatorType::Group, group).await?;
+    // JoinGroup alone on its lane: the coordinator holds it for the round,
+    // and the group's commits and offset fetches must not wait behind it.
+    let lane = match request {
+        Request::Join(_) => Lane::Join,
+        _ => Lane::Group,
+    };
+    let conn = pool
+        .coordinator_lane(CoordinatorType::Group, group, lane)
+        .await?;
     match request {
         Request::Join(r) => send_join(pool, &conn, &r).await.map(Reply::Join),
         Request::Sync(r) => {

@@ -46,11 +46,23 @@ fn lookup_error(key: &str, code: i16, message: Option<&KString>) -> Option<Error
 
 impl Pool {
     /// The connection to the coordinator of `key` on its broker's
-    /// [`Lane::Group`] (a JoinGroup it holds delays no Metadata, ListOffsets
-    /// or Produce to that broker), looked up (with retries) when not cached.
+    /// [`Lane::Group`] (a request it holds delays no Metadata, ListOffsets
+    /// or Produce to that broker; JoinGroup goes on [`Lane::Join`]), looked
+    /// up (with retries) when not cached.
     pub async fn coordinator(&self, kind: CoordinatorType, key: &str) -> Result<Connection, Error> {
+        self.coordinator_lane(kind, key, Lane::Group).await
+    }
+
+    /// [`Pool::coordinator`] on another of its lanes ([`Lane::Join`] for
+    /// JoinGroup).
+    pub async fn coordinator_lane(
+        &self,
+        kind: CoordinatorType,
+        key: &str,
+        lane: Lane,
+    ) -> Result<Connection, Error> {
         let id = self.coordinator_id(kind, key).await?;
-        self.broker_lane(id, Lane::Group).await
+        self.broker_lane(id, lane).await
     }
 
     /// The broker id of the coordinator of `key`, looked up (with retries)

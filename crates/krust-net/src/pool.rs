@@ -82,11 +82,16 @@ pub enum Lane {
     /// Requests the broker answers at once: Metadata, ListOffsets,
     /// OffsetForLeaderEpoch, admin requests ([`Pool::broker`]).
     Normal,
-    /// The requests of a group or transaction coordinator: JoinGroup (held
-    /// up to the rebalance timeout), SyncGroup, Heartbeat, LeaveGroup,
-    /// OffsetCommit, OffsetFetch, the transactional requests
-    /// ([`Pool::coordinator`]).
+    /// The requests of a group or transaction coordinator: SyncGroup,
+    /// Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch, ConsumerGroupHeartbeat,
+    /// the transactional requests ([`Pool::coordinator`]).
     Group,
+    /// JoinGroup alone: the coordinator holds it until the rebalance round
+    /// ends (up to the rebalance timeout), and a broker answers one
+    /// connection's requests in order, so anything behind it (a commit, an
+    /// offset fetch) would wait for the whole round
+    /// ([`Pool::coordinator_lane`]).
+    Join,
     /// Produce requests (held until the replicas have the records with
     /// `acks=all`).
     Produce,
