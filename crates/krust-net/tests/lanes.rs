@@ -3,7 +3,9 @@
 //! the rebalance timeout) delays everything behind it on that connection.
 //! The pool keeps a connection per broker and lane (`krust_net::Lane`);
 //! the coordinator's requests travel on the Group lane, apart from the
-//! Metadata, ListOffsets and Produce requests to the same broker.
+//! Metadata, ListOffsets and Produce requests to the same broker, and the
+//! group driver's JoinGroup on the Join lane, apart from the group's commits
+//! and offset fetches.
 //!
 //! On Apache Kafka 4.4.0 (the node this binary shares): a second member's
 //! JoinGroup, which the coordinator holds until the first member rejoins
@@ -349,4 +351,65 @@ async fn lanes_are_lazy_separate_connections_to_one_broker() {
         pool.broker_lane(7, Lane::Group).await,
         Err(Error::UnknownBroker(7))
     ));
+}
+
+/// On Kafka: the same held JoinGroup, sent on the coordinator's Join lane
+/// as the group driver sends it, delays none of the group's own requests:
+/// an OffsetFetch to the coordinator (its Group lane) is answered at once,
+/// where on one connection it would wait for the round (a commit did, and
+/// stopped its application's partitions for the round).
+#[tokio::test]
+async fn a_join_group_on_the_join_lane_does_not_delay_the_groups_other_requests() {
+    use krust_codec::generated::OffsetFetchRequest;
+    let kafka = Kafka::shared();
+    let topic = unique("krust-net-join-lane");
+    let group = unique("krust-net-join-lane");
+    kafka.create_topic(&topic, 1).expect("topic");
+    let pool = Pool::bootstrap(PoolConfig {
+        bootstrap: vec![kafka.addr()],
+        connection: ConnectionConfig {
+            request_timeout: Duration::from_secs(3),
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await
+    .expect("bootstrap");
+    let join_lane = pool
+        .coordinator_lane(CoordinatorType::Group, &group, Lane::Join)
+        .await
+        .expect("coordinator, join lane");
+    let (_, a_joins) = join_as_new_member(&join_lane, &group, &topic, 20_000).await;
+    let a = a_joins.await.expect("A's JoinGroup");
+    assert_eq!(ErrorCode::from(a.error_code), ErrorCode::NONE, "{a:?}");
+    let (_, b_joins) = join_as_new_member(&join_lane, &group, &topic, 20_000).await;
+    let b = tokio::spawn(b_joins);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !b.is_finished(),
+        "B's JoinGroup answered at once: {:?}",
+        b.await
+    );
+
+    let group_lane = pool
+        .coordinator(CoordinatorType::Group, &group)
+        .await
+        .expect("coordinator");
+    assert_eq!(group_lane.addr(), join_lane.addr(), "one coordinator");
+    let req = OffsetFetchRequest {
+        group_id: group.as_str().into(),
+        topics: None,
+        ..Default::default()
+    };
+    let fetched = group_lane
+        .send_at(&req, 7)
+        .await
+        .unwrap_or_else(|e| panic!("OffsetFetch behind the held JoinGroup: {e}"));
+    assert_eq!(fetched.error_code, 0, "{fetched:?}");
+    assert!(
+        !b.is_finished(),
+        "B's JoinGroup must still be held: {:?}",
+        b.await
+    );
+    b.abort();
 }
