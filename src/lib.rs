@@ -18,6 +18,7 @@ pub use krust_net as net;
 pub use krust_producer as producer;
 
 pub mod admin;
+pub mod lag;
 
 pub use krust_consumer::{Consumer, ConsumerConfig, ConsumerRecord};
 pub use krust_producer::{Producer, ProducerConfig, ProducerRecord};
