@@ -593,3 +593,107 @@ async fn group_offsets_altered_deleted_and_groups_removed() {
     assert!(d.members.is_empty(), "removed: {d:?}");
     drop(s);
 }
+
+/// `group_lag` on Kafka 4.4.0: a partition committed part way shows its
+/// lag in records and in time (the age of the record at the committed
+/// offset, written a minute in the past), a caught-up one shows 0 and 0,
+/// one the group holds but never committed shows its lag from the log
+/// start and no committed offset; each names the member holding it.
+#[tokio::test]
+async fn group_lag_in_records_and_in_time() {
+    use krust::consumer::{Consumer, ConsumerConfig, OffsetAndMetadata, TopicPartition};
+    use krust::producer::{Producer, ProducerRecord};
+    let kafka = krust_testkit::Kafka::shared();
+    let b = kafka.bootstrap();
+    let topic = unique("krust-admin-lag");
+    kafka.create_topic(&topic, 3).expect("create topic");
+    let minute_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis();
+    let minute_ago = i64::try_from(minute_ago).expect("ms") - 60_000;
+    let producer = Producer::builder()
+        .bootstrap_servers([b.as_str()])
+        .create()
+        .await
+        .expect("producer");
+    // 10 records on partitions 0 and 1, 5 on 2, a second apart.
+    let mut pending = Vec::new();
+    for (p, n) in [(0, 10), (1, 10), (2, 5)] {
+        for i in 0..n {
+            let r = ProducerRecord::new(&*topic, format!("{p}-{i}"))
+                .partition(p)
+                .timestamp(minute_ago + 1_000 * i64::from(i));
+            pending.push(producer.send(r).await.expect("send"));
+        }
+    }
+    for d in pending {
+        d.await.expect("delivered");
+    }
+    producer
+        .close(Duration::from_secs(10))
+        .await
+        .expect("close");
+
+    let group = unique("g-admin-lag");
+    let config = ConsumerConfig::from_properties([
+        ("bootstrap.servers", b.as_str()),
+        ("group.id", group.as_str()),
+        ("client.id", "lagging"),
+    ])
+    .expect("config");
+    let mut c = Consumer::new(config).await.expect("consumer");
+    c.subscribe([&topic]).expect("subscribe");
+    let start = Instant::now();
+    while c.assignment().len() < 3 {
+        assert!(start.elapsed() < Duration::from_secs(30), "not assigned");
+        c.poll(Duration::from_millis(50)).await.expect("poll");
+    }
+    let tp = |p| TopicPartition::new(&*topic, p);
+    c.commit_offsets(
+        [
+            (tp(0), OffsetAndMetadata::new(4)),
+            (tp(1), OffsetAndMetadata::new(10)),
+        ]
+        .into(),
+    )
+    .await
+    .expect("commit");
+
+    let admin = admin(kafka).await;
+    let lag = admin.group_lag(&group).await.expect("lag");
+    let at = |p: i32| {
+        lag.iter()
+            .find(|l| l.partition == tp(p))
+            .unwrap_or_else(|| panic!("{p}: {lag:#?}"))
+    };
+    let (p0, p1, p2) = (at(0), at(1), at(2));
+    assert_eq!(
+        (p0.committed, p0.log_start, p0.high_watermark, p0.lag),
+        (Some(4), 0, 10, 6),
+        "{p0:?}"
+    );
+    assert_eq!(p0.last_stable, 10, "{p0:?}");
+    // Record 4 was written 56 s before the test's clock reading.
+    let ms = p0.lag_ms.expect("lag in time");
+    assert!((55_000..600_000).contains(&ms), "{p0:?}");
+    assert_eq!(
+        (p1.committed, p1.lag, p1.lag_ms),
+        (Some(10), 0, Some(0)),
+        "{p1:?}"
+    );
+    assert_eq!(
+        (p2.committed, p2.lag),
+        (None, 5),
+        "no commit: lag from the log start: {p2:?}"
+    );
+    assert!(p2.lag_ms.is_some_and(|ms| ms >= 59_000), "{p2:?}");
+    for l in [p0, p1, p2] {
+        assert_eq!(
+            l.member.as_ref().map(|m| m.1.as_str()),
+            Some("lagging"),
+            "{l:?}"
+        );
+    }
+    c.close().await.expect("close");
+}
