@@ -4,7 +4,8 @@
 //! noida-db (librdkafka's 2.0.2 mock has no admin APIs); ListOffsets by
 //! timestamp against Kafka and noida-db only: Tansu answers offset 0 and the
 //! mock -1 whatever the timestamp (see the quirks table in
-//! docs/ARCHITECTURE.md).
+//! docs/ARCHITECTURE.md). The group calls (list, describe, offsets, lag)
+//! run on Kafka 4.4.0, which has both group protocols.
 
 use std::time::{Duration, Instant};
 
