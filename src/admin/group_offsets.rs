@@ -238,25 +238,21 @@ async fn fetch_at(
         };
         for g in conn.send_at(&req, v).await?.groups {
             let id = g.group_id.as_str().to_owned();
-            let r = group_code(ApiKey::OffsetFetch, &id, g.error_code, None, conn).map(|()| {
-                g.topics
-                    .iter()
-                    .flat_map(|t| {
-                        t.partitions
-                            .iter()
-                            .filter(|p| p.committed_offset >= 0)
-                            .map(|p| {
-                                committed(
-                                    t.name.as_str(),
-                                    p.partition_index,
-                                    p.committed_offset,
-                                    p.committed_leader_epoch,
-                                    p.metadata.as_ref(),
-                                )
-                            })
-                    })
-                    .collect()
+            let rows = g.topics.iter().flat_map(|t| {
+                let name = t.name.as_str();
+                t.partitions.iter().map(move |p| {
+                    (
+                        name,
+                        p.partition_index,
+                        p.committed_offset,
+                        p.committed_leader_epoch,
+                        p.metadata.as_ref(),
+                    )
+                })
             });
+            let offsets = offsets_of(rows);
+            let r =
+                group_code(ApiKey::OffsetFetch, &id, g.error_code, None, conn).map(|()| offsets);
             out.push((id, r));
         }
         return Ok(out);
@@ -268,41 +264,38 @@ async fn fetch_at(
             ..Default::default()
         };
         let resp = conn.send_at(&req, v).await?;
-        let r = group_code(ApiKey::OffsetFetch, g, resp.error_code, None, conn).map(|()| {
-            resp.topics
-                .iter()
-                .flat_map(|t| {
-                    t.partitions
-                        .iter()
-                        .filter(|p| p.committed_offset >= 0)
-                        .map(|p| {
-                            committed(
-                                t.name.as_str(),
-                                p.partition_index,
-                                p.committed_offset,
-                                p.committed_leader_epoch,
-                                p.metadata.as_ref(),
-                            )
-                        })
-                })
-                .collect()
+        let rows = resp.topics.iter().flat_map(|t| {
+            let name = t.name.as_str();
+            t.partitions.iter().map(move |p| {
+                (
+                    name,
+                    p.partition_index,
+                    p.committed_offset,
+                    p.committed_leader_epoch,
+                    p.metadata.as_ref(),
+                )
+            })
         });
+        let offsets = offsets_of(rows);
+        let r = group_code(ApiKey::OffsetFetch, g, resp.error_code, None, conn).map(|()| offsets);
         out.push((g.clone(), r));
     }
     Ok(out)
 }
 
-fn committed(
-    topic: &str,
-    partition: i32,
-    offset: i64,
-    leader_epoch: i32,
-    metadata: Option<&KString>,
-) -> (TopicPartition, OffsetAndMetadata) {
-    let mut o = OffsetAndMetadata::new(offset);
-    o.leader_epoch = (leader_epoch >= 0).then_some(leader_epoch);
-    o.metadata = metadata
-        .map(|m| m.as_str().to_owned())
-        .filter(|m| !m.is_empty());
-    (TopicPartition::new(topic, partition), o)
+/// OffsetFetch's rows (topic, partition, offset, leader epoch, metadata)
+/// as a group's offsets; offset -1 is "nothing committed", epoch -1 none.
+fn offsets_of<'a>(
+    rows: impl Iterator<Item = (&'a str, i32, i64, i32, Option<&'a KString>)>,
+) -> GroupOffsets {
+    rows.filter(|r| r.2 >= 0)
+        .map(|(topic, partition, offset, leader_epoch, metadata)| {
+            let mut o = OffsetAndMetadata::new(offset);
+            o.leader_epoch = (leader_epoch >= 0).then_some(leader_epoch);
+            o.metadata = metadata
+                .map(|m| m.as_str().to_owned())
+                .filter(|m| !m.is_empty());
+            (TopicPartition::new(topic, partition), o)
+        })
+        .collect()
 }

@@ -311,16 +311,12 @@ async fn describe_at(
                 members: g
                     .members
                     .into_iter()
-                    .map(|m| GroupMember {
-                        member_id: m.member_id.as_str().to_owned(),
-                        instance_id: m.group_instance_id.map(|i| i.as_str().to_owned()),
-                        client_id: m.client_id.as_str().to_owned(),
-                        host: m.client_host.as_str().to_owned(),
+                    .map(|m| {
                         // Only consumer groups' assignments are the
                         // consumer protocol's; an undecodable one is shown
                         // empty rather than failing the group.
-                        assignment: if consumer {
-                            decode_assignment(m.member_assignment)
+                        let assignment = if consumer {
+                            decode_assignment(m.member_assignment.clone())
                                 .map(|(_, a)| {
                                     a.assigned_partitions
                                         .iter()
@@ -334,8 +330,9 @@ async fn describe_at(
                                 .unwrap_or_default()
                         } else {
                             BTreeSet::new()
-                        },
-                        epoch: None,
+                        };
+                        let who = [&m.member_id, &m.client_id, &m.client_host];
+                        member(who, m.group_instance_id.as_ref(), assignment, None)
                     })
                     .collect(),
             })
@@ -359,12 +356,8 @@ fn consumer_group(
         members: g
             .members
             .into_iter()
-            .map(|m| GroupMember {
-                member_id: m.member_id.as_str().to_owned(),
-                instance_id: m.instance_id.map(|i| i.as_str().to_owned()),
-                client_id: m.client_id.as_str().to_owned(),
-                host: m.client_host.as_str().to_owned(),
-                assignment: m
+            .map(|m| {
+                let assignment = m
                     .assignment
                     .topic_partitions
                     .iter()
@@ -373,9 +366,33 @@ fn consumer_group(
                             .iter()
                             .map(|p| TopicPartition::new(t.topic_name.as_str(), *p))
                     })
-                    .collect(),
-                epoch: Some(m.member_epoch),
+                    .collect();
+                let who = [&m.member_id, &m.client_id, &m.client_host];
+                member(
+                    who,
+                    m.instance_id.as_ref(),
+                    assignment,
+                    Some(m.member_epoch),
+                )
             })
             .collect(),
+    }
+}
+
+/// A member from what both describe responses give: member id, client id
+/// and host, instance id, the partitions it holds, its epoch.
+fn member(
+    [id, client, host]: [&KString; 3],
+    instance: Option<&KString>,
+    assignment: BTreeSet<TopicPartition>,
+    epoch: Option<i32>,
+) -> GroupMember {
+    GroupMember {
+        member_id: id.as_str().to_owned(),
+        instance_id: instance.map(|i| i.as_str().to_owned()),
+        client_id: client.as_str().to_owned(),
+        host: host.as_str().to_owned(),
+        assignment,
+        epoch,
     }
 }
