@@ -241,16 +241,23 @@ async fn broker_that_can_hang(
     }
 }
 
-/// Broker 1 (the bootstrap connection) stops answering with a request in
-/// flight; broker 2 is connected and idle. A cluster-wide request must go
-/// to broker 2 (Java's `leastLoadedNode`: the connected node with the
-/// fewest requests in flight), not queue behind the hung one, which
-/// used to cost it a request timeout (and the hung request's connection).
-#[tokio::test]
-async fn cluster_wide_requests_go_to_the_least_loaded_connection() {
+/// Two brokers that can hang ([`broker_that_can_hang`]) and a pool
+/// bootstrapped from broker 1 with a 3 s request timeout.
+struct HangPair {
+    pool: Pool,
+    a1: String,
+    a2: String,
+    /// Told when a broker holds a request.
+    held: tokio::sync::mpsc::Receiver<()>,
+    /// Metadata requests each broker answered.
+    answered1: Arc<AtomicUsize>,
+    answered2: Arc<AtomicUsize>,
+}
+
+async fn hang_pair() -> HangPair {
     let (l1, a1) = listen().await;
     let (l2, a2) = listen().await;
-    let (held_tx, mut held) = tokio::sync::mpsc::channel(4);
+    let (held_tx, held) = tokio::sync::mpsc::channel(4);
     let (answered1, answered2) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let addrs = [a1.clone(), a2.clone()];
     tokio::spawn(broker_that_can_hang(
@@ -270,6 +277,31 @@ async fn cluster_wide_requests_go_to_the_least_loaded_connection() {
     })
     .await
     .expect("bootstrap");
+    HangPair {
+        pool,
+        a1,
+        a2,
+        held,
+        answered1,
+        answered2,
+    }
+}
+
+/// Broker 1 (the bootstrap connection) stops answering with a request in
+/// flight; broker 2 is connected and idle. A cluster-wide request must go
+/// to broker 2 (Java's `leastLoadedNode`: the connected node with the
+/// fewest requests in flight), not queue behind the hung one, which
+/// used to cost it a request timeout (and the hung request's connection).
+#[tokio::test]
+async fn cluster_wide_requests_go_to_the_least_loaded_connection() {
+    let HangPair {
+        pool,
+        a1,
+        a2,
+        mut held,
+        answered1,
+        answered2,
+    } = hang_pair().await;
     let first = pool.any_connection().await.expect("connection");
     assert_eq!(first.addr(), a1, "only the bootstrap connection so far");
     let hung = tokio::spawn(async move { first.send(&metadata_request(&["hang"])).await });
@@ -309,28 +341,13 @@ async fn cluster_wide_requests_go_to_the_least_loaded_connection() {
 /// its group in SyncGroup past the session).
 #[tokio::test]
 async fn a_broker_hung_on_another_lane_is_passed_over() {
-    let (l1, a1) = listen().await;
-    let (l2, a2) = listen().await;
-    let (held_tx, mut held) = tokio::sync::mpsc::channel(4);
-    let (answered1, answered2) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-    let addrs = [a1.clone(), a2.clone()];
-    tokio::spawn(broker_that_can_hang(
-        l1,
-        addrs.clone(),
-        held_tx.clone(),
-        answered1.clone(),
-    ));
-    tokio::spawn(broker_that_can_hang(l2, addrs, held_tx, answered2.clone()));
-    let pool = Pool::bootstrap(PoolConfig {
-        bootstrap: vec![a1.clone()],
-        connection: krust_net::ConnectionConfig {
-            request_timeout: Duration::from_secs(3),
-            ..Default::default()
-        },
-        ..Default::default()
-    })
-    .await
-    .expect("bootstrap");
+    let HangPair {
+        pool,
+        a2,
+        mut held,
+        answered1,
+        ..
+    } = hang_pair().await;
     let normal1 = pool.broker(1).await.expect("broker 1");
     let normal2 = pool.broker(2).await.expect("broker 2");
     let group1 = pool
