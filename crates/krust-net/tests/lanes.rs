@@ -35,6 +35,20 @@ use krust_net::{Connection, ConnectionConfig, CoordinatorType, Error, Lane, Pool
 use krust_testkit::{Broker, Kafka, unique};
 use tokio::sync::mpsc;
 
+/// A pool bootstrapped from `addr` with `request_timeout`.
+async fn pool_with_timeout(addr: String, request_timeout: Duration) -> Pool {
+    Pool::bootstrap(PoolConfig {
+        bootstrap: vec![addr],
+        connection: ConnectionConfig {
+            request_timeout,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await
+    .expect("bootstrap")
+}
+
 fn versions() -> ApiVersionsResponse {
     let mut v = api_versions_body();
     let api = |api_key, min_version, max_version| ApiVersion {
@@ -226,16 +240,7 @@ async fn a_join_group_held_by_kafka_does_not_delay_list_offsets_to_its_broker() 
     let topic = unique("krust-net-lanes");
     let group = unique("krust-net-lanes");
     kafka.create_topic(&topic, 1).expect("topic");
-    let pool = Pool::bootstrap(PoolConfig {
-        bootstrap: vec![kafka.addr()],
-        connection: ConnectionConfig {
-            request_timeout: Duration::from_secs(3),
-            ..Default::default()
-        },
-        ..Default::default()
-    })
-    .await
-    .expect("bootstrap");
+    let pool = pool_with_timeout(kafka.addr(), Duration::from_secs(3)).await;
     let coordinator = pool
         .coordinator(CoordinatorType::Group, &group)
         .await
@@ -276,16 +281,7 @@ async fn a_join_group_held_by_kafka_does_not_delay_list_offsets_to_its_broker() 
 #[tokio::test]
 async fn a_held_join_group_does_not_delay_other_requests_to_its_broker() {
     let (addr, accepted, mut joins) = coordinator_broker().await;
-    let pool = Pool::bootstrap(PoolConfig {
-        bootstrap: vec![addr],
-        connection: ConnectionConfig {
-            request_timeout: Duration::from_secs(2),
-            ..Default::default()
-        },
-        ..Default::default()
-    })
-    .await
-    .expect("bootstrap");
+    let pool = pool_with_timeout(addr, Duration::from_secs(2)).await;
     let coordinator = pool
         .coordinator(CoordinatorType::Group, "g")
         .await
@@ -365,16 +361,7 @@ async fn a_join_group_on_the_join_lane_does_not_delay_the_groups_other_requests(
     let topic = unique("krust-net-join-lane");
     let group = unique("krust-net-join-lane");
     kafka.create_topic(&topic, 1).expect("topic");
-    let pool = Pool::bootstrap(PoolConfig {
-        bootstrap: vec![kafka.addr()],
-        connection: ConnectionConfig {
-            request_timeout: Duration::from_secs(3),
-            ..Default::default()
-        },
-        ..Default::default()
-    })
-    .await
-    .expect("bootstrap");
+    let pool = pool_with_timeout(kafka.addr(), Duration::from_secs(3)).await;
     let join_lane = pool
         .coordinator_lane(CoordinatorType::Group, &group, Lane::Join)
         .await
