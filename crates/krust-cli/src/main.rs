@@ -2,6 +2,7 @@
 //! client (docs/ARCHITECTURE.md, "The CLI's conventions"). Exit codes: 0 success, 1 a
 //! runtime failure (one line on stderr), 2 a usage error.
 
+mod cluster;
 mod consume;
 mod format;
 mod produce;
