@@ -32,6 +32,7 @@
 //! # Ok(()) }
 //! ```
 
+mod coordinated;
 mod group_lag;
 mod group_offsets;
 mod groups;
@@ -48,7 +49,7 @@ use krust_codec::generated::{CreateTopicsRequest, DeleteTopicsRequest};
 use krust_codec::{ApiKey, ErrorCode, KString, Message};
 use krust_net::{BrokerInfo, ClusterMetadata, Connection, Error, Pool, PoolConfig, RetryPolicy};
 
-pub use group_lag::PartitionLag;
+pub use group_lag::{GroupLag, PartitionLag};
 pub use group_offsets::GroupOffsets;
 pub use groups::{
     GroupDescription, GroupFilter, GroupKind, GroupListing, GroupMember, GroupResults,

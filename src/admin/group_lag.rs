@@ -16,7 +16,7 @@ use krust_consumer::IsolationLevel;
 use krust_group::TopicPartition;
 use krust_net::{Connection, Error};
 
-use super::{Admin, OffsetSpec};
+use super::{Admin, GroupDescription, OffsetSpec};
 
 /// What the bounded look at the record at a position reads per partition.
 const PEEK_BYTES: i32 = 64 * 1024;
@@ -48,32 +48,114 @@ pub struct PartitionLag {
     pub member: Option<(String, String, String)>,
 }
 
+/// Where one group stands: what describing it says and each partition's lag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupLag {
+    /// The group id.
+    pub group_id: String,
+    /// Its state and members; `None` when the coordinator knows no such
+    /// group (it may still have committed offsets).
+    pub description: Option<GroupDescription>,
+    /// Every partition it committed or holds, sorted.
+    pub partitions: Vec<PartitionLag>,
+}
+
 impl Admin {
-    /// Every partition `group` committed or holds, sorted: ListOffsets for
-    /// the log start, high watermark and last stable offset (one request
-    /// per leader each), and one bounded Fetch per leader
-    /// ([`PEEK_BYTES`] a partition) for the record at each lagging position.
+    /// Every partition `group` committed or holds, sorted: see
+    /// [`Admin::groups_lag`].
     pub async fn group_lag(&self, group: &str) -> Result<Vec<PartitionLag>, Error> {
-        let mut members: BTreeMap<TopicPartition, (String, String, String)> = BTreeMap::new();
-        if let Some((_, Ok(d))) = self.describe_groups(&[group]).await?.pop() {
-            for m in d.members {
-                for tp in m.assignment {
-                    members.insert(
-                        tp,
-                        (m.member_id.clone(), m.client_id.clone(), m.host.clone()),
-                    );
+        match self.groups_lag(&[group]).await?.pop() {
+            Some((_, r)) => r.map(|g| g.partitions),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Where each of `groups` stands, in request order: the groups are
+    /// described and their offsets fetched per coordinator, then
+    /// ListOffsets for the log start, high watermark and last stable offset
+    /// of all their partitions at once (one request per leader each), and
+    /// one bounded Fetch per leader and group ([`PEEK_BYTES`] a partition)
+    /// for the record at each lagging position. A group whose description
+    /// or offsets fail has that error in its own result.
+    pub async fn groups_lag(
+        &self,
+        groups: &[&str],
+    ) -> Result<Vec<(String, Result<GroupLag, Error>)>, Error> {
+        let described = self.describe_groups(groups).await?;
+        let offsets = self.list_group_offsets(groups).await?;
+        let mut out = Vec::with_capacity(groups.len());
+        let mut all: BTreeSet<TopicPartition> = BTreeSet::new();
+        for ((group, d), (_, o)) in described.into_iter().zip(offsets) {
+            let description = match d {
+                Ok(d) => Some(d),
+                Err(e) if e.code() == Some(ErrorCode::GROUP_ID_NOT_FOUND) => None,
+                Err(e) => {
+                    out.push((group, Err(e)));
+                    continue;
+                }
+            };
+            let committed = match o {
+                Ok(o) => o,
+                Err(e) => {
+                    out.push((group, Err(e)));
+                    continue;
+                }
+            };
+            let mut members: BTreeMap<TopicPartition, (String, String, String)> = BTreeMap::new();
+            for m in description.iter().flat_map(|d| &d.members) {
+                for tp in &m.assignment {
+                    let who = (m.member_id.clone(), m.client_id.clone(), m.host.clone());
+                    members.insert(tp.clone(), who);
                 }
             }
+            let partitions: Vec<PartitionLag> = committed
+                .keys()
+                .chain(members.keys())
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .map(|tp| PartitionLag {
+                    partition: tp.clone(),
+                    committed: committed.get(tp).map(|o| o.offset),
+                    log_start: 0,
+                    high_watermark: 0,
+                    last_stable: 0,
+                    lag: 0,
+                    lag_ms: Some(0),
+                    member: members.get(tp).cloned(),
+                })
+                .collect();
+            all.extend(partitions.iter().map(|p| p.partition.clone()));
+            let lag = GroupLag {
+                group_id: group.clone(),
+                description,
+                partitions,
+            };
+            out.push((group, Ok(lag)));
         }
-        let committed = match self.list_group_offsets(&[group]).await?.pop() {
-            Some((_, r)) => r?,
-            None => BTreeMap::new(),
-        };
-        let partitions: BTreeSet<TopicPartition> =
-            committed.keys().chain(members.keys()).cloned().collect();
-        if partitions.is_empty() {
-            return Ok(Vec::new());
+        if all.is_empty() {
+            return Ok(out);
         }
+        let marks = self.log_marks(&all).await?;
+        for (_, lag) in &mut out {
+            let Ok(lag) = lag else { continue };
+            for p in &mut lag.partitions {
+                let (start, end, stable) = marks[&p.partition];
+                let from = p.committed.unwrap_or(start).max(start);
+                p.log_start = start;
+                p.high_watermark = end;
+                p.last_stable = stable;
+                p.lag = (end - from).max(0);
+            }
+            self.peek(&mut lag.partitions).await?;
+        }
+        Ok(out)
+    }
+
+    /// Each partition's log start, high watermark and last stable offset.
+    async fn log_marks(
+        &self,
+        partitions: &BTreeSet<TopicPartition>,
+    ) -> Result<BTreeMap<TopicPartition, (i64, i64, i64)>, Error> {
         let ask = |spec: OffsetSpec| -> Vec<(&str, i32, OffsetSpec)> {
             partitions
                 .iter()
@@ -89,29 +171,16 @@ impl Admin {
             &self.retry,
         )
         .await?;
-        let mut out: Vec<PartitionLag> = partitions
+        Ok(partitions
             .iter()
             .zip(starts.iter().zip(ends.iter().zip(&stables)))
             .map(|(tp, (s, (e, l)))| {
                 // `None` is only for a timestamp no record reaches; Earliest
                 // and Latest always have an offset.
                 let (start, end) = (s.offset.unwrap_or(0), e.offset.unwrap_or(0));
-                let c = committed.get(tp).map(|o| o.offset);
-                let from = c.unwrap_or(start).max(start);
-                PartitionLag {
-                    partition: tp.clone(),
-                    committed: c,
-                    log_start: start,
-                    high_watermark: end,
-                    last_stable: l.offset.unwrap_or(end),
-                    lag: (end - from).max(0),
-                    lag_ms: Some(0),
-                    member: members.get(tp).cloned(),
-                }
+                (tp.clone(), (start, end, l.offset.unwrap_or(end)))
             })
-            .collect();
-        self.peek(&mut out).await?;
-        Ok(out)
+            .collect())
     }
 
     /// Read the record at each lagging position: its age is the lag in

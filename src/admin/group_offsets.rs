@@ -18,10 +18,8 @@ use krust_codec::{ApiKey, ErrorCode, KString, Message};
 use krust_group::offsets::{self as group_offsets, OffsetError};
 use krust_group::{OffsetAndMetadata, TopicPartition};
 use krust_net::{Connection, Error};
-use tokio::task::JoinSet;
 
 use super::Admin;
-use super::groups::joined;
 
 /// A group's committed offsets: every partition it committed.
 pub type GroupOffsets = BTreeMap<TopicPartition, OffsetAndMetadata>;
@@ -34,14 +32,11 @@ impl Admin {
         &self,
         groups: &[&str],
     ) -> Result<Vec<(String, Result<GroupOffsets, Error>)>, Error> {
-        let mut calls = JoinSet::new();
-        for (conn, names) in self.by_coordinator(groups).await? {
-            calls.spawn(async move { fetch_at(&conn, &names).await });
-        }
-        let mut found = BTreeMap::new();
-        while let Some(done) = calls.join_next().await {
-            found.extend(joined(done)?);
-        }
+        let mut found = self
+            .at_coordinators(groups, |conn, names| async move {
+                fetch_at(&conn, &names).await
+            })
+            .await?;
         Ok(groups
             .iter()
             .map(|g| {
@@ -72,49 +67,18 @@ impl Admin {
         group: &str,
         partitions: &[TopicPartition],
     ) -> Result<Vec<(TopicPartition, Result<(), Error>)>, Error> {
-        let mut topics: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+        let mut topics: BTreeMap<String, Vec<i32>> = BTreeMap::new();
         for tp in partitions {
             topics
-                .entry(tp.topic.as_str())
+                .entry(tp.topic.clone())
                 .or_default()
                 .push(tp.partition);
         }
-        let conn = self.coordinator_of(group).await?;
-        let v = conn.negotiate(ApiKey::OffsetDelete, OffsetDeleteRequest::VALID_VERSIONS)?;
-        let req = OffsetDeleteRequest {
-            group_id: KString::from(group),
-            topics: topics
-                .iter()
-                .map(|(t, ps)| OffsetDeleteRequestTopic {
-                    name: KString::from(*t),
-                    partitions: ps
-                        .iter()
-                        .map(|p| OffsetDeleteRequestPartition {
-                            partition_index: *p,
-                        })
-                        .collect(),
-                })
-                .collect(),
-        };
-        let resp = conn.send_at(&req, v).await?;
-        group_code(ApiKey::OffsetDelete, group, resp.error_code, None, &conn)?;
-        let mut out = Vec::new();
-        for t in resp.topics {
-            for p in t.partitions {
-                let tp = TopicPartition::new(t.name.as_str(), p.partition_index);
-                let code = ErrorCode::from(p.error_code);
-                let r = if code.is_ok() {
-                    Ok(())
-                } else {
-                    Err(
-                        Error::broker(ApiKey::OffsetDelete, code, Some(&format!("group {group}")))
-                            .from_broker(conn.addr()),
-                    )
-                };
-                out.push((tp, r));
-            }
-        }
-        Ok(out)
+        self.at_coordinator(group, |conn| {
+            let (group, topics) = (group.to_owned(), topics.clone());
+            async move { delete_offsets_at(&conn, &group, &topics).await }
+        })
+        .await
     }
 
     /// Delete `groups` (DeleteGroups per coordinator): per group, `Ok` or
@@ -124,22 +88,11 @@ impl Admin {
         &self,
         groups: &[&str],
     ) -> Result<Vec<(String, Result<(), Error>)>, Error> {
-        let mut found = BTreeMap::new();
-        for (conn, names) in self.by_coordinator(groups).await? {
-            let v = conn.negotiate(ApiKey::DeleteGroups, DeleteGroupsRequest::VALID_VERSIONS)?;
-            let req = DeleteGroupsRequest {
-                groups_names: names.iter().map(|g| KString::from(g.as_str())).collect(),
-                ..Default::default()
-            };
-            for r in conn.send_at(&req, v).await?.results {
-                let id = r.group_id.as_str().to_owned();
-                let message = r.error_message.as_ref().map(|m| m.as_str());
-                found.insert(
-                    id.clone(),
-                    group_code(ApiKey::DeleteGroups, &id, r.error_code, message, &conn),
-                );
-            }
-        }
+        let mut found = self
+            .at_coordinators(groups, |conn, names| async move {
+                delete_at(&conn, &names).await
+            })
+            .await?;
         Ok(groups
             .iter()
             .map(|g| {
@@ -158,40 +111,117 @@ impl Admin {
         group: &str,
         instance_ids: &[&str],
     ) -> Result<Vec<(String, Result<(), Error>)>, Error> {
-        let conn = self.coordinator_of(group).await?;
-        let v = conn.negotiate(ApiKey::LeaveGroup, (3, LeaveGroupRequest::VALID_VERSIONS.1))?;
-        let req = LeaveGroupRequest {
-            group_id: KString::from(group),
-            members: instance_ids
-                .iter()
-                .map(|i| MemberIdentity {
-                    group_instance_id: Some(KString::from(*i)),
-                    reason: Some(KString::from("removed by krust admin")),
-                    ..Default::default()
-                })
-                .collect(),
-            ..Default::default()
-        };
-        let resp = conn.send_at(&req, v).await?;
-        group_code(ApiKey::LeaveGroup, group, resp.error_code, None, &conn)?;
-        Ok(resp
-            .members
-            .into_iter()
-            .map(|m| {
-                let id = m
-                    .group_instance_id
-                    .map(|i| i.as_str().to_owned())
-                    .unwrap_or_default();
-                let r = group_code(ApiKey::LeaveGroup, group, m.error_code, None, &conn);
-                (id, r)
-            })
-            .collect())
+        let ids: Vec<String> = instance_ids.iter().map(|i| (*i).to_owned()).collect();
+        self.at_coordinator(group, |conn| {
+            let (group, ids) = (group.to_owned(), ids.clone());
+            async move { leave_at(&conn, &group, &ids).await }
+        })
+        .await
     }
+}
 
-    async fn coordinator_of(&self, group: &str) -> Result<Connection, Error> {
-        let mut by = self.by_coordinator(&[group]).await?;
-        Ok(by.pop().expect("one group, one coordinator").0)
+/// OffsetDelete of `group`'s offsets of `topics` at its coordinator.
+async fn delete_offsets_at(
+    conn: &Connection,
+    group: &str,
+    topics: &BTreeMap<String, Vec<i32>>,
+) -> Result<Vec<(TopicPartition, Result<(), Error>)>, Error> {
+    let v = conn.negotiate(ApiKey::OffsetDelete, OffsetDeleteRequest::VALID_VERSIONS)?;
+    let req = OffsetDeleteRequest {
+        group_id: KString::from(group),
+        topics: topics
+            .iter()
+            .map(|(t, ps)| OffsetDeleteRequestTopic {
+                name: KString::from(t.as_str()),
+                partitions: ps
+                    .iter()
+                    .map(|p| OffsetDeleteRequestPartition {
+                        partition_index: *p,
+                    })
+                    .collect(),
+            })
+            .collect(),
+    };
+    let resp = conn.send_at(&req, v).await?;
+    group_code(ApiKey::OffsetDelete, group, resp.error_code, None, conn)?;
+    let mut out = Vec::new();
+    for t in resp.topics {
+        for p in t.partitions {
+            let tp = TopicPartition::new(t.name.as_str(), p.partition_index);
+            let code = ErrorCode::from(p.error_code);
+            let r = if code.is_ok() {
+                Ok(())
+            } else {
+                Err(
+                    Error::broker(ApiKey::OffsetDelete, code, Some(&format!("group {group}")))
+                        .from_broker(conn.addr()),
+                )
+            };
+            out.push((tp, r));
+        }
     }
+    Ok(out)
+}
+
+/// DeleteGroups of `groups` at their coordinator.
+async fn delete_at(
+    conn: &Connection,
+    groups: &[String],
+) -> Result<Vec<(String, Result<(), Error>)>, Error> {
+    let v = conn.negotiate(ApiKey::DeleteGroups, DeleteGroupsRequest::VALID_VERSIONS)?;
+    let req = DeleteGroupsRequest {
+        groups_names: groups.iter().map(|g| KString::from(g.as_str())).collect(),
+        ..Default::default()
+    };
+    Ok(conn
+        .send_at(&req, v)
+        .await?
+        .results
+        .into_iter()
+        .map(|r| {
+            let id = r.group_id.as_str().to_owned();
+            let message = r.error_message.as_ref().map(|m| m.as_str());
+            let outcome = group_code(ApiKey::DeleteGroups, &id, r.error_code, message, conn);
+            (id, outcome)
+        })
+        .collect())
+}
+
+/// LeaveGroup of `group`'s static members `ids` at its coordinator.
+async fn leave_at(
+    conn: &Connection,
+    group: &str,
+    ids: &[String],
+) -> Result<Vec<(String, Result<(), Error>)>, Error> {
+    let v = conn.negotiate(ApiKey::LeaveGroup, (3, LeaveGroupRequest::VALID_VERSIONS.1))?;
+    let req = LeaveGroupRequest {
+        group_id: KString::from(group),
+        members: ids
+            .iter()
+            .map(|i| MemberIdentity {
+                group_instance_id: Some(KString::from(i.as_str())),
+                reason: Some(KString::from("removed by krust admin")),
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    };
+    let resp = conn.send_at(&req, v).await?;
+    group_code(ApiKey::LeaveGroup, group, resp.error_code, None, conn)?;
+    Ok(resp
+        .members
+        .into_iter()
+        .map(|m| {
+            let id = m
+                .group_instance_id
+                .map(|i| i.as_str().to_owned())
+                .unwrap_or_default();
+            (
+                id,
+                group_code(ApiKey::LeaveGroup, group, m.error_code, None, conn),
+            )
+        })
+        .collect())
 }
 
 /// `Ok` for no error, else the broker's error naming the API, the code,

@@ -5,7 +5,7 @@
 //! its members' assignments decoded; groups are batched per coordinator,
 //! as Java's admin client does.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use krust_codec::consumer_protocol::decode_assignment;
 use krust_codec::generated::{
@@ -14,7 +14,7 @@ use krust_codec::generated::{
 };
 use krust_codec::{ApiKey, ErrorCode, KString, Message};
 use krust_group::TopicPartition;
-use krust_net::{Connection, CoordinatorType, Error};
+use krust_net::{Connection, Error};
 use tokio::task::JoinSet;
 
 use super::Admin;
@@ -185,14 +185,11 @@ impl Admin {
     /// it does not describe). A group that does not exist is
     /// GROUP_ID_NOT_FOUND in its own result; the others are unaffected.
     pub async fn describe_groups(&self, groups: &[&str]) -> Result<GroupResults, Error> {
-        let mut calls = JoinSet::new();
-        for (conn, names) in self.by_coordinator(groups).await? {
-            calls.spawn(async move { describe_at(&conn, &names).await });
-        }
-        let mut found: BTreeMap<String, Result<GroupDescription, Error>> = BTreeMap::new();
-        while let Some(done) = calls.join_next().await {
-            found.extend(joined(done)?);
-        }
+        let mut found = self
+            .at_coordinators(groups, |conn, names| async move {
+                describe_at(&conn, &names).await
+            })
+            .await?;
         Ok(groups
             .iter()
             .map(|g| {
@@ -200,24 +197,6 @@ impl Admin {
                 ((*g).to_owned(), r)
             })
             .collect())
-    }
-}
-
-impl Admin {
-    /// `groups` batched by their coordinator: its connection and its groups.
-    pub(super) async fn by_coordinator(
-        &self,
-        groups: &[&str],
-    ) -> Result<Vec<(Connection, Vec<String>)>, Error> {
-        let mut by: BTreeMap<String, (Connection, Vec<String>)> = BTreeMap::new();
-        for g in groups {
-            let conn = self.pool.coordinator(CoordinatorType::Group, g).await?;
-            by.entry(conn.addr().to_owned())
-                .or_insert_with(|| (conn, Vec::new()))
-                .1
-                .push((*g).to_owned());
-        }
-        Ok(by.into_values().collect())
     }
 }
 
