@@ -5,9 +5,14 @@
 mod cluster;
 mod consume;
 mod format;
+mod groups;
+mod offsets;
 mod produce;
 mod props;
+mod reset;
 mod signal;
+mod table;
+mod when;
 
 use std::error::Error;
 use std::process::ExitCode;
@@ -39,6 +44,10 @@ enum Command {
     Produce(produce::ProduceArgs),
     /// Print records with a kcat-style format.
     Consume(consume::ConsumeArgs),
+    /// List consumer groups and describe where they stand.
+    Groups(groups::GroupsArgs),
+    /// Reset or delete a group's committed offsets, plan first.
+    Offsets(offsets::OffsetsArgs),
 }
 
 /// How a command ended when it did not fail outright.
@@ -116,6 +125,8 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Produce(args) => produce::run(args, shutdown).await,
             Command::Consume(args) => consume::run(args, shutdown).await,
+            Command::Groups(args) => groups::run(args).await,
+            Command::Offsets(args) => offsets::run(args).await,
         }
     });
     // stdin is read on a blocking thread that may still wait for input:
