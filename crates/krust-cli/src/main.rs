@@ -6,12 +6,15 @@ mod cluster;
 mod consume;
 mod format;
 mod groups;
+mod lag;
 mod offsets;
 mod produce;
+mod prometheus;
 mod props;
 mod reset;
 mod signal;
 mod table;
+mod watch;
 mod when;
 
 use std::error::Error;
@@ -48,6 +51,8 @@ enum Command {
     Groups(groups::GroupsArgs),
     /// Reset or delete a group's committed offsets, plan first.
     Offsets(offsets::OffsetsArgs),
+    /// Watch groups' lag and status (Burrow's rules), or serve it to Prometheus.
+    Lag(lag::LagArgs),
 }
 
 /// How a command ended when it did not fail outright.
@@ -58,6 +63,9 @@ pub enum Outcome {
     /// The command ran to the end but some records failed (already
     /// reported on stderr).
     Failed,
+    /// The command ran to the end and exits with this code
+    /// (`lag watch --once`: the status).
+    Exit(u8),
 }
 
 /// A failure that ends the command: one line on stderr and an exit code.
@@ -81,6 +89,15 @@ impl CliError {
         CliError {
             message: message.into(),
             code: 1,
+        }
+    }
+
+    /// A failure with its own exit code (`lag watch --once`: 3 when the
+    /// cluster cannot be reached).
+    pub fn with_code(code: u8, message: impl Into<String>) -> Self {
+        CliError {
+            message: message.into(),
+            code,
         }
     }
 
@@ -127,6 +144,7 @@ fn main() -> ExitCode {
             Command::Consume(args) => consume::run(args, shutdown).await,
             Command::Groups(args) => groups::run(args).await,
             Command::Offsets(args) => offsets::run(args).await,
+            Command::Lag(args) => lag::run(args, shutdown).await,
         }
     });
     // stdin is read on a blocking thread that may still wait for input:
@@ -135,6 +153,7 @@ fn main() -> ExitCode {
     match result {
         Ok(Outcome::Done) => ExitCode::SUCCESS,
         Ok(Outcome::Failed) => ExitCode::FAILURE,
+        Ok(Outcome::Exit(code)) => ExitCode::from(code),
         Err(e) => {
             eprintln!("krust: error: {}", e.message);
             ExitCode::from(e.code)

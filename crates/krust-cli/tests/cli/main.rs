@@ -26,6 +26,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 mod consume;
+mod lag;
 mod operate;
 mod secure;
 mod usage;

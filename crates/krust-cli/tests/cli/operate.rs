@@ -83,7 +83,7 @@ fn krust_plan(addr: &str, group: &str, scope_and_target: &[&str]) -> Offsets {
 }
 
 /// `krust groups describe --json` of one group.
-fn describe_json(addr: &str, group: &str) -> Value {
+pub(super) fn describe_json(addr: &str, group: &str) -> Value {
     let o = run(
         &["groups", "describe", "-b", addr, group, "--json"],
         b"",
@@ -96,7 +96,7 @@ fn describe_json(addr: &str, group: &str) -> Value {
 }
 
 /// The group's partitions of `topic` in `describe --json`, by partition.
-fn json_partitions(g: &Value, topic: &str) -> BTreeMap<i32, Value> {
+pub(super) fn json_partitions(g: &Value, topic: &str) -> BTreeMap<i32, Value> {
     g["partitions"]
         .as_array()
         .expect("partitions")
