@@ -29,6 +29,7 @@
 mod consume;
 mod consume_security;
 mod cpu;
+mod groups_describe;
 mod krust_consume;
 mod krust_run;
 mod rebalance;
@@ -142,7 +143,8 @@ fn workspace_root() -> PathBuf {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: krust-bench rebalance [--repeat R] [--rate RECORDS_PER_S] [--clients krust,java] \
+        "usage: krust-bench groups-describe [--partitions P] [--repeat R]\n       \
+         krust-bench rebalance [--repeat R] [--rate RECORDS_PER_S] [--clients krust,java] \
          [--modes eager,cooperative,consumer]\n       \
          krust-bench produce|consume [--records N] [--size BYTES] [--partitions P] \
          [--compression none|gzip|snappy|lz4|zstd] [--repeat R] [--batch-size BYTES] \
@@ -204,6 +206,18 @@ fn main() {
                 }
             }
             rebalance::run(repeat.max(1), rate, &clients, &modes);
+        }
+        Some("groups-describe") => {
+            let (mut partitions, mut repeat) = (100, 5);
+            for pair in args[1..].chunks(2) {
+                let [k, v] = pair else { usage() };
+                match k.as_str() {
+                    "--partitions" => partitions = v.parse().unwrap_or_else(|_| usage()),
+                    "--repeat" => repeat = v.parse().unwrap_or_else(|_| usage()),
+                    _ => usage(),
+                }
+            }
+            groups_describe::run(partitions, repeat.max(1));
         }
         // Internal: one member of the rebalance benchmark.
         Some("rebalance-member") => match &args[1..] {
