@@ -5,9 +5,13 @@
 mod cluster;
 mod consume;
 mod format;
+mod json;
+mod metadata;
 mod produce;
 mod props;
 mod signal;
+mod table;
+mod topics;
 
 use std::error::Error;
 use std::process::ExitCode;
@@ -39,6 +43,10 @@ enum Command {
     Produce(produce::ProduceArgs),
     /// Print records with a kcat-style format.
     Consume(consume::ConsumeArgs),
+    /// Brokers, topics, partitions, leaders and replicas (kcat -L).
+    Metadata(metadata::MetadataArgs),
+    /// List, describe, create and delete topics.
+    Topics(topics::TopicsArgs),
 }
 
 /// How a command ended when it did not fail outright.
@@ -116,6 +124,8 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Produce(args) => produce::run(args, shutdown).await,
             Command::Consume(args) => consume::run(args, shutdown).await,
+            Command::Metadata(args) => metadata::run(args).await,
+            Command::Topics(args) => topics::run(args).await,
         }
     });
     // stdin is read on a blocking thread that may still wait for input:

@@ -27,6 +27,7 @@ use nix::unistd::Pid;
 
 mod consume;
 mod secure;
+mod topics;
 mod usage;
 
 /// A session far longer than any test waits after a consumer exits: a
