@@ -6,6 +6,7 @@ mod cluster;
 mod consume;
 mod format;
 mod json;
+mod log;
 mod metadata;
 mod produce;
 mod props;
@@ -33,6 +34,10 @@ Settings are Kafka property names given with -X KEY=VALUE, as in kcat.
 Run `krust help produce` or `krust help consume` for more."
 )]
 struct Cli {
+    /// Log the client's events on stderr: -v info, -vv debug (RUST_LOG,
+    /// when set, chooses instead). Secrets are never logged.
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -108,6 +113,10 @@ pub fn describe(e: &dyn Error) -> String {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(e) = log::install(cli.verbose) {
+        eprintln!("krust: error: {}", e.message);
+        return ExitCode::from(e.code);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
