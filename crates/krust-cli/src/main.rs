@@ -11,6 +11,7 @@ mod metadata;
 mod produce;
 mod props;
 mod signal;
+mod start;
 mod table;
 mod topics;
 

@@ -26,6 +26,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 mod consume;
+mod kcat;
 mod secure;
 mod topics;
 mod usage;
