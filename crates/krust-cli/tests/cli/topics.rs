@@ -214,7 +214,21 @@ fn topics_create_list_describe_delete_round_trip() {
             "{name}:\n{out}"
         );
 
-        let described = json_lines(&["topics", "describe", "-b", &addr, &topic, "--json"]);
+        // A new topic's leaders may take a moment to reach the broker's
+        // metadata (as the admin tests wait for them too).
+        let started = Instant::now();
+        let described = loop {
+            let d = json_lines(&["topics", "describe", "-b", &addr, &topic, "--json"]);
+            let led = d
+                .iter()
+                .flat_map(|t| t["partitions"].as_array().into_iter().flatten());
+            if led.clone().count() == 3 && led.clone().all(|p| p["leader"].is_i64())
+                || started.elapsed() > Duration::from_secs(15)
+            {
+                break d;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        };
         assert_eq!(described.len(), 1, "{name}");
         let d = &described[0];
         assert_eq!(d["name"], topic.as_str());
