@@ -1,9 +1,9 @@
-//! Admin basics: create and delete topics, describe the cluster and topics,
-//! and list offsets (earliest, latest, by timestamp) for many partitions at
-//! once, one ListOffsets request per leader, sent concurrently; consumer
-//! groups (list, describe with their members' partitions, both protocols)
-//! and their offsets (list, alter, delete; delete groups, remove static
-//! members), batched per coordinator.
+//! Admin basics: create, delete and list topics, describe the cluster and
+//! topics, and list offsets (earliest, latest, by timestamp) for many
+//! partitions at once, one ListOffsets request per leader, sent
+//! concurrently; consumer groups (list, describe with their members'
+//! partitions, both protocols) and their offsets (list, alter, delete;
+//! delete groups, remove static members), batched per coordinator.
 //!
 //! Everything goes through a [`Pool`]: its metadata cache finds leaders and
 //! the controller, and errors that mean stale metadata
@@ -334,8 +334,8 @@ impl Admin {
         Ok(ordered)
     }
 
-    /// One Metadata request for `topics` (`None`: no topics, brokers only),
-    /// retried within the deadline.
+    /// One Metadata request for `topics` (`None`: every topic; an empty
+    /// list: none, brokers only), retried within the deadline.
     async fn metadata_for(&self, topics: Option<&[&str]>) -> Result<ClusterMetadata, Error> {
         self.retry
             .run(
@@ -348,21 +348,22 @@ impl Admin {
             .await
     }
 
-    /// One Metadata request for `topics`, not retried.
+    /// One Metadata request for `topics` (`None`: every topic), not
+    /// retried.
     async fn metadata_once(&self, topics: Option<&[&str]>) -> Result<ClusterMetadata, Error> {
         let conn = self.pool.any_connection().await?;
         let version = conn.negotiate(ApiKey::Metadata, MetadataRequest::VALID_VERSIONS)?;
         let req = MetadataRequest {
-            topics: Some(
-                topics
-                    .unwrap_or_default()
+            // A null list asks for every topic (Metadata v1+).
+            topics: topics.map(|names| {
+                names
                     .iter()
                     .map(|n| MetadataRequestTopic {
                         name: Some(KString::from(*n)),
                         ..Default::default()
                     })
-                    .collect(),
-            ),
+                    .collect()
+            }),
             allow_auto_topic_creation: false,
             ..Default::default()
         };
@@ -373,12 +374,23 @@ impl Admin {
     /// The brokers, the controller and the cluster id, from a fresh
     /// Metadata request.
     pub async fn describe_cluster(&self) -> Result<ClusterDescription, Error> {
-        let m = self.metadata_for(None).await?;
+        let m = self.metadata_for(Some(&[])).await?;
         Ok(ClusterDescription {
             cluster_id: m.cluster_id,
             controller: m.controller,
             brokers: m.brokers.into_values().collect(),
         })
+    }
+
+    /// Every topic the cluster lists, internal ones (`__consumer_offsets`)
+    /// included and marked, by name, with partitions, leaders, replicas and
+    /// in-sync replicas, from one fresh Metadata request for all topics. A
+    /// topic keeps the error the broker gave it (e.g. LEADER_NOT_AVAILABLE
+    /// while it is being created): this is a listing of the cluster's
+    /// state, not a wait for it.
+    pub async fn list_topics(&self) -> Result<Vec<TopicInfo>, Error> {
+        let m = self.metadata_for(None).await?;
+        Ok(m.topics.into_values().collect())
     }
 
     /// Partitions, leaders, replicas, in-sync replicas and leader epochs of

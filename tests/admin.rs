@@ -90,6 +90,18 @@ async fn create_describe_list_delete_against_every_admin_broker() {
             );
         }
 
+        // The listing of every topic has it, as describe has it.
+        let listed = admin
+            .list_topics()
+            .await
+            .unwrap_or_else(|e| panic!("{kind}: list topics: {e}"));
+        let mine: Vec<_> = listed.iter().filter(|l| l.name == topic).collect();
+        assert_eq!(mine.len(), 1, "{kind}: {listed:?}");
+        assert_eq!(mine[0].partitions.len(), 3, "{kind}: {:?}", mine[0]);
+        assert!(!mine[0].is_internal, "{kind}: {:?}", mine[0]);
+        let names: Vec<&str> = listed.iter().map(|l| l.name.as_str()).collect();
+        assert!(names.is_sorted(), "{kind}: by name: {names:?}");
+
         // Nothing produced: earliest and latest are both 0, all three
         // partitions in one call.
         let mut asks = Vec::new();
@@ -157,6 +169,14 @@ async fn create_describe_list_delete_against_every_admin_broker() {
         assert!(
             msg.contains("UNKNOWN_TOPIC_OR_PARTITION") && msg.contains(topic),
             "{msg}"
+        );
+        let listed = admin
+            .list_topics()
+            .await
+            .unwrap_or_else(|e| panic!("{kind}: list topics after delete: {e}"));
+        assert!(
+            listed.iter().all(|l| l.name != topic),
+            "{kind}: still listed after delete: {listed:?}"
         );
     }
 }

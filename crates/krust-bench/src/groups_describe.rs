@@ -138,7 +138,16 @@ pub fn run(partitions: i32, repeat: usize) {
     }
     assert!(produce.wait().expect("produce").success(), "produce failed");
     krust(&[
-        "offsets", "reset", "-b", &b, "-g", &group, "--topic", &topic, "--to-offset", "10",
+        "offsets",
+        "reset",
+        "-b",
+        &b,
+        "-g",
+        &group,
+        "--topic",
+        &topic,
+        "--to-offset",
+        "10",
         "--execute",
     ]);
     let mut member: Child = Command::new(krust_bin())
@@ -156,7 +165,10 @@ pub fn run(partitions: i32, repeat: usize) {
         if text.contains(&format!(" {partitions}  ")) && text.contains("state Stable") {
             break;
         }
-        assert!(Instant::now() < deadline, "the member never held every partition:\n{text}");
+        assert!(
+            Instant::now() < deadline,
+            "the member never held every partition:\n{text}"
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
     // Both tools see the same group before anything is timed.
@@ -168,7 +180,11 @@ pub fn run(partitions: i32, repeat: usize) {
             .tool(CONSUMER_GROUP_COMMAND, &["--describe", "--group", &group])
             .expect("kafka-consumer-groups"),
     );
-    assert_eq!(ours.len(), usize::try_from(partitions).expect("p"), "krust rows");
+    assert_eq!(
+        ours.len(),
+        usize::try_from(partitions).expect("p"),
+        "krust rows"
+    );
     assert_eq!(ours, theirs, "krust and kafka-consumer-groups.sh disagree");
     eprintln!(
         "Kafka 4.4.0 at {b}: group {group} on {partitions} partitions, every one lagging; \

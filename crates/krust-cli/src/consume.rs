@@ -1,7 +1,8 @@
 //! `krust consume`: print records with a kcat-style format.
 //!
-//! With `-g` the consumer joins the group (`subscribe`); without it every
-//! partition of the topic is assigned by hand and nothing can be committed.
+//! With `-g` the consumer joins the group (`subscribe` to every `-t`);
+//! without it the partitions (all, or those of `-p`) are assigned by hand,
+//! placed per `-o` (`start.rs`), and nothing can be committed.
 //! Commit modes (docs/ARCHITECTURE.md, "Offset semantics": a committed offset is the
 //! next record to consume, and only what was printed counts as consumed):
 //!
@@ -32,6 +33,7 @@ use krust::consumer::{
 use crate::format::{Fields, Format, HeaderFn};
 use crate::props::{self, Property};
 use crate::signal::Shutdown;
+use crate::start::{self, StartOffset};
 use crate::{CliError, Outcome};
 
 /// How long one poll waits: the latency of noticing a signal when idle.
@@ -44,7 +46,14 @@ const CLOSE_AFTER_ERROR: Duration = Duration::from_secs(5);
 #[command(after_help = "\
 Examples:
   # everything in the topic, then exit (no group, nothing committed)
-  krust consume -b localhost:9092 -t events --from earliest -e
+  krust consume -b localhost:9092 -t events -o beginning -e
+
+  # the last 10 records of each partition of two topics
+  krust consume -b localhost:9092 -t events -t audit -o -10 -e -f '%t %p %o %s\n'
+
+  # partitions 0 and 2 from offset 1000; from a point in time (ms)
+  krust consume -b localhost:9092 -t events -p 0,2 -o 1000
+  krust consume -b localhost:9092 -t events -o s@1700000000000 -e
 
   # kcat-style format: partition, offset, key, value
   krust consume -b localhost:9092 -t events -e -f '%p %o %k %s\\n'
@@ -59,6 +68,14 @@ Examples:
   krust consume -b localhost:9092 -t events -g my-group \\
       -X session.timeout.ms=6000 -X partition.assignment.strategy=cooperative-sticky
 
+Start offsets (-o), as kcat's: beginning, end, stored (the group's
+committed offset, else --from; needs -g), OFFSET (absolute), -N (N before
+the end of each partition, not before its start), s@TIMESTAMP (the first
+record at or after it, ms since the epoch; the end if none). An offset
+outside the log falls back to --from. With -g the group decides where its
+members start: -o other than stored, and -p, are refused (drop -g to read
+from elsewhere without touching the group's offsets).
+
 Format fields: %t topic, %p partition, %o offset, %k key, %s value,
 %K / %S key / value length (-1: null), %T timestamp (ms), %h headers
 (k=v,...), %% percent; escapes \\n \\t \\r \\\\. Nulls print as nothing.")]
@@ -66,15 +83,41 @@ pub struct ConsumeArgs {
     /// Bootstrap broker(s), `host:port[,host:port...]`.
     #[arg(short = 'b', long = "brokers", value_name = "HOST:PORT")]
     pub brokers: String,
-    /// The topic to consume.
-    #[arg(short = 't', long = "topic")]
-    pub topic: String,
-    /// Join this consumer group (subscribe); without it every partition
-    /// is assigned and nothing is committed.
+    /// The topic(s) to consume (repeatable, or a comma list).
+    #[arg(
+        short = 't',
+        long = "topic",
+        value_name = "TOPIC",
+        required = true,
+        value_delimiter = ','
+    )]
+    pub topics: Vec<String>,
+    /// Only these partitions of each topic (repeatable, or a comma list);
+    /// not with -g.
+    #[arg(
+        short = 'p',
+        long = "partition",
+        value_name = "PARTITION",
+        value_delimiter = ',',
+        value_parser = clap::value_parser!(i32).range(0..)
+    )]
+    pub partitions: Vec<i32>,
+    /// Where each partition starts: beginning, end, stored, OFFSET, -N or
+    /// s@TIMESTAMP (see below) [default: --from, or stored with -g].
+    #[arg(
+        short = 'o',
+        long = "offset",
+        value_name = "OFFSET",
+        allow_hyphen_values = true,
+        value_parser = start::parse
+    )]
+    pub offset: Option<StartOffset>,
+    /// Join this consumer group (subscribe); without it the partitions
+    /// are assigned by hand and nothing is committed.
     #[arg(short = 'g', long = "group")]
     pub group: Option<String>,
-    /// Where to start when there is no committed offset
-    /// (`auto.offset.reset`).
+    /// Where to start when there is no committed offset, or `-o` points
+    /// outside the log (`auto.offset.reset`).
     #[arg(long = "from", value_enum, default_value_t = From::Earliest)]
     pub from: From,
     /// When to commit [default: auto with -g, none without].
@@ -220,6 +263,7 @@ fn at_end(consumer: &Consumer) -> bool {
 /// Run `krust consume`.
 pub async fn run(args: ConsumeArgs, shutdown: Shutdown) -> Result<Outcome, CliError> {
     let commit = commit_mode(&args)?;
+    start::check(args.group.is_some(), args.offset, &args.partitions)?;
     let format = match &args.format {
         Some(f) => Format::parse(f).map_err(|e| CliError::usage(e.to_string()))?,
         None if args.json => Format::json(),
@@ -229,20 +273,20 @@ pub async fn run(args: ConsumeArgs, shutdown: Shutdown) -> Result<Outcome, CliEr
         ConsumerConfig::from_properties(properties(&args, commit)).map_err(CliError::from_err)?;
     let mut consumer = Consumer::new(config).await.map_err(CliError::from_err)?;
     let started = if args.group.is_some() {
-        consumer.subscribe([args.topic.as_str()])
+        consumer.subscribe(&args.topics)
     } else {
-        match consumer.partitions_for(&args.topic).await {
-            Ok(ps) => consumer.assign(
-                ps.into_iter()
-                    .map(|p| TopicPartition::new(args.topic.as_str(), p)),
-            ),
-            Err(ConsumerError::Topic { code, .. }) => {
+        let partitions = match start::partitions(&consumer, &args.topics, &args.partitions).await {
+            Ok(ps) => ps,
+            Err(e) => {
                 let _ = tokio::time::timeout(CLOSE_AFTER_ERROR, consumer.close()).await;
-                return Err(CliError::runtime(format!(
-                    "topic {}: {code} (no partitions to assign)",
-                    args.topic
-                )));
+                return Err(e);
             }
+        };
+        match consumer.assign(partitions.iter().cloned()) {
+            Ok(()) => match args.offset {
+                Some(at) => start::seek(&mut consumer, &partitions, at).await,
+                None => Ok(()),
+            },
             Err(e) => Err(e),
         }
     };
@@ -287,7 +331,7 @@ pub async fn run(args: ConsumeArgs, shutdown: Shutdown) -> Result<Outcome, CliEr
     };
     eprintln!(
         "krust: consumed {printed} records from {} ({why})",
-        args.topic
+        args.topics.join(",")
     );
     Ok(Outcome::Done)
 }
@@ -398,6 +442,24 @@ mod tests {
             commit_mode(&args(&["-g", "g"])).ok(),
             Some(CommitMode::Auto)
         );
+    }
+
+    #[test]
+    fn topics_partitions_and_offsets_as_kcat_takes_them() {
+        let a = args(&["-t", "a,b", "-t", "c", "-p", "0,2", "-p", "3", "-o", "-5"]);
+        assert_eq!(a.topics, ["topic", "a", "b", "c"]);
+        assert_eq!(a.partitions, [0, 2, 3]);
+        assert_eq!(a.offset, Some(StartOffset::FromEnd(5)));
+        assert_eq!(args(&["-o-7"]).offset, Some(StartOffset::FromEnd(7)));
+        assert_eq!(
+            args(&["-o", "s@1000"]).offset,
+            Some(StartOffset::Timestamp(1000))
+        );
+        for bad in [&["-o", "soon"][..], &["-p", "-1"], &["-p", "x"]] {
+            let mut v = vec!["t", "-b", "h:1", "-t", "topic"];
+            v.extend(bad);
+            assert!(T::try_parse_from(v).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

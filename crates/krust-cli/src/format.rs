@@ -10,6 +10,8 @@
 use std::fmt;
 use std::io::{self, Write};
 
+use crate::json;
+
 /// Called with each header's key and value (`None` for null).
 pub type HeaderFn<'a> = dyn FnMut(&[u8], Option<&[u8]>) -> io::Result<()> + 'a;
 
@@ -194,7 +196,7 @@ impl Format {
 /// their order are stable.
 fn write_json(out: &mut dyn Write, r: &dyn Fields) -> io::Result<()> {
     out.write_all(b"{\"topic\":")?;
-    json_str(out, Some(r.topic().as_bytes()))?;
+    json::write_str(out, Some(r.topic().as_bytes()))?;
     write!(
         out,
         ",\"partition\":{},\"offset\":{},\"timestamp\":{},\"key\":",
@@ -202,9 +204,9 @@ fn write_json(out: &mut dyn Write, r: &dyn Fields) -> io::Result<()> {
         r.offset(),
         r.timestamp()
     )?;
-    json_str(out, r.key())?;
+    json::write_str(out, r.key())?;
     out.write_all(b",\"value\":")?;
-    json_str(out, r.value())?;
+    json::write_str(out, r.value())?;
     out.write_all(b",\"headers\":[")?;
     let mut first = true;
     r.each_header(&mut |k, v| {
@@ -212,35 +214,12 @@ fn write_json(out: &mut dyn Write, r: &dyn Fields) -> io::Result<()> {
             out.write_all(b",")?;
         }
         out.write_all(b"[")?;
-        json_str(out, Some(k))?;
+        json::write_str(out, Some(k))?;
         out.write_all(b",")?;
-        json_str(out, v)?;
+        json::write_str(out, v)?;
         out.write_all(b"]")
     })?;
     out.write_all(b"]}")
-}
-
-/// A JSON string (or `null`), escaped per RFC 8259.
-fn json_str(out: &mut dyn Write, b: Option<&[u8]>) -> io::Result<()> {
-    let Some(b) = b else {
-        return out.write_all(b"null");
-    };
-    out.write_all(b"\"")?;
-    for c in String::from_utf8_lossy(b).chars() {
-        match c {
-            '"' => out.write_all(b"\\\"")?,
-            '\\' => out.write_all(b"\\\\")?,
-            '\n' => out.write_all(b"\\n")?,
-            '\r' => out.write_all(b"\\r")?,
-            '\t' => out.write_all(b"\\t")?,
-            c if u32::from(c) < 0x20 => write!(out, "\\u{:04x}", u32::from(c))?,
-            c => {
-                let mut buf = [0u8; 4];
-                out.write_all(c.encode_utf8(&mut buf).as_bytes())?;
-            }
-        }
-    }
-    out.write_all(b"\"")
 }
 
 #[cfg(test)]

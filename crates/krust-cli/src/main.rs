@@ -6,14 +6,19 @@ mod cluster;
 mod consume;
 mod format;
 mod groups;
+mod json;
 mod lag;
+mod log;
+mod metadata;
 mod offsets;
 mod produce;
 mod prometheus;
 mod props;
 mod reset;
 mod signal;
+mod start;
 mod table;
+mod topics;
 mod watch;
 mod when;
 
@@ -37,6 +42,10 @@ Settings are Kafka property names given with -X KEY=VALUE, as in kcat.
 Run `krust help produce` or `krust help consume` for more."
 )]
 struct Cli {
+    /// Log the client's events on stderr: -v info, -vv debug (RUST_LOG,
+    /// when set, chooses instead). Secrets are never logged.
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -53,6 +62,10 @@ enum Command {
     Offsets(offsets::OffsetsArgs),
     /// Watch groups' lag and status (Burrow's rules), or serve it to Prometheus.
     Lag(lag::LagArgs),
+    /// Brokers, topics, partitions, leaders and replicas (kcat -L).
+    Metadata(metadata::MetadataArgs),
+    /// List, describe, create and delete topics.
+    Topics(topics::TopicsArgs),
 }
 
 /// How a command ended when it did not fail outright.
@@ -126,6 +139,10 @@ pub fn describe(e: &dyn Error) -> String {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(e) = log::install(cli.verbose) {
+        eprintln!("krust: error: {}", e.message);
+        return ExitCode::from(e.code);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -145,6 +162,8 @@ fn main() -> ExitCode {
             Command::Groups(args) => groups::run(args).await,
             Command::Offsets(args) => offsets::run(args).await,
             Command::Lag(args) => lag::run(args, shutdown).await,
+            Command::Metadata(args) => metadata::run(args).await,
+            Command::Topics(args) => topics::run(args).await,
         }
     });
     // stdin is read on a blocking thread that may still wait for input:

@@ -39,6 +39,11 @@ impl Table {
         self.rows.is_empty()
     }
 
+    /// Write [`Table::render`] to `out`.
+    pub fn write(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        out.write_all(self.render().as_bytes())
+    }
+
     /// The header and the rows, columns two spaces apart, each line ending
     /// in a newline and without trailing spaces.
     pub fn render(&self) -> String {
@@ -74,6 +79,14 @@ impl Table {
     }
 }
 
+/// Broker ids as `1,2,3`; `-` for none.
+pub fn ids(ids: &[i32]) -> String {
+    if ids.is_empty() {
+        return "-".to_owned();
+    }
+    ids.iter().map(i32::to_string).collect::<Vec<_>>().join(",")
+}
+
 /// A lag in time as people read it: `0s`, `42s`, `3m05s`, `2h07m`,
 /// `3d04h`; `?` when unknown.
 pub fn ago(ms: Option<i64>) -> String {
@@ -99,6 +112,12 @@ mod tests {
         t.row(vec!["events".into(), "5".into()]);
         t.row(vec!["e".into(), "12345".into()]);
         assert_eq!(t.render(), "TOPIC     LAG\nevents      5\ne       12345\n");
+    }
+
+    #[test]
+    fn id_lists() {
+        assert_eq!(ids(&[1, 2, 3]), "1,2,3");
+        assert_eq!(ids(&[]), "-");
     }
 
     #[test]

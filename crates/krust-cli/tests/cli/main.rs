@@ -26,10 +26,13 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 mod consume;
+mod kcat;
 mod lag;
 mod operate;
 mod secure;
+mod topics;
 mod usage;
+mod verbose;
 
 /// A session far longer than any test waits after a consumer exits: a
 /// member gone from the group right after exit left it (LeaveGroup), it
@@ -57,6 +60,9 @@ fn topic_on(broker: &dyn Broker, prefix: &str, partitions: i32) -> String {
 
 fn krust(args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_krust"));
+    // A RUST_LOG of the test run would add log lines to every stderr
+    // these tests read; the tests of logging set it themselves.
+    c.env_remove("RUST_LOG");
     c.args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -104,7 +110,11 @@ fn wait_output(mut child: Child, limit: Duration, what: &str) -> Output {
 
 /// Run `krust args` with `input` on stdin.
 fn run(args: &[&str], input: &[u8], limit: Duration) -> Output {
-    let mut cmd = krust(args);
+    run_cmd(krust(args), input, limit, args)
+}
+
+/// Run `cmd` (made by `krust(args)`) with `input` on stdin.
+fn run_cmd(mut cmd: Command, input: &[u8], limit: Duration, args: &[&str]) -> Output {
     cmd.stdin(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn krust");
     let mut stdin = child.stdin.take().expect("stdin piped");

@@ -5,7 +5,7 @@
 use super::*;
 use krust_testkit::{SASL_USER, SecureKafka};
 
-fn sasl_ssl(kafka: &SecureKafka, password: &str) -> Vec<String> {
+pub(super) fn sasl_ssl(kafka: &SecureKafka, password: &str) -> Vec<String> {
     let (user, _) = SASL_USER;
     [
         "security.protocol=SASL_SSL".to_owned(),
