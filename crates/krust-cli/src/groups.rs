@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 
 use clap::{Args, Subcommand};
 use krust::admin::{GroupDescription, GroupFilter, GroupKind, GroupLag, PartitionLag};
-use serde_json::{Value, json};
 
 use crate::cluster::ClusterArgs;
+use crate::json::Json;
 use crate::table::{Align, Table, ago};
 use crate::{CliError, Outcome};
 
@@ -97,19 +97,19 @@ async fn list(args: ListArgs) -> Result<Outcome, CliError> {
         .await
         .map_err(CliError::from_err)?;
     if args.json {
-        let all: Vec<Value> = groups
+        let all: Vec<Json> = groups
             .iter()
             .map(|g| {
-                json!({
-                    "group": g.group_id,
-                    "type": g.group_type,
-                    "protocol_type": g.protocol_type,
-                    "state": g.state,
-                    "coordinator": g.coordinator,
-                })
+                Json::Object(vec![
+                    ("group", Json::str(&g.group_id)),
+                    ("type", Json::opt_str(g.group_type.as_deref())),
+                    ("protocol_type", Json::str(&g.protocol_type)),
+                    ("state", Json::opt_str(g.state.as_deref())),
+                    ("coordinator", Json::int(g.coordinator)),
+                ])
             })
             .collect();
-        println!("{}", Value::Array(all));
+        println!("{}", Json::Array(all));
         return Ok(Outcome::Done);
     }
     let mut t = Table::new(&[
@@ -162,7 +162,7 @@ async fn describe(args: DescribeArgs) -> Result<Outcome, CliError> {
         print!("{}", group_text(lag, args.members));
     }
     if args.json {
-        println!("{}", Value::Array(json));
+        println!("{}", Json::Array(json));
     }
     Ok(outcome)
 }
@@ -308,48 +308,81 @@ fn members_table(d: &GroupDescription) -> String {
     t.render()
 }
 
-/// One group for machines; field names are stable.
-pub fn group_json(g: &GroupLag) -> Value {
+/// One group for machines; field names and their order are stable.
+pub fn group_json(g: &GroupLag) -> Json {
     let (total, max) = totals(&g.partitions);
     let d = g.description.as_ref();
-    json!({
-        "group": g.group_id,
-        "exists": d.is_some(),
-        "type": d.map(kind),
-        "state": d.map_or("Dead", |d| d.state.as_str()),
-        "assignor": d.map(|d| d.assignor.clone()),
-        "epoch": d.and_then(|d| d.epoch),
-        "coordinator": d.map(|d| d.coordinator.clone()),
-        "members": d.map_or_else(Vec::new, |d| d.members.iter().map(|m| json!({
-            "member_id": m.member_id,
-            "instance_id": m.instance_id,
-            "client_id": m.client_id,
-            "host": m.host,
-            "epoch": m.epoch,
-            "assignment": m.assignment.iter().map(|tp| json!({
-                "topic": tp.topic, "partition": tp.partition,
-            })).collect::<Vec<_>>(),
-        })).collect()),
-        "partitions": g.partitions.iter().map(partition_json).collect::<Vec<_>>(),
-        "total_lag": total,
-        "max_lag_ms": max,
-    })
+    let member = |m: &krust::admin::GroupMember| {
+        Json::Object(vec![
+            ("member_id", Json::str(&m.member_id)),
+            ("instance_id", Json::opt_str(m.instance_id.as_deref())),
+            ("client_id", Json::str(&m.client_id)),
+            ("host", Json::str(&m.host)),
+            ("epoch", Json::opt_int(m.epoch.map(i64::from))),
+            (
+                "assignment",
+                Json::Array(
+                    m.assignment
+                        .iter()
+                        .map(|tp| {
+                            Json::Object(vec![
+                                ("topic", Json::str(&tp.topic)),
+                                ("partition", Json::int(tp.partition)),
+                            ])
+                        })
+                        .collect(),
+                ),
+            ),
+        ])
+    };
+    Json::Object(vec![
+        ("group", Json::str(&g.group_id)),
+        ("exists", Json::Bool(d.is_some())),
+        ("type", Json::opt_str(d.map(kind))),
+        ("state", Json::str(d.map_or("Dead", |d| d.state.as_str()))),
+        ("assignor", Json::opt_str(d.map(|d| d.assignor.as_str()))),
+        (
+            "epoch",
+            Json::opt_int(d.and_then(|d| d.epoch).map(i64::from)),
+        ),
+        (
+            "coordinator",
+            Json::opt_str(d.map(|d| d.coordinator.as_str())),
+        ),
+        (
+            "members",
+            Json::Array(d.map_or_else(Vec::new, |d| d.members.iter().map(member).collect())),
+        ),
+        (
+            "partitions",
+            Json::Array(g.partitions.iter().map(partition_json).collect()),
+        ),
+        ("total_lag", Json::Int(total)),
+        ("max_lag_ms", Json::opt_int(max)),
+    ])
 }
 
-fn partition_json(p: &PartitionLag) -> Value {
+fn partition_json(p: &PartitionLag) -> Json {
     let who = p.member.as_ref();
-    json!({
-        "topic": p.partition.topic,
-        "partition": p.partition.partition,
-        "committed": p.committed,
-        "log_start": p.log_start,
-        "log_end": p.high_watermark,
-        "last_stable": p.last_stable,
-        "lag": p.lag,
-        "lag_from": if p.committed.is_some() { "committed" } else { "log_start" },
-        "lag_ms": p.lag_ms,
-        "member_id": who.map(|w| w.0.clone()),
-        "client_id": who.map(|w| w.1.clone()),
-        "host": who.map(|w| w.2.clone()),
-    })
+    Json::Object(vec![
+        ("topic", Json::str(&p.partition.topic)),
+        ("partition", Json::int(p.partition.partition)),
+        ("committed", Json::opt_int(p.committed)),
+        ("log_start", Json::Int(p.log_start)),
+        ("log_end", Json::Int(p.high_watermark)),
+        ("last_stable", Json::Int(p.last_stable)),
+        ("lag", Json::Int(p.lag)),
+        (
+            "lag_from",
+            Json::str(if p.committed.is_some() {
+                "committed"
+            } else {
+                "log_start"
+            }),
+        ),
+        ("lag_ms", Json::opt_int(p.lag_ms)),
+        ("member_id", Json::opt_str(who.map(|w| w.0.as_str()))),
+        ("client_id", Json::opt_str(who.map(|w| w.1.as_str()))),
+        ("host", Json::opt_str(who.map(|w| w.2.as_str()))),
+    ])
 }

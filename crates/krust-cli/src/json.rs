@@ -72,10 +72,29 @@ impl Json {
         }
     }
 
+    /// A string.
+    pub fn str(s: &str) -> Json {
+        Json::Str(s.to_owned())
+    }
+
+    /// An integer from any integer type (saturating at `i64::MAX`).
+    pub fn int(i: impl TryInto<i64>) -> Json {
+        Json::Int(i.try_into().unwrap_or(i64::MAX))
+    }
+
     /// Write the value and a newline.
     pub fn write_line(&self, out: &mut dyn Write) -> io::Result<()> {
         self.write(out)?;
         out.write_all(b"\n")
+    }
+}
+
+impl std::fmt::Display for Json {
+    /// The value on one line, as [`Json::write`] writes it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut out = Vec::new();
+        self.write(&mut out).map_err(|_| std::fmt::Error)?;
+        f.write_str(&String::from_utf8_lossy(&out))
     }
 }
 

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use krust::admin::Admin;
-use serde_json::{Value, json};
 
 use crate::cluster::ClusterArgs;
 use crate::groups::totals;
+use crate::json::Json;
 use crate::signal::Shutdown;
 use crate::table::{Align, Table, ago};
 use crate::watch::{Snapshot, Watcher, group_status_name, partition_status_name, sparkline};
@@ -231,35 +231,55 @@ fn snapshot_text(s: &Snapshot, window: u32) -> String {
     out
 }
 
-/// A snapshot for machines; field names are stable.
-fn snapshot_json(s: &Snapshot) -> Value {
-    json!({
-        "status": group_status_name(s.status()),
-        "groups": s.groups.iter().map(|g| {
-            let lags: Vec<_> = g.partitions.iter().map(|p| p.lag.clone()).collect();
-            let (total, max) = totals(&lags);
-            json!({
-                "group": g.group,
-                "state": g.state,
-                "members": g.members,
-                "status": group_status_name(g.status),
-                "total_lag": total,
-                "max_lag_ms": max,
-                "partitions": g.partitions.iter().map(|p| json!({
-                    "topic": p.lag.partition.topic,
-                    "partition": p.lag.partition.partition,
-                    "status": partition_status_name(p.status),
-                    "committed": p.lag.committed,
-                    "log_end": p.lag.high_watermark,
-                    "lag": p.lag.lag,
-                    "lag_ms": p.lag.lag_ms,
-                    "window": p.window,
-                    "moved_ago_ms": u64::try_from(p.moved_ago.as_millis()).unwrap_or(u64::MAX),
-                })).collect::<Vec<_>>(),
-            })
-        }).collect::<Vec<_>>(),
-        "failed": s.failed.iter().map(|(g, e)| json!({"group": g, "error": e})).collect::<Vec<_>>(),
-    })
+/// A snapshot for machines; field names and their order are stable.
+fn snapshot_json(s: &Snapshot) -> Json {
+    let partition = |p: &crate::watch::PartitionView| {
+        Json::Object(vec![
+            ("topic", Json::str(&p.lag.partition.topic)),
+            ("partition", Json::int(p.lag.partition.partition)),
+            ("status", Json::str(partition_status_name(p.status))),
+            ("committed", Json::opt_int(p.lag.committed)),
+            ("log_end", Json::Int(p.lag.high_watermark)),
+            ("lag", Json::Int(p.lag.lag)),
+            ("lag_ms", Json::opt_int(p.lag.lag_ms)),
+            (
+                "window",
+                Json::Array(p.window.iter().map(|&l| Json::Int(l)).collect()),
+            ),
+            ("moved_ago_ms", Json::int(p.moved_ago.as_millis())),
+        ])
+    };
+    let group = |g: &crate::watch::GroupView| {
+        let lags: Vec<_> = g.partitions.iter().map(|p| p.lag.clone()).collect();
+        let (total, max) = totals(&lags);
+        Json::Object(vec![
+            ("group", Json::str(&g.group)),
+            ("state", Json::str(&g.state)),
+            ("members", Json::int(g.members)),
+            ("status", Json::str(group_status_name(g.status))),
+            ("total_lag", Json::Int(total)),
+            ("max_lag_ms", Json::opt_int(max)),
+            (
+                "partitions",
+                Json::Array(g.partitions.iter().map(partition).collect()),
+            ),
+        ])
+    };
+    Json::Object(vec![
+        ("status", Json::str(group_status_name(s.status()))),
+        ("groups", Json::Array(s.groups.iter().map(group).collect())),
+        (
+            "failed",
+            Json::Array(
+                s.failed
+                    .iter()
+                    .map(|(g, e)| {
+                        Json::Object(vec![("group", Json::str(g)), ("error", Json::str(e))])
+                    })
+                    .collect(),
+            ),
+        ),
+    ])
 }
 
 async fn serve(args: ServeArgs, mut shutdown: Shutdown) -> Result<Outcome, CliError> {
@@ -305,6 +325,9 @@ mod tests {
         s.failed
             .push(("g".into(), "GROUP_AUTHORIZATION_FAILED".into()));
         assert_eq!(s.status().exit_code(), 2);
-        assert_eq!(snapshot_json(&s)["failed"][0]["group"], "g");
+        assert_eq!(
+            snapshot_json(&s).to_string(),
+            r#"{"status":"ERR","groups":[],"failed":[{"group":"g","error":"GROUP_AUTHORIZATION_FAILED"}]}"#
+        );
     }
 }
