@@ -129,8 +129,9 @@ pub const PARTITIONS_LOST: &str = "krust_consumer_partitions_lost_total";
 
 /// Gauge, seconds: time since the application last called `poll` (the
 /// stream calls it once per batch), measured from the call's start as
-/// `max.poll.interval.ms` is (Java's `last-poll-seconds-ago`). Set once a
-/// second, so it grows while the application is stuck.
+/// `max.poll.interval.ms` is (Java's `last-poll-seconds-ago`); before the
+/// first poll, since the consumer was created. Set once a second, so it
+/// grows while the application is stuck.
 pub const LAST_POLL_SECONDS_AGO: &str = "krust_consumer_last_poll_seconds_ago";
 
 /// Every name above.
