@@ -58,7 +58,7 @@ impl Consumer {
         // The task stops when the handle (owned by this consumer) is
         // dropped or closed.
         tokio::spawn(task.run());
-        self.metrics.watch_group(handle.watch());
+        self.metrics.watch_group(&handle);
         self.mode = Mode::Group {
             handle,
             topics,

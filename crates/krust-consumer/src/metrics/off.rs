@@ -7,8 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use krust_group::{MemberSnapshot, TopicPartition};
-use tokio::sync::watch;
+use krust_group::{GroupHandle, TopicPartition};
 
 use crate::config::ConsumerConfig;
 use crate::error::ConsumerError;
@@ -57,7 +56,7 @@ impl ConsumerMetrics {
     pub(crate) fn lost(&self, _: usize) {}
 
     #[inline(always)]
-    pub(crate) fn watch_group(&self, _: watch::Receiver<MemberSnapshot>) {}
+    pub(crate) fn watch_group(&self, _: &GroupHandle) {}
 }
 
 /// One partition's handles: none.

@@ -11,8 +11,7 @@ use std::time::{Duration, Instant};
 
 use ::metrics::{Counter, Gauge, Histogram, Label, counter, gauge, histogram};
 use krust_codec::ErrorCode;
-use krust_group::{MemberSnapshot, OffsetError, TopicPartition};
-use tokio::sync::watch;
+use krust_group::{GroupHandle, OffsetError, TopicPartition};
 use tokio::task::JoinHandle;
 
 use super::rebalance::{Completed, RebalanceClock};
@@ -226,10 +225,11 @@ impl ConsumerMetrics {
         self.lost.increment(count(n));
     }
 
-    /// Time the rebalances of the membership whose snapshots `snapshot`
-    /// sees, in a task that ends when the group task does (it drops the
-    /// sending side), i.e. with the consumer's group handle.
-    pub(crate) fn watch_group(&self, mut snapshot: watch::Receiver<MemberSnapshot>) {
+    /// Time the rebalances of the membership of `handle`, from its
+    /// snapshots, in a task that ends when the group task does (it drops
+    /// the sending side), i.e. with the consumer's group handle.
+    pub(crate) fn watch_group(&self, handle: &GroupHandle) {
+        let mut snapshot = handle.watch();
         let (done, latency) = (self.rebalances.clone(), self.rebalance_latency.clone());
         tokio::spawn(async move {
             let mut clock = RebalanceClock::default();
