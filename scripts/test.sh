@@ -3,8 +3,9 @@
 # Idempotent set-up first, then every test of the workspace: unit and property
 # tests, generated-code freshness, the fuzz corpus and crash replays, the
 # integration suites against the brokers they start, doc tests, and the codec
-# feature matrix (pure-Rust defaults, no compression, C zstd opt-in), and
-# `krust` built without a C compiler, with and without TLS.
+# feature matrix (pure-Rust defaults, no compression, C zstd opt-in), the
+# consumer's opt-in `metrics` feature, and `krust` built without a C
+# compiler, with and without TLS.
 #
 # Everything is built first; then the test binaries run in two lanes at once
 # (most of an integration test's time is spent waiting for brokers: session
@@ -50,10 +51,11 @@ for p in "${LANE_A[@]}"; do excludes+=(--exclude "$p"); done
 packages=()
 for p in "${LANE_A[@]}"; do packages+=(-p "$p"); done
 
-# The doc tests and the codec's feature matrix (it must build and pass
-# without any compression crate, and with the opt-in C zstd) compile while
-# lane B's tests wait on brokers; so does the check that `krust` builds
-# with no C compiler (CC=false), TLS included, and without its `tls`
+# The doc tests, the codec's feature matrix (it must build and pass
+# without any compression crate, and with the opt-in C zstd) and the
+# consumer's opt-in `metrics` feature (its broker test and the unit tests
+# of its metrics module) compile while lane B's tests wait on brokers; so
+# does the check that `krust` builds with no C compiler (CC=false), TLS included, and without its `tls`
 # feature (its own target dir: build scripts that ran with a compiler
 # elsewhere would not run again; removed once checked, CI's disk is small).
 lane A \
@@ -61,6 +63,8 @@ lane A \
   "cargo test --workspace --doc --no-fail-fast" \
   "cargo test -p krust-codec --no-default-features --lib --no-fail-fast" \
   "cargo test -p krust-codec --features zstd-c --lib --no-fail-fast" \
+  "cargo test -p krust-consumer --features metrics --test metrics --no-fail-fast" \
+  "cargo test -p krust-consumer --features metrics --lib --no-fail-fast -- metrics::" \
   "env CC=false CXX=false cargo check -p krust --target-dir target/cc-false" \
   "env CC=false CXX=false cargo check -p krust --no-default-features --target-dir target/cc-false" \
   "rm -rf target/cc-false" &

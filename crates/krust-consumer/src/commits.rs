@@ -25,6 +25,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use crate::error::ConsumerError;
+use crate::metrics::CommitMetrics;
 
 /// The chain of a consumer's commits (see the module documentation).
 #[derive(Debug, Default)]
@@ -37,11 +38,13 @@ impl CommitChain {
     /// Start `commit` once every commit started before it has ended;
     /// `within` bounds the whole, waiting included (a commit that must end
     /// by a deadline: the revoke's), as a [`ConsumerError::Timeout`] of
-    /// `what`. Needs a Tokio runtime, as every consumer call does.
+    /// `what`. `metrics` is told when it starts and how it ended. Needs a
+    /// Tokio runtime, as every consumer call does.
     pub(crate) fn start<F>(
         &mut self,
         commit: F,
         within: Option<(Duration, &'static str)>,
+        metrics: CommitMetrics,
     ) -> impl Future<Output = Result<(), ConsumerError>> + Send + 'static + use<F>
     where
         F: Future<Output = Result<(), ConsumerError>> + Send + 'static,
@@ -57,7 +60,10 @@ impl CommitChain {
                         // however it ends.
                         let _ = before.await;
                     }
-                    commit.await
+                    let started = metrics.start();
+                    let result = commit.await;
+                    metrics.ended(started, &result);
+                    result
                 }
                 Some((bound, what)) => {
                     let deadline = deadline.unwrap_or_else(tokio::time::Instant::now);
@@ -77,11 +83,16 @@ impl CommitChain {
                             let _ = before.await;
                             drop(ended);
                         });
-                        return Err(timed_out());
+                        let e = timed_out();
+                        metrics.failed(&e);
+                        return Err(e);
                     }
-                    tokio::time::timeout_at(deadline, commit)
+                    let started = metrics.start();
+                    let result = tokio::time::timeout_at(deadline, commit)
                         .await
-                        .unwrap_or_else(|_| Err(timed_out()))
+                        .unwrap_or_else(|_| Err(timed_out()));
+                    metrics.ended(started, &result);
+                    result
                 }
             };
             drop(ended);
@@ -124,9 +135,9 @@ mod tests {
         let log = Arc::new(Mutex::new(Vec::new()));
         let mut chain = CommitChain::default();
         // The slow first one would end last if they ran side by side.
-        let a = chain.start(step(&log, "a", 300), None);
-        let b = chain.start(step(&log, "b", 10), None);
-        let c = chain.start(step(&log, "c", 100), None);
+        let a = chain.start(step(&log, "a", 300), None, CommitMetrics::none());
+        let b = chain.start(step(&log, "b", 10), None, CommitMetrics::none());
+        let c = chain.start(step(&log, "c", 100), None, CommitMetrics::none());
         // Awaited out of order, and the first one never: each still runs
         // in its place.
         c.await.expect("c");
@@ -144,12 +155,13 @@ mod tests {
     async fn a_bound_covers_the_wait_for_the_commits_before() {
         let log = Arc::new(Mutex::new(Vec::new()));
         let mut chain = CommitChain::default();
-        let slow = chain.start(step(&log, "slow", 1_000), None);
+        let slow = chain.start(step(&log, "slow", 1_000), None, CommitMetrics::none());
         let bounded = chain.start(
             step(&log, "bounded", 10),
             Some((Duration::from_millis(500), "the bounded commit")),
+            CommitMetrics::none(),
         );
-        let after = chain.start(step(&log, "after", 10), None);
+        let after = chain.start(step(&log, "after", 10), None, CommitMetrics::none());
         match bounded.await {
             Err(ConsumerError::Timeout { what, timeout }) => {
                 // At its bound, while the slow one still runs.
@@ -173,8 +185,12 @@ mod tests {
     async fn a_commit_that_panics_ends_with_an_error_and_frees_the_chain() {
         let log = Arc::new(Mutex::new(Vec::new()));
         let mut chain = CommitChain::default();
-        let broken = chain.start(async { panic!("a broken commit") }, None);
-        let next = chain.start(step(&log, "next", 1), None);
+        let broken = chain.start(
+            async { panic!("a broken commit") },
+            None,
+            CommitMetrics::none(),
+        );
+        let next = chain.start(step(&log, "next", 1), None, CommitMetrics::none());
         match broken.await {
             Err(ConsumerError::Aborted { what, cause }) => {
                 assert_eq!(what, "a commit");

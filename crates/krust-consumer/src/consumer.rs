@@ -50,6 +50,7 @@ use crate::config::{AckMode, ConsumerConfig};
 use crate::error::ConsumerError;
 use crate::fetch::IsolationLevel;
 use crate::fetcher::{Fetcher, Joined};
+use crate::metrics::ConsumerMetrics;
 use crate::offsets::AutoCommit;
 use crate::parts::{PartState, give_back, hand_out, handable, window_blocked};
 use crate::rebalance::RebalanceListener;
@@ -139,6 +140,8 @@ pub struct Consumer {
     pub(crate) auto_commit: Option<AutoCommit>,
     /// The order of this consumer's commits.
     pub(crate) commits: CommitChain,
+    /// Its metrics (nothing without the `metrics` feature).
+    pub(crate) metrics: ConsumerMetrics,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -182,8 +185,9 @@ impl Consumer {
         .await?;
         let now = Instant::now();
         let progress = Arc::new(Notify::new());
+        let metrics = ConsumerMetrics::new(&cfg);
         Ok(Consumer {
-            fetcher: Fetcher::new(pool.clone(), &cfg, retry, progress.clone()),
+            fetcher: Fetcher::new(pool.clone(), &cfg, retry, progress.clone(), metrics.fetch()),
             next_auto_commit: now + cfg.auto_commit_interval,
             cfg,
             pool,
@@ -200,6 +204,7 @@ impl Consumer {
             revoke_error: None,
             auto_commit: None,
             commits: CommitChain::default(),
+            metrics,
         })
     }
 
@@ -277,10 +282,10 @@ impl Consumer {
         let wanted: BTreeSet<TopicPartition> = partitions.into_iter().collect();
         self.parts.retain(|tp, _| wanted.contains(tp));
         for tp in wanted {
-            let progress = self.progress.clone();
+            let (progress, metrics) = (&self.progress, &self.metrics);
             self.parts
                 .entry(tp)
-                .or_insert_with(|| PartState::new(&progress));
+                .or_insert_with_key(|tp| PartState::new(progress, metrics.partition(tp)));
         }
         self.mode = Mode::Manual;
         Ok(())
@@ -419,6 +424,7 @@ impl Consumer {
             return Err(e.clone());
         }
         let deadline = Instant::now() + timeout;
+        self.metrics.polled();
         if let Mode::Group { handle, .. } = &self.mode {
             handle.poll();
         }
@@ -446,6 +452,7 @@ impl Consumer {
                 self.cfg.max_unacked_records_per_partition,
             );
             self.rotation = self.rotation.wrapping_add(1);
+            self.metrics.lag(&self.parts, self.cfg.isolation_level());
             self.fetcher.send(&mut self.parts);
             if !out.is_empty() {
                 return Ok(out);

@@ -58,6 +58,7 @@ impl Consumer {
         // The task stops when the handle (owned by this consumer) is
         // dropped or closed.
         tokio::spawn(task.run());
+        self.metrics.watch_group(&handle);
         self.mode = Mode::Group {
             handle,
             topics,
@@ -166,11 +167,12 @@ impl Consumer {
         match ev {
             GroupEvent::Assigned { partitions, .. } => {
                 tracing::info!(?partitions, "assigned");
+                self.metrics.assigned(partitions.len());
                 for tp in &partitions {
-                    let progress = self.progress.clone();
+                    let (progress, metrics) = (&self.progress, &self.metrics);
                     self.parts
                         .entry(tp.clone())
-                        .or_insert_with(|| PartState::new(&progress));
+                        .or_insert_with_key(|tp| PartState::new(progress, metrics.partition(tp)));
                 }
                 if let Some(l) = self.listener() {
                     l.on_assigned(&partitions);
@@ -185,6 +187,7 @@ impl Consumer {
                     ?partitions,
                     "partitions lost: nothing is committed for them"
                 );
+                self.metrics.lost(partitions.len());
                 for tp in &partitions {
                     self.parts.remove(tp);
                 }

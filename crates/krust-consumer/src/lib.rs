@@ -29,6 +29,22 @@
 //! }
 //! # }
 //! ```
+//!
+//! # Metrics
+//!
+//! With the cargo feature `metrics` (off by default; the `krust` crate
+//! forwards its own `metrics` feature to it) the consumer records its lag
+//! (records and seconds, per partition, and the max), the records and bytes
+//! it hands out per topic, fetch latency per broker, commit latency and
+//! failures (by Kafka error name), rebalances (count, time, partitions
+//! assigned, revoked and lost) and the time since the last `poll`, through
+//! the [`metrics`](https://docs.rs/metrics/0.24) facade. krust brings no
+//! exporter: the application installs a recorder (for example
+//! `metrics-exporter-prometheus`) before it creates its consumers. Each
+//! name, its labels and what it means are in the module
+//! `krust_consumer::metrics` (there with the feature only) and in
+//! docs/ARCHITECTURE.md, "Consumer metrics". Without the feature nothing of
+//! it is compiled in.
 #![deny(missing_docs)]
 
 mod acks;
@@ -40,6 +56,11 @@ pub(crate) mod fetch;
 mod fetcher;
 mod group;
 pub mod list_offsets;
+#[cfg(feature = "metrics")]
+pub mod metrics;
+#[cfg(not(feature = "metrics"))]
+#[path = "metrics/off.rs"]
+mod metrics;
 mod offsets;
 mod parts;
 pub mod rebalance;

@@ -64,8 +64,9 @@ impl Consumer {
         offsets: BTreeMap<TopicPartition, OffsetAndMetadata>,
         within: Option<(Duration, &'static str)>,
     ) -> impl std::future::Future<Output = Result<(), ConsumerError>> + Send + 'static + use<> {
+        let metrics = self.metrics.commit(offsets.len());
         let request = self.commit_request(offsets);
-        self.commits.start(request, within)
+        self.commits.start(request, within, metrics)
     }
 
     /// The commit of `offsets`, retried until `default.api.timeout.ms`.

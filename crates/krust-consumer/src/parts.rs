@@ -14,6 +14,7 @@ use tokio::sync::Notify;
 use crate::acks::AckCell;
 use crate::config::AckMode;
 use crate::fetch::FetchedData;
+use crate::metrics::PartMetrics;
 use crate::record::{Ack, ConsumerRecord};
 
 /// Where [`PartState::incarnation`]s come from.
@@ -68,10 +69,12 @@ pub(crate) struct PartState {
     pub consumed: Option<i64>,
     /// The last offset committed for this partition by this consumer.
     pub committed: Option<i64>,
+    /// Its metrics (nothing without the `metrics` feature).
+    pub metrics: PartMetrics,
 }
 
 impl PartState {
-    pub(crate) fn new(progress: &Arc<Notify>) -> Self {
+    pub(crate) fn new(progress: &Arc<Notify>, metrics: PartMetrics) -> Self {
         PartState {
             incarnation: INCARNATIONS.fetch_add(1, Ordering::Relaxed),
             position: None,
@@ -89,6 +92,7 @@ impl PartState {
             acks: AckCell::new(progress.clone()),
             consumed: None,
             committed: None,
+            metrics,
         }
     }
 
@@ -157,6 +161,7 @@ impl PartState {
         } else {
             self.buffer = data.records;
             self.buffer_end = data.next_offset;
+            self.metrics.refilled();
         }
         true
     }
@@ -235,6 +240,7 @@ pub(crate) fn hand_out(
             p.position = Some(last.offset + 1);
             p.leader_epoch = last.leader_epoch;
         }
+        p.metrics.handed_out(handed);
         if mode == AckMode::Explicit {
             p.acks.handed_out(handed.iter().map(|r| r.offset));
             for r in handed.iter_mut() {
@@ -309,11 +315,13 @@ pub(crate) fn give_back(
             tracing::warn!(partition = %tp, "records given back out of place: dropped");
             continue;
         }
+        let recs_len = recs.len();
         for r in recs.into_iter().rev() {
             p.buffer.push_front(r);
         }
         p.position = Some(first);
         p.acks.take_back(first);
+        p.metrics.given_back(recs_len);
         if p.paused {
             p.buffer.clear();
         }

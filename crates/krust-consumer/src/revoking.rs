@@ -111,6 +111,10 @@ impl Consumer {
         cause: Cause,
     ) {
         tracing::info!(?partitions, "revoking");
+        // Partitions assigned by hand are not revoked, only let go.
+        if matches!(self.mode, Mode::Group { .. }) {
+            self.metrics.revoked(partitions.len());
+        }
         for tp in &partitions {
             if let Some(p) = self.parts.get_mut(tp) {
                 p.revoking = true;

@@ -32,6 +32,7 @@ use krust_group::TopicPartition;
 use krust_net::{Error, Lane, Pool};
 use tracing::Instrument;
 
+use crate::metrics::FetchLatency;
 use crate::record::ConsumerRecord;
 
 pub(crate) use decode::decode_partition;
@@ -185,12 +186,14 @@ pub(crate) enum PartitionFetchError {
 /// errors, which only reset the session and give no partitions) are
 /// returned as errors and reset the session, so that the next request is a
 /// full one. Under an incremental session a target missing from the answer
-/// has no new data and is not in the result.
+/// has no new data and is not in the result. `latency` is told how long
+/// the broker took to answer.
 pub(crate) async fn fetch(
     pool: &Pool,
     session: &mut FetchSession,
     targets: &[FetchTarget],
     cfg: &FetchConfig,
+    latency: &FetchLatency,
 ) -> Result<Vec<Fetched>, Error> {
     let conn = match pool.broker_lane(session.broker(), Lane::Fetch).await {
         Ok(c) => c,
@@ -238,8 +241,12 @@ pub(crate) async fn fetch(
         // timeout (docs/ARCHITECTURE.md, Connections): the pool's timeout
         // is the plain `request.timeout.ms` every other request waits.
         let timeout = pool.config().connection.request_timeout + cfg.max_wait;
+        let sent = latency.start();
         let resp = match conn.send_at_with_timeout(&req, version, timeout).await {
-            Ok(r) => r,
+            Ok(r) => {
+                latency.answered(sent);
+                r
+            }
             Err(e) => {
                 session.reset();
                 tracing::debug!(error = %e, "fetch failed");

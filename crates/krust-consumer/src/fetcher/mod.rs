@@ -31,6 +31,7 @@ use crate::error::ConsumerError;
 use crate::fetch::{
     self, FetchConfig, FetchSession, FetchTarget, Fetched, IsolationLevel, PartitionFetchError,
 };
+use crate::metrics::FetchMetrics;
 use crate::parts::PartState;
 
 pub(crate) use positions::lookup;
@@ -137,6 +138,8 @@ pub(crate) struct Fetcher {
     /// No metadata refresh before this (one per `retry.backoff.ms`).
     refresh_after: Option<Instant>,
     metadata_wanted: bool,
+    /// Fetch latency per broker (nothing without the `metrics` feature).
+    metrics: FetchMetrics,
 }
 
 impl Fetcher {
@@ -145,6 +148,7 @@ impl Fetcher {
         cfg: &ConsumerConfig,
         retry: RetryPolicy,
         progress: Arc<Notify>,
+        metrics: FetchMetrics,
     ) -> Fetcher {
         Fetcher {
             pool,
@@ -160,6 +164,7 @@ impl Fetcher {
             backoff: HashMap::new(),
             refresh_after: None,
             metadata_wanted: false,
+            metrics,
         }
     }
 
@@ -380,8 +385,9 @@ impl Fetcher {
             let pool = self.pool.clone();
             let cfg = self.cfg.clone();
             let asked = targets.iter().map(|t| t.tp.clone()).collect();
+            let latency = self.metrics.broker(broker);
             let task = self.tasks.spawn(async move {
-                let result = fetch::fetch(&pool, &mut session, &targets, &cfg).await;
+                let result = fetch::fetch(&pool, &mut session, &targets, &cfg, &latency).await;
                 Done::Fetch { session, result }
             });
             self.jobs.insert(task.id(), Job::Fetch { broker, asked });

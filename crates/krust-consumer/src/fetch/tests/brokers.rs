@@ -21,6 +21,7 @@ use krust_testkit::{Broker, BrokerKind, Capability, all_brokers, unique};
 use super::super::{FetchConfig, FetchSession, FetchTarget, IsolationLevel, fetch};
 use super::target;
 use crate::list_offsets::{OffsetSpec, list_offsets};
+use crate::metrics::FetchLatency;
 
 const PARTITIONS: i32 = 3;
 const RECORDS: usize = 1_000;
@@ -149,7 +150,7 @@ async fn round_trip(broker: &dyn Broker, topic: &str) -> BTreeMap<i32, Vec<Round
                 .entry(leader)
                 .or_insert_with(|| FetchSession::new(leader));
             let (was_full, epoch_sent) = (session.next_is_full(), session.epoch());
-            let fetched = fetch(&pool, session, &targets, &cfg)
+            let fetched = fetch(&pool, session, &targets, &cfg, &FetchLatency::none())
                 .await
                 .unwrap_or_else(|e| panic!("{kind}: fetch from {leader}: {e}"));
             rounds

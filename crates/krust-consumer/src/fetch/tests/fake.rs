@@ -22,6 +22,7 @@ use krust_net::{Error, Pool, PoolConfig};
 
 use super::super::{FetchConfig, FetchSession, FetchTarget, fetch};
 use super::target;
+use crate::metrics::FetchLatency;
 
 const TOPIC: &str = "t";
 const ID: Uuid = Uuid([7; 16]);
@@ -233,7 +234,14 @@ impl Reader {
             .iter()
             .map(|p| target(TOPIC, *p, self.pos[p]))
             .collect();
-        let fetched = fetch(&self.pool, &mut self.session, &ts, &self.cfg).await?;
+        let fetched = fetch(
+            &self.pool,
+            &mut self.session,
+            &ts,
+            &self.cfg,
+            &FetchLatency::none(),
+        )
+        .await?;
         let n = fetched.len();
         for f in fetched {
             let d = f.outcome.expect("data");
