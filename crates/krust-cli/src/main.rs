@@ -27,7 +27,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// A Kafka client in pure Rust: produce and consume from the command line.
+/// A Kafka client in pure Rust: produce, consume, and operate topics, groups,
+/// offsets and lag from the command line.
 #[derive(Debug, Parser)]
 #[command(
     name = "krust",
@@ -37,9 +38,13 @@ Examples:
   printf 'k1:v1\\nk2:v2\\n' | krust produce -b localhost:9092 -t events -K :
   krust consume -b localhost:9092 -t events -e -f '%p %o %k %s\\n'
   krust consume -b localhost:9092 -t events -g my-group --commit each -c 10
+  krust metadata -b localhost:9092
+  krust groups describe -b localhost:9092 my-group
+  krust offsets reset -b localhost:9092 -g my-group --topic events --to-earliest
+  krust lag watch -b localhost:9092 -g my-group --once
 
 Settings are Kafka property names given with -X KEY=VALUE, as in kcat.
-Run `krust help produce` or `krust help consume` for more."
+Run `krust help COMMAND` (or `krust COMMAND --help`) for more."
 )]
 struct Cli {
     /// Log the client's events on stderr: -v info, -vv debug (RUST_LOG,

@@ -202,7 +202,7 @@ pub fn group_status_name(s: GroupStatus) -> &'static str {
 }
 
 /// A sparkline of `values`, scaled to their maximum: one of eight bars
-/// per value, a space for zero.
+/// per value, `·` for zero.
 pub fn sparkline(values: &[i64]) -> String {
     const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
     let max = values.iter().copied().max().unwrap_or(0);
@@ -210,7 +210,7 @@ pub fn sparkline(values: &[i64]) -> String {
         .iter()
         .map(|&v| {
             if v <= 0 || max <= 0 {
-                ' '
+                '·'
             } else {
                 // 1..=max onto 0..=7, max itself the full bar.
                 let i = (v.saturating_mul(8) - 1) / max;
@@ -226,8 +226,8 @@ mod tests {
 
     #[test]
     fn a_sparkline_scales_to_its_largest_value() {
-        assert_eq!(sparkline(&[0, 1, 4, 8]), " ▁▄█");
-        assert_eq!(sparkline(&[0, 0]), "  ");
+        assert_eq!(sparkline(&[0, 1, 4, 8]), "·▁▄█");
+        assert_eq!(sparkline(&[0, 0]), "··");
         assert_eq!(sparkline(&[5, 5]), "██");
         assert_eq!(sparkline(&[]), "");
     }

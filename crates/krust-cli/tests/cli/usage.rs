@@ -114,3 +114,41 @@ fn commit_modes_other_than_none_need_a_group() {
         assert!(stderr(&o).contains("needs a group"), "{}", stderr(&o));
     }
 }
+
+/// Every command's `--help` shows examples, and a usage error is exit 2.
+#[test]
+fn every_command_has_help_with_examples() {
+    for cmd in [
+        &["produce"][..],
+        &["consume"],
+        &["metadata"],
+        &["topics", "list"],
+        &["topics", "describe"],
+        &["topics", "create"],
+        &["topics", "delete"],
+        &["groups", "list"],
+        &["groups", "describe"],
+        &["offsets", "reset"],
+        &["offsets", "delete"],
+        &["lag", "watch"],
+        &["lag", "serve"],
+    ] {
+        let args: Vec<&str> = cmd.iter().copied().chain(["--help"]).collect();
+        let o = run(&args, b"", Duration::from_secs(10));
+        assert_success(&o, &args.join(" "));
+        let help = stdout(&o);
+        assert!(help.contains("Examples:"), "{}:\n{help}", cmd.join(" "));
+        assert!(help.contains(&format!("krust {}", cmd.join(" "))), "{help}");
+    }
+    // Two reset targets at once: a usage error naming both.
+    let o = run(
+        &[
+            "offsets", "reset", "-b", "127.0.0.1:1", "-g", "g", "--all-topics", "--to-earliest",
+            "--to-latest",
+        ],
+        b"",
+        Duration::from_secs(10),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--to-latest"), "{}", stderr(&o));
+}
