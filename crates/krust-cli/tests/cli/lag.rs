@@ -316,3 +316,86 @@ fn serve_exposes_lag_offsets_and_statuses_to_prometheus() {
         Value::Array(vec![])
     );
 }
+
+/// A group whose committed offset is past the last data record, with only
+/// a transaction's commit marker before the high watermark, is caught up:
+/// lag 0 in `describe` and `lag watch` (where `kafka-consumer-groups.sh`
+/// counts the marker as lag 1); committed where an aborted transaction's
+/// records and markers follow, the lag counts those records. The records
+/// come from a transactional confluent-kafka (librdkafka) producer: N0..4,
+/// then transactions A (committed), B (aborted), C (committed), each ended
+/// by one marker.
+#[test]
+fn a_committed_offset_behind_only_a_commit_marker_is_caught_up() {
+    let addr = kafka().addr();
+    let topic = topic_on(kafka(), "lag-markers", 1);
+    let group = unique("after-markers");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../krust-consumer/tests/interop/txn_producer.py");
+    let out = Command::new(krust_testkit::confluent_python())
+        .arg(&script)
+        .args([addr.as_str(), topic.as_str(), &unique("cli-txn")])
+        .output()
+        .expect("run txn_producer.py");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success() && text.ends_with("done\n"), "{text}");
+    let offset = |v: &str| -> i64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{v} ")))
+            .and_then(|o| o.parse().ok())
+            .unwrap_or_else(|| panic!("no {v} in {text}"))
+    };
+    let (b0, last) = (offset("B0"), offset("C9"));
+    let set = |at: i64| {
+        let o = run(
+            &[
+                "offsets",
+                "reset",
+                "-b",
+                &addr,
+                "-g",
+                &group,
+                "--topic",
+                &topic,
+                "--to-offset",
+                &at.to_string(),
+                "--execute",
+            ],
+            b"",
+            Duration::from_secs(60),
+        );
+        assert_success(&o, "set the offset");
+    };
+
+    // Right after C9: only C's commit marker lies before the high
+    // watermark.
+    set(last + 1);
+    let g = describe_json(&addr, &group);
+    let p = &json_partitions(&g, &topic)[&0];
+    assert_eq!(p["log_end"], last + 2, "C's marker is the last offset: {p}");
+    assert_eq!(p["lag"], 0, "{p}");
+    assert_eq!(p["lag_ms"], 0, "{p}");
+    let tool = kafka()
+        .tool(
+            krust_testkit::CONSUMER_GROUP_COMMAND,
+            &["--describe", "--group", &group],
+        )
+        .expect("kafka-consumer-groups --describe");
+    assert!(
+        tool.lines()
+            .any(|l| l.contains(&topic) && l.split_whitespace().nth(5) == Some("1")),
+        "Kafka's tool counts the marker: {tool}"
+    );
+    let o = watch_once(&addr, &group, true);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert_eq!(statuses(&o, &topic), BTreeMap::from([(0, "OK".to_owned())]));
+
+    // At B0: B's ten records (aborted, but read_uncommitted lag counts
+    // them), its marker, C's ten and C's marker: 22 offsets, of which the
+    // records are lag; the lag in time is B0's age.
+    set(b0);
+    let g = describe_json(&addr, &group);
+    let p = &json_partitions(&g, &topic)[&0];
+    assert_eq!(p["lag"], last + 2 - b0, "{p}");
+    assert!(p["lag_ms"].as_i64().is_some_and(|ms| ms > 0), "{p}");
+}

@@ -143,7 +143,14 @@ fn every_command_has_help_with_examples() {
     // Two reset targets at once: a usage error naming both.
     let o = run(
         &[
-            "offsets", "reset", "-b", "127.0.0.1:1", "-g", "g", "--all-topics", "--to-earliest",
+            "offsets",
+            "reset",
+            "-b",
+            "127.0.0.1:1",
+            "-g",
+            "g",
+            "--all-topics",
+            "--to-earliest",
             "--to-latest",
         ],
         b"",
