@@ -53,13 +53,15 @@ fn krust(args: &[&str]) -> std::process::Output {
     o
 }
 
-/// (partition -> (committed, log end, lag)) of `--describe`'s table.
-fn tool_rows(out: &str) -> BTreeMap<i32, (String, String, String)> {
+/// (partition -> (committed, log end, lag)) of a table whose header holds
+/// `columns` (those three, by the tool's names), rows of other widths
+/// skipped.
+fn rows(out: &str, columns: [&str; 3]) -> BTreeMap<i32, (String, String, String)> {
     let mut header: Vec<&str> = Vec::new();
     let mut rows = BTreeMap::new();
     for line in out.lines() {
         let cols: Vec<&str> = line.split_whitespace().collect();
-        if cols.contains(&"CURRENT-OFFSET") {
+        if cols.contains(&columns[0]) && cols.contains(&"PARTITION") {
             header = cols;
             continue;
         }
@@ -67,42 +69,20 @@ fn tool_rows(out: &str) -> BTreeMap<i32, (String, String, String)> {
             continue;
         }
         let at = |name: &str| cols[header.iter().position(|h| *h == name).expect(name)];
-        rows.insert(
-            at("PARTITION").parse().expect("partition"),
-            (
-                at("CURRENT-OFFSET").to_owned(),
-                at("LOG-END-OFFSET").to_owned(),
-                at("LAG").to_owned(),
-            ),
-        );
+        let [c, e, l] = columns.map(|name| at(name).to_owned());
+        rows.insert(at("PARTITION").parse().expect("partition"), (c, e, l));
     }
     rows
 }
 
-/// The same of krust's table (COMMITTED, LOG-END, LAG).
+/// The rows of `kafka-consumer-groups.sh --describe`.
+fn tool_rows(out: &str) -> BTreeMap<i32, (String, String, String)> {
+    rows(out, ["CURRENT-OFFSET", "LOG-END-OFFSET", "LAG"])
+}
+
+/// The rows of `krust groups describe`.
 fn krust_rows(out: &str) -> BTreeMap<i32, (String, String, String)> {
-    let mut header: Vec<&str> = Vec::new();
-    let mut rows = BTreeMap::new();
-    for line in out.lines() {
-        let cols: Vec<&str> = line.split_whitespace().collect();
-        if cols.first() == Some(&"TOPIC") {
-            header = cols;
-            continue;
-        }
-        if header.is_empty() || cols.len() != header.len() {
-            continue;
-        }
-        let at = |name: &str| cols[header.iter().position(|h| *h == name).expect(name)];
-        rows.insert(
-            at("PARTITION").parse().expect("partition"),
-            (
-                at("COMMITTED").to_owned(),
-                at("LOG-END").to_owned(),
-                at("LAG").to_owned(),
-            ),
-        );
-    }
-    rows
+    rows(out, ["COMMITTED", "LOG-END", "LAG"])
 }
 
 /// Wall and CPU seconds of `run`, which must wait for its child.

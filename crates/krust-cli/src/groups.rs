@@ -167,6 +167,31 @@ async fn describe(args: DescribeArgs) -> Result<Outcome, CliError> {
     Ok(outcome)
 }
 
+/// The columns with which every table of a group's partitions shows their
+/// lag (`groups describe`, `lag watch`); [`lag_cells`] fills them.
+pub const LAG_COLUMNS: [(&str, Align); 6] = [
+    ("TOPIC", Align::Left),
+    ("PARTITION", Align::Right),
+    ("COMMITTED", Align::Right),
+    ("LOG-END", Align::Right),
+    ("LAG", Align::Right),
+    ("LAG-TIME", Align::Right),
+];
+
+/// A partition's cells under [`LAG_COLUMNS`]; a partition never committed
+/// shows `none`.
+pub fn lag_cells(p: &PartitionLag) -> Vec<String> {
+    vec![
+        p.partition.topic.clone(),
+        p.partition.partition.to_string(),
+        p.committed
+            .map_or_else(|| "none".to_owned(), |c| c.to_string()),
+        p.high_watermark.to_string(),
+        p.lag.to_string(),
+        ago(p.lag_ms),
+    ]
+}
+
 /// The summary figures of a group: total lag and the largest lag in time
 /// (`None` when some lagging partition's time could not be read and no
 /// other was larger).
@@ -216,34 +241,22 @@ fn group_text(g: &GroupLag, members: bool) -> String {
             g.group_id
         )),
     }
-    let mut t = Table::new(&[
-        ("TOPIC", Align::Left),
-        ("PARTITION", Align::Right),
-        ("COMMITTED", Align::Right),
-        ("LOG-END", Align::Right),
-        ("LAG", Align::Right),
-        ("LAG-TIME", Align::Right),
-        ("MEMBER", Align::Left),
-        ("CLIENT-ID", Align::Left),
-        ("HOST", Align::Left),
-    ]);
+    let columns = [
+        &LAG_COLUMNS[..],
+        &[
+            ("MEMBER", Align::Left),
+            ("CLIENT-ID", Align::Left),
+            ("HOST", Align::Left),
+        ],
+    ]
+    .concat();
+    let mut t = Table::new(&columns);
     for p in &g.partitions {
         let (member, client, host) = p.member.clone().unwrap_or_else(|| {
             let dash = || "-".to_owned();
             (dash(), dash(), dash())
         });
-        t.row(vec![
-            p.partition.topic.clone(),
-            p.partition.partition.to_string(),
-            p.committed
-                .map_or_else(|| "none".to_owned(), |c| c.to_string()),
-            p.high_watermark.to_string(),
-            p.lag.to_string(),
-            ago(p.lag_ms),
-            member,
-            client,
-            host,
-        ]);
+        t.row([lag_cells(p), vec![member, client, host]].concat());
     }
     if t.is_empty() {
         out.push_str("no committed offsets and no assigned partitions\n");

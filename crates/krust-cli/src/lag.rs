@@ -10,7 +10,7 @@ use clap::{Args, Subcommand};
 use krust::admin::Admin;
 
 use crate::cluster::ClusterArgs;
-use crate::groups::totals;
+use crate::groups::{LAG_COLUMNS, lag_cells, totals};
 use crate::json::Json;
 use crate::signal::Shutdown;
 use crate::table::{Align, Table, ago};
@@ -179,32 +179,22 @@ async fn watch(args: WatchArgs, mut shutdown: Shutdown) -> Result<Outcome, CliEr
 
 /// The table of a snapshot with each group's summary line.
 fn snapshot_text(s: &Snapshot, window: u32) -> String {
-    let mut t = Table::new(&[
-        ("GROUP", Align::Left),
-        ("TOPIC", Align::Left),
-        ("PARTITION", Align::Right),
-        ("COMMITTED", Align::Right),
-        ("LOG-END", Align::Right),
-        ("LAG", Align::Right),
-        ("LAG-TIME", Align::Right),
-        ("STATUS", Align::Left),
-        ("WINDOW", Align::Left),
-    ]);
+    let columns = [
+        &[("GROUP", Align::Left)][..],
+        &LAG_COLUMNS,
+        &[("STATUS", Align::Left), ("WINDOW", Align::Left)],
+    ]
+    .concat();
+    let mut t = Table::new(&columns);
     for g in &s.groups {
         for p in &g.partitions {
-            let l = &p.lag;
-            t.row(vec![
-                g.group.clone(),
-                l.partition.topic.clone(),
-                l.partition.partition.to_string(),
-                l.committed
-                    .map_or_else(|| "none".to_owned(), |c| c.to_string()),
-                l.high_watermark.to_string(),
-                l.lag.to_string(),
-                ago(l.lag_ms),
-                partition_status_name(p.status).to_owned(),
-                sparkline(&p.window),
-            ]);
+            let status = partition_status_name(p.status).to_owned();
+            let cells = [
+                vec![g.group.clone()],
+                lag_cells(&p.lag),
+                vec![status, sparkline(&p.window)],
+            ];
+            t.row(cells.concat());
         }
     }
     let mut out = t.render();

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::Value;
 
-use super::operate::{describe_json, json_partitions};
+use super::operate::{describe_json, json_partitions, reset};
 use super::*;
 
 /// `krust produce` to partition 0 of `topic`, one line every 100 ms until
@@ -214,21 +214,7 @@ fn serve_exposes_lag_offsets_and_statuses_to_prometheus() {
     let plan = std::env::temp_dir().join(format!("{group}.csv"));
     std::fs::write(&plan, format!("{topic},0,6\n{topic},1,4\n")).expect("plan");
     let path = plan.to_str().expect("utf-8");
-    let o = run(
-        &[
-            "offsets",
-            "reset",
-            "-b",
-            &addr,
-            "-g",
-            &group,
-            "--from-file",
-            path,
-            "--execute",
-        ],
-        b"",
-        Duration::from_secs(60),
-    );
+    let o = reset(&addr, &group, &["--from-file", path, "--execute"]);
     assert_success(&o, "set the offsets");
     let _ = std::fs::remove_file(&plan);
 
@@ -347,22 +333,11 @@ fn a_committed_offset_behind_only_a_commit_marker_is_caught_up() {
     };
     let (b0, last) = (offset("B0"), offset("C9"));
     let set = |at: i64| {
-        let o = run(
-            &[
-                "offsets",
-                "reset",
-                "-b",
-                &addr,
-                "-g",
-                &group,
-                "--topic",
-                &topic,
-                "--to-offset",
-                &at.to_string(),
-                "--execute",
-            ],
-            b"",
-            Duration::from_secs(60),
+        let at = at.to_string();
+        let o = reset(
+            &addr,
+            &group,
+            &["--topic", &topic, "--to-offset", &at, "--execute"],
         );
         assert_success(&o, "set the offset");
     };

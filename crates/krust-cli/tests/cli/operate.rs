@@ -73,12 +73,18 @@ fn csv(out: &str) -> Offsets {
         .collect()
 }
 
+/// `krust offsets reset -b ADDR -g GROUP ARGS...`.
+pub(super) fn reset(addr: &str, group: &str, args: &[&str]) -> Output {
+    let mut all = vec!["offsets", "reset", "-b", addr, "-g", group];
+    all.extend_from_slice(args);
+    run(&all, b"", Duration::from_secs(60))
+}
+
 /// `krust offsets reset` with `scope_and_target`, as CSV (`--export`).
 fn krust_plan(addr: &str, group: &str, scope_and_target: &[&str]) -> Offsets {
-    let mut args = vec!["offsets", "reset", "-b", addr, "-g", group, "--export"];
-    args.extend_from_slice(scope_and_target);
-    let o = run(&args, b"", Duration::from_secs(60));
-    assert_success(&o, &format!("krust {args:?}"));
+    let args = [scope_and_target, &["--export"]].concat();
+    let o = reset(addr, group, &args);
+    assert_success(&o, &format!("krust offsets reset {args:?}"));
     csv(&stdout(&o))
 }
 
@@ -189,9 +195,7 @@ fn reset_plans_and_describe_agree_with_kafka_consumer_groups() {
     std::fs::write(&file, format!("{topic},0,3\n{topic},1,99\n{topic},2,1\n")).expect("write");
     let path = file.to_str().expect("utf-8 path");
     let from_file = ["--from-file", path];
-    let mut args = vec!["offsets", "reset", "-b", &addr, "-g", &group];
-    args.extend_from_slice(&from_file);
-    let o = run(&args, b"", Duration::from_secs(60));
+    let o = reset(&addr, &group, &from_file);
     assert_success(&o, "dry run from a file");
     assert!(
         stderr(&o).contains("dry run: nothing changed"),
@@ -202,8 +206,7 @@ fn reset_plans_and_describe_agree_with_kafka_consumer_groups() {
     assert!(table.contains("CURRENT"), "{table}");
     // Nothing committed yet: the plan says it sets first offsets.
     assert!(table.contains("sets a first offset"), "{table}");
-    args.push("--execute");
-    let o = run(&args, b"", Duration::from_secs(60));
+    let o = reset(&addr, &group, &[&from_file[..], &["--execute"]].concat());
     assert_success(&o, "--execute from a file");
     let want = |a: i64, b: i64, c: i64| -> Offsets {
         [(0, a), (1, b), (2, c)]
@@ -291,22 +294,10 @@ fn reset_plans_and_describe_agree_with_kafka_consumer_groups() {
 
     // A plan exported and read back is the same plan.
     let exported = {
-        let o = run(
-            &[
-                "offsets",
-                "reset",
-                "-b",
-                &addr,
-                "-g",
-                &group,
-                "--topic",
-                &topic,
-                "--shift-by",
-                "-1",
-                "--export",
-            ],
-            b"",
-            Duration::from_secs(60),
+        let o = reset(
+            &addr,
+            &group,
+            &["--topic", &topic, "--shift-by", "-1", "--export"],
         );
         assert_success(&o, "--export");
         stdout(&o)
@@ -405,29 +396,16 @@ fn a_group_with_members_is_described_and_protected() {
     assert!(!listed(&["--state", "Empty"]).contains(&group));
 
     // Reset refused naming the member; a dry run warns and exits 0.
-    let reset = [
-        "offsets",
-        "reset",
-        "-b",
-        &addr,
-        "-g",
-        &group,
-        "--topic",
-        &topic,
-        "--to-earliest",
-    ];
-    let o = run(
-        &[&reset[..], &["--execute"]].concat(),
-        b"",
-        Duration::from_secs(60),
-    );
+    let to_earliest = ["--topic", &topic, "--to-earliest"];
+    let execute = [&to_earliest[..], &["--execute"]].concat();
+    let o = reset(&addr, &group, &execute);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let e = stderr(&o);
     assert!(
         e.contains("is not empty") && e.contains(&member) && e.contains(&client),
         "{e}"
     );
-    let o = run(&reset, b"", Duration::from_secs(60));
+    let o = reset(&addr, &group, &to_earliest);
     assert_success(&o, "dry run with members");
     assert!(
         stderr(&o).contains("--execute would be refused"),
@@ -451,11 +429,7 @@ fn a_group_with_members_is_described_and_protected() {
     kill(pid, Signal::SIGINT).expect("SIGINT");
     let o = wait_output(child, Duration::from_secs(30), "consume after SIGINT");
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let o = run(
-        &[&reset[..], &["--execute"]].concat(),
-        b"",
-        Duration::from_secs(60),
-    );
+    let o = reset(&addr, &group, &execute);
     assert_success(&o, "reset once empty");
     assert_eq!(
         committed(&addr, &group, &topic, 3),
