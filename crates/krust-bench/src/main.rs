@@ -25,6 +25,20 @@
 //! cargo run --release -p krust-bench -- consume [--records 1000000] [--size 100]
 //!     [--partitions 6] [--repeat 1] [--clients krust,confluent]
 //! ```
+//!
+//! `krust-bench peers` measures krust against the other clients, the Rust
+//! ones (rust-rdkafka, rskafka, kacrab, krafka, confluent-kafka) as
+//! dependencies of this crate only, the Java client and franz-go as
+//! separate programs; each run is a fresh child process speaking one
+//! protocol (`peer-child`, see the `peers` module), on Apache Kafka 4.4.0
+//! and on Tansu, and the tables go to `benches/peers/RESULTS.md`:
+//!
+//! ```text
+//! cargo run --release -p krust-bench -- peers [--records 1000000] [--size 100]
+//!     [--rounds 3] [--partitions 1,12] [--brokers kafka,tansu]
+//!     [--clients krust,rdkafka,rskafka,kacrab,krafka,confluent-rust,java,franz-go]
+//!     [--fresh broker|topic]
+//! ```
 
 mod consume;
 mod consume_security;
@@ -32,6 +46,7 @@ mod cpu;
 mod groups_describe;
 mod krust_consume;
 mod krust_run;
+mod peers;
 mod rebalance;
 mod rebalance_member;
 mod report;
@@ -143,7 +158,9 @@ fn workspace_root() -> PathBuf {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: krust-bench groups-describe [--partitions P] [--repeat R]\n       \
+        "usage: krust-bench peers [--records N] [--size BYTES] [--rounds R] [--partitions 1,12] \
+         [--brokers kafka,tansu] [--clients krust,rdkafka,...] [--fresh broker|topic]\n       \
+         krust-bench groups-describe [--partitions P] [--repeat R]\n       \
          krust-bench rebalance [--repeat R] [--rate RECORDS_PER_S] [--clients krust,java] \
          [--modes eager,cooperative,consumer]\n       \
          krust-bench produce|consume [--records N] [--size BYTES] [--partitions P] \
@@ -187,6 +204,9 @@ fn main() {
     match args.first().map(String::as_str) {
         Some("produce") => produce(parse(&args[1..]).0),
         Some("consume") => consume::consume(parse(&args[1..]).0),
+        Some("peers") => peers::run(peers::parse(&args[1..])),
+        // Internal: one run of one client of `peers`, in this (child) process.
+        Some("peer-child") => peers::child_main(&args[1..]),
         Some("consume-security") => consume_security::run(parse(&args[1..]).0),
         Some("rebalance") => {
             let (mut repeat, mut rate) = (3usize, 4000u64);
