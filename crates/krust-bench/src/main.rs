@@ -34,7 +34,7 @@
 //! and on Tansu, and the tables go to `benches/peers/RESULTS.md`:
 //!
 //! ```text
-//! cargo run --release -p krust-bench -- peers [--records 1000000] [--size 100]
+//! cargo run --release -p krust-bench --features peers -- peers [--records 1000000] [--size 100]
 //!     [--rounds 3] [--partitions 1,12] [--brokers kafka,tansu]
 //!     [--clients krust,rdkafka,rskafka,kacrab,krafka,confluent-rust,java,franz-go]
 //!     [--fresh broker|topic]
@@ -46,6 +46,7 @@ mod cpu;
 mod groups_describe;
 mod krust_consume;
 mod krust_run;
+#[cfg(feature = "peers")]
 mod peers;
 mod rebalance;
 mod rebalance_member;
@@ -204,9 +205,19 @@ fn main() {
     match args.first().map(String::as_str) {
         Some("produce") => produce(parse(&args[1..]).0),
         Some("consume") => consume::consume(parse(&args[1..]).0),
+        #[cfg(feature = "peers")]
         Some("peers") => peers::run(peers::parse(&args[1..])),
         // Internal: one run of one client of `peers`, in this (child) process.
+        #[cfg(feature = "peers")]
         Some("peer-child") => peers::child_main(&args[1..]),
+        #[cfg(not(feature = "peers"))]
+        Some("peers" | "peer-child") => {
+            eprintln!(
+                "krust-bench was built without its `peers` feature (the peer clients): \
+                 cargo run --release -p krust-bench --features peers -- peers ..."
+            );
+            std::process::exit(2);
+        }
         Some("consume-security") => consume_security::run(parse(&args[1..]).0),
         Some("rebalance") => {
             let (mut repeat, mut rate) = (3usize, 4000u64);
