@@ -13,8 +13,13 @@
 #   .deps/kafka/V/libs/  Apache Kafka V's broker and tools with their
 #                     dependencies (4.4.0 and 3.9.2), from Maven Central by
 #                     scripts/kafka/pom.xml; .deps/m2 is Maven's repository
-#   .deps/java-peer/  the Java interop peer (crates/krust-testkit/java),
-#                     compiled against kafka-clients 4.4.0
+#   .deps/java-peer/  the Java interop and benchmark peers
+#                     (crates/krust-testkit/java), compiled against
+#                     kafka-clients 4.4.0
+#   .deps/bin/franz-peer  franz-go's benchmark peer (benches/peers/franz),
+#                     built with Go from the Go module proxy; .deps/go holds
+#                     Go's module and build caches. Without a recent enough
+#                     `go` this is skipped with a loud notice, not a failure.
 # A second run with everything present only checks, and takes a second or two.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,6 +40,7 @@ RDMOCK_LIBRDKAFKA=2.12.1
 # Kafka 4.0 removed (KIP-896). krust-testkit's KafkaVersion names the same.
 KAFKA_VERSIONS="4.4.0 3.9.2"
 JAVA_PEER_SRC=crates/krust-testkit/java
+FRANZ_SRC=benches/peers/franz
 
 fail() {
   echo "setup.sh: error: $*" >&2
@@ -197,12 +203,50 @@ out=$(java -cp "$DEPS/kafka/4.4.0/libs/*" kafka.tools.StorageTool version 2>&1) 
 PEER=$DEPS/java-peer
 peer_sum=$(cat "$JAVA_PEER_SRC"/*.java | cksum)
 if [ "$(cat "$PEER/.installed" 2>/dev/null)" != "$peer_sum" ]; then
-  step "compiling the Java interop peer ($JAVA_PEER_SRC) against kafka-clients 4.4.0"
+  step "compiling the Java peers ($JAVA_PEER_SRC) against kafka-clients 4.4.0"
   rm -rf "$PEER"
   mkdir -p "$PEER"
   javac --release 17 -Xlint:all -Werror -cp "$DEPS/kafka/4.4.0/libs/*" -d "$PEER" "$JAVA_PEER_SRC"/*.java ||
     fail "javac $JAVA_PEER_SRC/*.java failed"
   echo "$peer_sum" >"$PEER/.installed"
+fi
+
+# --- the franz-go benchmark peer ----------------------------------------------------
+# Only `krust-bench peers` runs it, so a machine without Go (or with one older
+# than go.mod's `go` line) still gets everything else: say so, loudly, and go
+# on. Everything Go writes stays in .deps/go; -mod=readonly builds exactly
+# what go.mod and go.sum pin, -modcacherw keeps the module cache removable.
+FRANZ_BIN=$BIN/franz-peer
+GO_DIR=$DEPS/go
+franz_sum=$(cat "$FRANZ_SRC/go.mod" "$FRANZ_SRC/go.sum" "$FRANZ_SRC"/*.go | cksum)
+franz_go_needs=$(sed -n 's/^go \([0-9.]*\)$/\1/p' "$FRANZ_SRC/go.mod")
+franz_skip=
+if ! command -v go >/dev/null 2>&1; then
+  franz_skip="go not found on PATH (Debian: apt-get install golang-go, if new enough)"
+else
+  go_have=$(go env GOVERSION 2>/dev/null || true)
+  go_have=${go_have#go}
+  if [ -z "$go_have" ] || [ "$(printf '%s\n%s\n' "$franz_go_needs" "$go_have" | sort -V | head -n1)" != "$franz_go_needs" ]; then
+    franz_skip="go ${go_have:-(unknown version)} is older than the $franz_go_needs that $FRANZ_SRC/go.mod needs"
+  fi
+fi
+if [ -n "$franz_skip" ]; then
+  echo "################################################################" >&2
+  echo "# setup.sh: $franz_skip:" >&2
+  echo "# the franz-go benchmark peer ($FRANZ_BIN) was NOT BUILT." >&2
+  echo "# Everything else is set up; only krust-bench peers needs it." >&2
+  echo "################################################################" >&2
+elif [ ! -x "$FRANZ_BIN" ] || [ "$(cat "$GO_DIR/franz-peer.installed" 2>/dev/null)" != "$franz_sum" ]; then
+  step "building $FRANZ_BIN from $FRANZ_SRC (franz-go from the Go module proxy)"
+  mkdir -p "$GO_DIR"
+  if ! out=$(cd "$FRANZ_SRC" && env GOFLAGS="-mod=readonly -modcacherw -buildvcs=false" GOTOOLCHAIN=local \
+    GOPATH="$GO_DIR" GOMODCACHE="$GO_DIR/pkg/mod" GOCACHE="$GO_DIR/cache" \
+    go build -trimpath -o "$FRANZ_BIN.tmp" . 2>&1); then
+    fail "building $FRANZ_SRC failed:
+$out"
+  fi
+  mv "$FRANZ_BIN.tmp" "$FRANZ_BIN"
+  echo "$franz_sum" >"$GO_DIR/franz-peer.installed"
 fi
 
 # --- the librdkafka 2.12 mock, built in the background above -----------------------
@@ -213,4 +257,6 @@ fi
 out=$(echo quit | "$RDMOCK_BIN" -b 1 2>&1) || fail "$RDMOCK_BIN does not run: $out"
 case $out in *"LIBRDKAFKA=$RDMOCK_LIBRDKAFKA"*BOOTSTRAP=*) ;; *) fail "$RDMOCK_BIN is not librdkafka $RDMOCK_LIBRDKAFKA's mock or printed no BOOTSTRAP line: $out" ;; esac
 
-step "ready: $BIN/{tansu,noida-db,krust-mockcluster,krust-rdkafka-mock}, $VENV (confluent-kafka $("$VENV/bin/python" -c 'import confluent_kafka; print(confluent_kafka.__version__)')), Apache Kafka $KAFKA_VERSIONS in $DEPS/kafka, the Java peer in $PEER"
+franz_ready=", $FRANZ_BIN"
+[ -z "$franz_skip" ] || franz_ready=" (no franz-peer: $franz_skip)"
+step "ready: $BIN/{tansu,noida-db,krust-mockcluster,krust-rdkafka-mock}, $VENV (confluent-kafka $("$VENV/bin/python" -c 'import confluent_kafka; print(confluent_kafka.__version__)')), Apache Kafka $KAFKA_VERSIONS in $DEPS/kafka, the Java peers in $PEER$franz_ready"

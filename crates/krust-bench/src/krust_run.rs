@@ -48,7 +48,8 @@ pub fn run(s: &Settings, bootstrap: &str, topic: &str, pool_path: &str) -> RunRe
         .map(|i| pool.slice(i * s.size..(i + 1) * s.size))
         .collect();
     let mask = values.len() - 1;
-    let topic = topic.to_owned();
+    // One shared name: a record costs no copy of it.
+    let topic: std::sync::Arc<str> = topic.into();
 
     let split = cpu::main_and_other_threads;
     let (main0, other0) = split();
@@ -60,7 +61,7 @@ pub fn run(s: &Settings, bootstrap: &str, topic: &str, pool_path: &str) -> RunRe
         let mut tally = Tally::default();
         let mut window: VecDeque<DeliveryFuture> = VecDeque::with_capacity(WINDOW);
         for i in 0..s.records as usize {
-            let record = ProducerRecord::new(topic.clone(), values[i & mask].clone());
+            let record = ProducerRecord::new(&topic, values[i & mask].clone());
             window.push_back(producer.send(record).await.expect("send"));
             if window.len() >= WINDOW {
                 tally.add(window.pop_front().expect("non-empty").await);

@@ -117,6 +117,8 @@ pub async fn run(args: ProduceArgs, mut shutdown: Shutdown) -> Result<Outcome, C
     });
 
     let delimiter = args.key_delimiter.as_deref().map(str::as_bytes);
+    // One shared name for every record, not a copy each.
+    let topic: std::sync::Arc<str> = args.topic.as_str().into();
     let mut stdin = BufReader::with_capacity(1 << 16, tokio::io::stdin());
     let mut line = Vec::with_capacity(1024);
     let mut refused = Tally::default();
@@ -142,7 +144,7 @@ pub async fn run(args: ProduceArgs, mut shutdown: Shutdown) -> Result<Outcome, C
         }
         let (key, value) = split_line(&line, delimiter);
         let record = ProducerRecord {
-            topic: args.topic.clone(),
+            topic: topic.clone(),
             partition: args.partition,
             key,
             value: Some(value),

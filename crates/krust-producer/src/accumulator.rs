@@ -6,7 +6,7 @@
 //!
 //! Owned by the producer's task (`sender.rs`); no locking.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,6 +16,7 @@ use krust_codec::records::{Compression, NewHeader, NewRecord, RecordBatchBuilder
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::error::ProduceError;
+use crate::fast_hash::FastMap;
 use crate::record::{Delivery, RecordMetadata};
 
 /// A topic-partition.
@@ -174,7 +175,7 @@ pub(crate) struct PartitionQueue {
 
 /// Every partition's batches.
 pub(crate) struct Accumulator {
-    pub partitions: HashMap<TopicPartition, PartitionQueue>,
+    pub partitions: FastMap<TopicPartition, PartitionQueue>,
     batch_size: usize,
     linger: Duration,
     compression: Compression,
@@ -183,7 +184,7 @@ pub(crate) struct Accumulator {
 impl Accumulator {
     pub fn new(batch_size: usize, linger: Duration, compression: Compression) -> Self {
         Accumulator {
-            partitions: HashMap::new(),
+            partitions: FastMap::default(),
             batch_size,
             linger,
             compression,

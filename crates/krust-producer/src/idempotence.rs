@@ -33,7 +33,7 @@
 //! meets OUT_OF_ORDER_SEQUENCE_NUMBER on every retry. Seen on Apache Kafka
 //! 4.4.0 right after CreateTopics.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use krust_codec::generated::InitProducerIdRequest;
 use krust_codec::{ApiKey, ErrorCode, Message};
@@ -76,7 +76,7 @@ struct PartitionSeq {
 #[derive(Debug, Default)]
 pub(crate) struct Idempotence {
     pub id: Option<ProducerId>,
-    seqs: HashMap<TopicPartition, PartitionSeq>,
+    seqs: crate::fast_hash::FastMap<TopicPartition, PartitionSeq>,
     /// An epoch bump is needed: nothing is drained until it is done.
     pub reset_pending: bool,
 }

@@ -32,6 +32,7 @@ mod accumulator;
 pub mod config;
 pub mod error;
 mod expiry;
+mod fast_hash;
 mod idempotence;
 pub mod partitioner;
 mod producer;
@@ -46,4 +47,4 @@ pub use partitioner::{
     DefaultPartitioner, Partitioner, PartitionerChoice, murmur2, murmur2_partition,
 };
 pub use producer::Producer;
-pub use record::{DeliveryFuture, ProducerRecord, RecordHeader, RecordMetadata};
+pub use record::{DeliveryFuture, IntoTopic, ProducerRecord, RecordHeader, RecordMetadata};

@@ -127,7 +127,7 @@ impl fmt::Debug for PartitionerChoice {
 /// murmur2 for keys, sticky (KIP-480) for unkeyed records.
 #[derive(Debug)]
 pub struct DefaultPartitioner {
-    sticky: std::collections::HashMap<String, i32>,
+    sticky: crate::fast_hash::FastMap<String, i32>,
     rng: u64,
 }
 

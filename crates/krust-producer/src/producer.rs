@@ -129,20 +129,28 @@ impl Producer {
             && !(0..num_partitions).contains(&p)
         {
             return Err(ProduceError::InvalidPartition {
-                topic: record.topic,
+                topic: record.topic.to_string(),
                 partition: p,
                 partitions: usize::try_from(num_partitions).unwrap_or(0),
             });
         }
         let permits = u32::try_from(size).unwrap_or(u32::MAX);
-        let left = deadline.saturating_duration_since(Instant::now());
-        let permit = tokio::time::timeout(left, self.memory.clone().acquire_many_owned(permits))
-            .await
-            .map_err(|_| ProduceError::MaxBlockExceeded {
-                what: format!("{size} bytes of buffer.memory"),
-                waited: started.elapsed(),
-            })?
-            .map_err(|_| ProduceError::Closed)?;
+        // Room in buffer.memory at once is the usual case: no timer for it.
+        let permit = match self.memory.clone().try_acquire_many_owned(permits) {
+            Ok(p) => p,
+            Err(tokio::sync::TryAcquireError::Closed) => return Err(ProduceError::Closed),
+            Err(tokio::sync::TryAcquireError::NoPermits) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                let wait = self.memory.clone().acquire_many_owned(permits);
+                tokio::time::timeout(left, wait)
+                    .await
+                    .map_err(|_| ProduceError::MaxBlockExceeded {
+                        what: format!("{size} bytes of buffer.memory"),
+                        waited: started.elapsed(),
+                    })?
+                    .map_err(|_| ProduceError::Closed)?
+            }
+        };
         let timestamp = record.timestamp.unwrap_or_else(now_ms);
         let (tx, fut) = delivery();
         let inc = Incoming {
@@ -153,7 +161,7 @@ impl Producer {
             delivery: tx,
         };
         self.tx
-            .send(Msg::Record(Box::new(inc)))
+            .send(Msg::Record(inc))
             .map_err(|_| ProduceError::Closed)?;
         Ok(fut)
     }

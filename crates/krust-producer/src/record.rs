@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -20,11 +21,52 @@ pub struct RecordHeader {
     pub value: Option<Bytes>,
 }
 
+/// A topic name for a [`ProducerRecord`]: `&str`, `&String` and `String`
+/// are copied into a new `Arc<str>`; an `Arc<str>` (or a reference to one)
+/// is shared without a copy, which is what a loop sending many records to
+/// one topic should pass.
+pub trait IntoTopic {
+    /// The shared name.
+    fn into_topic(self) -> Arc<str>;
+}
+
+impl IntoTopic for &str {
+    fn into_topic(self) -> Arc<str> {
+        Arc::from(self)
+    }
+}
+
+impl IntoTopic for &String {
+    fn into_topic(self) -> Arc<str> {
+        Arc::from(self.as_str())
+    }
+}
+
+impl IntoTopic for String {
+    fn into_topic(self) -> Arc<str> {
+        Arc::from(self)
+    }
+}
+
+impl IntoTopic for Arc<str> {
+    fn into_topic(self) -> Arc<str> {
+        self
+    }
+}
+
+impl IntoTopic for &Arc<str> {
+    fn into_topic(self) -> Arc<str> {
+        Arc::clone(self)
+    }
+}
+
 /// A record to send.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ProducerRecord {
-    /// The topic.
-    pub topic: String,
+    /// The topic. Shared, so that records for one topic need no copy of
+    /// its name each: build them from one `Arc<str>` (`&str` and `String`
+    /// convert too, at the cost of one allocation a record).
+    pub topic: Arc<str>,
     /// An explicit partition; `None` lets the partitioner choose.
     pub partition: Option<i32>,
     /// The key (murmur2 of it picks the partition), `None` for null.
@@ -39,9 +81,9 @@ pub struct ProducerRecord {
 
 impl ProducerRecord {
     /// A record for `topic` with a value.
-    pub fn new(topic: impl Into<String>, value: impl Into<Bytes>) -> Self {
+    pub fn new(topic: impl IntoTopic, value: impl Into<Bytes>) -> Self {
         ProducerRecord {
-            topic: topic.into(),
+            topic: topic.into_topic(),
             value: Some(value.into()),
             ..Default::default()
         }

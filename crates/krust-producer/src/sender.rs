@@ -27,6 +27,7 @@ use crate::accumulator::{Accumulator, Batch, Incoming, TopicPartition};
 use crate::config::{Acks, ProducerConfig};
 use crate::error::ProduceError;
 use crate::expiry::Held;
+use crate::fast_hash::FastMap;
 use crate::idempotence::{Idempotence, ProducerId, init_producer_id};
 use crate::partitioner::Partitioner;
 
@@ -37,7 +38,7 @@ const EXPIRY_CHECK: Duration = Duration::from_millis(50);
 
 /// What `Producer` tells the task.
 pub(crate) enum Msg {
-    Record(Box<Incoming>),
+    Record(Incoming),
     Flush(oneshot::Sender<()>),
     Close(oneshot::Sender<()>),
 }
@@ -60,7 +61,6 @@ pub(crate) struct Sender {
     pub acc: Accumulator,
     pub idem: Idempotence,
     partitioner: Box<dyn Partitioner>,
-    topics: HashMap<String, Arc<str>>,
     jobs: JoinSet<Event>,
     in_flight: HashMap<i32, usize>,
     /// Per partition with batches in flight: the broker they went to and
@@ -68,7 +68,7 @@ pub(crate) struct Sender {
     /// that broker only, so a leader move never lets a newer batch reach
     /// the new leader while an older one may still fail at the old leader
     /// and be retried behind it (see `drain`).
-    partition_flight: HashMap<TopicPartition, (i32, usize)>,
+    partition_flight: FastMap<TopicPartition, (i32, usize)>,
     /// Per broker, resolves once the previous request is queued on the
     /// connection: requests reach a broker in the order they were drained.
     chains: HashMap<i32, oneshot::Receiver<()>>,
@@ -85,7 +85,7 @@ pub(crate) struct Sender {
     in_flight_batches: BTreeMap<u64, usize>,
     /// The delivery channels of the batches in flight, by `first`
     /// (`expiry.rs`).
-    pub(crate) held: HashMap<u64, Held>,
+    pub(crate) held: FastMap<u64, Held>,
     /// Batches whose records failed while their request was in flight.
     pub(crate) expired_in_flight: HashSet<u64>,
     /// Flushes, each waiting for the records numbered below its mark.
@@ -101,10 +101,9 @@ impl Sender {
             acc: Accumulator::new(config.batch_size, config.linger, config.compression),
             idem: Idempotence::new(id),
             partitioner: config.partitioner.make(),
-            topics: HashMap::new(),
             jobs: JoinSet::new(),
             in_flight: HashMap::new(),
-            partition_flight: HashMap::new(),
+            partition_flight: FastMap::default(),
             chains: HashMap::new(),
             produce_jobs: 0,
             need_metadata: false,
@@ -115,7 +114,7 @@ impl Sender {
             fatal: None,
             records: 0,
             in_flight_batches: BTreeMap::new(),
-            held: HashMap::new(),
+            held: FastMap::default(),
             expired_in_flight: HashSet::new(),
             flush_waiters: Vec::new(),
             closing: None,
@@ -175,7 +174,7 @@ impl Sender {
 
     fn on_msg(&mut self, msg: Msg) {
         match msg {
-            Msg::Record(inc) => self.on_record(*inc),
+            Msg::Record(inc) => self.on_record(inc),
             // The channel is FIFO: every record sent before `flush` was
             // called has been numbered already.
             Msg::Flush(w) => self.flush_waiters.push((self.records, w)),
@@ -190,14 +189,7 @@ impl Sender {
             let _ = inc.delivery.send(Err(e.clone()));
             return;
         }
-        let topic = match self.topics.get(inc.record.topic.as_str()) {
-            Some(t) => t.clone(),
-            None => {
-                let t: Arc<str> = Arc::from(inc.record.topic.as_str());
-                self.topics.insert(inc.record.topic.clone(), t.clone());
-                t
-            }
-        };
+        let topic = inc.record.topic.clone();
         let n = inc.num_partitions;
         let partition = match inc.record.partition {
             Some(p) => p,

@@ -251,11 +251,18 @@ async fn records_that_cannot_be_replicated_fail_within_the_delivery_timeout() {
             failed.len(),
             hung_at.elapsed()
         );
-        let c = cluster.clone();
+        let (c, t) = (cluster.clone(), topic.clone());
         tokio::task::spawn_blocking(move || {
             for id in [2, 3] {
                 c.resume(id).expect("resume");
             }
+            // Back means back in sync: until the resumed followers rejoin
+            // the ISR, acks=all with min.insync.replicas=2 cannot be met,
+            // and on a loaded machine that took longer than the delivery
+            // timeout (a record sent at once then failed with its last
+            // request held by the leader).
+            c.wait_in_sync(&[&t], Duration::from_secs(60))
+                .expect("in sync after the resume");
         })
         .await
         .expect("resume script");
