@@ -4,7 +4,9 @@
 //! bounded outside (`buffer.memory` permits travel with each record and are
 //! released when its batch completes), so nothing here grows without bound.
 //!
-//! Owned by the producer's task (`sender.rs`); no locking.
+//! Shared by `send`, which appends in the caller's thread, and the
+//! producer's task (`sender.rs`), which seals and drains, behind one lock
+//! (`front.rs`).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -17,19 +19,11 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use crate::error::ProduceError;
 use crate::fast_hash::FastMap;
-use crate::record::{Delivery, RecordMetadata};
+use crate::delivery::{Completion, DeliveryFuture, Resolver};
+use crate::record::ProducerRecord;
 
 /// A topic-partition.
 pub(crate) type TopicPartition = (Arc<str>, i32);
-
-/// A record handed from `send` to the task.
-pub(crate) struct Incoming {
-    pub record: crate::record::ProducerRecord,
-    pub timestamp: i64,
-    pub num_partitions: i32,
-    pub permit: OwnedSemaphorePermit,
-    pub delivery: Delivery,
-}
 
 /// Producer id, epoch and base sequence of an idempotent batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,7 +40,7 @@ pub(crate) struct Batch {
     /// record: `flush` waits for batches that start before its mark.
     pub first: u64,
     builder: RecordBatchBuilder,
-    deliveries: Vec<(Delivery, i64)>,
+    resolver: Resolver,
     _memory: Option<OwnedSemaphorePermit>,
     pub created: Instant,
     pub attempts: u32,
@@ -59,10 +53,10 @@ pub(crate) struct Batch {
 impl Batch {
     fn new(tp: TopicPartition, first: u64, batch_size: usize, compression: Compression) -> Batch {
         Batch {
+            resolver: Resolver::new(tp.1),
             tp,
             first,
             builder: RecordBatchBuilder::with_capacity(batch_size).compression(compression),
-            deliveries: Vec::new(),
             _memory: None,
             created: Instant::now(),
             attempts: 0,
@@ -115,36 +109,18 @@ impl Batch {
 
     /// Resolve every record: offsets from `base_offset` (-1: unknown).
     pub fn succeed(self, base_offset: i64, log_append_time: Option<i64>) {
-        for (i, (tx, ts)) in self.deliveries.into_iter().enumerate() {
-            let offset = if base_offset < 0 {
-                -1
-            } else {
-                base_offset + i64::try_from(i).unwrap_or(i64::MAX)
-            };
-            let _ = tx.send(Ok(RecordMetadata {
-                partition: self.tp.1,
-                offset,
-                timestamp: log_append_time.unwrap_or(ts),
-            }));
-        }
+        self.resolver.succeed(base_offset, log_append_time);
     }
 
-    /// Take the delivery channels out (the batch is in flight; they wait
-    /// in the sender, `expiry.rs`).
-    pub fn take_deliveries(&mut self) -> Vec<(Delivery, i64)> {
-        std::mem::take(&mut self.deliveries)
-    }
-
-    /// Put back what [`Batch::take_deliveries`] took.
-    pub fn set_deliveries(&mut self, deliveries: Vec<(Delivery, i64)>) {
-        self.deliveries = deliveries;
+    /// The outcome the records' futures wait on, for failing them while
+    /// the batch is in flight (`expiry.rs`).
+    pub fn completion(&self) -> Arc<Completion> {
+        self.resolver.completion()
     }
 
     /// Fail every record with `error`.
     pub fn fail(self, error: ProduceError) {
-        for (tx, _) in self.deliveries {
-            let _ = tx.send(Err(error.clone()));
-        }
+        self.resolver.fail(error);
     }
 
     /// Whether `delivery.timeout.ms` has passed since creation.
@@ -199,7 +175,7 @@ impl Accumulator {
     pub fn would_start_batch(
         &self,
         tp: &TopicPartition,
-        record: &crate::record::ProducerRecord,
+        record: &ProducerRecord,
         timestamp: i64,
     ) -> bool {
         let Some(open) = self.partitions.get(tp).and_then(|q| q.open.as_ref()) else {
@@ -215,19 +191,27 @@ impl Accumulator {
 
     /// Append record number `number` to its partition's open batch,
     /// sealing the batch first when the record would take it past
-    /// `batch.size`.
-    pub fn append(&mut self, tp: TopicPartition, number: u64, inc: Incoming) {
-        let Incoming {
-            record,
-            timestamp,
-            permit,
-            delivery,
-            num_partitions: _,
-        } = inc;
-        let headers = new_headers(&record);
-        let new = new_record(&record, timestamp, &headers);
+    /// `batch.size`. Returns the record's future, and whether the producer's
+    /// task should look at the queue now: a batch was opened (its linger
+    /// starts) or sealed (it can go).
+    pub fn append(
+        &mut self,
+        tp: &TopicPartition,
+        number: u64,
+        record: &ProducerRecord,
+        timestamp: i64,
+        permit: OwnedSemaphorePermit,
+    ) -> (DeliveryFuture, bool) {
+        let headers = new_headers(record);
+        let new = new_record(record, timestamp, &headers);
         let (batch_size, compression) = (self.batch_size, self.compression);
-        let q = self.partitions.entry(tp.clone()).or_default();
+        if !self.partitions.contains_key(tp) {
+            self.partitions.insert(tp.clone(), PartitionQueue::default());
+        }
+        let Some(q) = self.partitions.get_mut(tp) else {
+            unreachable!("inserted above")
+        };
+        let mut wake = false;
         if let Some(open) = &q.open {
             let fits = open
                 .builder
@@ -235,19 +219,25 @@ impl Accumulator {
                 .is_ok_and(|n| open.size() + n <= batch_size);
             if !fits && let Some(full) = q.open.take() {
                 q.sealed.push_back(full);
+                wake = true;
             }
         }
-        let batch = q
-            .open
-            .get_or_insert_with(|| Batch::new(tp, number, batch_size, compression));
+        let batch = match &mut q.open {
+            Some(b) => b,
+            None => {
+                wake = true;
+                q.open
+                    .insert(Batch::new(tp.clone(), number, batch_size, compression))
+            }
+        };
+        let index = u32::try_from(batch.record_count()).unwrap_or(u32::MAX);
         if let Err(e) = batch.builder.append(&new) {
             if batch.record_count() == 0 {
                 q.open = None;
             }
-            let _ = delivery.send(Err(ProduceError::Encode(e)));
-            return;
+            return (DeliveryFuture::failed(ProduceError::Encode(e)), wake);
         }
-        batch.deliveries.push((delivery, timestamp));
+        let future = batch.resolver.future(index, timestamp);
         match &mut batch._memory {
             Some(m) => m.merge(permit),
             None => batch._memory = Some(permit),
@@ -256,7 +246,9 @@ impl Accumulator {
             && let Some(full) = q.open.take()
         {
             q.sealed.push_back(full);
+            wake = true;
         }
+        (future, wake)
     }
 
     /// Seal open batches whose linger has passed (all of them when
@@ -327,7 +319,7 @@ impl Accumulator {
     }
 }
 
-fn new_headers(record: &crate::record::ProducerRecord) -> Vec<NewHeader<'_>> {
+fn new_headers(record: &ProducerRecord) -> Vec<NewHeader<'_>> {
     record
         .headers
         .iter()
@@ -339,7 +331,7 @@ fn new_headers(record: &crate::record::ProducerRecord) -> Vec<NewHeader<'_>> {
 }
 
 fn new_record<'a>(
-    record: &'a crate::record::ProducerRecord,
+    record: &'a ProducerRecord,
     timestamp: i64,
     headers: &'a [NewHeader<'a>],
 ) -> NewRecord<'a> {

@@ -3,29 +3,29 @@
 //! and for batches whose request is in flight alike, as in the Java
 //! client's `Sender.getExpiredInflightBatches`.
 //!
-//! A batch in flight travels with its request task, so its delivery
-//! channels stay here ([`Sender::hold_deliveries`]) while it is away: when
-//! its time is up they fail at once with [`ProduceError::DeliveryTimeout`],
+//! A batch in flight travels with its request task, so a handle on its
+//! completion stays here ([`Sender::hold`]) while it is away: when its time
+//! is up its records fail at once with [`ProduceError::DeliveryTimeout`],
 //! and when its answer comes later it is dropped whatever it says (the
 //! broker may have written it, as it may have for any timed-out record).
 //! With idempotence, sequences then restart under a new epoch, as for a
 //! queued batch given up.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::accumulator::{Batch, TopicPartition};
+use crate::delivery::Completion;
 use crate::error::ProduceError;
-use crate::record::Delivery;
 use crate::sender::Sender;
 
-/// The delivery channels of a batch in flight, and what its timeout error
-/// says.
+/// The completion of a batch in flight, and what its timeout error says.
 pub(crate) struct Held {
     tp: TopicPartition,
     created: Instant,
     attempts: u32,
     last_error: Option<String>,
-    deliveries: Vec<(Delivery, i64)>,
+    completion: Arc<Completion>,
 }
 
 impl Sender {
@@ -34,7 +34,7 @@ impl Sender {
     pub(crate) fn expire(&mut self, now: Instant) {
         let timeout = self.config.delivery_timeout;
         let mut gone = Vec::new();
-        for q in self.acc.partitions.values_mut() {
+        for q in self.shared.lock().acc.partitions.values_mut() {
             let mut i = 0;
             while i < q.sealed.len() {
                 if q.sealed[i].expired(now, timeout) {
@@ -69,43 +69,40 @@ impl Sender {
                     |e| format!("{e}; the last request was still in flight"),
                 )),
             };
-            for (tx, _) in h.deliveries {
-                let _ = tx.send(Err(e.clone()));
-            }
+            h.completion.fail(e);
             self.expired_in_flight.insert(first);
             // Completed, as far as `flush` is concerned.
             self.flight_done(first);
         }
     }
 
-    /// Keep the delivery channels of `batches` while their request is away.
-    pub(crate) fn hold_deliveries(&mut self, batches: &mut [Batch]) {
+    /// Keep a handle on the completions of `batches` while their request
+    /// is away.
+    pub(crate) fn hold(&mut self, batches: &[Batch]) {
         for b in batches {
             let held = Held {
                 tp: b.tp.clone(),
                 created: b.created,
                 attempts: b.attempts,
                 last_error: b.last_error.clone(),
-                deliveries: b.take_deliveries(),
+                completion: b.completion(),
             };
             self.held.insert(b.first, held);
         }
     }
 
-    /// The batches of an answered request, with their delivery channels
-    /// back; those that expired in flight are dropped (their records have
-    /// been failed), with a new epoch to follow when they had a sequence.
-    pub(crate) fn return_deliveries(&mut self, batches: Vec<Batch>) -> Vec<Batch> {
+    /// The batches of an answered request that are still live; those that
+    /// expired in flight are dropped (their records have been failed), with
+    /// a new epoch to follow when they had a sequence.
+    pub(crate) fn returned(&mut self, batches: Vec<Batch>) -> Vec<Batch> {
         let mut live = Vec::with_capacity(batches.len());
-        for mut b in batches {
+        for b in batches {
             if self.expired_in_flight.remove(&b.first) {
                 self.idem.on_transport_error(&b);
                 self.idem.on_abandon(&b);
                 continue;
             }
-            if let Some(h) = self.held.remove(&b.first) {
-                b.set_deliveries(h.deliveries);
-            }
+            self.held.remove(&b.first);
             self.flight_done(b.first);
             live.push(b);
         }

@@ -30,13 +30,16 @@
 
 mod accumulator;
 pub mod config;
+mod delivery;
 pub mod error;
 mod expiry;
 mod fast_hash;
+mod front;
 mod idempotence;
 pub mod partitioner;
 mod producer;
 pub mod record;
+mod request;
 mod response;
 mod sender;
 

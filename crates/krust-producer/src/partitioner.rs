@@ -49,8 +49,8 @@ pub fn murmur2_partition(key: &[u8], num_partitions: i32) -> i32 {
     (murmur2(key) & 0x7fff_ffff) % num_partitions.max(1)
 }
 
-/// Chooses a partition for records without an explicit one. Owned by the
-/// producer's task, so it needs no locking.
+/// Chooses a partition for records without an explicit one. Called under
+/// the producer's lock (from `send`), so it needs no locking of its own.
 pub trait Partitioner: Send {
     /// The partition (in `0..num_partitions`) of a record.
     fn partition(

@@ -1,9 +1,10 @@
 //! The producer handle: `send` (partition count from the metadata, room in
-//! `buffer.memory`, both within `max.block.ms`), `flush`, `close`. All
-//! state lives in the task (`sender.rs`); this handle only holds a channel
-//! to it, the memory semaphore and the pool. Dropping it never blocks: the
-//! task is told to stop and pending delivery futures fail with
-//! [`ProduceError::Closed`].
+//! `buffer.memory`, both within `max.block.ms`, then the append in the
+//! caller's thread, `front.rs`), `flush`, `close`. The rest of the state
+//! lives in the task (`sender.rs`); this handle holds the shared front, a
+//! channel to the task, the memory semaphore and the pool. Dropping it
+//! never blocks: the task is told to stop and pending delivery futures fail
+//! with [`ProduceError::Closed`].
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -12,11 +13,12 @@ use krust_codec::ErrorCode;
 use krust_net::{Backoff, ConnectionConfig, Pool, PoolConfig, RetryPolicy};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-use crate::accumulator::Incoming;
 use crate::config::{ProducerConfig, ProducerConfigBuilder};
+use crate::delivery::DeliveryFuture;
 use crate::error::{ProduceError, Result};
+use crate::front::Shared;
 use crate::idempotence::{ProducerId, init_producer_id};
-use crate::record::{DeliveryFuture, ProducerRecord, delivery};
+use crate::record::ProducerRecord;
 use crate::sender::{Msg, Sender};
 
 /// Bytes a record costs beyond its key, value and headers (record framing
@@ -28,6 +30,7 @@ const BATCH_OVERHEAD: usize = krust_codec::records::BATCH_HEADER_LEN;
 /// A Kafka producer. Share it behind an `Arc` to send from several tasks.
 #[derive(Debug)]
 pub struct Producer {
+    shared: Arc<Shared>,
     tx: mpsc::UnboundedSender<Msg>,
     pool: Pool,
     memory: Arc<Semaphore>,
@@ -98,9 +101,11 @@ impl Producer {
         };
         let config = Arc::new(config);
         let (tx, rx) = mpsc::unbounded_channel();
-        let sender = Sender::new(config.clone(), pool.clone(), id);
+        let shared = Shared::new(&config);
+        let sender = Sender::new(config.clone(), pool.clone(), Arc::clone(&shared), id);
         tokio::spawn(sender.run(rx));
         Ok(Producer {
+            shared,
             tx,
             pool,
             memory: Arc::new(Semaphore::new(config.buffer_memory)),
@@ -152,18 +157,13 @@ impl Producer {
             }
         };
         let timestamp = record.timestamp.unwrap_or_else(now_ms);
-        let (tx, fut) = delivery();
-        let inc = Incoming {
-            record,
-            timestamp,
-            num_partitions,
-            permit,
-            delivery: tx,
-        };
-        self.tx
-            .send(Msg::Record(inc))
-            .map_err(|_| ProduceError::Closed)?;
-        Ok(fut)
+        // A task that is gone (it panicked) would never complete the record.
+        if self.tx.is_closed() {
+            return Err(ProduceError::Closed);
+        }
+        Ok(self
+            .shared
+            .send(&record, timestamp, num_partitions, permit))
     }
 
     /// The topic's partition count, waiting for it to appear in the
@@ -205,8 +205,10 @@ impl Producer {
     /// without lingering but not waited for. Linger is cut short.
     pub async fn flush(&self) -> Result<()> {
         let (tx, rx) = oneshot::channel();
+        // Every record taken before this point is numbered below the mark.
+        let mark = self.shared.lock().records;
         self.tx
-            .send(Msg::Flush(tx))
+            .send(Msg::Flush(mark, tx))
             .map_err(|_| ProduceError::Closed)?;
         rx.await.map_err(|_| ProduceError::Closed)
     }

@@ -2,15 +2,11 @@
 //! record, its delivery metadata, and the `'static + Send` future that
 //! resolves once the broker has (or has not) taken the record.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use tokio::sync::oneshot;
 
-use crate::error::ProduceError;
+pub use crate::delivery::DeliveryFuture;
 
 /// A record header.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,30 +124,4 @@ pub struct RecordMetadata {
     /// The record's timestamp: the broker's log-append time when the topic
     /// uses it, else the create time.
     pub timestamp: i64,
-}
-
-/// Resolves when the record is acknowledged or has failed. Dropping it does
-/// not cancel the delivery.
-#[derive(Debug)]
-pub struct DeliveryFuture {
-    pub(crate) rx: oneshot::Receiver<Result<RecordMetadata, ProduceError>>,
-}
-
-impl Future for DeliveryFuture {
-    type Output = Result<RecordMetadata, ProduceError>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.rx)
-            .poll(cx)
-            .map(|r| r.unwrap_or(Err(ProduceError::Closed)))
-    }
-}
-
-/// The sending half of a delivery future.
-pub(crate) type Delivery = oneshot::Sender<Result<RecordMetadata, ProduceError>>;
-
-/// A delivery future and its sending half.
-pub(crate) fn delivery() -> (Delivery, DeliveryFuture) {
-    let (tx, rx) = oneshot::channel();
-    (tx, DeliveryFuture { rx })
 }

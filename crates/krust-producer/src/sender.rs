@@ -1,45 +1,39 @@
-//! The producer's one task. It owns the accumulator, the partitioner, the
-//! idempotence bookkeeping and the in-flight counts (no shared mutexes):
-//! it takes records from `send`, seals batches on `batch.size` and
-//! `linger.ms`, drains every ready batch of the partitions a broker leads
-//! into ONE Produce request per broker (at most
-//! `max.in.flight.requests.per.connection` per broker), and handles the
-//! answers per partition (`response.rs`).
+//! The producer's one task. It owns the idempotence bookkeeping and the
+//! in-flight counts; the accumulator it shares with `send` (`front.rs`),
+//! which appends records in the caller's thread and wakes the task only
+//! when a batch opens or fills. The task seals batches on `linger.ms`,
+//! drains every ready batch of the partitions a broker leads into ONE
+//! Produce request per broker (at most
+//! `max.in.flight.requests.per.connection` per broker, `request.rs`), and
+//! handles the answers per partition (`response.rs`).
 //!
 //! Requests run as tasks in a `JoinSet` owned here: when the producer is
 //! dropped the task ends, the set aborts them, and every pending delivery
 //! future resolves to `ProduceError::Closed`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::future::Future;
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use krust_codec::ApiKey;
-use krust_codec::generated::ProduceRequest;
-use krust_codec::generated::produce_request::{PartitionProduceData, TopicProduceData};
-use krust_net::{Backoff, Error as NetError, Lane, Pool};
+use krust_net::{Backoff, Error as NetError, Pool};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 
-use crate::accumulator::{Accumulator, Batch, Incoming, TopicPartition};
-use crate::config::{Acks, ProducerConfig};
+use crate::accumulator::{Batch, TopicPartition};
+use crate::config::ProducerConfig;
 use crate::error::ProduceError;
 use crate::expiry::Held;
 use crate::fast_hash::FastMap;
+use crate::front::Shared;
 use crate::idempotence::{Idempotence, ProducerId, init_producer_id};
-use crate::partitioner::Partitioner;
-
-/// Produce versions krust speaks: v3 is the first with RecordBatch v2.
-const PRODUCE_VERSIONS: (i16, i16) = (3, 11);
+use crate::request::{Order, produce};
 /// How often queued batches are checked against `delivery.timeout.ms`.
 const EXPIRY_CHECK: Duration = Duration::from_millis(50);
 
-/// What `Producer` tells the task.
+/// What `Producer` tells the task besides records.
 pub(crate) enum Msg {
-    Record(Incoming),
-    Flush(oneshot::Sender<()>),
+    /// Resolve once every record numbered below the mark has completed.
+    Flush(u64, oneshot::Sender<()>),
     Close(oneshot::Sender<()>),
 }
 
@@ -58,9 +52,9 @@ pub(crate) enum Event {
 pub(crate) struct Sender {
     pub config: Arc<ProducerConfig>,
     pub pool: Pool,
-    pub acc: Accumulator,
+    /// The accumulator and what else `send` touches.
+    pub shared: Arc<Shared>,
     pub idem: Idempotence,
-    partitioner: Box<dyn Partitioner>,
     jobs: JoinSet<Event>,
     in_flight: HashMap<i32, usize>,
     /// Per partition with batches in flight: the broker they went to and
@@ -78,9 +72,6 @@ pub(crate) struct Sender {
     metadata_retry_at: Option<Instant>,
     pid_job: bool,
     pub pid_retry_at: Option<Instant>,
-    pub fatal: Option<ProduceError>,
-    /// Records taken so far; numbers them in `send` order.
-    records: u64,
     /// `first` of every batch in flight (a multiset).
     in_flight_batches: BTreeMap<u64, usize>,
     /// The delivery channels of the batches in flight, by `first`
@@ -96,11 +87,15 @@ pub(crate) struct Sender {
 }
 
 impl Sender {
-    pub fn new(config: Arc<ProducerConfig>, pool: Pool, id: Option<ProducerId>) -> Self {
+    pub fn new(
+        config: Arc<ProducerConfig>,
+        pool: Pool,
+        shared: Arc<Shared>,
+        id: Option<ProducerId>,
+    ) -> Self {
         Sender {
-            acc: Accumulator::new(config.batch_size, config.linger, config.compression),
+            shared,
             idem: Idempotence::new(id),
-            partitioner: config.partitioner.make(),
             jobs: JoinSet::new(),
             in_flight: HashMap::new(),
             partition_flight: FastMap::default(),
@@ -111,8 +106,6 @@ impl Sender {
             metadata_retry_at: None,
             pid_job: false,
             pid_retry_at: None,
-            fatal: None,
-            records: 0,
             in_flight_batches: BTreeMap::new(),
             held: FastMap::default(),
             expired_in_flight: HashSet::new(),
@@ -134,7 +127,7 @@ impl Sender {
         loop {
             let now = Instant::now();
             let flushing = !self.flush_waiters.is_empty() || self.closing.is_some();
-            self.acc.seal_lingered(now, flushing);
+            self.shared.lock().acc.seal_lingered(now, flushing);
             if now >= self.next_expiry_check {
                 self.expire(now);
                 self.next_expiry_check = now + EXPIRY_CHECK;
@@ -142,7 +135,7 @@ impl Sender {
             self.maybe_reset(now);
             self.drain(now);
             self.complete_flushes();
-            let idle = self.acc.is_empty() && self.produce_jobs == 0;
+            let idle = self.produce_jobs == 0 && self.shared.lock().acc.is_empty();
             if idle {
                 if let Some(done) = self.closing.take() {
                     let _ = done.send(());
@@ -150,18 +143,13 @@ impl Sender {
                 }
             }
             let wake = self.next_wakeup(now);
+            let shared = Arc::clone(&self.shared);
             tokio::select! {
                 msg = rx.recv() => {
                     let Some(msg) = msg else { return };
                     self.on_msg(msg);
-                    // Take what else is queued before draining again.
-                    for _ in 0..4096 {
-                        match rx.try_recv() {
-                            Ok(msg) => self.on_msg(msg),
-                            Err(_) => break,
-                        }
-                    }
                 }
+                () = shared.wake.notified() => {}
                 Some(ev) = self.jobs.join_next(), if !self.jobs.is_empty() => {
                     if let Ok(ev) = ev {
                         self.on_event(ev);
@@ -174,47 +162,9 @@ impl Sender {
 
     fn on_msg(&mut self, msg: Msg) {
         match msg {
-            Msg::Record(inc) => self.on_record(inc),
-            // The channel is FIFO: every record sent before `flush` was
-            // called has been numbered already.
-            Msg::Flush(w) => self.flush_waiters.push((self.records, w)),
+            Msg::Flush(mark, w) => self.flush_waiters.push((mark, w)),
             Msg::Close(w) => self.closing = Some(w),
         }
-    }
-
-    fn on_record(&mut self, inc: Incoming) {
-        let number = self.records;
-        self.records += 1;
-        if let Some(e) = &self.fatal {
-            let _ = inc.delivery.send(Err(e.clone()));
-            return;
-        }
-        let topic = inc.record.topic.clone();
-        let n = inc.num_partitions;
-        let partition = match inc.record.partition {
-            Some(p) => p,
-            None => {
-                let (k, v) = (inc.record.key.as_deref(), inc.record.value.as_deref());
-                let p = self.partitioner.partition(&topic, k, v, n);
-                let tp = (topic.clone(), p);
-                if !self.acc.would_start_batch(&tp, &inc.record, inc.timestamp) {
-                    p
-                } else {
-                    // KIP-480: a new batch is due; a sticky partitioner moves on.
-                    self.partitioner.on_new_batch(&topic, n, p);
-                    self.partitioner.partition(&topic, k, v, n)
-                }
-            }
-        };
-        if !(0..n).contains(&partition) {
-            let _ = inc.delivery.send(Err(ProduceError::InvalidPartition {
-                topic: topic.to_string(),
-                partition,
-                partitions: usize::try_from(n).unwrap_or(0),
-            }));
-            return;
-        }
-        self.acc.append((topic, partition), number, inc);
     }
 
     /// Resolve the flushes whose records have all completed (Java's
@@ -225,7 +175,8 @@ impl Sender {
             return;
         }
         let in_flight = self.in_flight_batches.keys().next().copied();
-        let oldest = match (self.acc.oldest(), in_flight) {
+        let queued = self.shared.lock().acc.oldest();
+        let oldest = match (queued, in_flight) {
             (Some(a), Some(b)) => a.min(b),
             (a, b) => a.or(b).unwrap_or(u64::MAX),
         };
@@ -277,7 +228,9 @@ impl Sender {
 
     /// Group every sendable batch by leader and send one request per broker.
     fn drain(&mut self, now: Instant) {
-        if self.fatal.is_some() {
+        let shared = Arc::clone(&self.shared);
+        let mut front = shared.lock();
+        if front.fatal.is_some() {
             return;
         }
         let meta = self.pool.cached_metadata();
@@ -287,7 +240,7 @@ impl Sender {
         let max_in_flight = self.config.max_in_flight;
         let max_request = self.config.max_request_size;
         let mut requests: HashMap<i32, (Vec<Batch>, usize)> = HashMap::new();
-        for (tp, q) in self.acc.partitions.iter_mut() {
+        for (tp, q) in front.acc.partitions.iter_mut() {
             let Some(front) = q.sealed.front() else {
                 continue;
             };
@@ -335,8 +288,9 @@ impl Sender {
             entry.1 += b.size();
             entry.0.push(b);
         }
-        for (broker, (mut batches, _)) in requests {
-            self.hold_deliveries(&mut batches);
+        drop(front);
+        for (broker, (batches, _)) in requests {
+            self.hold(&batches);
             for b in &batches {
                 *self.in_flight_batches.entry(b.first).or_default() += 1;
                 let flight = self
@@ -383,8 +337,9 @@ impl Sender {
                 wake = wake.min(t);
             }
         };
-        consider(self.acc.next_linger_deadline());
-        for q in self.acc.partitions.values() {
+        let front = self.shared.lock();
+        consider(front.acc.next_linger_deadline());
+        for q in front.acc.partitions.values() {
             consider(q.sealed.front().and_then(|b| b.retry_at));
             if !q.sealed.is_empty() {
                 consider(Some(self.next_expiry_check));
@@ -433,7 +388,7 @@ impl Sender {
                         }
                     }
                 }
-                let batches = self.return_deliveries(batches);
+                let batches = self.returned(batches);
                 self.on_produced(batches, result);
             }
             Event::Metadata => {
@@ -452,7 +407,7 @@ impl Sender {
             Ok(Some(id)) => {
                 tracing::debug!(?id, "new producer epoch; sequences restart at 0");
                 self.idem.reset(id);
-                for q in self.acc.partitions.values_mut() {
+                for q in self.shared.lock().acc.partitions.values_mut() {
                     for b in q.sealed.iter_mut() {
                         b.sequence = None;
                     }
@@ -471,10 +426,14 @@ impl Sender {
     /// Fail everything queued and every later record.
     pub fn set_fatal(&mut self, e: ProduceError) {
         tracing::warn!(error = %e, "producer failed");
-        for b in self.acc.drain_all() {
+        let queued = {
+            let mut front = self.shared.lock();
+            front.fatal = Some(e.clone());
+            front.acc.drain_all()
+        };
+        for b in queued {
             b.fail(e.clone());
         }
-        self.fatal = Some(e);
     }
 
     /// Retry `b` after a backoff, or fail it when out of time or attempts.
@@ -492,86 +451,6 @@ impl Sender {
             return;
         }
         b.retry_at = Some(now + self.backoff.delay(b.attempts));
-        self.acc.reenqueue(b);
-    }
-}
-
-/// Keeps requests to one broker in drain order: wait for the previous
-/// request to be queued on the connection, queue ours, then let the next
-/// one go (dropping `queued` signals it, on every path).
-struct Order {
-    after: Option<oneshot::Receiver<()>>,
-    queued: oneshot::Sender<()>,
-}
-
-/// One Produce request to `broker` carrying `batches`.
-async fn produce(
-    pool: Pool,
-    broker: i32,
-    mut batches: Vec<Batch>,
-    acks: Acks,
-    timeout_ms: i32,
-    order: Order,
-) -> Event {
-    let Order { after, queued } = order;
-    if let Some(after) = after {
-        let _ = after.await;
-    }
-    let encoding = &mut batches;
-    let result = async move {
-        // A lane of its own (one connection per broker, so the requests
-        // of a broker still go out in drain order): the broker holds a
-        // Produce with acks=all until the in-sync replicas have it and
-        // answers a connection strictly in order, so on the Normal lane
-        // it delayed every Metadata and ListOffsets to that broker.
-        let conn = pool.broker_lane(broker, Lane::Produce).await?;
-        let version = conn.negotiate(ApiKey::Produce, PRODUCE_VERSIONS)?;
-        let mut topic_data: Vec<TopicProduceData> = Vec::new();
-        for b in encoding.iter_mut() {
-            let records = b.encoded().map_err(|source| NetError::Encode {
-                api: ApiKey::Produce,
-                source,
-            })?;
-            let part = PartitionProduceData {
-                index: b.tp.1,
-                records: Some(records),
-                ..Default::default()
-            };
-            match topic_data.iter_mut().find(|t| t.name.as_str() == &*b.tp.0) {
-                Some(t) => t.partition_data.push(part),
-                None => topic_data.push(TopicProduceData {
-                    name: (&*b.tp.0).into(),
-                    partition_data: vec![part],
-                    ..Default::default()
-                }),
-            }
-        }
-        let req = ProduceRequest {
-            transactional_id: None,
-            acks: acks.wire(),
-            timeout_ms,
-            topic_data,
-            ..Default::default()
-        };
-        if acks == Acks::None {
-            conn.send_no_response(&req, version).await?;
-            drop(queued);
-            return Ok(None);
-        }
-        // The first poll puts the frame on the connection's queue (it has
-        // room: max.in.flight is below its depth); then the next may go.
-        let mut reply = std::pin::pin!(conn.send_at(&req, version));
-        let first = std::future::poll_fn(|cx| Poll::Ready(reply.as_mut().poll(cx))).await;
-        drop(queued);
-        match first {
-            Poll::Ready(r) => r.map(Some),
-            Poll::Pending => reply.await.map(Some),
-        }
-    }
-    .await;
-    Event::Produced {
-        broker,
-        batches,
-        result,
+        self.shared.lock().acc.reenqueue(b);
     }
 }
