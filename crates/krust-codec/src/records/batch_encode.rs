@@ -266,6 +266,47 @@ impl RecordBatchBuilder {
     }
 }
 
+/// Offset of the producer id in a RecordBatch v2 header (then the epoch
+/// and the base sequence).
+const PRODUCER_ID_OFFSET: usize = 43;
+
+/// A copy of the encoded RecordBatch v2 `batch` with other producer fields
+/// (id, epoch, base sequence) and its CRC computed again: a batch re-sent
+/// under a new producer epoch is not encoded, nor compressed, again.
+///
+/// ```
+/// use krust_codec::records::{NewRecord, RecordBatch, RecordBatchBuilder, restamp_producer};
+///
+/// let mut b = RecordBatchBuilder::new().producer(7, 0, 10);
+/// b.append(&NewRecord { value: Some(b"v"), ..NewRecord::default() })?;
+/// let again = restamp_producer(&b.build()?, 7, 1, 0)?;
+/// let batch = RecordBatch::parse(again)?;
+/// assert_eq!((batch.producer_epoch(), batch.base_sequence()), (1, 0));
+/// batch.verify_crc()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn restamp_producer(
+    batch: &[u8],
+    producer_id: i64,
+    producer_epoch: i16,
+    base_sequence: i32,
+) -> Result<Bytes, EncodeError> {
+    if batch.len() < BATCH_HEADER_LEN || batch[16] != 2 {
+        return Err(invalid(
+            "record batch",
+            "not a RecordBatch v2 to restamp".to_owned(),
+        ));
+    }
+    let mut out = BytesMut::from(batch);
+    let mut h = &mut out[PRODUCER_ID_OFFSET..BATCH_HEADER_LEN];
+    h.put_i64(producer_id);
+    h.put_i16(producer_epoch);
+    h.put_i32(base_sequence);
+    let crc = crc32c::crc32c(&out[CRC_START..]);
+    out[CRC_OFFSET..CRC_START].copy_from_slice(&crc.to_be_bytes());
+    Ok(out.freeze())
+}
+
 fn invalid(what: &'static str, detail: String) -> EncodeError {
     EncodeError::InvalidValue { what, detail }
 }

@@ -52,7 +52,7 @@ mod legacy;
 mod record;
 
 pub use batch_decode::{BatchRecords, RecordBatch};
-pub use batch_encode::RecordBatchBuilder;
+pub use batch_encode::{RecordBatchBuilder, restamp_producer};
 pub use batches::{Batch, Batches, Records};
 pub use compression::Compression;
 pub use control::ControlMarker;
