@@ -128,6 +128,10 @@ impl fmt::Debug for PartitionerChoice {
 #[derive(Debug)]
 pub struct DefaultPartitioner {
     sticky: crate::fast_hash::FastMap<String, i32>,
+    /// The last topic looked up and its sticky partition (a copy of its
+    /// entry in `sticky`): a producer sending to one topic compares the
+    /// name instead of hashing it.
+    last: (String, i32),
     rng: u64,
 }
 
@@ -146,8 +150,24 @@ impl DefaultPartitioner {
         let seed = u64::try_from(nanos & u128::from(u64::MAX)).unwrap_or(1) | 1;
         DefaultPartitioner {
             sticky: Default::default(),
+            last: (String::new(), -1),
             rng: seed,
         }
+    }
+
+    /// Make `p` the sticky partition of `topic`.
+    fn stick(&mut self, topic: &str, p: i32) {
+        self.sticky.insert(topic.to_owned(), p);
+        self.remember(topic, p);
+    }
+
+    /// Keep `topic` and `p` as the last lookup, reusing the name's buffer.
+    fn remember(&mut self, topic: &str, p: i32) {
+        if self.last.0 != topic {
+            self.last.0.clear();
+            self.last.0.push_str(topic);
+        }
+        self.last.1 = p;
     }
 
     fn random_below(&mut self, n: i32) -> i32 {
@@ -172,11 +192,17 @@ impl Partitioner for DefaultPartitioner {
         if let Some(key) = key {
             return murmur2_partition(key, num_partitions);
         }
+        if self.last.0 == topic && (0..num_partitions).contains(&self.last.1) {
+            return self.last.1;
+        }
         match self.sticky.get(topic) {
-            Some(&p) if p < num_partitions => p,
+            Some(&p) if p < num_partitions => {
+                self.remember(topic, p);
+                p
+            }
             _ => {
                 let p = self.random_below(num_partitions);
-                self.sticky.insert(topic.to_owned(), p);
+                self.stick(topic, p);
                 p
             }
         }
@@ -193,7 +219,7 @@ impl Partitioner for DefaultPartitioner {
             let r = self.random_below(num_partitions - 1);
             if r >= previous { r + 1 } else { r }
         };
-        self.sticky.insert(topic.to_owned(), next);
+        self.stick(topic, next);
     }
 }
 
@@ -250,5 +276,14 @@ mod tests {
         let only = p.partition("u", None, None, 1);
         p.on_new_batch("u", 1, only);
         assert_eq!(p.partition("u", None, None, 1), 0);
+        // Topics in turn: each keeps its own, and a move of one while the
+        // other was looked up last is seen.
+        assert_eq!(p.partition("t", None, None, 6), second);
+        assert_eq!(p.partition("u", None, None, 1), 0);
+        p.on_new_batch("t", 6, second);
+        assert_eq!(p.partition("u", None, None, 1), 0);
+        let third = p.partition("t", None, None, 6);
+        assert_ne!(third, second);
+        assert_eq!(p.partition("t", None, None, 6), third);
     }
 }
