@@ -19,7 +19,7 @@
 //! the bootstrap timeout, and the error names every address and its cause.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -110,6 +110,8 @@ pub struct Pool {
 pub(crate) struct PoolInner {
     pub(crate) config: PoolConfig,
     metadata: Mutex<Arc<ClusterMetadata>>,
+    /// Bumped each time `metadata` is replaced.
+    generation: AtomicU64,
     stale: AtomicBool,
     refresh: tokio::sync::Mutex<()>,
     any: Mutex<Option<Connection>>,
@@ -147,6 +149,7 @@ impl Pool {
             inner: Arc::new(PoolInner {
                 config,
                 metadata: Mutex::new(Arc::new(ClusterMetadata::default())),
+                generation: AtomicU64::new(0),
                 stale: AtomicBool::new(true),
                 refresh: tokio::sync::Mutex::new(()),
                 any: Mutex::new(Some(conn)),
@@ -179,6 +182,14 @@ impl Pool {
     /// The cached metadata as it is, without refreshing.
     pub fn cached_metadata(&self) -> Arc<ClusterMetadata> {
         lock(&self.inner.metadata).clone()
+    }
+
+    /// A number that changes whenever the cached metadata is replaced: what
+    /// a caller derived from [`cached_metadata`](Self::cached_metadata)
+    /// after reading generation `g` holds until the generation differs
+    /// from `g` (read the generation first).
+    pub fn metadata_generation(&self) -> u64 {
+        self.inner.generation.load(Ordering::Acquire)
     }
 
     /// Mark the metadata stale: the next lookup refreshes it. Call on
@@ -222,6 +233,7 @@ impl Pool {
             let mut m = (**cached).clone();
             m.merge(&resp);
             *cached = Arc::new(m);
+            self.inner.generation.fetch_add(1, Ordering::Release);
             cached.clone()
         };
         self.inner.stale.store(false, Ordering::Release);

@@ -14,8 +14,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use krust_codec::EncodeError;
-use krust_codec::records::{Compression, NewHeader, NewRecord, RecordBatchBuilder};
-use tokio::sync::OwnedSemaphorePermit;
+use krust_codec::records::{
+    Compression, NewHeader, NewRecord, RecordBatchBuilder, restamp_producer,
+};
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::error::ProduceError;
 use crate::fast_hash::FastMap;
@@ -39,9 +41,12 @@ pub(crate) struct Batch {
     /// The number (in `send` order, over all partitions) of its first
     /// record: `flush` waits for batches that start before its mark.
     pub first: u64,
-    builder: RecordBatchBuilder,
+    /// The records, until the batch is first encoded.
+    builder: Option<RecordBatchBuilder>,
+    /// Records and uncompressed size, kept when the builder is consumed.
+    built_count: (i32, usize),
     resolver: Resolver,
-    _memory: Option<OwnedSemaphorePermit>,
+    memory: Memory,
     pub created: Instant,
     pub attempts: u32,
     pub retry_at: Option<Instant>,
@@ -56,8 +61,14 @@ impl Batch {
             resolver: Resolver::new(tp.1),
             tp,
             first,
-            builder: RecordBatchBuilder::with_capacity(batch_size).compression(compression),
-            _memory: None,
+            builder: Some(
+                RecordBatchBuilder::with_capacity(batch_size).compression(compression),
+            ),
+            built_count: (0, 0),
+            memory: Memory {
+                semaphore: None,
+                held: 0,
+            },
             created: Instant::now(),
             attempts: 0,
             retry_at: None,
@@ -73,7 +84,7 @@ impl Batch {
     pub(crate) fn of_records(tp: TopicPartition, records: usize) -> Batch {
         let mut b = Batch::new(tp, 0, 1 << 20, Compression::None);
         for _ in 0..records {
-            b.builder
+            b.open_builder()
                 .append(&NewRecord::default())
                 .expect("an empty record fits");
         }
@@ -82,29 +93,48 @@ impl Batch {
 
     /// Records in the batch.
     pub fn record_count(&self) -> i32 {
-        self.builder.record_count()
+        self.builder
+            .as_ref()
+            .map_or(self.built_count.0, RecordBatchBuilder::record_count)
     }
 
     /// Uncompressed size so far.
     pub fn size(&self) -> usize {
-        self.builder.size_in_bytes()
+        self.builder
+            .as_ref()
+            .map_or(self.built_count.1, RecordBatchBuilder::size_in_bytes)
     }
 
-    /// The encoded batch with the current producer fields; encoded (and
-    /// compressed) once per sequence assignment, reused on retries.
+    /// The encoded batch with the current producer fields. The records are
+    /// encoded (and compressed) once, in place; a retry under the same
+    /// sequence reuses the bytes, and under a new one (a new epoch) gets a
+    /// copy with the producer fields and the CRC written again.
     pub fn encoded(&mut self) -> Result<Bytes, EncodeError> {
-        if let Some((seq, bytes)) = &self.built
-            && *seq == self.sequence
-        {
-            return Ok(bytes.clone());
-        }
-        let mut b = self.builder.clone();
-        if let Some(s) = self.sequence {
-            b.set_producer(s.producer_id, s.epoch, s.base);
-        }
-        let bytes = b.build()?;
+        let (id, epoch, base) = self
+            .sequence
+            .map_or((-1, -1, -1), |s| (s.producer_id, s.epoch, s.base));
+        let bytes = match (&self.built, self.builder.take()) {
+            (Some((seq, bytes)), _) if *seq == self.sequence => return Ok(bytes.clone()),
+            (Some((_, bytes)), _) => restamp_producer(bytes, id, epoch, base)?,
+            (None, Some(mut b)) => {
+                self.built_count = (b.record_count(), b.size_in_bytes());
+                b.set_producer(id, epoch, base);
+                b.build()?
+            }
+            (None, None) => {
+                return Err(EncodeError::InvalidValue {
+                    what: "record batch",
+                    detail: "its records failed to encode before".to_owned(),
+                });
+            }
+        };
         self.built = Some((self.sequence, bytes.clone()));
         Ok(bytes)
+    }
+
+    /// The builder of a batch still open for records.
+    fn open_builder(&mut self) -> &mut RecordBatchBuilder {
+        self.builder.get_or_insert_with(RecordBatchBuilder::new)
     }
 
     /// Resolve every record: offsets from `base_offset` (-1: unknown).
@@ -140,6 +170,21 @@ impl Batch {
     }
 }
 
+/// The part of `buffer.memory` a batch's records hold, given back when the
+/// batch is dropped (completed, failed or abandoned).
+struct Memory {
+    semaphore: Option<Arc<Semaphore>>,
+    held: usize,
+}
+
+impl Drop for Memory {
+    fn drop(&mut self) {
+        if let Some(s) = &self.semaphore {
+            s.add_permits(self.held);
+        }
+    }
+}
+
 /// The batches of one partition.
 #[derive(Default)]
 pub(crate) struct PartitionQueue {
@@ -152,14 +197,22 @@ pub(crate) struct PartitionQueue {
 /// Every partition's batches.
 pub(crate) struct Accumulator {
     pub partitions: FastMap<TopicPartition, PartitionQueue>,
+    /// `buffer.memory`: each batch gives back what its records took.
+    memory: Arc<Semaphore>,
     batch_size: usize,
     linger: Duration,
     compression: Compression,
 }
 
 impl Accumulator {
-    pub fn new(batch_size: usize, linger: Duration, compression: Compression) -> Self {
+    pub fn new(
+        batch_size: usize,
+        linger: Duration,
+        compression: Compression,
+        memory: Arc<Semaphore>,
+    ) -> Self {
         Accumulator {
+            memory,
             partitions: FastMap::default(),
             batch_size,
             linger,
@@ -167,88 +220,72 @@ impl Accumulator {
         }
     }
 
-    /// Whether appending `record` to `tp` would start a new batch: none is
-    /// open, or the open one has no room for it. That is the moment a sticky
-    /// partitioner moves on (KIP-480's `onNewBatch`); asking only "is one
-    /// open" kept unkeyed records on one partition for as long as full
-    /// batches were replaced by new ones there.
-    pub fn would_start_batch(
-        &self,
-        tp: &TopicPartition,
-        record: &ProducerRecord,
-        timestamp: i64,
-    ) -> bool {
-        let Some(open) = self.partitions.get(tp).and_then(|q| q.open.as_ref()) else {
-            return true;
-        };
-        let headers = new_headers(record);
-        let new = new_record(record, timestamp, &headers);
-        !open
-            .builder
-            .record_size(&new)
-            .is_ok_and(|n| open.size() + n <= self.batch_size)
-    }
-
     /// Append record number `number` to its partition's open batch,
     /// sealing the batch first when the record would take it past
-    /// `batch.size`. Returns the record's future, and whether the producer's
-    /// task should look at the queue now: a batch was opened (its linger
-    /// starts) or sealed (it can go).
-    pub fn append(
+    /// `batch.size`. With `sticky`, a record that would start a new batch
+    /// is not appended: it comes back (`Err`) for the partitioner to move
+    /// on first (KIP-480's `onNewBatch`; asking only "is a batch open" kept
+    /// unkeyed records on one partition for as long as full batches were
+    /// replaced by new ones there). Otherwise returns the record's future,
+    /// and whether the producer's task should look at the queue now: a
+    /// batch was opened (its linger starts) or sealed (it can go).
+    pub fn append<'a>(
         &mut self,
         tp: &TopicPartition,
         number: u64,
         record: &ProducerRecord,
         timestamp: i64,
-        permit: OwnedSemaphorePermit,
-    ) -> (DeliveryFuture, bool) {
+        permit: SemaphorePermit<'a>,
+        sticky: bool,
+    ) -> Result<(DeliveryFuture, bool), SemaphorePermit<'a>> {
         let headers = new_headers(record);
         let new = new_record(record, timestamp, &headers);
         let (batch_size, compression) = (self.batch_size, self.compression);
-        if !self.partitions.contains_key(tp) {
-            self.partitions.insert(tp.clone(), PartitionQueue::default());
-        }
-        let Some(q) = self.partitions.get_mut(tp) else {
-            unreachable!("inserted above")
+        let q = match self.partitions.get_mut(tp) {
+            Some(q) => q,
+            None if sticky => return Err(permit),
+            None => self.partitions.entry(tp.clone()).or_default(),
         };
         let mut wake = false;
         if let Some(open) = &q.open {
             let fits = open
                 .builder
-                .record_size(&new)
-                .is_ok_and(|n| open.size() + n <= batch_size);
-            if !fits && let Some(full) = q.open.take() {
-                q.sealed.push_back(full);
+                .as_ref()
+                .is_some_and(|b| b.record_size(&new).is_ok_and(|n| open.size() + n <= batch_size));
+            if !fits {
+                if sticky {
+                    return Err(permit);
+                }
+                q.sealed.extend(q.open.take());
                 wake = true;
             }
+        } else if sticky {
+            return Err(permit);
         }
         let batch = match &mut q.open {
             Some(b) => b,
             None => {
                 wake = true;
-                q.open
-                    .insert(Batch::new(tp.clone(), number, batch_size, compression))
+                let mut b = Batch::new(tp.clone(), number, batch_size, compression);
+                b.memory.semaphore = Some(Arc::clone(&self.memory));
+                q.open.insert(b)
             }
         };
         let index = u32::try_from(batch.record_count()).unwrap_or(u32::MAX);
-        if let Err(e) = batch.builder.append(&new) {
+        if let Err(e) = batch.open_builder().append(&new) {
             if batch.record_count() == 0 {
                 q.open = None;
             }
-            return (DeliveryFuture::failed(ProduceError::Encode(e)), wake);
+            return Ok((DeliveryFuture::failed(ProduceError::Encode(e)), wake));
         }
         let future = batch.resolver.future(index, timestamp);
-        match &mut batch._memory {
-            Some(m) => m.merge(permit),
-            None => batch._memory = Some(permit),
-        }
-        if batch.size() >= batch_size
-            && let Some(full) = q.open.take()
-        {
-            q.sealed.push_back(full);
+        batch.memory.held += permit.num_permits();
+        permit.forget();
+        if batch.size() >= batch_size {
+            q.sealed.extend(q.open.take());
             wake = true;
         }
-        (future, wake)
+        Ok((future, wake))
     }
 
     /// Seal open batches whose linger has passed (all of them when
@@ -341,5 +378,46 @@ fn new_record<'a>(
         value: record.value.as_deref(),
         headers,
         ..NewRecord::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use krust_codec::records::RecordBatch;
+
+    use super::*;
+
+    #[test]
+    fn a_batch_is_encoded_once_and_restamped_under_a_new_sequence() {
+        let mut b = Batch::of_records((Arc::from("t"), 0), 3);
+        b.sequence = Some(Sequence {
+            producer_id: 7,
+            epoch: 0,
+            base: 12,
+        });
+        let first = b.encoded().expect("encodes");
+        assert_eq!((b.record_count(), b.size()), (3, first.len()));
+        assert_eq!(b.encoded().expect("again"), first, "reused as it is");
+        b.sequence = Some(Sequence {
+            producer_id: 7,
+            epoch: 1,
+            base: 0,
+        });
+        let again = RecordBatch::parse(b.encoded().expect("restamped")).expect("parses");
+        again.verify_crc().expect("a CRC over the new fields");
+        assert_eq!(
+            (again.producer_id(), again.producer_epoch(), again.base_sequence()),
+            (7, 1, 0)
+        );
+        let old = RecordBatch::parse(first).expect("parses");
+        assert_eq!(again.records().unwrap().count(), 3);
+        assert_eq!(
+            again.as_bytes()[61..],
+            old.as_bytes()[61..],
+            "the records are not encoded again"
+        );
+        b.sequence = None;
+        let plain = RecordBatch::parse(b.encoded().expect("restamped")).expect("parses");
+        assert_eq!((plain.producer_id(), plain.base_sequence()), (-1, -1));
     }
 }

@@ -9,9 +9,10 @@
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use tokio::sync::{Notify, OwnedSemaphorePermit};
+use tokio::sync::{Notify, Semaphore, SemaphorePermit};
 
 use crate::accumulator::Accumulator;
+use crate::fast_hash::FastMap;
 use crate::config::ProducerConfig;
 use crate::delivery::DeliveryFuture;
 use crate::error::ProduceError;
@@ -27,6 +28,18 @@ pub(crate) struct Front {
     pub records: u64,
     /// Set once the producer cannot go on: every later record fails with it.
     pub fatal: Option<ProduceError>,
+    /// Partition counts of topics, valid for one metadata generation.
+    partition_counts: PartitionCounts,
+}
+
+/// Partition counts read from one generation of the pool's metadata, so
+/// that `send` reads them without the pool's lock; the last topic is
+/// recognised by its `Arc`, without hashing its name.
+#[derive(Default)]
+struct PartitionCounts {
+    generation: u64,
+    last: Option<(std::sync::Arc<str>, i32)>,
+    counts: FastMap<std::sync::Arc<str>, i32>,
 }
 
 /// The lock and the task's wake-up.
@@ -50,13 +63,19 @@ impl std::fmt::Debug for Shared {
 }
 
 impl Shared {
-    pub fn new(config: &ProducerConfig) -> Arc<Self> {
+    pub fn new(config: &ProducerConfig, memory: Arc<Semaphore>) -> Arc<Self> {
         Arc::new(Shared {
             front: Mutex::new(Front {
-                acc: Accumulator::new(config.batch_size, config.linger, config.compression),
+                acc: Accumulator::new(
+                    config.batch_size,
+                    config.linger,
+                    config.compression,
+                    memory,
+                ),
                 partitioner: config.partitioner.make(),
                 records: 0,
                 fatal: None,
+                partition_counts: PartitionCounts::default(),
             }),
             wake: Notify::new(),
         })
@@ -69,20 +88,12 @@ impl Shared {
         self.front.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Take `record` (see [`Front::take`]) and wake the task if it should
-    /// look.
-    pub fn send(
-        &self,
-        record: &ProducerRecord,
-        timestamp: i64,
-        num_partitions: i32,
-        permit: OwnedSemaphorePermit,
-    ) -> DeliveryFuture {
-        let (future, wake) = self.lock().take(record, timestamp, num_partitions, permit);
+    /// Wake the task if `wake` says it should look.
+    pub fn woken<T>(&self, (value, wake): (T, bool)) -> T {
         if wake {
             self.wake.notify_one();
         }
-        future
+        value
     }
 }
 
@@ -94,7 +105,7 @@ impl Front {
         record: &ProducerRecord,
         timestamp: i64,
         n: i32,
-        permit: OwnedSemaphorePermit,
+        permit: SemaphorePermit<'_>,
     ) -> (DeliveryFuture, bool) {
         let number = self.records;
         self.records += 1;
@@ -102,22 +113,24 @@ impl Front {
             return (DeliveryFuture::failed(e.clone()), false);
         }
         let topic = &record.topic;
+        let (k, v) = (record.key.as_deref(), record.value.as_deref());
         let mut tp = (Arc::clone(topic), 0);
-        tp.1 = match record.partition {
-            Some(p) => p,
+        let mut permit = permit;
+        match record.partition {
+            Some(p) => tp.1 = p,
             None => {
-                let (k, v) = (record.key.as_deref(), record.value.as_deref());
                 tp.1 = self.partitioner.partition(topic, k, v, n);
-                if !self.acc.would_start_batch(&tp, record, timestamp) {
-                    tp.1
-                } else {
-                    let p = tp.1;
+                if (0..n).contains(&tp.1) {
+                    match self.acc.append(&tp, number, record, timestamp, permit, true) {
+                        Ok(done) => return done,
+                        Err(back) => permit = back,
+                    }
                     // KIP-480: a new batch is due; a sticky partitioner moves on.
-                    self.partitioner.on_new_batch(topic, n, p);
-                    self.partitioner.partition(topic, k, v, n)
+                    self.partitioner.on_new_batch(topic, n, tp.1);
+                    tp.1 = self.partitioner.partition(topic, k, v, n);
                 }
             }
-        };
+        }
         if !(0..n).contains(&tp.1) {
             let e = ProduceError::InvalidPartition {
                 topic: topic.to_string(),
@@ -126,6 +139,36 @@ impl Front {
             };
             return (DeliveryFuture::failed(e), false);
         }
-        self.acc.append(&tp, number, record, timestamp, permit)
+        match self.acc.append(&tp, number, record, timestamp, permit, false) {
+            Ok(done) => done,
+            Err(_) => unreachable!("a record that is not sticky is always taken"),
+        }
+    }
+
+    /// The partition count of `topic` if known for metadata `generation`.
+    pub fn partition_count(&mut self, generation: u64, topic: &Arc<str>) -> Option<i32> {
+        let c = &mut self.partition_counts;
+        if c.generation != generation {
+            return None;
+        }
+        if let Some((t, n)) = &c.last
+            && Arc::ptr_eq(t, topic)
+        {
+            return Some(*n);
+        }
+        let n = *c.counts.get(&**topic)?;
+        c.last = Some((Arc::clone(topic), n));
+        Some(n)
+    }
+
+    /// Remember `topic`'s partition count from metadata `generation`.
+    pub fn set_partition_count(&mut self, generation: u64, topic: &Arc<str>, n: i32) {
+        let c = &mut self.partition_counts;
+        if c.generation != generation {
+            c.counts.clear();
+            c.last = None;
+            c.generation = generation;
+        }
+        c.counts.insert(Arc::clone(topic), n);
     }
 }

@@ -101,14 +101,15 @@ impl Producer {
         };
         let config = Arc::new(config);
         let (tx, rx) = mpsc::unbounded_channel();
-        let shared = Shared::new(&config);
+        let memory = Arc::new(Semaphore::new(config.buffer_memory));
+        let shared = Shared::new(&config, Arc::clone(&memory));
         let sender = Sender::new(config.clone(), pool.clone(), Arc::clone(&shared), id);
         tokio::spawn(sender.run(rx));
         Ok(Producer {
             shared,
             tx,
             pool,
-            memory: Arc::new(Semaphore::new(config.buffer_memory)),
+            memory,
             producer_id: id.map(|ProducerId { id, epoch }| (id, epoch)),
             config,
         })
@@ -118,8 +119,6 @@ impl Producer {
     /// Waits up to `max.block.ms` for the topic's metadata and for room in
     /// `buffer.memory`, then fails with [`ProduceError::MaxBlockExceeded`].
     pub async fn send(&self, record: ProducerRecord) -> Result<DeliveryFuture> {
-        let started = Instant::now();
-        let deadline = started + self.config.max_block;
         let size = estimate(&record);
         for (max, limit) in [
             (self.config.max_request_size, "max.request.size"),
@@ -129,24 +128,51 @@ impl Producer {
                 return Err(ProduceError::RecordTooLarge { size, max, limit });
             }
         }
-        let num_partitions = self.partitions(&record.topic, deadline).await?;
-        if let Some(p) = record.partition
-            && !(0..num_partitions).contains(&p)
-        {
-            return Err(ProduceError::InvalidPartition {
-                topic: record.topic.to_string(),
-                partition: p,
-                partitions: usize::try_from(num_partitions).unwrap_or(0),
-            });
+        // A task that is gone (it panicked) would never complete the record.
+        if self.tx.is_closed() {
+            return Err(ProduceError::Closed);
         }
         let permits = u32::try_from(size).unwrap_or(u32::MAX);
+        let generation = self.pool.metadata_generation();
+        // The usual case: the partition count known for this generation of
+        // the metadata and room in buffer.memory at once. Then a record
+        // costs no deadline, no timer, no await and one lock.
+        match self.memory.try_acquire_many(permits) {
+            Ok(permit) => {
+                let timestamp = record.timestamp.unwrap_or_else(now_ms);
+                let mut front = self.shared.lock();
+                if let Some(n) = front.partition_count(generation, &record.topic) {
+                    check_partition(&record, n)?;
+                    let done = front.take(&record, timestamp, n, permit);
+                    drop(front);
+                    return Ok(self.shared.woken(done));
+                }
+            }
+            Err(tokio::sync::TryAcquireError::Closed) => return Err(ProduceError::Closed),
+            Err(tokio::sync::TryAcquireError::NoPermits) => {}
+        }
+        self.send_waiting(record, size, permits).await
+    }
+
+    /// [`send`](Self::send) when it must look up the topic or wait for
+    /// room, within `max.block.ms`.
+    async fn send_waiting(
+        &self,
+        record: ProducerRecord,
+        size: usize,
+        permits: u32,
+    ) -> Result<DeliveryFuture> {
+        let started = Instant::now();
+        let deadline = started + self.config.max_block;
+        let (num_partitions, generation) = self.partitions(&record.topic, deadline).await?;
+        check_partition(&record, num_partitions)?;
         // Room in buffer.memory at once is the usual case: no timer for it.
-        let permit = match self.memory.clone().try_acquire_many_owned(permits) {
+        let permit = match self.memory.try_acquire_many(permits) {
             Ok(p) => p,
             Err(tokio::sync::TryAcquireError::Closed) => return Err(ProduceError::Closed),
             Err(tokio::sync::TryAcquireError::NoPermits) => {
                 let left = deadline.saturating_duration_since(Instant::now());
-                let wait = self.memory.clone().acquire_many_owned(permits);
+                let wait = self.memory.acquire_many(permits);
                 tokio::time::timeout(left, wait)
                     .await
                     .map_err(|_| ProduceError::MaxBlockExceeded {
@@ -157,24 +183,25 @@ impl Producer {
             }
         };
         let timestamp = record.timestamp.unwrap_or_else(now_ms);
-        // A task that is gone (it panicked) would never complete the record.
-        if self.tx.is_closed() {
-            return Err(ProduceError::Closed);
-        }
-        Ok(self
-            .shared
-            .send(&record, timestamp, num_partitions, permit))
+        let mut front = self.shared.lock();
+        front.set_partition_count(generation, &record.topic, num_partitions);
+        let done = front.take(&record, timestamp, num_partitions, permit);
+        drop(front);
+        Ok(self.shared.woken(done))
     }
 
     /// The topic's partition count, waiting for it to appear in the
-    /// metadata until `deadline` (Java's `waitOnMetadata`).
-    async fn partitions(&self, topic: &str, deadline: Instant) -> Result<i32> {
+    /// metadata until `deadline` (Java's `waitOnMetadata`), and the
+    /// generation of the metadata it was read from.
+    async fn partitions(&self, topic: &str, deadline: Instant) -> Result<(i32, u64)> {
         let mut attempt = 0u32;
         loop {
+            let generation = self.pool.metadata_generation();
             let m = self.pool.cached_metadata();
             let code = match m.topic(topic) {
                 Some(t) if t.error.is_ok() && !t.partitions.is_empty() => {
-                    return Ok(i32::try_from(t.partitions.len()).unwrap_or(i32::MAX));
+                    let n = i32::try_from(t.partitions.len()).unwrap_or(i32::MAX);
+                    return Ok((n, generation));
                 }
                 Some(t) if !t.error.is_ok() => t.error,
                 _ => ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
@@ -252,6 +279,18 @@ impl Producer {
     /// The broker pool (metadata, connections) the producer uses.
     pub fn pool(&self) -> &Pool {
         &self.pool
+    }
+}
+
+/// An explicit partition must exist.
+fn check_partition(record: &ProducerRecord, num_partitions: i32) -> Result<()> {
+    match record.partition {
+        Some(p) if !(0..num_partitions).contains(&p) => Err(ProduceError::InvalidPartition {
+            topic: record.topic.to_string(),
+            partition: p,
+            partitions: usize::try_from(num_partitions).unwrap_or(0),
+        }),
+        _ => Ok(()),
     }
 }
 
