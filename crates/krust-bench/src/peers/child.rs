@@ -158,6 +158,15 @@ impl Delivered {
         Ok(())
     }
 
+    /// Print the records acknowledged per partition and
+    /// [`check`](Self::check) them; `measured` is the run's result when
+    /// they check out.
+    pub fn finish(&self, client: &str, n: u64, measured: (f64, f64)) -> Result<(f64, f64), String> {
+        eprintln!("{client}: records per partition {}", self.summary());
+        self.check(n)?;
+        Ok(measured)
+    }
+
     pub fn summary(&self) -> String {
         let parts: Vec<String> = self
             .partitions
@@ -184,6 +193,58 @@ impl Seen {
             size,
             ..Seen::default()
         }
+    }
+
+    /// Whether more records are needed; an error (with what was seen) once
+    /// [`CONSUME_TIMEOUT`] has passed in `window`.
+    pub fn wants(&self, n: u64, window: &Window) -> Result<bool, String> {
+        if self.distinct >= n {
+            return Ok(false);
+        }
+        if window.elapsed() > CONSUME_TIMEOUT {
+            return Err(format!(
+                "timeout after {CONSUME_TIMEOUT:?}: seen {}",
+                self.summary()
+            ));
+        }
+        Ok(true)
+    }
+
+    /// Poll with `poll` until `n` records were seen (or the timeout),
+    /// adding each as `key` reads its partition, offset and value length.
+    pub async fn read_all<B: IntoIterator>(
+        &mut self,
+        n: u64,
+        window: &Window,
+        mut poll: impl AsyncFnMut() -> Result<B, String>,
+        key: impl Fn(B::Item) -> (i32, i64, usize),
+    ) -> Result<(), String> {
+        while self.wants(n, window)? {
+            let records = poll().await?;
+            self.add_all(records, &key);
+        }
+        Ok(())
+    }
+
+    /// Add each of `records`, as `key` reads its partition, offset and
+    /// value length.
+    pub fn add_all<R>(
+        &mut self,
+        records: impl IntoIterator<Item = R>,
+        key: impl Fn(R) -> (i32, i64, usize),
+    ) {
+        for r in records {
+            let (partition, offset, len) = key(r);
+            self.add(partition, offset, len);
+        }
+    }
+
+    /// Print the offsets seen per partition and [`check`](Self::check)
+    /// them; `measured` is the run's result when they check out.
+    pub fn finish(&self, client: &str, n: u64, measured: (f64, f64)) -> Result<(f64, f64), String> {
+        eprintln!("{client}: offsets per partition {}", self.summary());
+        self.check(n)?;
+        Ok(measured)
     }
 
     pub fn add(&mut self, partition: i32, offset: i64, value_len: usize) {

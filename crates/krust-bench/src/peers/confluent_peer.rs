@@ -13,7 +13,7 @@ use confluent_kafka::producer::{
     KafkaProducer, Producer, ProducerConfig, ProducerRecord, RecordMetadata,
 };
 
-use super::child::{self, Args, CONSUME_TIMEOUT, Delivered, Seen, WINDOW, Window};
+use super::child::{self, Args, Delivered, Seen, WINDOW, Window};
 
 fn props(kvs: &[(&str, &str)]) -> HashMap<String, String> {
     kvs.iter()
@@ -67,12 +67,7 @@ pub fn produce(a: &Args) -> Result<(f64, f64), String> {
         Ok::<_, String>(d)
     })?;
     let measured = window.stop();
-    eprintln!(
-        "confluent-rust: records per partition {}",
-        delivered.summary()
-    );
-    delivered.check(a.records)?;
-    Ok(measured)
+    delivered.finish("confluent-rust", a.records, measured)
 }
 
 pub fn consume(a: &Args) -> Result<(f64, f64), String> {
@@ -98,21 +93,18 @@ pub fn consume(a: &Args) -> Result<(f64, f64), String> {
             .subscribe_with_topics(vec![a.topic.clone()])
             .await
             .map_err(|e| e.to_string())?;
-        while seen.distinct < a.records {
-            if window.elapsed() > CONSUME_TIMEOUT {
-                return Err(format!(
-                    "timeout after {CONSUME_TIMEOUT:?}: seen {}",
-                    seen.summary()
-                ));
-            }
-            let records = consumer
-                .poll(Duration::from_millis(500))
-                .await
-                .map_err(|e| e.to_string())?;
-            for r in &records {
-                seen.add(r.partition(), r.offset(), r.value().map_or(0, Vec::len));
-            }
-        }
+        seen.read_all(
+            a.records,
+            &window,
+            async || {
+                consumer
+                    .poll(Duration::from_millis(500))
+                    .await
+                    .map_err(|e| e.to_string())
+            },
+            |r| (r.partition(), r.offset(), r.value().map_or(0, Vec::len)),
+        )
+        .await?;
         Ok::<_, String>(consumer)
     })?;
     let measured = window.stop();
@@ -120,7 +112,5 @@ pub fn consume(a: &Args) -> Result<(f64, f64), String> {
     if let Err(e) = rt.block_on(consumer.close()) {
         eprintln!("confluent-rust: close: {e}");
     }
-    eprintln!("confluent-rust: offsets per partition {}", seen.summary());
-    seen.check(a.records)?;
-    Ok(measured)
+    seen.finish("confluent-rust", a.records, measured)
 }

@@ -10,9 +10,7 @@ use bytes::Bytes;
 use kacrab::consumer::Consumer;
 use kacrab::producer::{Producer, ProducerRecord, SendFuture};
 
-use super::child::{
-    self, Args, CONSUME_TIMEOUT, Delivered, SESSION_TIMEOUT_MS, Seen, WINDOW, Window,
-};
+use super::child::{self, Args, Delivered, SESSION_TIMEOUT_MS, Seen, WINDOW, Window};
 
 pub fn produce(a: &Args) -> Result<(f64, f64), String> {
     let rt = child::runtime();
@@ -49,9 +47,7 @@ pub fn produce(a: &Args) -> Result<(f64, f64), String> {
         Ok::<_, String>(d)
     })?;
     let measured = window.stop();
-    eprintln!("kacrab: records per partition {}", delivered.summary());
-    delivered.check(a.records)?;
-    Ok(measured)
+    delivered.finish("kacrab", a.records, measured)
 }
 
 pub fn consume(a: &Args) -> Result<(f64, f64), String> {
@@ -72,31 +68,28 @@ pub fn consume(a: &Args) -> Result<(f64, f64), String> {
         consumer
             .subscribe([a.topic.as_str()])
             .map_err(|e| e.to_string())?;
-        while seen.distinct < a.records {
-            if window.elapsed() > CONSUME_TIMEOUT {
-                return Err(format!(
-                    "timeout after {CONSUME_TIMEOUT:?}: seen {}",
-                    seen.summary()
-                ));
-            }
-            let records = consumer
-                .poll(Duration::from_millis(500))
-                .await
-                .map_err(|e| e.to_string())?;
-            for r in &records {
-                seen.add(
+        seen.read_all(
+            a.records,
+            &window,
+            async || {
+                consumer
+                    .poll(Duration::from_millis(500))
+                    .await
+                    .map_err(|e| e.to_string())
+            },
+            |r| {
+                (
                     r.partition,
                     r.offset,
                     r.value.as_ref().map_or(0, Bytes::len),
-                );
-            }
-        }
+                )
+            },
+        )
+        .await?;
         Ok::<_, String>(consumer)
     })?;
     let measured = window.stop();
     // Outside the window: the commit on close and LeaveGroup.
     rt.block_on(consumer.close());
-    eprintln!("kacrab: offsets per partition {}", seen.summary());
-    seen.check(a.records)?;
-    Ok(measured)
+    seen.finish("kacrab", a.records, measured)
 }

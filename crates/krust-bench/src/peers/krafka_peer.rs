@@ -10,9 +10,7 @@ use krafka::consumer::AutoOffsetReset;
 use krafka::producer::{Acks, DeliveryHandle};
 use krafka::{Kafka, Record};
 
-use super::child::{
-    self, Args, CONSUME_TIMEOUT, Delivered, SESSION_TIMEOUT_MS, Seen, WINDOW, Window,
-};
+use super::child::{self, Args, Delivered, SESSION_TIMEOUT_MS, Seen, WINDOW, Window};
 
 pub fn produce(a: &Args) -> Result<(f64, f64), String> {
     let rt = child::runtime();
@@ -52,9 +50,7 @@ pub fn produce(a: &Args) -> Result<(f64, f64), String> {
         Ok::<_, String>(d)
     })?;
     let measured = window.stop();
-    eprintln!("krafka: records per partition {}", delivered.summary());
-    delivered.check(a.records)?;
-    Ok(measured)
+    delivered.finish("krafka", a.records, measured)
 }
 
 pub fn consume(a: &Args) -> Result<(f64, f64), String> {
@@ -78,25 +74,24 @@ pub fn consume(a: &Args) -> Result<(f64, f64), String> {
             .subscribe([a.topic.as_str()])
             .await
             .map_err(|e| e.to_string())?;
-        while seen.distinct < a.records {
-            if window.elapsed() > CONSUME_TIMEOUT {
-                return Err(format!(
-                    "timeout after {CONSUME_TIMEOUT:?}: seen {}",
-                    seen.summary()
-                ));
-            }
-            let records = consumer
-                .poll(Duration::from_millis(500))
-                .await
-                .map_err(|e| e.to_string())?;
-            for r in &records {
-                seen.add(
+        seen.read_all(
+            a.records,
+            &window,
+            async || {
+                consumer
+                    .poll(Duration::from_millis(500))
+                    .await
+                    .map_err(|e| e.to_string())
+            },
+            |r| {
+                (
                     r.partition,
                     r.offset,
                     r.value.as_ref().map_or(0, Bytes::len),
-                );
-            }
-        }
+                )
+            },
+        )
+        .await?;
         Ok::<_, String>(consumer)
     })?;
     let measured = window.stop();
@@ -104,7 +99,5 @@ pub fn consume(a: &Args) -> Result<(f64, f64), String> {
     if let Err(e) = rt.block_on(consumer.close()) {
         eprintln!("krafka: close: {e}");
     }
-    eprintln!("krafka: offsets per partition {}", seen.summary());
-    seen.check(a.records)?;
-    Ok(measured)
+    seen.finish("krafka", a.records, measured)
 }

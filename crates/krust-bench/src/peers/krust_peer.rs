@@ -8,9 +8,7 @@ use bytes::Bytes;
 use krust_consumer::{Consumer, ConsumerConfig};
 use krust_producer::{DeliveryFuture, Producer, ProducerConfig, ProducerRecord};
 
-use super::child::{
-    self, Args, CONSUME_TIMEOUT, Delivered, SESSION_TIMEOUT_MS, Seen, WINDOW, Window,
-};
+use super::child::{self, Args, Delivered, SESSION_TIMEOUT_MS, Seen, WINDOW, Window};
 
 pub fn produce(a: &Args) -> Result<(f64, f64), String> {
     let rt = child::runtime();
@@ -51,9 +49,7 @@ pub fn produce(a: &Args) -> Result<(f64, f64), String> {
         Ok::<_, String>(d)
     })?;
     let measured = window.stop();
-    eprintln!("krust: records per partition {}", delivered.summary());
-    delivered.check(a.records)?;
-    Ok(measured)
+    delivered.finish("krust", a.records, measured)
 }
 
 pub fn consume(a: &Args) -> Result<(f64, f64), String> {
@@ -74,25 +70,24 @@ pub fn consume(a: &Args) -> Result<(f64, f64), String> {
         consumer
             .subscribe([a.topic.as_str()])
             .map_err(|e| e.to_string())?;
-        while seen.distinct < a.records {
-            if window.elapsed() > CONSUME_TIMEOUT {
-                return Err(format!(
-                    "timeout after {CONSUME_TIMEOUT:?}: seen {}",
-                    seen.summary()
-                ));
-            }
-            let records = consumer
-                .poll(Duration::from_millis(500))
-                .await
-                .map_err(|e| e.to_string())?;
-            for r in &records {
-                seen.add(
+        seen.read_all(
+            a.records,
+            &window,
+            async || {
+                consumer
+                    .poll(Duration::from_millis(500))
+                    .await
+                    .map_err(|e| e.to_string())
+            },
+            |r| {
+                (
                     r.partition,
                     r.offset,
-                    r.value.as_ref().map_or(0, |v| v.len()),
-                );
-            }
-        }
+                    r.value.as_ref().map_or(0, Bytes::len),
+                )
+            },
+        )
+        .await?;
         Ok::<_, String>(consumer)
     })?;
     let measured = window.stop();
@@ -100,7 +95,5 @@ pub fn consume(a: &Args) -> Result<(f64, f64), String> {
     if let Err(e) = rt.block_on(consumer.close()) {
         eprintln!("krust: close: {e}");
     }
-    eprintln!("krust: offsets per partition {}", seen.summary());
-    seen.check(a.records)?;
-    Ok(measured)
+    seen.finish("krust", a.records, measured)
 }

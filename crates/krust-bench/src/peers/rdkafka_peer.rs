@@ -12,7 +12,7 @@ use rdkafka::message::{DeliveryResult, Message};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use rdkafka::{ClientContext, util::Timeout};
 
-use super::child::{self, Args, CONSUME_TIMEOUT, Delivered, SESSION_TIMEOUT_MS, Seen, Window};
+use super::child::{self, Args, Delivered, SESSION_TIMEOUT_MS, Seen, Window};
 
 /// Collects the delivery reports (called on the thread that polls).
 #[derive(Default)]
@@ -65,9 +65,7 @@ pub fn produce(a: &Args) -> Result<(f64, f64), String> {
         .map_err(|e| format!("flush: {e}"))?;
     let measured = window.stop();
     let d = producer.context().0.lock().expect("reports");
-    eprintln!("rdkafka: records per partition {}", d.summary());
-    d.check(a.records)?;
-    Ok(measured)
+    d.finish("rdkafka", a.records, measured)
 }
 
 pub fn consume(a: &Args) -> Result<(f64, f64), String> {
@@ -84,13 +82,7 @@ pub fn consume(a: &Args) -> Result<(f64, f64), String> {
     consumer
         .subscribe(&[a.topic.as_str()])
         .map_err(|e| e.to_string())?;
-    while seen.distinct < a.records {
-        if window.elapsed() > CONSUME_TIMEOUT {
-            return Err(format!(
-                "timeout after {CONSUME_TIMEOUT:?}: seen {}",
-                seen.summary()
-            ));
-        }
+    while seen.wants(a.records, &window)? {
         match consumer.poll(Duration::from_millis(500)) {
             Some(Ok(m)) => seen.add(
                 m.partition(),
@@ -104,7 +96,5 @@ pub fn consume(a: &Args) -> Result<(f64, f64), String> {
     let measured = window.stop();
     // Outside the window: the final commit and LeaveGroup.
     drop(consumer);
-    eprintln!("rdkafka: offsets per partition {}", seen.summary());
-    seen.check(a.records)?;
-    Ok(measured)
+    seen.finish("rdkafka", a.records, measured)
 }

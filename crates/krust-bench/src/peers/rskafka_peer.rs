@@ -85,9 +85,7 @@ pub fn produce(a: &Args) -> Result<(f64, f64), String> {
             d.ok(p, o);
         }
     }
-    eprintln!("rskafka: records per partition {}", d.summary());
-    d.check(a.records)?;
-    Ok(measured)
+    d.finish("rskafka", a.records, measured)
 }
 
 pub fn consume(a: &Args) -> Result<(f64, f64), String> {
@@ -128,7 +126,5 @@ pub fn consume(a: &Args) -> Result<(f64, f64), String> {
         Ok::<_, String>(())
     })?;
     let measured = window.stop();
-    eprintln!("rskafka: offsets per partition {}", seen.summary());
-    seen.check(a.records)?;
-    Ok(measured)
+    seen.finish("rskafka", a.records, measured)
 }
