@@ -211,7 +211,8 @@ pub(crate) fn hand_out(
     mode: AckMode,
     window: usize,
 ) -> Vec<ConsumerRecord> {
-    let mut out = Vec::new();
+    let buffered: usize = parts.values().map(|p| p.buffer.len()).sum();
+    let mut out = Vec::with_capacity(max.min(buffered));
     let start = start.checked_rem(parts.len()).unwrap_or(0);
     // From the `start`th partition to the end, then the ones before it.
     let (before, from) = {
