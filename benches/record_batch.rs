@@ -19,12 +19,17 @@
 //! * `krust/decode`, `kafka-protocol/decode`: decode the batch krust wrote
 //!   (CRC check, decompression, every record's key, value and headers
 //!   touched).
-//! * `krust/decode-kp-bytes`, `kafka-protocol/decode-kp-bytes`: the same on
-//!   the batch kafka-protocol wrote (its compressors use other levels: C lz4
-//!   level 4, C zstd level 3).
+//! * `krust/decode-ref`: the same decode through krust's borrowed view
+//!   (`BatchRecords::refs`, `RecordRef`: key, value and headers as `&[u8]`
+//!   and `&str` of the batch's buffer, no reference counting), touching the
+//!   same fields.
+//! * `krust/decode-kp-bytes`, `krust/decode-ref-kp-bytes`,
+//!   `kafka-protocol/decode-kp-bytes`: the same on the batch kafka-protocol
+//!   wrote (its compressors use other levels: C lz4 level 4, C zstd
+//!   level 3).
 //!
-//! Before timing, each group checks that both decoders read the same records
-//! from both batches.
+//! Before timing, each group checks that both decoders (and krust's two
+//! views) read the same records from both batches.
 //!
 //! A `crc32c` group gives CRC32C's MB/s over 1 MiB for scale.
 
@@ -35,7 +40,9 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use kafka_protocol::indexmap::IndexMap;
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records as kp;
-use krust_codec::records::{Batches, Compression, NewHeader, NewRecord, RecordBatchBuilder};
+use krust_codec::records::{
+    Batch, BatchRecords, Batches, Compression, NewHeader, NewRecord, RecordBatchBuilder,
+};
 
 /// Records per batch.
 const RECORDS: usize = 1000;
@@ -301,6 +308,32 @@ fn krust_decode(bytes: &Bytes) -> usize {
     sum
 }
 
+/// The records of a v2 batch (the bench writes no legacy ones).
+fn v2_records(batch: Batch) -> BatchRecords {
+    match batch {
+        Batch::V2(b) => b.records().expect("records"),
+        Batch::Legacy(_) => panic!("a legacy message in a v2 bench"),
+    }
+}
+
+/// Decode with krust's borrowed view, touching the same fields.
+fn krust_decode_ref(bytes: &Bytes) -> usize {
+    let mut sum = 0;
+    for batch in Batches::new(bytes.clone()) {
+        let records = v2_records(batch.expect("batch"));
+        for record in records.refs() {
+            let record = record.expect("record");
+            sum += record.key.map_or(0, <[u8]>::len);
+            sum += record.value.map_or(0, <[u8]>::len);
+            for h in record.headers {
+                sum += h.key.len() + h.value.map_or(0, <[u8]>::len);
+            }
+            black_box(&record);
+        }
+    }
+    sum
+}
+
 /// Decode with kafka-protocol, touching the same fields.
 fn kp_decode(bytes: &Bytes) -> usize {
     let mut buf = bytes.clone();
@@ -330,6 +363,29 @@ fn krust_flat(bytes: &Bytes) -> Vec<Flat> {
                 .map(|h| (h.key.to_string(), h.value.unwrap()))
                 .collect();
             out.push((r.offset, r.timestamp, r.key, r.value, headers));
+        }
+    }
+    out
+}
+
+fn krust_ref_flat(bytes: &Bytes) -> Vec<Flat> {
+    let mut out = Vec::new();
+    for batch in Batches::new(bytes.clone()) {
+        let records = v2_records(batch.unwrap());
+        for r in records.refs() {
+            let r = r.unwrap();
+            let headers = r
+                .headers
+                .iter()
+                .map(|h| (h.key.to_owned(), Bytes::copy_from_slice(h.value.unwrap())))
+                .collect();
+            out.push((
+                r.offset,
+                r.timestamp,
+                r.key.map(Bytes::copy_from_slice),
+                r.value.map(Bytes::copy_from_slice),
+                headers,
+            ));
         }
     }
     out
@@ -400,10 +456,15 @@ fn bench_record_batch(c: &mut Criterion) {
                     "krust misreads the {compression} batch {who} wrote"
                 );
                 assert!(
+                    krust_ref_flat(bytes) == expected,
+                    "krust's borrowed view misreads the {compression} batch {who} wrote"
+                );
+                assert!(
                     kp_flat(bytes) == expected,
                     "kafka-protocol misreads the {compression} batch {who} wrote"
                 );
                 assert_eq!(krust_decode(bytes), kp_decode(bytes));
+                assert_eq!(krust_decode_ref(bytes), kp_decode(bytes));
             }
             if compression == Compression::None {
                 assert_eq!(ours, theirs, "uncompressed encodings differ");
@@ -426,6 +487,9 @@ fn bench_record_batch(c: &mut Criterion) {
             for (suffix, bytes) in [("", &ours), ("-kp-bytes", &theirs)] {
                 group.bench_function(format!("krust/decode{suffix}"), |b| {
                     b.iter(|| black_box(krust_decode(black_box(bytes))))
+                });
+                group.bench_function(format!("krust/decode-ref{suffix}"), |b| {
+                    b.iter(|| black_box(krust_decode_ref(black_box(bytes))))
                 });
                 group.bench_function(format!("kafka-protocol/decode{suffix}"), |b| {
                     b.iter(|| black_box(kp_decode(black_box(bytes))))

@@ -1,11 +1,12 @@
-//! Property tests of record batches: encode → decode round trips, and
-//! decoding arbitrary or damaged bytes never panics.
+//! Property tests of record batches: encode → decode round trips, decoding
+//! arbitrary or damaged bytes never panics, and the borrowed view of the
+//! records (`BatchRecords::refs`) agrees with the owned one on all of it.
 
 use bytes::{Bytes, BytesMut};
 use krust_codec::DecodeError;
 use krust_codec::records::{
-    Batch, Batches, Compression, ControlMarker, DecodeOptions, NewHeader, NewRecord, Record,
-    RecordBatchBuilder, TimestampType,
+    Batch, Batches, Compression, ControlMarker, DecodeOptions, HeaderRef, NewHeader, NewRecord,
+    Record, RecordBatchBuilder, RecordRef, TimestampType,
 };
 use proptest::prelude::*;
 
@@ -234,6 +235,43 @@ fn drain(data: Bytes, options: DecodeOptions) -> usize {
     n
 }
 
+/// Decode the records of every v2 batch in `data` through both views, which
+/// must give the same records (headers included) and the same errors, and
+/// end together; returns the number of records.
+fn views_agree(data: Bytes, options: DecodeOptions) -> usize {
+    let mut n = 0;
+    for batch in Batches::with_options(data, options) {
+        let Ok(Batch::V2(batch)) = batch else { break };
+        let (Ok(borrowed), Ok(owned)) = (batch.records(), batch.records()) else {
+            continue;
+        };
+        let mut refs = borrowed.refs();
+        for o in owned {
+            let r = refs.next().expect("the borrowed view ends early");
+            match (r, o) {
+                (Ok(r), Ok(o)) => {
+                    assert_eq!(r, RecordRef::from(&o));
+                    let owned_headers: Vec<_> = o.headers.iter().collect();
+                    let oh: Vec<HeaderRef<'_>> = owned_headers
+                        .iter()
+                        .map(|h| HeaderRef {
+                            key: h.key.as_str(),
+                            value: h.value.as_deref(),
+                        })
+                        .collect();
+                    let rh: Vec<HeaderRef<'_>> = r.headers.iter().collect();
+                    assert_eq!(rh.len(), r.headers.len());
+                    assert_eq!(rh, oh, "headers differ at offset {}", r.offset);
+                    n += 1;
+                }
+                (r, o) => assert_eq!(r.err(), o.err()),
+            }
+        }
+        assert!(refs.next().is_none(), "the borrowed view goes on");
+    }
+    n
+}
+
 fn small_limit() -> DecodeOptions {
     DecodeOptions::new().with_max_decompressed_size(64 * 1024)
 }
@@ -273,6 +311,59 @@ proptest! {
         }
         drain(Bytes::from(data.clone()), small_limit());
         drain(Bytes::from(data), small_limit().with_verify_crc(false));
+    }
+
+    #[test]
+    fn borrowed_view_agrees_on_encoded_batches(specs in prop::collection::vec(batch_spec(), 1..4)) {
+        let mut all = BytesMut::new();
+        for s in &specs {
+            all.extend_from_slice(&encode(s));
+        }
+        let n = views_agree(all.freeze(), DecodeOptions::new());
+        prop_assert_eq!(n, specs.iter().map(|s| s.records.len()).sum::<usize>());
+    }
+
+    #[test]
+    fn borrowed_view_agrees_on_mutated_batches(
+        spec in batch_spec(),
+        flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+    ) {
+        let mut data = encode(&spec).to_vec();
+        for (i, b) in flips {
+            let i = i.index(data.len());
+            data[i] = b;
+        }
+        views_agree(Bytes::from(data), small_limit().with_verify_crc(false));
+    }
+
+    #[test]
+    fn borrowed_view_agrees_on_arbitrary_bytes(data in prop::collection::vec(any::<u8>(), 0..600)) {
+        views_agree(Bytes::from(data.clone()), small_limit().with_verify_crc(false));
+        // The same bytes after a valid v2 header, so that records get read.
+        let mut batch = encode(&BatchSpec {
+            base_offset: 0,
+            leader_epoch: 0,
+            compression: Compression::None,
+            log_append: false,
+            transactional: false,
+            control: false,
+            producer: (-1, -1, -1),
+            records: vec![RecSpec {
+                gap: 0,
+                timestamp: 0,
+                key: None,
+                value: None,
+                headers: Vec::new(),
+            }],
+        })
+        .to_vec();
+        batch.truncate(61);
+        batch.extend_from_slice(&data);
+        let len = i32::try_from(batch.len() - 12).unwrap();
+        batch[8..12].copy_from_slice(&len.to_be_bytes());
+        let count = i32::try_from(data.len() / 7).unwrap();
+        batch[57..61].copy_from_slice(&count.to_be_bytes());
+        views_agree(Bytes::from(batch), small_limit().with_verify_crc(false));
     }
 
     #[test]

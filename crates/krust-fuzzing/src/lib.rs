@@ -19,7 +19,8 @@ use krust_codec::consumer_protocol;
 use krust_codec::frame::{FrameDecoder, FrameError};
 use krust_codec::header;
 use krust_codec::records::{
-    Batch, Batches, DecodeOptions, NewHeader, NewRecord, RecordBatch, RecordBatchBuilder,
+    Batch, Batches, DecodeOptions, HeaderRef, NewHeader, NewRecord, RecordBatch,
+    RecordBatchBuilder, RecordRef,
 };
 use krust_codec::{ApiKey, RequestBody, ResponseBody};
 
@@ -135,12 +136,16 @@ pub fn request_decode(data: &[u8]) {
 
 /// The records of a Fetch response: every batch and record iterated with
 /// decompression bounded; a v2 batch that decodes whole is re-encoded and
-/// must read back the same.
+/// must read back the same; the borrowed view of a v2 batch's records must
+/// yield what the owned one does.
 pub fn record_batch(data: &[u8]) {
     let options = DecodeOptions::new().with_max_decompressed_size(MAX_DECOMPRESSED);
     for batch in Batches::with_options(Bytes::copy_from_slice(data), options) {
         let Ok(batch) = batch else { break };
         let _ = batch.verify_crc();
+        if let Batch::V2(v2) = &batch {
+            views_agree(v2);
+        }
         let Ok(records) = batch.records() else {
             continue;
         };
@@ -156,6 +161,30 @@ pub fn record_batch(data: &[u8]) {
             }
         }
     }
+}
+
+/// The records of `batch` as [`RecordRef`]s and as owned records, side by
+/// side: the same records, headers and errors, ending at the same place.
+fn views_agree(batch: &RecordBatch) {
+    let (Ok(borrowed), Ok(owned)) = (batch.records(), batch.records()) else {
+        return;
+    };
+    let mut refs = borrowed.refs();
+    for o in owned {
+        let r = refs.next().expect("the borrowed view ends early");
+        match (r, o) {
+            (Ok(r), Ok(o)) => {
+                assert_eq!(r, RecordRef::from(&o));
+                let owned_headers: Vec<_> = o.headers.iter().collect();
+                assert!(r.headers.iter().eq(owned_headers.iter().map(|h| HeaderRef {
+                    key: h.key.as_str(),
+                    value: h.value.as_deref(),
+                })));
+            }
+            (r, o) => assert_eq!(r.err(), o.err()),
+        }
+    }
+    assert!(refs.next().is_none(), "the borrowed view goes on");
 }
 
 type Decoded = (

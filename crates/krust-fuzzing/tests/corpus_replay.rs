@@ -189,6 +189,15 @@ fn decode_only(target: &str, data: &[u8]) {
                         std::hint::black_box(header);
                     }
                 }
+                if let Batch::V2(v2) = &batch {
+                    let Ok(records) = v2.records() else { continue };
+                    for record in records.refs() {
+                        let Ok(record) = record else { break };
+                        for header in record.headers {
+                            std::hint::black_box(header);
+                        }
+                    }
+                }
             }
         }
         ("consumer_protocol", _) => {

@@ -3,7 +3,8 @@
 
 use bytes::Bytes;
 
-use super::record::{MIN_RECORD_LEN, RecordBase, decode_record, usize_from};
+use super::record_decode::{MIN_RECORD_LEN, RecordBase, RecordsState, usize_from};
+use super::record_ref::RecordRefs;
 use super::{BATCH_HEADER_LEN, Compression, DecodeOptions, LOG_OVERHEAD, Record, TimestampType};
 use crate::error::DecodeError;
 
@@ -251,15 +252,15 @@ impl RecordBatch {
         }
         Ok(BatchRecords {
             data,
-            pos: 0,
-            left: count,
-            base: RecordBase {
-                base_offset: self.base_offset,
-                first_timestamp: self.first_timestamp,
-                log_append_time: (self.timestamp_type() == TimestampType::LogAppendTime)
-                    .then_some(self.max_timestamp),
-            },
-            done: false,
+            state: RecordsState::start(
+                count,
+                RecordBase {
+                    base_offset: self.base_offset,
+                    first_timestamp: self.first_timestamp,
+                    log_append_time: (self.timestamp_type() == TimestampType::LogAppendTime)
+                        .then_some(self.max_timestamp),
+                },
+            ),
         })
     }
 }
@@ -268,13 +269,15 @@ impl RecordBatch {
 ///
 /// After an error it ends. Bytes left after the declared number of records
 /// are an error, as is running out of bytes before it.
+///
+/// It yields owned [`Record`]s, whose key, value and headers are
+/// [`Bytes`] slices of [`buffer`](Self::buffer) that can outlive it;
+/// [`refs`](Self::refs) yields the same records borrowed from the buffer,
+/// which saves the slices' reference counting (see [`RecordRef`](super::RecordRef)).
 #[derive(Debug, Clone)]
 pub struct BatchRecords {
     data: Bytes,
-    pos: usize,
-    left: u32,
-    base: RecordBase,
-    done: bool,
+    state: RecordsState,
 }
 
 impl BatchRecords {
@@ -282,40 +285,26 @@ impl BatchRecords {
     pub fn buffer(&self) -> &Bytes {
         &self.data
     }
+
+    /// The records not yet yielded, as [`RecordRef`](super::RecordRef)s
+    /// borrowed from [`buffer`](Self::buffer), with the same values and
+    /// errors as this iterator's; it is not advanced.
+    pub fn refs(&self) -> RecordRefs<'_> {
+        RecordRefs::new(&self.data, self.state.clone())
+    }
 }
 
 impl Iterator for BatchRecords {
     type Item = Result<Record, DecodeError>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
-        if self.left == 0 {
-            self.done = true;
-            let remaining = self.data.len() - self.pos;
-            if remaining != 0 {
-                return Some(Err(DecodeError::TrailingBytes {
-                    what: "record batch records",
-                    remaining,
-                }));
-            }
-            return None;
-        }
-        self.left -= 1;
-        let rec = decode_record(&self.data, &mut self.pos, &self.base);
-        if rec.is_err() {
-            self.done = true;
-        }
-        Some(rec)
+        let rec = self.state.next(&self.data)?;
+        Some(rec.map(|r| Record::from_ref(&self.data, r)))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        if self.done {
-            (0, Some(0))
-        } else {
-            (0, Some(usize_from(self.left).saturating_add(1)))
-        }
+        self.state.size_hint()
     }
 }
 

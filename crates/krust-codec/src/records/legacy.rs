@@ -9,7 +9,8 @@
 use bytes::Bytes;
 
 use super::crc32::crc32;
-use super::record::{Cursor, Headers};
+use super::cursor::Cursor;
+use super::record::Headers;
 use super::{Compression, DecodeOptions, LOG_OVERHEAD, Record, TimestampType};
 use crate::error::DecodeError;
 

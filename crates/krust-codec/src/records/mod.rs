@@ -14,6 +14,12 @@
 //! [`Bytes`] (or, for a compressed batch, of its one decompressed buffer):
 //! nothing is copied per record.
 //!
+//! [`BatchRecords`] (a v2 batch's records) yields owned [`Record`]s, which
+//! can outlive the batch; [`BatchRecords::refs`] yields the same records as
+//! [`RecordRef`]s borrowed from the buffer, which saves the atomic
+//! reference counting of four to six `Bytes` slices per record (for small
+//! records, most of the decoding time).
+//!
 //! A consumer reads a Fetch response's records like this:
 //!
 //! ```
@@ -48,8 +54,11 @@ mod batches;
 pub mod compression;
 mod control;
 mod crc32;
+mod cursor;
 mod legacy;
 mod record;
+mod record_decode;
+mod record_ref;
 
 pub use batch_decode::{BatchRecords, RecordBatch};
 pub use batch_encode::{RecordBatchBuilder, restamp_producer};
@@ -58,6 +67,7 @@ pub use compression::Compression;
 pub use control::ControlMarker;
 pub use legacy::{LegacyBatch, LegacyRecords};
 pub use record::{Header, Headers, HeadersIter, NewHeader, NewRecord, Record};
+pub use record_ref::{HeaderRef, HeadersRef, HeadersRefIter, RecordRef, RecordRefs};
 
 /// Size of the RecordBatch v2 header, from the base offset to the record
 /// count, in bytes.

@@ -1,9 +1,12 @@
-//! One record of a RecordBatch v2: decoding it from the batch's bytes
-//! without copying, and encoding it.
+//! One record of a RecordBatch v2: the owned record decoded from the
+//! batch's bytes without copying (built from the borrowed view the decoder
+//! yields, `record_decode.rs`), and encoding a record.
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::error::{DecodeError, EncodeError};
+use super::record_decode::{next_header, usize_from};
+use super::record_ref::{HeadersRef, RecordRef};
+use crate::error::EncodeError;
 use crate::wire::{KString, put_varint, put_varlong, varint_len, varlong_len};
 
 /// A decoded record. Key, value and headers are slices of the batch's bytes
@@ -67,6 +70,12 @@ impl Headers {
     }
 }
 
+impl<'a> From<&'a Headers> for HeadersRef<'a> {
+    fn from(h: &'a Headers) -> Self {
+        HeadersRef::new(&h.data, h.count)
+    }
+}
+
 impl<'a> IntoIterator for &'a Headers {
     type Item = Header;
     type IntoIter = HeadersIter<'a>;
@@ -92,16 +101,13 @@ impl Iterator for HeadersIter<'_> {
         }
         self.left -= 1;
         let data = &self.headers.data;
-        let mut cur = Cursor::new(data, self.pos);
-        // The headers were validated when the record was decoded, so these
-        // reads cannot fail; if they did, iteration would just stop.
-        let key = cur.bytes_field("header key").ok()??;
-        let value = cur.bytes_field("header value").ok()?;
-        self.pos = cur.pos;
-        let key = KString::from_utf8(data.slice(key)).ok()?;
+        // The headers were validated when the record was decoded, so this
+        // cannot fail; if it did, iteration would just stop.
+        let (key, value) = next_header(data, &mut self.pos)?;
+        let key = KString::from_utf8(slice_of(data, key)).ok()?;
         Some(Header {
             key,
-            value: value.map(|r| data.slice(r)),
+            value: value.map(|v| slice_of(data, v)),
         })
     }
 
@@ -138,197 +144,42 @@ pub struct NewHeader<'a> {
     pub value: Option<&'a [u8]>,
 }
 
-/// A read position in a slice, with the record encodings' readers.
-pub(crate) struct Cursor<'a> {
-    data: &'a [u8],
-    pub(crate) pos: usize,
-}
-
-impl<'a> Cursor<'a> {
-    pub(crate) fn new(data: &'a [u8], pos: usize) -> Self {
-        Cursor { data, pos }
-    }
-
-    fn eof(&self, what: &'static str, needed: usize) -> DecodeError {
-        DecodeError::UnexpectedEof {
-            what,
-            needed,
-            remaining: self.data.len().saturating_sub(self.pos),
+impl Record {
+    /// The owned record of `r`, a record borrowed from `buf`: its fields
+    /// become slices of `buf` (reference counted, not copied).
+    #[inline]
+    pub(crate) fn from_ref(buf: &Bytes, r: RecordRef<'_>) -> Record {
+        Record {
+            offset: r.offset,
+            timestamp: r.timestamp,
+            key: r.key.map(|k| slice_of(buf, k)),
+            value: r.value.map(|v| slice_of(buf, v)),
+            headers: Headers::from_ref(buf, r.headers),
         }
-    }
-
-    pub(crate) fn u8(&mut self, what: &'static str) -> Result<u8, DecodeError> {
-        let b = *self.data.get(self.pos).ok_or_else(|| self.eof(what, 1))?;
-        self.pos += 1;
-        Ok(b)
-    }
-
-    fn unsigned_varlong(&mut self, what: &'static str) -> Result<u64, DecodeError> {
-        let mut value = 0u64;
-        for i in 0..10 {
-            let b = self.u8(what)?;
-            if i == 9 && b > 0x01 {
-                return Err(DecodeError::BadVarint { what });
-            }
-            value |= u64::from(b & 0x7f) << (7 * i);
-            if b & 0x80 == 0 {
-                return Ok(value);
-            }
-        }
-        Err(DecodeError::BadVarint { what })
-    }
-
-    pub(crate) fn varlong(&mut self, what: &'static str) -> Result<i64, DecodeError> {
-        let v = self.unsigned_varlong(what)?;
-        Ok(((v >> 1) as i64) ^ -((v & 1) as i64))
-    }
-
-    pub(crate) fn varint(&mut self, what: &'static str) -> Result<i32, DecodeError> {
-        let mut value = 0u32;
-        for i in 0..5 {
-            let b = self.u8(what)?;
-            if i == 4 && b > 0x0f {
-                return Err(DecodeError::BadVarint { what });
-            }
-            value |= u32::from(b & 0x7f) << (7 * i);
-            if b & 0x80 == 0 {
-                return Ok(((value >> 1) as i32) ^ -((value & 1) as i32));
-            }
-        }
-        Err(DecodeError::BadVarint { what })
-    }
-
-    /// Take `n` bytes, returning their range.
-    pub(crate) fn take(
-        &mut self,
-        n: usize,
-        what: &'static str,
-    ) -> Result<std::ops::Range<usize>, DecodeError> {
-        let start = self.pos;
-        match start.checked_add(n) {
-            Some(end) if end <= self.data.len() => {
-                self.pos = end;
-                Ok(start..end)
-            }
-            _ => Err(self.eof(what, n)),
-        }
-    }
-
-    /// A varint-length-prefixed byte field (-1 is null).
-    pub(crate) fn bytes_field(
-        &mut self,
-        what: &'static str,
-    ) -> Result<Option<std::ops::Range<usize>>, DecodeError> {
-        let len = self.varint(what)?;
-        if len == -1 {
-            return Ok(None);
-        }
-        let n = usize::try_from(len).map_err(|_| DecodeError::InvalidLength {
-            what,
-            length: i64::from(len),
-            remaining: self.data.len().saturating_sub(self.pos),
-        })?;
-        self.take(n, what).map(Some)
     }
 }
 
-/// Where the offsets and timestamps of a batch's records come from.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct RecordBase {
-    pub(crate) base_offset: i64,
-    pub(crate) first_timestamp: i64,
-    /// `Some(max timestamp)` for a batch with log-append time.
-    pub(crate) log_append_time: Option<i64>,
+/// `part`, which borrows from `buf`'s bytes, as a [`Bytes`] slice of `buf`
+/// (what [`Bytes::slice_ref`] does, but inlined: this runs for every key,
+/// value and header).
+#[inline(always)]
+fn slice_of(buf: &Bytes, part: &[u8]) -> Bytes {
+    let start = part.as_ptr().addr().wrapping_sub(buf.as_ptr().addr());
+    buf.slice(start..start.saturating_add(part.len()))
 }
 
-/// Smallest encoded record: length, attributes, timestamp delta, offset
-/// delta, key length, value length and header count, one byte each.
-pub(crate) const MIN_RECORD_LEN: usize = 7;
-
-/// Decode the record at `*pos` in `data`, advancing `*pos` past it.
-pub(crate) fn decode_record(
-    data: &Bytes,
-    pos: &mut usize,
-    base: &RecordBase,
-) -> Result<Record, DecodeError> {
-    let mut cur = Cursor::new(data, *pos);
-    let len = cur.varint("record length")?;
-    let len = usize::try_from(len).map_err(|_| DecodeError::InvalidLength {
-        what: "record length",
-        length: i64::from(len),
-        remaining: data.len().saturating_sub(cur.pos),
-    })?;
-    let body = cur.take(len, "record")?;
-    let mut cur = Cursor::new(&data[..body.end], body.start);
-    let _attributes = cur.u8("record attributes")?;
-    let timestamp_delta = cur.varlong("record timestamp delta")?;
-    let offset_delta = cur.varint("record offset delta")?;
-    let key = cur.bytes_field("record key")?;
-    let value = cur.bytes_field("record value")?;
-    let count = cur.varint("record header count")?;
-    let count = u32::try_from(count).map_err(|_| DecodeError::InvalidLength {
-        what: "record header count",
-        length: i64::from(count),
-        remaining: body.end - cur.pos,
-    })?;
-    let headers_start = cur.pos;
-    for _ in 0..count {
-        let key = cur
-            .bytes_field("header key")?
-            .ok_or(DecodeError::InvalidLength {
-                what: "header key",
-                length: -1,
-                remaining: body.end - cur.pos,
-            })?;
-        std::str::from_utf8(&data[key])
-            .map_err(|_| DecodeError::InvalidUtf8 { what: "header key" })?;
-        cur.bytes_field("header value")?;
-    }
-    if cur.pos != body.end {
-        return Err(DecodeError::TrailingBytes {
-            what: "record",
-            remaining: body.end - cur.pos,
-        });
-    }
-    *pos = body.end;
-    let offset = base
-        .base_offset
-        .checked_add(i64::from(offset_delta))
-        .ok_or_else(|| invalid("record offset", "base offset + delta overflows"))?;
-    let timestamp = match base.log_append_time {
-        Some(t) => t,
-        None => base
-            .first_timestamp
-            .checked_add(timestamp_delta)
-            .ok_or_else(|| invalid("record timestamp", "first timestamp + delta overflows"))?,
-    };
-    let headers = if count == 0 {
-        Headers::default()
-    } else {
-        Headers {
-            data: data.slice(headers_start..body.end),
-            count,
+impl Headers {
+    /// The owned headers of `h`, borrowed from `buf`.
+    #[inline]
+    fn from_ref(buf: &Bytes, h: HeadersRef<'_>) -> Headers {
+        if h.is_empty() {
+            Headers::default()
+        } else {
+            Headers {
+                data: slice_of(buf, h.as_bytes()),
+                count: h.count(),
+            }
         }
-    };
-    Ok(Record {
-        offset,
-        timestamp,
-        key: key.map(|r| data.slice(r)),
-        value: value.map(|r| data.slice(r)),
-        headers,
-    })
-}
-
-/// A count that was read off the wire as a u32, as a size (lossless on the
-/// platforms this crate builds for; saturating elsewhere).
-pub(crate) fn usize_from(n: u32) -> usize {
-    usize::try_from(n).unwrap_or(usize::MAX)
-}
-
-fn invalid(what: &'static str, detail: &str) -> DecodeError {
-    DecodeError::InvalidValue {
-        what,
-        detail: detail.to_owned(),
     }
 }
 
