@@ -19,9 +19,9 @@ use krust_codec::records::{
 };
 use tokio::sync::{Semaphore, SemaphorePermit};
 
+use crate::delivery::{Completion, DeliveryFuture, Resolver};
 use crate::error::ProduceError;
 use crate::fast_hash::FastMap;
-use crate::delivery::{Completion, DeliveryFuture, Resolver};
 use crate::record::ProducerRecord;
 
 /// A topic-partition.
@@ -61,9 +61,7 @@ impl Batch {
             resolver: Resolver::new(tp.1),
             tp,
             first,
-            builder: Some(
-                RecordBatchBuilder::with_capacity(batch_size).compression(compression),
-            ),
+            builder: Some(RecordBatchBuilder::with_capacity(batch_size).compression(compression)),
             built_count: (0, 0),
             memory: Memory {
                 semaphore: None,
@@ -248,10 +246,10 @@ impl Accumulator {
         };
         let mut wake = false;
         if let Some(open) = &q.open {
-            let fits = open
-                .builder
-                .as_ref()
-                .is_some_and(|b| b.record_size(&new).is_ok_and(|n| open.size() + n <= batch_size));
+            let fits = open.builder.as_ref().is_some_and(|b| {
+                b.record_size(&new)
+                    .is_ok_and(|n| open.size() + n <= batch_size)
+            });
             if !fits {
                 if sticky {
                     return Err(permit);
@@ -406,7 +404,11 @@ mod tests {
         let again = RecordBatch::parse(b.encoded().expect("restamped")).expect("parses");
         again.verify_crc().expect("a CRC over the new fields");
         assert_eq!(
-            (again.producer_id(), again.producer_epoch(), again.base_sequence()),
+            (
+                again.producer_id(),
+                again.producer_epoch(),
+                again.base_sequence()
+            ),
             (7, 1, 0)
         );
         let old = RecordBatch::parse(first).expect("parses");

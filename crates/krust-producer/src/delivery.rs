@@ -256,14 +256,20 @@ mod tests {
         let r = Resolver::new(0);
         let mut f = r.future(0, 0);
         drop(r);
-        assert!(matches!(now(&mut f), Poll::Ready(Err(ProduceError::Closed))));
+        assert!(matches!(
+            now(&mut f),
+            Poll::Ready(Err(ProduceError::Closed))
+        ));
 
         let r = Resolver::new(0);
         let mut f = r.future(0, 0);
         r.completion().fail(ProduceError::Fatal("x".to_owned()));
         r.succeed(10, None);
         drop(r);
-        assert!(matches!(now(&mut f), Poll::Ready(Err(ProduceError::Fatal(_)))));
+        assert!(matches!(
+            now(&mut f),
+            Poll::Ready(Err(ProduceError::Fatal(_)))
+        ));
     }
 
     #[test]

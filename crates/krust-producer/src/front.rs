@@ -12,10 +12,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tokio::sync::{Notify, Semaphore, SemaphorePermit};
 
 use crate::accumulator::Accumulator;
-use crate::fast_hash::FastMap;
 use crate::config::ProducerConfig;
 use crate::delivery::DeliveryFuture;
 use crate::error::ProduceError;
+use crate::fast_hash::FastMap;
 use crate::partitioner::Partitioner;
 use crate::record::ProducerRecord;
 
@@ -66,12 +66,7 @@ impl Shared {
     pub fn new(config: &ProducerConfig, memory: Arc<Semaphore>) -> Arc<Self> {
         Arc::new(Shared {
             front: Mutex::new(Front {
-                acc: Accumulator::new(
-                    config.batch_size,
-                    config.linger,
-                    config.compression,
-                    memory,
-                ),
+                acc: Accumulator::new(config.batch_size, config.linger, config.compression, memory),
                 partitioner: config.partitioner.make(),
                 records: 0,
                 fatal: None,
@@ -121,7 +116,10 @@ impl Front {
             None => {
                 tp.1 = self.partitioner.partition(topic, k, v, n);
                 if (0..n).contains(&tp.1) {
-                    match self.acc.append(&tp, number, record, timestamp, permit, true) {
+                    match self
+                        .acc
+                        .append(&tp, number, record, timestamp, permit, true)
+                    {
                         Ok(done) => return done,
                         Err(back) => permit = back,
                     }
@@ -139,7 +137,10 @@ impl Front {
             };
             return (DeliveryFuture::failed(e), false);
         }
-        match self.acc.append(&tp, number, record, timestamp, permit, false) {
+        match self
+            .acc
+            .append(&tp, number, record, timestamp, permit, false)
+        {
             Ok(done) => done,
             Err(_) => unreachable!("a record that is not sticky is always taken"),
         }
