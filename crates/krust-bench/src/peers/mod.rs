@@ -43,9 +43,14 @@ use krust_testkit::{Kafka, Tansu};
 
 use crate::{Settings, cpu, workspace_root};
 
-/// A child still running after this long is killed (a consume child gives
-/// up by itself after [`child::CONSUME_TIMEOUT`]).
-const CHILD_TIMEOUT: Duration = Duration::from_secs(600);
+/// A consume child still running after this long is killed (it gives up
+/// by itself after [`child::CONSUME_TIMEOUT`]).
+const CONSUME_CHILD_TIMEOUT: Duration = Duration::from_secs(600);
+/// A produce child still running after this long is killed: the slowest
+/// peer takes seconds for a million records, and a client that hangs on a
+/// broker (seen with confluent-rust and Java on Tansu) would otherwise hold
+/// the run for the consume limit.
+const PRODUCE_CHILD_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The clients, in the order of the tables.
 pub const CLIENTS: [&str; 8] = [
@@ -310,11 +315,16 @@ fn run_child(client: &str, op: &str, kvs: &[(&str, String)]) -> Outcome {
         let _ = out.read_to_string(&mut s);
         s
     });
+    let limit = if op == "produce" {
+        PRODUCE_CHILD_TIMEOUT
+    } else {
+        CONSUME_CHILD_TIMEOUT
+    };
     let status = loop {
         if let Some(s) = proc.try_wait().expect("wait") {
             break Some(s);
         }
-        if started.elapsed() > CHILD_TIMEOUT {
+        if started.elapsed() > limit {
             let _ = proc.kill();
             let _ = proc.wait();
             break None;
@@ -332,7 +342,7 @@ fn run_child(client: &str, op: &str, kvs: &[(&str, String)]) -> Outcome {
         format!("{} (log: {})", lines.join(" / "), log.display())
     };
     let Some(status) = status else {
-        return Outcome::Failed(format!("killed after {CHILD_TIMEOUT:?}: {}", tail()));
+        return Outcome::Failed(format!("killed after {limit:?}: {}", tail()));
     };
     if !status.success() {
         return Outcome::Failed(format!("{status}: {}", tail()));
