@@ -207,4 +207,3 @@ fn capacity_hint(data: &Bytes) -> usize {
         .fold(0, usize::saturating_add);
     declared.min(data.len() / HINT_BYTES_PER_RECORD)
 }
-
