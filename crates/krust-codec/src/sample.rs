@@ -141,3 +141,41 @@ impl SampleRng {
         out
     }
 }
+
+/// Decode the records of a v2 batch through both views, the owned
+/// [`Record`](crate::records::Record)s and the borrowed
+/// [`RecordRef`](crate::records::RecordRef)s, and panic unless they give
+/// the same records (headers included) and the same errors and end
+/// together; returns the number of records decoded. For property tests and
+/// the fuzz targets.
+pub fn views_agree(batch: &crate::records::RecordBatch) -> usize {
+    use crate::records::{HeaderRef, RecordRef};
+    let (Ok(borrowed), Ok(owned)) = (batch.records(), batch.records()) else {
+        return 0;
+    };
+    let mut n = 0;
+    let mut refs = borrowed.refs();
+    for o in owned {
+        let r = refs.next().expect("the borrowed view ends early");
+        match (r, o) {
+            (Ok(r), Ok(o)) => {
+                assert_eq!(r, RecordRef::from(&o));
+                let owned_headers: Vec<_> = o.headers.iter().collect();
+                let oh: Vec<HeaderRef<'_>> = owned_headers
+                    .iter()
+                    .map(|h| HeaderRef {
+                        key: h.key.as_str(),
+                        value: h.value.as_deref(),
+                    })
+                    .collect();
+                let rh: Vec<HeaderRef<'_>> = r.headers.iter().collect();
+                assert_eq!(rh.len(), r.headers.len());
+                assert_eq!(rh, oh, "headers differ at offset {}", r.offset);
+                n += 1;
+            }
+            (r, o) => assert_eq!(r.err(), o.err()),
+        }
+    }
+    assert!(refs.next().is_none(), "the borrowed view goes on");
+    n
+}

@@ -19,8 +19,7 @@ use krust_codec::consumer_protocol;
 use krust_codec::frame::{FrameDecoder, FrameError};
 use krust_codec::header;
 use krust_codec::records::{
-    Batch, Batches, DecodeOptions, HeaderRef, NewHeader, NewRecord, RecordBatch,
-    RecordBatchBuilder, RecordRef,
+    Batch, Batches, DecodeOptions, NewHeader, NewRecord, RecordBatch, RecordBatchBuilder,
 };
 use krust_codec::{ApiKey, RequestBody, ResponseBody};
 
@@ -144,7 +143,7 @@ pub fn record_batch(data: &[u8]) {
         let Ok(batch) = batch else { break };
         let _ = batch.verify_crc();
         if let Batch::V2(v2) = &batch {
-            views_agree(v2);
+            krust_codec::sample::views_agree(v2);
         }
         let Ok(records) = batch.records() else {
             continue;
@@ -161,30 +160,6 @@ pub fn record_batch(data: &[u8]) {
             }
         }
     }
-}
-
-/// The records of `batch` as [`RecordRef`]s and as owned records, side by
-/// side: the same records, headers and errors, ending at the same place.
-fn views_agree(batch: &RecordBatch) {
-    let (Ok(borrowed), Ok(owned)) = (batch.records(), batch.records()) else {
-        return;
-    };
-    let mut refs = borrowed.refs();
-    for o in owned {
-        let r = refs.next().expect("the borrowed view ends early");
-        match (r, o) {
-            (Ok(r), Ok(o)) => {
-                assert_eq!(r, RecordRef::from(&o));
-                let owned_headers: Vec<_> = o.headers.iter().collect();
-                assert!(r.headers.iter().eq(owned_headers.iter().map(|h| HeaderRef {
-                    key: h.key.as_str(),
-                    value: h.value.as_deref(),
-                })));
-            }
-            (r, o) => assert_eq!(r.err(), o.err()),
-        }
-    }
-    assert!(refs.next().is_none(), "the borrowed view goes on");
 }
 
 type Decoded = (
