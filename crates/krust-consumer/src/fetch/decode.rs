@@ -77,7 +77,7 @@ pub(crate) fn decode_records(
     let mut aborted = VecDeque::from(aborted);
     let read_committed = cfg.isolation == IsolationLevel::ReadCommitted;
     let mut aborted_producers: HashSet<i64> = HashSet::new();
-    let mut out = VecDeque::with_capacity(capacity_hint(&data));
+    let mut out = VecDeque::new();
     let mut next = fetch_offset;
     let mut batches = Batches::with_options(data, cfg.decode_options());
     loop {
@@ -185,25 +185,4 @@ fn is_abort_marker(batch: &Batch) -> Result<bool, DecodeError> {
 fn batch_start(bytes: &Bytes) -> Option<i64> {
     let head: [u8; 8] = bytes.get(..8)?.try_into().ok()?;
     Some(i64::from_be_bytes(head))
-}
-
-/// Wire bytes per record assumed at most when sizing the records' buffer
-/// up front: the hint never asks for more than `data.len() / 64` records,
-/// whatever the batch headers claim.
-const HINT_BYTES_PER_RECORD: usize = 64;
-
-/// How many records to make room for before decoding `data`: what its
-/// RecordBatch headers declare, so that the buffer is not grown (and its
-/// records moved) batch after batch, bounded so that headers claiming more
-/// records than the bytes could hold allocate no more than a small
-/// multiple of the bytes already received.
-fn capacity_hint(data: &Bytes) -> usize {
-    let declared: usize = Batches::new(data.clone())
-        .map_while(Result::ok)
-        .map(|b| match b {
-            Batch::V2(b) => usize::try_from(b.record_count()).unwrap_or(0),
-            Batch::Legacy(_) => 1,
-        })
-        .fold(0, usize::saturating_add);
-    declared.min(data.len() / HINT_BYTES_PER_RECORD)
 }
