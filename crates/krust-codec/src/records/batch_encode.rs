@@ -260,8 +260,7 @@ impl RecordBatchBuilder {
         h.put_i16(self.producer_epoch);
         h.put_i32(self.base_sequence);
         h.put_i32(self.count);
-        let crc = crc32c::crc32c(&out[CRC_START..]);
-        out[CRC_OFFSET..CRC_START].copy_from_slice(&crc.to_be_bytes());
+        write_crc(&mut out);
         Ok(out.freeze())
     }
 }
@@ -302,9 +301,15 @@ pub fn restamp_producer(
     h.put_i64(producer_id);
     h.put_i16(producer_epoch);
     h.put_i32(base_sequence);
-    let crc = crc32c::crc32c(&out[CRC_START..]);
-    out[CRC_OFFSET..CRC_START].copy_from_slice(&crc.to_be_bytes());
+    write_crc(&mut out);
     Ok(out.freeze())
+}
+
+/// Compute a whole batch's CRC32C (from the attributes to the end) into
+/// its header.
+fn write_crc(batch: &mut [u8]) {
+    let crc = crc32c::crc32c(&batch[CRC_START..]);
+    batch[CRC_OFFSET..CRC_START].copy_from_slice(&crc.to_be_bytes());
 }
 
 fn invalid(what: &'static str, detail: String) -> EncodeError {
