@@ -24,7 +24,7 @@ use crate::config::ProducerConfig;
 use crate::error::ProduceError;
 use crate::expiry::Held;
 use crate::fast_hash::FastMap;
-use crate::front::Shared;
+use crate::front::{Front, Shared};
 use crate::idempotence::{Idempotence, ProducerId, init_producer_id};
 use crate::request::{Order, produce};
 /// How often queued batches are checked against `delivery.timeout.ms`.
@@ -126,8 +126,6 @@ impl Sender {
     pub async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>) {
         loop {
             let now = Instant::now();
-            let flushing = !self.flush_waiters.is_empty() || self.closing.is_some();
-            self.shared.lock().acc.seal_lingered(now, flushing);
             if now >= self.next_expiry_check {
                 self.expire(now);
                 self.next_expiry_check = now + EXPIRY_CHECK;
@@ -135,15 +133,17 @@ impl Sender {
             self.maybe_reset(now);
             self.drain(now);
             self.complete_flushes();
-            let idle = self.produce_jobs == 0 && self.shared.lock().acc.is_empty();
-            if idle {
-                if let Some(done) = self.closing.take() {
-                    let _ = done.send(());
-                    return;
-                }
-            }
-            let wake = self.next_wakeup(now);
             let shared = Arc::clone(&self.shared);
+            let wake = {
+                let front = shared.lock();
+                if self.produce_jobs == 0 && front.acc.is_empty() {
+                    if let Some(done) = self.closing.take() {
+                        let _ = done.send(());
+                        return;
+                    }
+                }
+                self.next_wakeup(&front, now)
+            };
             tokio::select! {
                 msg = rx.recv() => {
                     let Some(msg) = msg else { return };
@@ -226,10 +226,14 @@ impl Sender {
             .spawn(async move { Event::ProducerId(init_producer_id(&pool, None).await) });
     }
 
-    /// Group every sendable batch by leader and send one request per broker.
+    /// Seal the batches whose linger is over (all of them while flushing or
+    /// closing), group every sendable batch by leader and send one request
+    /// per broker.
     fn drain(&mut self, now: Instant) {
         let shared = Arc::clone(&self.shared);
         let mut front = shared.lock();
+        let flushing = !self.flush_waiters.is_empty() || self.closing.is_some();
+        front.acc.seal_lingered(now, flushing);
         if front.fatal.is_some() {
             return;
         }
@@ -330,14 +334,14 @@ impl Sender {
         }
     }
 
-    fn next_wakeup(&self, now: Instant) -> Instant {
+    /// When the task must look again if nothing wakes it before.
+    fn next_wakeup(&self, front: &Front, now: Instant) -> Instant {
         let mut wake = now + Duration::from_secs(3600);
         let mut consider = |t: Option<Instant>| {
             if let Some(t) = t {
                 wake = wake.min(t);
             }
         };
-        let front = self.shared.lock();
         consider(front.acc.next_linger_deadline());
         for q in front.acc.partitions.values() {
             consider(q.sealed.front().and_then(|b| b.retry_at));
