@@ -18,7 +18,9 @@
 //!   CRC included.
 //! * `krust/decode`, `kafka-protocol/decode`: decode the batch krust wrote
 //!   (CRC check, decompression, every record's key, value and headers
-//!   touched).
+//!   touched); krust's records are owned `Record`s (each holding its
+//!   `Bytes` slice of the batch, as a consumer hands them out), read
+//!   through their accessors.
 //! * `krust/decode-ref`: the same decode through krust's borrowed view
 //!   (`BatchRecords::refs`, `RecordRef`: key, value and headers as `&[u8]`
 //!   and `&str` of the batch's buffer, no reference counting), touching the
@@ -297,10 +299,10 @@ fn krust_decode(bytes: &Bytes) -> usize {
         let batch = batch.expect("batch");
         for record in batch.records().expect("records") {
             let record = record.expect("record");
-            sum += record.key.as_ref().map_or(0, Bytes::len);
-            sum += record.value.as_ref().map_or(0, Bytes::len);
-            for h in &record.headers {
-                sum += h.key.len() + h.value.as_ref().map_or(0, Bytes::len);
+            sum += record.data.key().map_or(0, <[u8]>::len);
+            sum += record.data.value().map_or(0, <[u8]>::len);
+            for h in record.data.headers() {
+                sum += h.key.len() + h.value.map_or(0, <[u8]>::len);
             }
             black_box(&record);
         }
@@ -357,12 +359,22 @@ fn krust_flat(bytes: &Bytes) -> Vec<Flat> {
     for batch in Batches::new(bytes.clone()) {
         for r in batch.unwrap().records().unwrap() {
             let r = r.unwrap();
-            let headers = r
-                .headers
+            let data = &r.data;
+            let headers = data
+                .headers()
                 .iter()
-                .map(|h| (h.key.to_string(), h.value.unwrap()))
+                .map(|h| {
+                    let value = data.buffer().slice_ref(h.value.unwrap());
+                    (h.key.to_owned(), value)
+                })
                 .collect();
-            out.push((r.offset, r.timestamp, r.key, r.value, headers));
+            out.push((
+                r.offset,
+                r.timestamp,
+                data.key_bytes(),
+                data.value_bytes(),
+                headers,
+            ));
         }
     }
     out

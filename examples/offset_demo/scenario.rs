@@ -87,7 +87,7 @@ impl Seen {
         Seen {
             partition: r.partition,
             offset: r.offset,
-            value: r.value.as_deref().map_or_else(
+            value: r.value().map_or_else(
                 || "(null)".to_owned(),
                 |v| String::from_utf8_lossy(v).into_owned(),
             ),

@@ -170,11 +170,7 @@ pub fn run(
                 );
             }
             for r in &records {
-                seen.add(
-                    r.partition,
-                    r.offset,
-                    r.value.as_ref().map_or(0, |v| v.len()),
-                );
+                seen.add(r.partition, r.offset, r.value().map_or(0, <[u8]>::len));
             }
         }
         consumer

@@ -183,14 +183,14 @@ impl Fields for ConsumerRecord {
         self.timestamp
     }
     fn key(&self) -> Option<&[u8]> {
-        self.key.as_deref()
+        ConsumerRecord::key(self)
     }
     fn value(&self) -> Option<&[u8]> {
-        self.value.as_deref()
+        ConsumerRecord::value(self)
     }
     fn each_header(&self, f: &mut HeaderFn<'_>) -> io::Result<()> {
-        for h in self.headers.iter() {
-            f(h.key.as_str().as_bytes(), h.value.as_deref())?;
+        for h in self.headers() {
+            f(h.key.as_bytes(), h.value)?;
         }
         Ok(())
     }

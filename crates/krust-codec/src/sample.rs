@@ -160,17 +160,13 @@ pub fn views_agree(batch: &crate::records::RecordBatch) -> usize {
         match (r, o) {
             (Ok(r), Ok(o)) => {
                 assert_eq!(r, RecordRef::from(&o));
-                let owned_headers: Vec<_> = o.headers.iter().collect();
-                let oh: Vec<HeaderRef<'_>> = owned_headers
-                    .iter()
-                    .map(|h| HeaderRef {
-                        key: h.key.as_str(),
-                        value: h.value.as_deref(),
-                    })
-                    .collect();
+                let oh: Vec<HeaderRef<'_>> = o.data.headers().iter().collect();
                 let rh: Vec<HeaderRef<'_>> = r.headers.iter().collect();
                 assert_eq!(rh.len(), r.headers.len());
                 assert_eq!(rh, oh, "headers differ at offset {}", r.offset);
+                let data = o.data;
+                assert_eq!(data.key_bytes().as_deref(), r.key);
+                assert_eq!(data.value_bytes().as_deref(), r.value);
                 n += 1;
             }
             (r, o) => assert_eq!(r.err(), o.err()),

@@ -130,12 +130,13 @@ fn we_read_kafka_protocol_batches() {
             assert_eq!(g.offset, r.offset, "v{version}");
             let ts = if version == 0 { -1 } else { r.timestamp };
             assert_eq!(g.timestamp, ts, "v{version}");
-            assert_eq!(g.key, r.key, "v{version}");
-            assert_eq!(g.value, r.value, "v{version}");
+            assert_eq!(g.data.key_bytes(), r.key, "v{version}");
+            assert_eq!(g.data.value_bytes(), r.value, "v{version}");
             let headers: Vec<(String, Option<Bytes>)> = g
-                .headers
+                .data
+                .headers()
                 .iter()
-                .map(|h| (h.key.to_string(), h.value))
+                .map(|h| (h.key.to_owned(), h.value.map(Bytes::copy_from_slice)))
                 .collect();
             let expected: Vec<(String, Option<Bytes>)> = r
                 .headers

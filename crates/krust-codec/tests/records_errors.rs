@@ -302,11 +302,11 @@ fn non_canonical_varints_are_read() {
     let r = items[0].as_ref().unwrap();
     assert_eq!(r.offset, 103);
     assert_eq!(r.timestamp, i64::MIN);
-    assert_eq!(r.key.as_deref(), Some(&b"k"[..]));
-    assert_eq!(r.value.as_deref(), Some(&b"vw"[..]));
-    let headers: Vec<_> = r.headers.iter().collect();
+    assert_eq!(r.data.key(), Some(&b"k"[..]));
+    assert_eq!(r.data.value(), Some(&b"vw"[..]));
+    let headers: Vec<_> = r.data.headers().iter().collect();
     assert_eq!(headers.len(), 1);
-    assert_eq!(&*headers[0].key, "h");
+    assert_eq!(headers[0].key, "h");
     assert_eq!(headers[0].value, None);
 }
 
@@ -315,10 +315,10 @@ fn null_and_empty_fields() {
     let data = rec(&[0, 0, 0, 1, 0, 0x02, 0, 1]);
     let items = decode(0, 0, 0, 1, &data);
     let r = items[0].as_ref().unwrap();
-    assert_eq!(r.key, None);
-    assert_eq!(r.value.as_deref(), Some(&b""[..]));
-    let headers: Vec<_> = r.headers.iter().collect();
+    assert_eq!(r.data.key(), None);
+    assert_eq!(r.data.value(), Some(&b""[..]));
+    let headers: Vec<_> = r.data.headers().iter().collect();
     assert_eq!(headers.len(), 1);
-    assert_eq!(&*headers[0].key, "");
+    assert_eq!(headers[0].key, "");
     assert_eq!(headers[0].value, None);
 }

@@ -75,26 +75,22 @@ fn check_record(file: &str, r: &Record, e: &HashMap<String, String>) {
     assert_eq!(r.offset, num(e, "offset"), "{file}");
     assert_eq!(r.timestamp, num(e, "timestamp"), "{file} @{}", r.offset);
     assert_eq!(
-        r.key.as_deref().map(<[u8]>::to_vec),
+        r.data.key().map(<[u8]>::to_vec),
         hex(&e["key"]),
         "{file} @{}",
         r.offset
     );
     assert_eq!(
-        r.value.as_deref().map(<[u8]>::to_vec),
+        r.data.value().map(<[u8]>::to_vec),
         hex(&e["value"]),
         "{file} @{}",
         r.offset
     );
     let headers: Vec<(Vec<u8>, Option<Vec<u8>>)> = r
-        .headers
+        .data
+        .headers()
         .iter()
-        .map(|h| {
-            (
-                h.key.as_bytes().to_vec(),
-                h.value.as_deref().map(<[u8]>::to_vec),
-            )
-        })
+        .map(|h| (h.key.as_bytes().to_vec(), h.value.map(<[u8]>::to_vec)))
         .collect();
     let expected: Vec<(Vec<u8>, Option<Vec<u8>>)> = if e["headers"] == "~" {
         Vec::new()
@@ -108,7 +104,7 @@ fn check_record(file: &str, r: &Record, e: &HashMap<String, String>) {
             .collect()
     };
     assert_eq!(headers, expected, "{file} @{}", r.offset);
-    assert_eq!(r.headers.len(), expected.len());
+    assert_eq!(r.data.headers().len(), expected.len());
 }
 
 fn check_header(file: &str, batch: &Batch, e: &HashMap<String, String>) {

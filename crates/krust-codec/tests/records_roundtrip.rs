@@ -203,10 +203,11 @@ fn check(spec: &BatchSpec, batch: &Batch) {
             r.timestamp,
             if spec.log_append { max_ts } else { s.timestamp }
         );
-        assert_eq!(r.key.as_deref(), s.key.as_deref());
-        assert_eq!(r.value.as_deref(), s.value.as_deref());
+        assert_eq!(r.data.key(), s.key.as_deref());
+        assert_eq!(r.data.value(), s.value.as_deref());
         let headers: Vec<(String, Option<Vec<u8>>)> = r
-            .headers
+            .data
+            .headers()
             .iter()
             .map(|h| (h.key.to_string(), h.value.map(|v| v.to_vec())))
             .collect();
@@ -227,7 +228,7 @@ fn drain(data: Bytes, options: DecodeOptions) -> usize {
         if let Ok(records) = batch.records() {
             for r in records {
                 let Ok(r) = r else { break };
-                n += r.headers.iter().count() + 1;
+                n += r.data.headers().iter().count() + 1;
                 let _ = ControlMarker::from_record(&r);
             }
         }

@@ -67,7 +67,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             seen += 1;
             // Process elsewhere; the ack handle is 'static + Send.
             tokio::spawn(async move {
-                let len = record.value.as_ref().map_or(0, |v| v.len());
+                let len = record.value().map_or(0, <[u8]>::len);
                 println!(
                     "{}-{}@{}: {len} bytes",
                     record.topic, record.partition, record.offset

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use krust_codec::records::{Headers, TimestampType};
+use krust_codec::records::{HeadersRef, RecordData, TimestampType};
 
 use crate::acks::AckCell;
 
@@ -26,12 +26,7 @@ pub struct ConsumerRecord {
     pub timestamp_type: TimestampType,
     /// The leader epoch of the batch (None for old message formats).
     pub leader_epoch: Option<i32>,
-    /// The key (`None`: null key).
-    pub key: Option<Bytes>,
-    /// The value (`None`: a tombstone).
-    pub value: Option<Bytes>,
-    /// The headers, decoded on iteration.
-    pub headers: Headers,
+    data: RecordData,
     pub(crate) ack: Option<Ack>,
 }
 
@@ -45,9 +40,7 @@ impl ConsumerRecord {
         timestamp: i64,
         timestamp_type: TimestampType,
         leader_epoch: Option<i32>,
-        key: Option<Bytes>,
-        value: Option<Bytes>,
-        headers: Headers,
+        data: RecordData,
     ) -> Self {
         ConsumerRecord {
             topic,
@@ -56,11 +49,41 @@ impl ConsumerRecord {
             timestamp,
             timestamp_type,
             leader_epoch,
-            key,
-            value,
-            headers,
+            data,
             ack: None,
         }
+    }
+
+    /// The key (`None`: a null key).
+    pub fn key(&self) -> Option<&[u8]> {
+        self.data.key()
+    }
+
+    /// The value (`None`: a tombstone).
+    pub fn value(&self) -> Option<&[u8]> {
+        self.data.value()
+    }
+
+    /// The headers, decoded on iteration.
+    pub fn headers(&self) -> HeadersRef<'_> {
+        self.data.headers()
+    }
+
+    /// The key as [`Bytes`] that share the fetched bytes (not copied), to
+    /// keep after the record is dropped.
+    pub fn key_bytes(&self) -> Option<Bytes> {
+        self.data.key_bytes()
+    }
+
+    /// The value as [`Bytes`] that share the fetched bytes (not copied).
+    pub fn value_bytes(&self) -> Option<Bytes> {
+        self.data.value_bytes()
+    }
+
+    /// The key, value and headers: one slice of the fetched bytes, which is
+    /// all a record holds of them.
+    pub fn data(&self) -> &RecordData {
+        &self.data
     }
 
     /// Acknowledge this record: the application is done with it. With

@@ -104,7 +104,7 @@ async fn take(consumer: &mut Consumer, n: usize) -> Vec<String> {
             .await
             .expect("poll")
         {
-            got.push(String::from_utf8(r.value.unwrap().to_vec()).unwrap());
+            got.push(String::from_utf8(r.value().unwrap().to_vec()).unwrap());
         }
     }
     got

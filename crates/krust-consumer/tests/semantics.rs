@@ -667,7 +667,7 @@ async fn seek_by_timestamp() {
         };
         assert_eq!(first.offset, 42);
         assert_eq!(first.timestamp, base + 42_000);
-        assert_eq!(first.value.as_deref(), Some(&b"42"[..]));
+        assert_eq!(first.value(), Some(&b"42"[..]));
         // Past every record: the end.
         c.seek_to_timestamp(std::slice::from_ref(&tp0), base + 1_000_000)
             .await

@@ -102,7 +102,7 @@ async fn read_back(
     loop {
         let batch = c.poll(Duration::from_millis(200)).await.expect("poll");
         for r in &batch {
-            let v = String::from_utf8(r.value.clone().expect("a value").to_vec()).expect("utf-8");
+            let v = String::from_utf8(r.value().expect("a value").to_vec()).expect("utf-8");
             got.push((v, r.offset));
         }
         // Done once everything wanted came and the position reached the

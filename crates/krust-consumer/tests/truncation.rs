@@ -68,8 +68,8 @@ impl Reader {
                     Ok(records) => {
                         let mut s = s.lock().expect("lock");
                         for r in records {
-                            let v = String::from_utf8_lossy(r.value.as_deref().unwrap_or_default())
-                                .into_owned();
+                            let v =
+                                String::from_utf8_lossy(r.value().unwrap_or_default()).into_owned();
                             s.records.push((r.offset, v));
                         }
                     }

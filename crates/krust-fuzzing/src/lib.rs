@@ -19,7 +19,7 @@ use krust_codec::consumer_protocol;
 use krust_codec::frame::{FrameDecoder, FrameError};
 use krust_codec::header;
 use krust_codec::records::{
-    Batch, Batches, DecodeOptions, NewHeader, NewRecord, RecordBatch, RecordBatchBuilder,
+    Batch, Batches, DecodeOptions, NewHeader, NewRecord, Record, RecordBatch, RecordBatchBuilder,
 };
 use krust_codec::{ApiKey, RequestBody, ResponseBody};
 
@@ -151,8 +151,7 @@ pub fn record_batch(data: &[u8]) {
         let mut all = Vec::new();
         for record in records {
             let Ok(record) = record else { break };
-            let headers: Vec<_> = record.headers.iter().collect();
-            all.push((record, headers));
+            all.push(record);
         }
         if let Batch::V2(v2) = &batch {
             if all.len() == usize::try_from(v2.record_count()).unwrap_or(0) {
@@ -162,15 +161,10 @@ pub fn record_batch(data: &[u8]) {
     }
 }
 
-type Decoded = (
-    krust_codec::records::Record,
-    Vec<krust_codec::records::Header>,
-);
-
-fn reencode_v2(batch: &RecordBatch, records: &[Decoded], options: DecodeOptions) {
+fn reencode_v2(batch: &RecordBatch, records: &[Record], options: DecodeOptions) {
     if records.is_empty()
         || batch.is_control()
-        || records.windows(2).any(|w| w[0].0.offset >= w[1].0.offset)
+        || records.windows(2).any(|w| w[0].offset >= w[1].offset)
     {
         return;
     }
@@ -184,7 +178,7 @@ fn reencode_v2(batch: &RecordBatch, records: &[Decoded], options: DecodeOptions)
             batch.producer_epoch(),
             batch.base_sequence(),
         );
-    for (record, headers) in records {
+    for record in records {
         let Some(delta) = record
             .offset
             .checked_sub(batch.base_offset())
@@ -192,18 +186,20 @@ fn reencode_v2(batch: &RecordBatch, records: &[Decoded], options: DecodeOptions)
         else {
             return;
         };
-        let new_headers: Vec<NewHeader<'_>> = headers
+        let new_headers: Vec<NewHeader<'_>> = record
+            .data
+            .headers()
             .iter()
             .map(|h| NewHeader {
-                key: h.key.as_str(),
-                value: h.value.as_deref(),
+                key: h.key,
+                value: h.value,
             })
             .collect();
         let new = NewRecord {
             offset_delta: Some(delta),
             timestamp: record.timestamp,
-            key: record.key.as_deref(),
-            value: record.value.as_deref(),
+            key: record.data.key(),
+            value: record.data.value(),
             headers: &new_headers,
         };
         if builder.append(&new).is_err() {
@@ -215,16 +211,14 @@ fn reencode_v2(batch: &RecordBatch, records: &[Decoded], options: DecodeOptions)
     for b in Batches::with_options(encoded, options) {
         let b = b.expect("our own batch decodes");
         for r in b.records().expect("our own batch decompresses") {
-            let r = r.expect("our own record decodes");
-            let h: Vec<_> = r.headers.iter().collect();
-            reread.push((r, h));
+            reread.push(r.expect("our own record decodes"));
         }
     }
     assert_eq!(reread.len(), records.len());
-    for ((a, ah), (b, bh)) in reread.iter().zip(records) {
+    for (a, b) in reread.iter().zip(records) {
         assert_eq!(
-            (a.offset, &a.key, &a.value, ah),
-            (b.offset, &b.key, &b.value, bh)
+            (a.offset, a.data.key(), a.data.value(), a.data.headers()),
+            (b.offset, b.data.key(), b.data.value(), b.data.headers())
         );
         if batch.timestamp_type() == krust_codec::records::TimestampType::CreateTime {
             assert_eq!(a.timestamp, b.timestamp);

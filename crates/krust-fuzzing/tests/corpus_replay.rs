@@ -185,7 +185,7 @@ fn decode_only(target: &str, data: &[u8]) {
                 };
                 for record in records {
                     let Ok(record) = record else { break };
-                    for header in record.headers.iter() {
+                    for header in record.data.headers() {
                         std::hint::black_box(header);
                     }
                 }

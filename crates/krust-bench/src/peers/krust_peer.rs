@@ -79,13 +79,7 @@ pub fn consume(a: &Args) -> Result<(f64, f64), String> {
                     .await
                     .map_err(|e| e.to_string())
             },
-            |r| {
-                (
-                    r.partition,
-                    r.offset,
-                    r.value.as_ref().map_or(0, Bytes::len),
-                )
-            },
+            |r| (r.partition, r.offset, r.value().map_or(0, <[u8]>::len)),
         )
         .await?;
         Ok::<_, String>(consumer)

@@ -297,7 +297,9 @@ impl BatchRecords {
 impl Iterator for BatchRecords {
     type Item = Result<Record, DecodeError>;
 
-    #[inline]
+    // Inlined into the caller's loop, so that the record is built where
+    // the caller keeps it rather than moved there.
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
         let rec = self.state.next(&self.data)?;
         Some(rec.map(|r| Record::from_ref(&self.data, r)))

@@ -88,7 +88,7 @@ impl ControlMarker {
 
     /// Read a decoded control record.
     pub fn from_record(record: &Record) -> Result<Self, DecodeError> {
-        Self::parse(record.key.as_deref(), record.value.as_deref())
+        Self::parse(record.data.key(), record.data.value())
     }
 
     /// The control record key to write (version 0).

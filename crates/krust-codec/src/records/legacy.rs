@@ -10,7 +10,6 @@ use bytes::Bytes;
 
 use super::crc32::crc32;
 use super::cursor::Cursor;
-use super::record::Headers;
 use super::{Compression, DecodeOptions, LOG_OVERHEAD, Record, TimestampType};
 use crate::error::DecodeError;
 
@@ -197,13 +196,13 @@ impl LegacyBatch {
     }
 
     fn as_record(&self) -> Record {
-        Record {
-            offset: self.offset,
-            timestamp: self.timestamp,
-            key: self.key(),
-            value: self.value(),
-            headers: Headers::default(),
-        }
+        Record::new(
+            self.offset,
+            self.timestamp,
+            self.data.clone(),
+            self.key.clone(),
+            self.value.clone(),
+        )
     }
 
     /// Iterate the records: the message itself, or for a compressed wrapper

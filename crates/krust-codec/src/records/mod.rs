@@ -15,10 +15,11 @@
 //! nothing is copied per record.
 //!
 //! [`BatchRecords`] (a v2 batch's records) yields owned [`Record`]s, which
-//! can outlive the batch; [`BatchRecords::refs`] yields the same records as
-//! [`RecordRef`]s borrowed from the buffer, which saves the atomic
-//! reference counting of four to six `Bytes` slices per record (for small
-//! records, most of the decoding time).
+//! can outlive the batch: each holds one `Bytes` slice of the buffer, its
+//! key, value and headers being spans of it ([`RecordData`]);
+//! [`BatchRecords::refs`] yields the same records as [`RecordRef`]s
+//! borrowed from the buffer, which saves even that slice's atomic
+//! reference counting.
 //!
 //! A consumer reads a Fetch response's records like this:
 //!
@@ -34,7 +35,7 @@
 //!     if !batch.is_control() {
 //!         for record in batch.records()? {
 //!             let record = record?;
-//!             assert_eq!(record.value.as_deref(), Some(&b"v"[..]));
+//!             assert_eq!(record.data.value(), Some(&b"v"[..]));
 //!         }
 //!     }
 //!     next_offset = batch.next_offset();
@@ -66,7 +67,7 @@ pub use batches::{Batch, Batches, Records};
 pub use compression::Compression;
 pub use control::ControlMarker;
 pub use legacy::{LegacyBatch, LegacyRecords};
-pub use record::{Header, Headers, HeadersIter, NewHeader, NewRecord, Record};
+pub use record::{NewHeader, NewRecord, Record, RecordData};
 pub use record_ref::{HeaderRef, HeadersRef, HeadersRefIter, RecordRef, RecordRefs};
 
 /// Size of the RecordBatch v2 header, from the base offset to the record

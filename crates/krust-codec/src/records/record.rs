@@ -1,16 +1,19 @@
-//! One record of a RecordBatch v2: the owned record decoded from the
-//! batch's bytes without copying (built from the borrowed view the decoder
-//! yields, `record_decode.rs`), and encoding a record.
+//! One decoded record, owned: its key, value and headers are spans of one
+//! shared slice of the batch's bytes ([`RecordData`]), built from the
+//! borrowed view the decoder yields (`record_decode.rs`); and encoding a
+//! record.
+
+use std::ops::Range;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::record_decode::{next_header, usize_from};
+use super::record_decode::usize_from;
 use super::record_ref::{HeadersRef, RecordRef};
 use crate::error::EncodeError;
-use crate::wire::{KString, put_varint, put_varlong, varint_len, varlong_len};
+use crate::wire::{put_varint, put_varlong, varint_len, varlong_len};
 
-/// A decoded record. Key, value and headers are slices of the batch's bytes
-/// (of its decompressed buffer for a compressed batch).
+/// A decoded record: where it stands in its partition and its
+/// [`RecordData`] (key, value and headers).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Record {
@@ -19,105 +22,246 @@ pub struct Record {
     /// The record's timestamp (ms since the epoch); for a batch with
     /// log-append time, the batch's max timestamp; -1 for magic 0.
     pub timestamp: i64,
-    /// The key, `None` for a null key.
-    pub key: Option<Bytes>,
-    /// The value, `None` for a null value (a tombstone).
-    pub value: Option<Bytes>,
-    /// The headers (always empty for legacy messages).
-    pub headers: Headers,
+    /// The key, value and headers.
+    pub data: RecordData,
 }
 
-/// The headers of a decoded record: a validated view of their bytes,
-/// decoded on iteration without allocating a collection.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Headers {
-    data: Bytes,
-    count: u32,
-}
-
-/// One decoded header.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Header {
-    /// The header key.
-    pub key: KString,
-    /// The header value, `None` for null.
-    pub value: Option<Bytes>,
-}
-
-impl Headers {
-    /// The number of headers.
-    pub fn len(&self) -> usize {
-        usize_from(self.count)
-    }
-
-    /// True when the record has no headers.
-    pub fn is_empty(&self) -> bool {
-        self.count == 0
-    }
-
-    /// Iterate the headers in order.
-    pub fn iter(&self) -> HeadersIter<'_> {
-        HeadersIter {
-            headers: self,
-            pos: 0,
-            left: self.count,
+impl Record {
+    /// The owned record of `r`, a record borrowed from `buf`.
+    #[inline]
+    pub(crate) fn from_ref(buf: &Bytes, r: RecordRef<'_>) -> Record {
+        Record {
+            offset: r.offset,
+            timestamp: r.timestamp,
+            data: RecordData::from_ref(buf, r),
         }
     }
 
-    /// The first header with this key, if any.
-    pub fn get(&self, key: &str) -> Option<Header> {
-        self.iter().find(|h| h.key == key)
+    /// A record whose key and value are ranges of `bytes` (a legacy
+    /// message, which has no headers).
+    pub(crate) fn new(
+        offset: i64,
+        timestamp: i64,
+        bytes: Bytes,
+        key: Option<Range<usize>>,
+        value: Option<Range<usize>>,
+    ) -> Record {
+        Record {
+            offset,
+            timestamp,
+            data: RecordData {
+                bytes,
+                key: Span::of(key),
+                value: Span::of(value),
+                headers: Span::NULL,
+                header_count: 0,
+            },
+        }
     }
 }
 
-impl<'a> From<&'a Headers> for HeadersRef<'a> {
-    fn from(h: &'a Headers) -> Self {
-        HeadersRef::new(&h.data, h.count)
+/// A decoded record's key, value and headers: one [`Bytes`] slice of its
+/// batch's bytes (of the decompressed buffer for a compressed batch), and
+/// where each part lies in it.
+///
+/// Nothing is copied when a record is decoded, and the slice is its only
+/// reference count, whatever the record holds: every `Bytes` slice made and
+/// dropped is an atomic update on the buffer they share, which for small
+/// records costs more than decoding them. [`key`](Self::key),
+/// [`value`](Self::value) and [`headers`](Self::headers) borrow from it;
+/// [`key_bytes`](Self::key_bytes) and [`value_bytes`](Self::value_bytes)
+/// (and [`Bytes::slice_ref`] on [`buffer`](Self::buffer) for a header's
+/// value) give a part that outlives the record, still without copying.
+#[derive(Clone, Default)]
+pub struct RecordData {
+    bytes: Bytes,
+    key: Span,
+    value: Span,
+    headers: Span,
+    header_count: u32,
+}
+
+/// Where a part of a record lies in its [`RecordData`]'s bytes, or that it
+/// is null.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: u32,
+    len: u32,
+}
+
+impl Default for Span {
+    fn default() -> Self {
+        Span::NULL
     }
 }
 
-impl<'a> IntoIterator for &'a Headers {
-    type Item = Header;
-    type IntoIter = HeadersIter<'a>;
-    fn into_iter(self) -> HeadersIter<'a> {
-        self.iter()
+impl Span {
+    /// A null part.
+    const NULL: Span = Span {
+        start: u32::MAX,
+        len: 0,
+    };
+
+    /// The span of `range`. A record's parts lie within it, and a record
+    /// is at most `i32::MAX` bytes long, so the bounds fit.
+    #[inline]
+    fn of(range: Option<Range<usize>>) -> Span {
+        match range {
+            None => Span::NULL,
+            Some(r) => Span {
+                start: u32::try_from(r.start).unwrap_or(u32::MAX),
+                len: u32::try_from(r.len()).unwrap_or(0),
+            },
+        }
     }
-}
 
-/// Iterator over [`Headers`].
-#[derive(Debug, Clone)]
-pub struct HeadersIter<'a> {
-    headers: &'a Headers,
-    pos: usize,
-    left: u32,
-}
-
-impl Iterator for HeadersIter<'_> {
-    type Item = Header;
-
-    fn next(&mut self) -> Option<Header> {
-        if self.left == 0 {
+    /// The part in `bytes`: `None` for a null part (or, which the
+    /// constructors rule out, a span outside them).
+    #[inline]
+    fn get(self, bytes: &[u8]) -> Option<&[u8]> {
+        if self.start == u32::MAX {
             return None;
         }
-        self.left -= 1;
-        let data = &self.headers.data;
-        // The headers were validated when the record was decoded, so this
-        // cannot fail; if it did, iteration would just stop.
-        let (key, value) = next_header(data, &mut self.pos)?;
-        let key = KString::from_utf8(slice_of(data, key)).ok()?;
-        Some(Header {
+        let start = usize_from(self.start);
+        bytes.get(start..start.saturating_add(usize_from(self.len)))
+    }
+
+    /// The part as a slice of `bytes`, sharing them.
+    #[inline]
+    fn slice(self, bytes: &Bytes) -> Option<Bytes> {
+        self.get(bytes).map(|part| bytes.slice_ref(part))
+    }
+}
+
+impl RecordData {
+    /// Key, value and headers copied into a buffer of their own, for a
+    /// record made up rather than decoded (a test's, a mock's). Fails as
+    /// encoding it would: when a part is longer than its length prefix can
+    /// say.
+    pub fn new(
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[NewHeader<'_>],
+    ) -> Result<RecordData, EncodeError> {
+        let record = NewRecord {
             key,
-            value: value.map(|v| slice_of(data, v)),
+            value,
+            headers,
+            ..NewRecord::default()
+        };
+        let mut buf = BytesMut::with_capacity(body_len(&record, 0, 0)?);
+        let put = |part: Option<&[u8]>, buf: &mut BytesMut| {
+            part.map(|p| {
+                let start = buf.len();
+                buf.put_slice(p);
+                start..buf.len()
+            })
+        };
+        let key = put(key, &mut buf);
+        let value = put(value, &mut buf);
+        let start = buf.len();
+        for h in headers {
+            put_field(&mut buf, Some(h.key.as_bytes()));
+            put_field(&mut buf, h.value);
+        }
+        let header_range = (!headers.is_empty()).then(|| start..buf.len());
+        Ok(RecordData {
+            key: Span::of(key),
+            value: Span::of(value),
+            headers: Span::of(header_range),
+            // `body_len` checked that the count fits an i32.
+            header_count: u32::try_from(headers.len()).unwrap_or(0),
+            bytes: buf.freeze(),
         })
     }
 
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        let n = usize_from(self.left);
-        (n, Some(n))
+    /// The parts of `r`, a record borrowed from `buf`, in one slice of
+    /// `buf`: from the first part present to the end of the last (a
+    /// record's key, value and headers follow each other in that order).
+    /// A record with none of them shares nothing.
+    #[inline]
+    fn from_ref(buf: &Bytes, r: RecordRef<'_>) -> RecordData {
+        let headers = (!r.headers.is_empty()).then(|| r.headers.as_bytes());
+        let (Some(first), Some(last)) =
+            (r.key.or(r.value).or(headers), headers.or(r.value).or(r.key))
+        else {
+            return RecordData::default();
+        };
+        let base = first.as_ptr().addr();
+        let end = last.as_ptr().addr().wrapping_add(last.len());
+        let offset = base.wrapping_sub(buf.as_ptr().addr());
+        let span = |part: Option<&[u8]>| {
+            Span::of(part.map(|p| {
+                let start = p.as_ptr().addr().wrapping_sub(base);
+                start..start.wrapping_add(p.len())
+            }))
+        };
+        RecordData {
+            bytes: buf.slice(offset..offset.wrapping_add(end.wrapping_sub(base))),
+            key: span(r.key),
+            value: span(r.value),
+            headers: span(headers),
+            header_count: r.headers.count(),
+        }
+    }
+
+    /// The key, `None` for a null key.
+    #[inline]
+    pub fn key(&self) -> Option<&[u8]> {
+        self.key.get(&self.bytes)
+    }
+
+    /// The value, `None` for a null value (a tombstone).
+    #[inline]
+    pub fn value(&self) -> Option<&[u8]> {
+        self.value.get(&self.bytes)
+    }
+
+    /// The key as [`Bytes`] sharing the batch's bytes (not copied).
+    pub fn key_bytes(&self) -> Option<Bytes> {
+        self.key.slice(&self.bytes)
+    }
+
+    /// The value as [`Bytes`] sharing the batch's bytes (not copied).
+    pub fn value_bytes(&self) -> Option<Bytes> {
+        self.value.slice(&self.bytes)
+    }
+
+    /// The headers, decoded on iteration (they were validated when the
+    /// record was decoded).
+    #[inline]
+    pub fn headers(&self) -> HeadersRef<'_> {
+        match self.headers.get(&self.bytes) {
+            Some(data) => HeadersRef::new(data, self.header_count),
+            None => HeadersRef::default(),
+        }
+    }
+
+    /// The bytes the key, value and headers are slices of.
+    pub fn buffer(&self) -> &Bytes {
+        &self.bytes
     }
 }
 
-impl ExactSizeIterator for HeadersIter<'_> {}
+impl PartialEq for RecordData {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+            && self.value() == other.value()
+            && self.headers() == other.headers()
+    }
+}
+
+impl Eq for RecordData {}
+
+impl std::fmt::Debug for RecordData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordData")
+            .field("key", &self.key_bytes())
+            .field("value", &self.value_bytes())
+            .field("headers", &self.headers())
+            .finish()
+    }
+}
 
 /// A record to encode with [`RecordBatchBuilder`](super::RecordBatchBuilder).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -142,45 +286,6 @@ pub struct NewHeader<'a> {
     pub key: &'a str,
     /// The header value, `None` for null.
     pub value: Option<&'a [u8]>,
-}
-
-impl Record {
-    /// The owned record of `r`, a record borrowed from `buf`: its fields
-    /// become slices of `buf` (reference counted, not copied).
-    #[inline]
-    pub(crate) fn from_ref(buf: &Bytes, r: RecordRef<'_>) -> Record {
-        Record {
-            offset: r.offset,
-            timestamp: r.timestamp,
-            key: r.key.map(|k| slice_of(buf, k)),
-            value: r.value.map(|v| slice_of(buf, v)),
-            headers: Headers::from_ref(buf, r.headers),
-        }
-    }
-}
-
-/// `part`, which borrows from `buf`'s bytes, as a [`Bytes`] slice of `buf`
-/// (what [`Bytes::slice_ref`] does, but inlined: this runs for every key,
-/// value and header).
-#[inline(always)]
-fn slice_of(buf: &Bytes, part: &[u8]) -> Bytes {
-    let start = part.as_ptr().addr().wrapping_sub(buf.as_ptr().addr());
-    buf.slice(start..start.saturating_add(part.len()))
-}
-
-impl Headers {
-    /// The owned headers of `h`, borrowed from `buf`.
-    #[inline]
-    fn from_ref(buf: &Bytes, h: HeadersRef<'_>) -> Headers {
-        if h.is_empty() {
-            Headers::default()
-        } else {
-            Headers {
-                data: slice_of(buf, h.as_bytes()),
-                count: h.count(),
-            }
-        }
-    }
 }
 
 /// Encoded size of a varint-length-prefixed byte field.

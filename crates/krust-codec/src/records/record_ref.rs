@@ -2,13 +2,13 @@
 //! value and headers are `&[u8]` slices of the batch's (or decompressed)
 //! buffer, from [`BatchRecords::refs`](super::BatchRecords::refs).
 //!
-//! An owned [`Record`] holds its key, value and headers as [`Bytes`]
-//! slices, and each slice made and dropped is an atomic reference count
-//! update on the shared buffer: four to six per record, which for small
-//! records cost more than decoding them. A reader that is done with a
-//! record before it moves to the next (one that parses, aggregates or
-//! copies what it needs) can borrow instead. Both views come from the same
-//! decoder and agree on every input, errors included.
+//! An owned [`Record`] shares one [`Bytes`](bytes::Bytes) slice of the
+//! buffer, which is one atomic reference count update when it is made and
+//! one when it is dropped; for small records that costs about as much as
+//! decoding them. A reader that is done with a record before it moves to
+//! the next (one that parses, aggregates or copies what it needs) can
+//! borrow instead. Both views come from the same decoder and agree on
+//! every input, errors included.
 
 use super::Record;
 use super::record_decode::{RecordsState, next_header, usize_from};
@@ -40,22 +40,27 @@ impl<'a> From<&'a Record> for RecordRef<'a> {
         RecordRef {
             offset: r.offset,
             timestamp: r.timestamp,
-            key: r.key.as_deref(),
-            value: r.value.as_deref(),
-            headers: HeadersRef::from(&r.headers),
+            key: r.data.key(),
+            value: r.data.value(),
+            headers: r.data.headers(),
         }
     }
 }
 
-/// The headers of a [`RecordRef`]: their validated bytes, decoded on
-/// iteration.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// The headers of a record: their validated bytes, decoded on iteration.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
 pub struct HeadersRef<'a> {
     data: &'a [u8],
     count: u32,
 }
 
-/// One header of a [`RecordRef`].
+impl std::fmt::Debug for HeadersRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+/// One header of a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HeaderRef<'a> {
     /// The header key.

@@ -319,8 +319,8 @@ fn fetch_at(wire: &mut Wire, v: i16, topic: &str, topic_id: Uuid, sent: &[Sent])
     for ((r, compression), s) in got.iter().zip(sent) {
         let at = format!("{what}: offset {}", s.offset);
         assert_eq!(r.offset, s.offset, "{at}");
-        assert_eq!(r.key.as_deref(), Some(&s.key[..]), "{at}");
-        assert_eq!(r.value.as_deref(), Some(&s.value[..]), "{at}");
+        assert_eq!(r.data.key(), Some(&s.key[..]), "{at}");
+        assert_eq!(r.data.value(), Some(&s.value[..]), "{at}");
         // The value names the compression it was produced with; the broker
         // keeps it, down-converting too.
         let named = format!("({compression:?})");
@@ -330,14 +330,18 @@ fn fetch_at(wire: &mut Wire, v: i16, topic: &str, topic_id: Uuid, sent: &[Sent])
         );
         match magic_for(v) {
             // Magic 0 has no timestamps, neither 0 nor 1 headers.
-            0 => assert_eq!((r.timestamp, r.headers.len()), (-1, 0), "{at}"),
-            1 => assert_eq!((r.timestamp, r.headers.len()), (s.timestamp, 0), "{at}"),
+            0 => assert_eq!((r.timestamp, r.data.headers().len()), (-1, 0), "{at}"),
+            1 => assert_eq!(
+                (r.timestamp, r.data.headers().len()),
+                (s.timestamp, 0),
+                "{at}"
+            ),
             _ => {
                 assert_eq!(r.timestamp, s.timestamp, "{at}");
-                let h: Vec<_> = r.headers.iter().collect();
+                let h: Vec<_> = r.data.headers().iter().collect();
                 assert_eq!(h.len(), 1, "{at}: {h:?}");
                 assert_eq!(h[0].key, "produce-version", "{at}");
-                assert_eq!(h[0].value.as_deref(), Some(&s.header[..]), "{at}");
+                assert_eq!(h[0].value, Some(&s.header[..]), "{at}");
             }
         }
     }

@@ -139,9 +139,7 @@ pub(crate) fn decode_records(
                         r.timestamp,
                         timestamp_type,
                         leader_epoch,
-                        r.key,
-                        r.value,
-                        r.headers,
+                        r.data,
                     ));
                 }
             }

@@ -285,9 +285,7 @@ impl PartMetrics {
         if !fresh.is_empty() {
             let bytes: usize = fresh
                 .iter()
-                .map(|r| {
-                    r.key.as_ref().map_or(0, |k| k.len()) + r.value.as_ref().map_or(0, |v| v.len())
-                })
+                .map(|r| r.key().map_or(0, <[u8]>::len) + r.value().map_or(0, <[u8]>::len))
                 .sum();
             self.records.increment(count(fresh.len()));
             self.bytes.increment(count(bytes));
@@ -458,7 +456,7 @@ fn net_error_name(e: &krust_net::Error) -> &'static str {
 #[cfg(test)]
 mod tests {
     use krust_codec::ApiKey;
-    use krust_codec::records::{Headers, TimestampType};
+    use krust_codec::records::{RecordData, TimestampType};
     use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 
     use super::*;
@@ -471,9 +469,7 @@ mod tests {
             1_000 + offset,
             TimestampType::CreateTime,
             None,
-            Some(bytes::Bytes::from_static(b"key")),
-            Some(bytes::Bytes::from_static(value.as_bytes())),
-            Headers::default(),
+            RecordData::new(Some(b"key"), Some(value.as_bytes()), &[]).unwrap(),
         )
     }
 

@@ -65,7 +65,7 @@ async fn a_pattern_change_survives_cancelled_polls() {
         {
             Ok(records) => {
                 for r in records.expect("poll") {
-                    let v = String::from_utf8(r.value.expect("value").to_vec()).expect("utf8");
+                    let v = String::from_utf8(r.value().expect("value").to_vec()).expect("utf8");
                     got.insert((r.topic.to_string(), v));
                 }
             }

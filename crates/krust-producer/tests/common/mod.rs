@@ -175,12 +175,16 @@ pub async fn read_all(
                             out.entry(p).or_default().push(Read {
                                 offset: r.offset,
                                 timestamp: r.timestamp,
-                                key: r.key.clone(),
-                                value: r.value.clone(),
+                                key: r.data.key_bytes(),
+                                value: r.data.value_bytes(),
                                 headers: r
-                                    .headers
+                                    .data
+                                    .headers()
                                     .iter()
-                                    .map(|h| (h.key.as_str().to_owned(), h.value.clone()))
+                                    .map(|h| {
+                                        let value = h.value.map(Bytes::copy_from_slice);
+                                        (h.key.to_owned(), value)
+                                    })
                                     .collect(),
                             });
                         }

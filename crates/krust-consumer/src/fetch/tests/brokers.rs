@@ -162,8 +162,8 @@ async fn round_trip(broker: &dyn Broker, topic: &str) -> BTreeMap<i32, Vec<Round
                 assert_eq!(f.fetch_offset, positions[&f.tp.partition]);
                 assert!(data.next_offset >= f.fetch_offset);
                 for r in &data.records {
-                    let key = String::from_utf8_lossy(r.key.as_deref().unwrap_or_default());
-                    let value = String::from_utf8_lossy(r.value.as_deref().unwrap_or_default());
+                    let key = String::from_utf8_lossy(r.key().unwrap_or_default());
+                    let value = String::from_utf8_lossy(r.value().unwrap_or_default());
                     got.entry(r.partition).or_default().push((
                         r.offset,
                         key.into_owned(),

@@ -93,7 +93,7 @@ fn values(d: &FetchedData) -> Vec<(i64, String)> {
     d.records
         .iter()
         .map(|r| {
-            let v = r.value.as_deref().unwrap_or_default();
+            let v = r.value().unwrap_or_default();
             (r.offset, String::from_utf8_lossy(v).into_owned())
         })
         .collect()
@@ -141,7 +141,7 @@ fn read_committed_hides_the_aborted_transaction() {
     let r = &d.records[1];
     assert_eq!((&*r.topic, r.partition, r.leader_epoch), ("t", 2, Some(5)));
     assert_eq!(r.timestamp_type, TimestampType::CreateTime);
-    assert_eq!(r.key.as_deref(), Some(&b"k"[..]));
+    assert_eq!(r.key(), Some(&b"k"[..]));
 }
 
 #[test]

@@ -246,7 +246,7 @@ impl Reader {
         for f in fetched {
             let d = f.outcome.expect("data");
             for r in &d.records {
-                let v = String::from_utf8_lossy(r.value.as_deref().unwrap_or_default());
+                let v = String::from_utf8_lossy(r.value().unwrap_or_default());
                 self.got
                     .entry(r.partition)
                     .or_default()
