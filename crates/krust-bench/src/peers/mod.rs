@@ -459,6 +459,18 @@ pub fn run(o: Opts) {
                 "peers: {bname} {p}p: filled {topic} in {:.1} s",
                 filled.elapsed().as_secs_f64()
             );
+            // One untimed read first: the first reader of a freshly filled
+            // topic pays the broker's cold read path (its JIT, the page
+            // cache), and by the client order that was always krust's
+            // round 0 (2.2M and 1.5M records/s where its later rounds gave
+            // 4.5M and 3.6-4.0M, on 2026-12-04).
+            let warm = kvs(&o, &b.addr(), &topic, p, Some(name("group", &[&"warm-up"])));
+            match run_child("krust", "consume", &warm) {
+                Outcome::Measured(_) => {
+                    eprintln!("peers: {bname} {p}p: read {topic} once, untimed")
+                }
+                other => eprintln!("peers: {bname} {p}p: the untimed read failed: {other:?}"),
+            }
             for round in 0..o.rounds {
                 for client in order(&o.clients, round) {
                     let outcome = if let Some(why) = unsupported(&client, "consume", bname) {

@@ -83,7 +83,9 @@ are each client's own defaults (listed above); only `acks`, `linger.ms` and `bat
 alike. rskafka has no batching producer across partitions and no groups: it gets caller-built \
 ~1 MB batches and hand-assigned partitions, work that the other clients do inside themselves (and rskafka keeps one produce request in flight per partition).
 - **Consume reads krust-produced data.** The topic of each consume table was filled once by \
-krust's producer (not timed) with the same record size; every client reads the same records.
+krust's producer (not timed) with the same record size, then read once by krust's consumer (not \
+timed, so that no measured client pays the broker's cold read path); every client reads the same \
+records.
 - **Verification.** Each produce child checks that it got exactly `records` acknowledgements, no \
 failure, and each partition's offsets contiguous from 0 (fresh topic). Each consume child checks \
 that every partition's offsets were seen exactly once, contiguous from 0, `records` in all, each \
