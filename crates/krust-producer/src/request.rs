@@ -7,7 +7,7 @@ use std::task::Poll;
 use krust_codec::ApiKey;
 use krust_codec::generated::ProduceRequest;
 use krust_codec::generated::produce_request::{PartitionProduceData, TopicProduceData};
-use krust_net::{Connection, Error as NetError, Lane, Pool};
+use krust_net::{Error as NetError, Lane, Pool};
 use tokio::sync::oneshot;
 
 use crate::accumulator::Batch;
@@ -17,24 +17,12 @@ use crate::sender::Event;
 /// Produce versions krust speaks: v3 is the first with RecordBatch v2.
 const PRODUCE_VERSIONS: (i16, i16) = (3, 11);
 
-/// Keeps requests to one broker in drain order, on one connection: each
-/// waits for the previous one to be queued, goes on the connection that one
-/// went on, and hands it to the next once queued itself.
-///
-/// A request whose predecessor failed before it was queued (no connection)
-/// fails too, unsent: on a connection of its own it could reach the broker
-/// first, and its batches would overtake the predecessor's, which are
-/// retried. A broker that checks an idempotent producer's sequences refuses
-/// them; one that does not (a non-idempotent producer, a mock) would write
-/// them out of order (seen on the librdkafka mock with a broker down and
-/// up: a request failed to connect, the next one connected).
+/// Keeps requests to one broker in drain order: wait for the previous
+/// request to be queued on the connection, queue ours, then let the next
+/// one go (dropping `queued` signals it, on every path).
 pub(crate) struct Order {
-    /// The previous request's connection; `None` when nothing to this
-    /// broker is in flight.
-    pub after: Option<oneshot::Receiver<Connection>>,
-    /// Our connection, for the next request; dropped unsent when we fail
-    /// before we are queued.
-    pub queued: oneshot::Sender<Connection>,
+    pub after: Option<oneshot::Receiver<()>>,
+    pub queued: oneshot::Sender<()>,
 }
 
 /// One Produce request to `broker` carrying `batches`.
@@ -47,28 +35,17 @@ pub(crate) async fn produce(
     order: Order,
 ) -> Event {
     let Order { after, queued } = order;
-    let previous = match after {
-        None => None,
-        Some(after) => Some(after.await),
-    };
+    if let Some(after) = after {
+        let _ = after.await;
+    }
     let encoding = &mut batches;
     let result = async move {
-        let conn = match previous {
-            // A lane of its own (one connection per broker, so the requests
-            // of a broker still go out in drain order): the broker holds a
-            // Produce with acks=all until the in-sync replicas have it and
-            // answers a connection strictly in order, so on the Normal lane
-            // it delayed every Metadata and ListOffsets to that broker.
-            None => pool.broker_lane(broker, Lane::Produce).await?,
-            Some(Ok(conn)) if !conn.is_closed() => conn,
-            // The previous request failed before it was queued, or its
-            // connection is gone with it maybe unanswered: see `Order`.
-            Some(_) => {
-                return Err(NetError::Closed {
-                    broker: format!("broker {broker} (an earlier produce request to it failed)"),
-                });
-            }
-        };
+        // A lane of its own (one connection per broker, so the requests
+        // of a broker still go out in drain order): the broker holds a
+        // Produce with acks=all until the in-sync replicas have it and
+        // answers a connection strictly in order, so on the Normal lane
+        // it delayed every Metadata and ListOffsets to that broker.
+        let conn = pool.broker_lane(broker, Lane::Produce).await?;
         let version = conn.negotiate(ApiKey::Produce, PRODUCE_VERSIONS)?;
         let mut topic_data: Vec<TopicProduceData> = Vec::new();
         for b in encoding.iter_mut() {
@@ -99,14 +76,14 @@ pub(crate) async fn produce(
         };
         if acks == Acks::None {
             conn.send_no_response(&req, version).await?;
-            let _ = queued.send(conn);
+            drop(queued);
             return Ok(None);
         }
         // The first poll puts the frame on the connection's queue (it has
         // room: max.in.flight is below its depth); then the next may go.
         let mut reply = std::pin::pin!(conn.send_at(&req, version));
         let first = std::future::poll_fn(|cx| Poll::Ready(reply.as_mut().poll(cx))).await;
-        let _ = queued.send(conn.clone());
+        drop(queued);
         match first {
             Poll::Ready(r) => r.map(Some),
             Poll::Pending => reply.await.map(Some),

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use krust_net::{Backoff, Connection, Error as NetError, Pool};
+use krust_net::{Backoff, Error as NetError, Pool};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 
@@ -63,10 +63,9 @@ pub(crate) struct Sender {
     /// the new leader while an older one may still fail at the old leader
     /// and be retried behind it (see `drain`).
     partition_flight: FastMap<TopicPartition, (i32, usize)>,
-    /// Per broker, resolves with the connection the previous request was
-    /// queued on: requests reach a broker in the order they were drained,
-    /// on one connection (`request::Order`).
-    chains: HashMap<i32, oneshot::Receiver<Connection>>,
+    /// Per broker, resolves once the previous request is queued on the
+    /// connection: requests reach a broker in the order they were drained.
+    chains: HashMap<i32, oneshot::Receiver<()>>,
     produce_jobs: usize,
     pub need_metadata: bool,
     metadata_job: bool,
@@ -306,17 +305,13 @@ impl Sender {
                 debug_assert!(flight.1 == 0 || flight.0 == broker);
                 *flight = (broker, flight.1 + 1);
             }
-            let busy = self.in_flight.entry(broker).or_default();
-            // With nothing to this broker in flight there is nothing to
-            // keep order with, and a last request that failed must not
-            // fail this one.
-            let after = self.chains.remove(&broker).filter(|_| *busy > 0);
-            *busy += 1;
+            *self.in_flight.entry(broker).or_default() += 1;
             self.produce_jobs += 1;
             let pool = self.pool.clone();
             let acks = self.config.acks;
             let timeout_ms =
                 i32::try_from(self.config.request_timeout.as_millis()).unwrap_or(i32::MAX);
+            let after = self.chains.remove(&broker);
             let (queued, next) = oneshot::channel();
             self.chains.insert(broker, next);
             let order = Order { after, queued };
