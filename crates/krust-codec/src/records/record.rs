@@ -115,21 +115,28 @@ impl Span {
         }
     }
 
-    /// The part in `bytes`: `None` for a null part (or, which the
-    /// constructors rule out, a span outside them).
+    /// Where the part lies in `len` bytes: `None` for a null part (or,
+    /// which the constructors rule out, a span outside them).
     #[inline]
-    fn get(self, bytes: &[u8]) -> Option<&[u8]> {
+    fn range(self, len: usize) -> Option<Range<usize>> {
         if self.start == u32::MAX {
             return None;
         }
         let start = usize_from(self.start);
-        bytes.get(start..start.saturating_add(usize_from(self.len)))
+        let end = start.saturating_add(usize_from(self.len));
+        (end <= len).then_some(start..end)
+    }
+
+    /// The part in `bytes`.
+    #[inline]
+    fn get(self, bytes: &[u8]) -> Option<&[u8]> {
+        self.range(bytes.len()).map(|r| &bytes[r])
     }
 
     /// The part as a slice of `bytes`, sharing them.
     #[inline]
     fn slice(self, bytes: &Bytes) -> Option<Bytes> {
-        self.get(bytes).map(|part| bytes.slice_ref(part))
+        self.range(bytes.len()).map(|r| bytes.slice(r))
     }
 }
 
