@@ -167,10 +167,7 @@ impl RecordData {
         let key = put(key, &mut buf);
         let value = put(value, &mut buf);
         let start = buf.len();
-        for h in headers {
-            put_field(&mut buf, Some(h.key.as_bytes()));
-            put_field(&mut buf, h.value);
-        }
+        put_headers(&mut buf, headers);
         let header_range = (!headers.is_empty()).then(|| start..buf.len());
         Ok(RecordData {
             key: Span::of(key),
@@ -365,7 +362,12 @@ pub(crate) fn encode_record(
     put_field(buf, rec.key);
     put_field(buf, rec.value);
     put_varint(buf, i32::try_from(rec.headers.len()).unwrap_or(i32::MAX));
-    for h in rec.headers {
+    put_headers(buf, rec.headers);
+}
+
+/// Append the headers (each a key and a value field), without their count.
+fn put_headers(buf: &mut BytesMut, headers: &[NewHeader<'_>]) {
+    for h in headers {
         put_field(buf, Some(h.key.as_bytes()));
         put_field(buf, h.value);
     }
