@@ -9,8 +9,16 @@
 //! stays the records or the `--json` output. Secrets are never in them:
 //! the library's configuration types print passwords and keys as
 //! `[redacted]`.
+//!
+//! When the command has ended, [`close`] stops the events, so that a
+//! connection task the runtime is still tearing down cannot print after
+//! the command's last line.
+
+use std::io::{self, Write};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard};
 
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
 
 use crate::CliError;
 
@@ -42,9 +50,80 @@ pub fn install(verbose: u8) -> Result<(), CliError> {
         .map_err(|e| CliError::usage(format!("RUST_LOG `{directives}`: {e}")))?;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(Stderr)
         .try_init()
         .map_err(|e| CliError::runtime(format!("cannot install the log subscriber: {e}")))
+}
+
+/// Stop writing events; an event being written when this is called is
+/// finished first. Called once the command's outcome is known, before
+/// its last line is printed.
+pub fn close() {
+    STDERR.close();
+}
+
+/// The gate of the events' way to stderr.
+static STDERR: Gate = Gate::new();
+
+/// Stderr through [`STDERR`]: events until [`close`], none after.
+struct Stderr;
+
+impl<'a> MakeWriter<'a> for Stderr {
+    type Writer = Gated<'static, io::Stderr>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        STDERR.writer(io::stderr())
+    }
+}
+
+/// Lets writes through while open. Each event holds the read side while
+/// it is written, so closing (the write side) waits for it.
+struct Gate {
+    open: RwLock<bool>,
+}
+
+impl Gate {
+    const fn new() -> Self {
+        Gate {
+            open: RwLock::new(true),
+        }
+    }
+
+    fn writer<W: Write>(&self, inner: W) -> Gated<'_, W> {
+        Gated {
+            open: self.open.read().unwrap_or_else(PoisonError::into_inner),
+            inner,
+        }
+    }
+
+    fn close(&self) {
+        *self.open.write().unwrap_or_else(PoisonError::into_inner) = false;
+    }
+}
+
+/// One event's writer: `inner` while the gate was open when it was made,
+/// nowhere after.
+struct Gated<'a, W> {
+    open: RwLockReadGuard<'a, bool>,
+    inner: W,
+}
+
+impl<W: Write> Write for Gated<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if *self.open {
+            self.inner.write(buf)
+        } else {
+            Ok(buf.len())
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if *self.open {
+            self.inner.flush()
+        } else {
+            Ok(())
+        }
+    }
 }
 
 #[cfg(test)]
@@ -67,5 +146,33 @@ mod tests {
             "RUST_LOG overrides -vv"
         );
         assert_eq!(directives(1, Some("  ")).as_deref(), Some("krust=info"));
+    }
+
+    #[test]
+    fn nothing_is_written_after_close_and_close_waits_for_a_write() {
+        let gate = Gate::new();
+        let mut out = Vec::new();
+        gate.writer(&mut out).write_all(b"before\n").unwrap();
+        assert_eq!(out, b"before\n");
+
+        // An event being written holds the gate open: close waits for it.
+        let closed = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let mut w = gate.writer(Vec::new());
+            let closer = s.spawn(|| {
+                gate.close();
+                closed.store(true, std::sync::atomic::Ordering::SeqCst);
+            });
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            assert!(!closed.load(std::sync::atomic::Ordering::SeqCst));
+            w.write_all(b"during\n").unwrap();
+            assert_eq!(w.inner, b"during\n");
+            drop(w);
+            closer.join().unwrap();
+        });
+
+        let mut after = Vec::new();
+        gate.writer(&mut after).write_all(b"after\n").unwrap();
+        assert!(after.is_empty(), "written after close");
     }
 }

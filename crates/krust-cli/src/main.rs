@@ -171,6 +171,9 @@ fn main() -> ExitCode {
             Command::Topics(args) => topics::run(args).await,
         }
     });
+    // Whatever the runtime's tasks log from here on would follow the
+    // command's last line.
+    log::close();
     // stdin is read on a blocking thread that may still wait for input:
     // do not wait for it.
     runtime.shutdown_background();
