@@ -246,7 +246,8 @@ impl Membership {
                 if self.heartbeating() {
                     tracing::warn!(group = %self.cfg.group_id, "session timed out during a revoke");
                     self.out.push(Action::InvalidateCoordinator);
-                    self.gone_while_revoking(true);
+                    // The member id is kept, as below.
+                    self.gone_while_revoking(false);
                 }
             }
             TimerKind::Session => {
@@ -254,9 +255,16 @@ impl Membership {
                 if member && self.generation >= 0 {
                     // No heartbeat sent in the last session timeout succeeded:
                     // the coordinator may already have given our partitions
-                    // away (librdkafka does the same).
+                    // away (librdkafka does the same). The member id is
+                    // kept, as the Java client keeps it: a coordinator that
+                    // took the group over loaded it with this member, and a
+                    // rejoin under that id ends its rebalance as soon as
+                    // the members have rejoined, where a new id would wait
+                    // for the old one's session to run out there too. A
+                    // coordinator that has removed the member answers
+                    // UNKNOWN_MEMBER_ID, and the rejoin starts afresh.
                     tracing::warn!(group = %self.cfg.group_id, "session timed out");
-                    self.reset(true);
+                    self.reset(false);
                     self.lose_all();
                     if self.state == State::Stable {
                         // A coordinator that answered no heartbeat for a

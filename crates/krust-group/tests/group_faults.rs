@@ -57,6 +57,7 @@ struct Faults {
 }
 
 fn faults() -> Faults {
+    common::trace_to_stderr();
     static TURN: Mutex<()> = Mutex::new(());
     static CLUSTER: OnceLock<KafkaCluster> = OnceLock::new();
     let turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
@@ -591,10 +592,13 @@ async fn only_broker_down_longer_than_the_lookup_deadline_then_up() {
 /// coordinator still counts them) and rejoin, and they must rejoin at the
 /// new coordinator, not at the one that has not answered for a whole
 /// session (requests to it would only fail at the request timeout, Java's
-/// default 30 s here). The new coordinator loaded the group with the old
-/// members before that session ran out, so their sessions there end
-/// within one more: the group forms again within two sessions, while the
-/// old node still hangs.
+/// default 30 s here). They rejoin under their member ids, which the new
+/// coordinator loaded with the group, so its rebalance ends once both have
+/// rejoined, without waiting for sessions to run out there: the group
+/// forms again within two sessions, while the old node still hangs. (With
+/// new member ids it waited for the old ones to expire at the new
+/// coordinator, a session after it loaded the group, and on a loaded
+/// machine the two members were still syncing at two sessions.)
 ///
 /// The members bootstrap from the two other nodes, so the hung node is
 /// never their bootstrap connection; which connection a lookup travels on

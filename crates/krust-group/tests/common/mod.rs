@@ -6,7 +6,7 @@
 //! guessing from wall time).
 #![allow(dead_code)]
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -495,12 +495,21 @@ pub async fn commit_as(
 /// at the start of a test. The workspace has no `tracing-subscriber`.
 pub fn trace_to_stderr() {
     if std::env::var_os("KRUST_TEST_TRACE").is_some() {
-        let _ =
-            tracing::subscriber::set_global_default(Stderr(std::sync::atomic::AtomicU64::new(1)));
+        let _ = tracing::subscriber::set_global_default(Stderr::default());
     }
 }
 
-struct Stderr(std::sync::atomic::AtomicU64);
+/// Prints each event with the fields of the spans it is in (which request
+/// to which broker); a test's spans are kept until it ends.
+#[derive(Default)]
+struct Stderr {
+    next: std::sync::atomic::AtomicU64,
+    spans: Mutex<HashMap<u64, String>>,
+}
+
+thread_local! {
+    static ENTERED: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
 
 struct Line(String);
 
@@ -515,8 +524,12 @@ impl tracing::Subscriber for Stderr {
     fn enabled(&self, m: &tracing::Metadata<'_>) -> bool {
         *m.level() <= tracing::Level::DEBUG
     }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        let id = self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    fn new_span(&self, a: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        let id = 1 + self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut line = Line(format!("{}{{", a.metadata().name()));
+        a.record(&mut line);
+        line.0.push('}');
+        self.spans.lock().unwrap().insert(id, line.0);
         tracing::span::Id::from_u64(id)
     }
     fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
@@ -524,14 +537,32 @@ impl tracing::Subscriber for Stderr {
     fn event(&self, e: &tracing::Event<'_>) {
         let mut line = Line(String::new());
         e.record(&mut line);
+        let within = ENTERED.with(|s| {
+            let spans = self.spans.lock().unwrap();
+            s.borrow()
+                .iter()
+                .filter_map(|id| spans.get(id).cloned())
+                .collect::<Vec<_>>()
+                .join(":")
+        });
         eprintln!(
-            "{:?} {} {}:{}",
+            "{:?} {} {} {}:{}",
             Instant::now(),
             e.metadata().level(),
+            within,
             e.metadata().target(),
             line.0
         );
     }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
+    fn enter(&self, id: &tracing::span::Id) {
+        ENTERED.with(|s| s.borrow_mut().push(id.into_u64()));
+    }
+    fn exit(&self, id: &tracing::span::Id) {
+        ENTERED.with(|s| {
+            let mut s = s.borrow_mut();
+            if let Some(i) = s.iter().rposition(|&x| x == id.into_u64()) {
+                s.remove(i);
+            }
+        });
+    }
 }

@@ -54,8 +54,15 @@ fn session_timeout_without_a_successful_heartbeat_loses_partitions() {
     assert!(
         matches!(h.events()[..], [GroupEvent::Lost { partitions }] if *partitions == tps(&[0, 1]))
     );
-    assert_eq!(h.m.member_id(), "");
+    // The member id is kept (Java's behaviour): a coordinator that took
+    // the group over knows it. The generation is not: nothing is
+    // committed under it.
+    assert_eq!(h.m.member_id(), "m1");
+    assert_eq!(h.m.generation(), -1);
     h.feed(Input::Coordinator(Ok(1)));
+    assert_eq!(h.join_request_member(), "m1", "rejoins as itself");
+    // A coordinator that removed it says so; it then joins afresh.
+    h.join_reply(ErrorCode::UNKNOWN_MEMBER_ID, "", "", -1);
     assert_eq!(h.join_request_member(), "", "rejoins as a new member");
 }
 
@@ -126,7 +133,7 @@ fn session_timeout_with_a_heartbeat_unanswered_looks_the_coordinator_up_again() 
     assert!(h.sent().is_none(), "no JoinGroup to the silent coordinator");
     assert_eq!(h.m.state(), State::FindingCoordinator);
     h.feed(Input::Coordinator(Ok(2)));
-    assert_eq!(h.join_request_member(), "", "rejoins as a new member");
+    assert_eq!(h.join_request_member(), "m1", "rejoins under its member id");
 }
 
 /// A heartbeat answered later than the heartbeat interval (a slow or busy
