@@ -36,6 +36,7 @@ mod expiry;
 mod fast_hash;
 mod front;
 mod idempotence;
+mod link;
 pub mod partitioner;
 mod producer;
 pub mod record;

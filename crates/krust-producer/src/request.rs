@@ -1,5 +1,6 @@
 //! One Produce request: the batches the task drained for one broker,
-//! encoded and sent on the broker's produce lane in drain order.
+//! encoded and sent on the connection the task holds to it, in drain
+//! order.
 
 use std::future::Future;
 use std::task::Poll;
@@ -7,7 +8,7 @@ use std::task::Poll;
 use krust_codec::ApiKey;
 use krust_codec::generated::ProduceRequest;
 use krust_codec::generated::produce_request::{PartitionProduceData, TopicProduceData};
-use krust_net::{Error as NetError, Lane, Pool};
+use krust_net::{Connection, Error as NetError};
 use tokio::sync::oneshot;
 
 use crate::accumulator::Batch;
@@ -25,9 +26,11 @@ pub(crate) struct Order {
     pub queued: oneshot::Sender<()>,
 }
 
-/// One Produce request to `broker` carrying `batches`.
+/// One Produce request to `broker` carrying `batches`, on `conn` and no
+/// other: when it is closed the request fails, unsent or with its outcome
+/// unknown, and so does every later one on it (`link.rs`).
 pub(crate) async fn produce(
-    pool: Pool,
+    conn: Connection,
     broker: i32,
     mut batches: Vec<Batch>,
     acks: Acks,
@@ -40,12 +43,6 @@ pub(crate) async fn produce(
     }
     let encoding = &mut batches;
     let result = async move {
-        // A lane of its own (one connection per broker, so the requests
-        // of a broker still go out in drain order): the broker holds a
-        // Produce with acks=all until the in-sync replicas have it and
-        // answers a connection strictly in order, so on the Normal lane
-        // it delayed every Metadata and ListOffsets to that broker.
-        let conn = pool.broker_lane(broker, Lane::Produce).await?;
         let version = conn.negotiate(ApiKey::Produce, PRODUCE_VERSIONS)?;
         let mut topic_data: Vec<TopicProduceData> = Vec::new();
         for b in encoding.iter_mut() {

@@ -4,7 +4,8 @@
 //! when a batch opens or fills. The task seals batches on `linger.ms`,
 //! drains every ready batch of the partitions a broker leads into ONE
 //! Produce request per broker (at most
-//! `max.in.flight.requests.per.connection` per broker, `request.rs`), and
+//! `max.in.flight.requests.per.connection` per broker, on one connection
+//! to it, `request.rs`, `link.rs`), and
 //! handles the answers per partition (`response.rs`).
 //!
 //! Requests run as tasks in a `JoinSet` owned here: when the producer is
@@ -15,7 +16,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use krust_net::{Backoff, Error as NetError, Pool};
+use krust_net::{Backoff, Connection, Error as NetError, Lane, Pool};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 
@@ -26,6 +27,7 @@ use crate::expiry::Held;
 use crate::fast_hash::FastMap;
 use crate::front::{Front, Shared};
 use crate::idempotence::{Idempotence, ProducerId, init_producer_id};
+use crate::link::{Links, Use};
 use crate::request::{Order, produce};
 /// How often queued batches are checked against `delivery.timeout.ms`.
 const EXPIRY_CHECK: Duration = Duration::from_millis(50);
@@ -46,6 +48,10 @@ pub(crate) enum Event {
     },
     Metadata,
     ProducerId(Result<Option<ProducerId>, NetError>),
+    Connected {
+        broker: i32,
+        result: Result<Connection, NetError>,
+    },
 }
 
 /// The task's state.
@@ -66,6 +72,8 @@ pub(crate) struct Sender {
     /// Per broker, resolves once the previous request is queued on the
     /// connection: requests reach a broker in the order they were drained.
     chains: HashMap<i32, oneshot::Receiver<()>>,
+    /// Per broker, the connection its requests go on (`link.rs`).
+    links: Links,
     produce_jobs: usize,
     pub need_metadata: bool,
     metadata_job: bool,
@@ -100,6 +108,7 @@ impl Sender {
             in_flight: HashMap::new(),
             partition_flight: FastMap::default(),
             chains: HashMap::new(),
+            links: Links::default(),
             produce_jobs: 0,
             need_metadata: false,
             metadata_job: false,
@@ -243,7 +252,7 @@ impl Sender {
         }
         let max_in_flight = self.config.max_in_flight;
         let max_request = self.config.max_request_size;
-        let mut requests: HashMap<i32, (Vec<Batch>, usize)> = HashMap::new();
+        let mut requests: HashMap<i32, (Vec<Batch>, usize, Connection)> = HashMap::new();
         for (tp, q) in front.acc.partitions.iter_mut() {
             let Some(front) = q.sealed.front() else {
                 continue;
@@ -276,24 +285,37 @@ impl Sender {
             if pending.is_none() && busy >= max_in_flight {
                 continue;
             }
-            if pending.is_some_and(|(_, size)| size + front.size() > max_request) {
+            if pending.is_some_and(|(_, size, _)| size + front.size() > max_request) {
                 continue;
             }
+            let conn = match pending {
+                Some(_) => None,
+                None => match self.link(leader, busy, now) {
+                    Some(conn) => Some(conn),
+                    None => continue,
+                },
+            };
             if !self.idem.may_send(front) {
                 continue;
             }
-            let Some(mut b) = q.sealed.pop_front() else {
+            if let Some(conn) = conn {
+                requests.insert(leader, (Vec::new(), 0, conn));
+            }
+            let (Some(entry), Some(mut b)) = (requests.get_mut(&leader), q.sealed.pop_front())
+            else {
                 continue;
             };
             self.idem.on_send(&mut b);
             b.attempts += 1;
             b.retry_at = None;
-            let entry = requests.entry(leader).or_default();
             entry.1 += b.size();
             entry.0.push(b);
         }
         drop(front);
-        for (broker, (batches, _)) in requests {
+        for (broker, (batches, _, conn)) in requests {
+            if batches.is_empty() {
+                continue;
+            }
             self.hold(&batches);
             for b in &batches {
                 *self.in_flight_batches.entry(b.first).or_default() += 1;
@@ -307,7 +329,6 @@ impl Sender {
             }
             *self.in_flight.entry(broker).or_default() += 1;
             self.produce_jobs += 1;
-            let pool = self.pool.clone();
             let acks = self.config.acks;
             let timeout_ms =
                 i32::try_from(self.config.request_timeout.as_millis()).unwrap_or(i32::MAX);
@@ -316,7 +337,7 @@ impl Sender {
             self.chains.insert(broker, next);
             let order = Order { after, queued };
             self.jobs
-                .spawn(produce(pool, broker, batches, acks, timeout_ms, order));
+                .spawn(produce(conn, broker, batches, acks, timeout_ms, order));
         }
         if self.need_metadata
             && !self.metadata_job
@@ -331,6 +352,53 @@ impl Sender {
                 }
                 Event::Metadata
             });
+        }
+    }
+
+    /// The connection to drain `broker`'s batches onto now, with `busy`
+    /// requests in flight to it; `None` while there is none to use, after
+    /// starting to make one when it may (`link.rs`).
+    fn link(&mut self, broker: i32, busy: usize, now: Instant) -> Option<Connection> {
+        match self.links.get(broker, busy, now) {
+            Use::Send(conn) => return Some(conn),
+            Use::Wait => return None,
+            Use::Connect => {}
+        }
+        let pool = self.pool.clone();
+        self.jobs.spawn(async move {
+            // A lane of its own: the broker holds a Produce with acks=all
+            // until the in-sync replicas have it and answers a connection
+            // strictly in order, so on the Normal lane it delayed every
+            // Metadata and ListOffsets to that broker.
+            let result = pool.broker_lane(broker, Lane::Produce).await;
+            Event::Connected { broker, result }
+        });
+        None
+    }
+
+    /// A connection to `broker` was made, or could not be.
+    fn on_connected(&mut self, broker: i32, result: Result<Connection, NetError>) {
+        let e = match result {
+            Ok(conn) => return self.links.connected(broker, conn),
+            Err(e) => e,
+        };
+        tracing::debug!(broker, error = %e, "cannot connect to the broker");
+        self.pool.note_error(&e);
+        if e.invalidates_metadata() {
+            self.need_metadata = true;
+        }
+        self.links.failed(broker, &self.backoff, Instant::now());
+        // The batches waiting for this broker say why, if their time runs
+        // out before it is reached.
+        let meta = self.pool.cached_metadata();
+        let why = ProduceError::Net(e).to_string();
+        let mut front = self.shared.lock();
+        for (tp, q) in front.acc.partitions.iter_mut() {
+            if meta.leader(&tp.0, tp.1).is_some_and(|(l, _)| l == broker) {
+                for b in q.sealed.iter_mut() {
+                    b.last_error = Some(why.clone());
+                }
+            }
         }
     }
 
@@ -360,6 +428,9 @@ impl Sender {
         if self.need_metadata {
             consider(self.metadata_retry_at);
         }
+        // A broker that could not be reached is tried again when its
+        // backoff ends.
+        consider(self.links.next_retry(now));
         wake.max(now + Duration::from_micros(100))
     }
 
@@ -403,6 +474,7 @@ impl Sender {
                 self.pid_job = false;
                 self.on_producer_id(r);
             }
+            Event::Connected { broker, result } => self.on_connected(broker, result),
         }
     }
 
