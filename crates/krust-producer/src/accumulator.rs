@@ -194,7 +194,15 @@ pub(crate) struct PartitionQueue {
 
 /// Every partition's batches.
 pub(crate) struct Accumulator {
-    pub partitions: FastMap<TopicPartition, PartitionQueue>,
+    /// Every partition's queue, in the order first used; never removed, so
+    /// an index stays valid.
+    pub partitions: Vec<(TopicPartition, PartitionQueue)>,
+    /// Where each partition's queue is in `partitions`.
+    index: FastMap<TopicPartition, usize>,
+    /// The partition the last record went to and its index, its topic
+    /// recognised by the `Arc` (records for one topic share one): a run of
+    /// records to one partition costs no hashing of the topic's name.
+    last: Option<(Arc<str>, i32, usize)>,
     /// `buffer.memory`: each batch gives back what its records took.
     memory: Arc<Semaphore>,
     batch_size: usize,
@@ -211,7 +219,9 @@ impl Accumulator {
     ) -> Self {
         Accumulator {
             memory,
-            partitions: FastMap::default(),
+            partitions: Vec::new(),
+            index: FastMap::default(),
+            last: None,
             batch_size,
             linger,
             compression,
@@ -229,7 +239,7 @@ impl Accumulator {
     /// batch was opened (its linger starts) or sealed (it can go).
     pub fn append<'a>(
         &mut self,
-        tp: &TopicPartition,
+        (topic, partition): (&Arc<str>, i32),
         number: u64,
         record: &ProducerRecord,
         timestamp: i64,
@@ -239,11 +249,12 @@ impl Accumulator {
         let headers = new_headers(record);
         let new = new_record(record, timestamp, &headers);
         let (batch_size, compression) = (self.batch_size, self.compression);
-        let q = match self.partitions.get_mut(tp) {
-            Some(q) => q,
+        let i = match self.find(topic, partition) {
+            Some(i) => i,
             None if sticky => return Err(permit),
-            None => self.partitions.entry(tp.clone()).or_default(),
+            None => self.insert((Arc::clone(topic), partition)),
         };
+        let (tp, q) = &mut self.partitions[i];
         let mut wake = false;
         if let Some(open) = &q.open {
             let fits = open.builder.as_ref().is_some_and(|b| {
@@ -286,12 +297,47 @@ impl Accumulator {
         Ok((future, wake))
     }
 
+    /// The index of `(topic, partition)`'s queue, if it has one.
+    fn find(&mut self, topic: &Arc<str>, partition: i32) -> Option<usize> {
+        if let Some((t, p, i)) = &self.last
+            && *p == partition
+            && Arc::ptr_eq(t, topic)
+        {
+            return Some(*i);
+        }
+        let i = *self.index.get(&(Arc::clone(topic), partition))?;
+        self.last = Some((Arc::clone(topic), partition, i));
+        Some(i)
+    }
+
+    /// The index of `tp`'s queue, made empty if it has none.
+    fn insert(&mut self, tp: TopicPartition) -> usize {
+        if let Some(&i) = self.index.get(&tp) {
+            return i;
+        }
+        let i = self.partitions.len();
+        self.index.insert(tp.clone(), i);
+        self.partitions.push((tp, PartitionQueue::default()));
+        i
+    }
+
+    /// Every partition's queue.
+    pub fn queues(&self) -> impl Iterator<Item = &PartitionQueue> {
+        self.partitions.iter().map(|(_, q)| q)
+    }
+
+    /// Every partition's queue, to change.
+    pub fn queues_mut(&mut self) -> impl Iterator<Item = &mut PartitionQueue> {
+        self.partitions.iter_mut().map(|(_, q)| q)
+    }
+
     /// Seal open batches whose linger has passed (all of them when
     /// `flushing`).
     pub fn seal_lingered(&mut self, now: Instant, flushing: bool) {
-        for q in self.partitions.values_mut() {
+        let linger = self.linger;
+        for q in self.queues_mut() {
             if let Some(open) = &q.open
-                && (flushing || now >= open.created + self.linger)
+                && (flushing || now >= open.created + linger)
                 && let Some(b) = q.open.take()
             {
                 q.sealed.push_back(b);
@@ -301,8 +347,7 @@ impl Accumulator {
 
     /// When the next open batch's linger ends.
     pub fn next_linger_deadline(&self) -> Option<Instant> {
-        self.partitions
-            .values()
+        self.queues()
             .filter_map(|q| q.open.as_ref().map(|b| b.created + self.linger))
             .min()
     }
@@ -311,7 +356,8 @@ impl Accumulator {
     /// `insertInSequenceOrder`): before every batch with a higher sequence
     /// or none yet.
     pub fn reenqueue(&mut self, batch: Batch) {
-        let q = self.partitions.entry(batch.tp.clone()).or_default();
+        let i = self.insert(batch.tp.clone());
+        let q = &mut self.partitions[i].1;
         let pos = match batch.sequence {
             Some(s) => q
                 .sealed
@@ -329,8 +375,7 @@ impl Accumulator {
 
     /// The number of the oldest record still waiting here.
     pub fn oldest(&self) -> Option<u64> {
-        self.partitions
-            .values()
+        self.queues()
             .flat_map(|q| q.open.iter().chain(q.sealed.iter()))
             .map(|b| b.first)
             .min()
@@ -338,15 +383,14 @@ impl Accumulator {
 
     /// Whether no record is waiting anywhere.
     pub fn is_empty(&self) -> bool {
-        self.partitions
-            .values()
+        self.queues()
             .all(|q| q.open.is_none() && q.sealed.is_empty())
     }
 
     /// Every batch, open and sealed (to fail them all).
     pub fn drain_all(&mut self) -> Vec<Batch> {
         let mut out = Vec::new();
-        for q in self.partitions.values_mut() {
+        for q in self.queues_mut() {
             out.extend(q.sealed.drain(..));
             out.extend(q.open.take());
         }

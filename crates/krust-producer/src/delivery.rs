@@ -13,7 +13,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::task::{Context, Poll, Waker};
 
 use crate::error::ProduceError;
@@ -29,33 +29,32 @@ struct Landed {
     log_append_time: Option<i64>,
 }
 
-#[derive(Default)]
-struct State {
-    outcome: Option<Result<Landed, ProduceError>>,
-    /// Futures polled before the outcome, woken when it is set.
-    wakers: Vec<Waker>,
-}
-
-/// The outcome of one batch, shared by its records' futures.
+/// The outcome of one batch, shared by its records' futures. Once set it
+/// is read without a lock (a future polled after its batch completed, the
+/// usual case, costs one atomic load); the lock guards only the wakers of
+/// futures polled before.
 #[derive(Default)]
 pub(crate) struct Completion {
-    state: Mutex<State>,
+    outcome: OnceLock<Result<Landed, ProduceError>>,
+    /// Futures polled before the outcome, woken when it is set.
+    wakers: Mutex<Vec<Waker>>,
 }
 
 impl Completion {
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    fn wakers(&self) -> std::sync::MutexGuard<'_, Vec<Waker>> {
+        self.wakers.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Set the outcome unless one is set already, and wake the waiters.
+    /// Set under the wakers' lock, so a future that found no outcome and
+    /// registers under it is either seen here or sees the outcome there.
     fn set(&self, outcome: Result<Landed, ProduceError>) {
         let wakers = {
-            let mut s = self.lock();
-            if s.outcome.is_some() {
+            let mut w = self.wakers();
+            if self.outcome.set(outcome).is_err() {
                 return;
             }
-            s.outcome = Some(outcome);
-            std::mem::take(&mut s.wakers)
+            std::mem::take(&mut *w)
         };
         for w in wakers {
             w.wake();
@@ -70,7 +69,7 @@ impl Completion {
     /// Whether an outcome is set.
     #[cfg(test)]
     pub(crate) fn is_set(&self) -> bool {
-        self.lock().outcome.is_some()
+        self.outcome.get().is_some()
     }
 }
 
@@ -180,32 +179,40 @@ impl Future for DeliveryFuture {
                 timestamp,
                 slot,
             } => {
-                let mut s = completion.lock();
-                match &s.outcome {
-                    Some(Ok(l)) => {
+                let outcome = match completion.outcome.get() {
+                    Some(o) => o,
+                    None => {
+                        let mut w = completion.wakers();
+                        match completion.outcome.get() {
+                            Some(o) => o,
+                            None => {
+                                match slot.and_then(|i| w.get_mut(i)) {
+                                    Some(old) => old.clone_from(cx.waker()),
+                                    None => {
+                                        *slot = Some(w.len());
+                                        w.push(cx.waker().clone());
+                                    }
+                                }
+                                return Poll::Pending;
+                            }
+                        }
+                    }
+                };
+                Poll::Ready(match outcome {
+                    Ok(l) => {
                         let offset = if l.base_offset < 0 {
                             -1
                         } else {
                             l.base_offset.saturating_add(i64::from(*index))
                         };
-                        Poll::Ready(Ok(RecordMetadata {
+                        Ok(RecordMetadata {
                             partition: l.partition,
                             offset,
                             timestamp: l.log_append_time.unwrap_or(*timestamp),
-                        }))
+                        })
                     }
-                    Some(Err(e)) => Poll::Ready(Err(e.clone())),
-                    None => {
-                        match slot.and_then(|i| s.wakers.get_mut(i)) {
-                            Some(w) => w.clone_from(cx.waker()),
-                            None => {
-                                *slot = Some(s.wakers.len());
-                                s.wakers.push(cx.waker().clone());
-                            }
-                        }
-                        Poll::Pending
-                    }
-                }
+                    Err(e) => Err(e.clone()),
+                })
             }
         }
     }

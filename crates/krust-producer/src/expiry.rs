@@ -34,7 +34,7 @@ impl Sender {
     pub(crate) fn expire(&mut self, now: Instant) {
         let timeout = self.config.delivery_timeout;
         let mut gone = Vec::new();
-        for q in self.shared.lock().acc.partitions.values_mut() {
+        for q in self.shared.lock().acc.queues_mut() {
             let mut i = 0;
             while i < q.sealed.len() {
                 if q.sealed[i].expired(now, timeout) {

@@ -109,37 +109,38 @@ impl Front {
         }
         let topic = &record.topic;
         let (k, v) = (record.key.as_deref(), record.value.as_deref());
-        let mut tp = (Arc::clone(topic), 0);
         let mut permit = permit;
-        match record.partition {
-            Some(p) => tp.1 = p,
+        let partition = match record.partition {
+            Some(p) => p,
             None => {
-                tp.1 = self.partitioner.partition(topic, k, v, n);
-                if (0..n).contains(&tp.1) {
+                let p = self.partitioner.partition(topic, k, v, n);
+                if !(0..n).contains(&p) {
+                    p
+                } else {
                     match self
                         .acc
-                        .append(&tp, number, record, timestamp, permit, true)
+                        .append((topic, p), number, record, timestamp, permit, true)
                     {
                         Ok(done) => return done,
                         Err(back) => permit = back,
                     }
                     // KIP-480: a new batch is due; a sticky partitioner moves on.
-                    self.partitioner.on_new_batch(topic, n, tp.1);
-                    tp.1 = self.partitioner.partition(topic, k, v, n);
+                    self.partitioner.on_new_batch(topic, n, p);
+                    self.partitioner.partition(topic, k, v, n)
                 }
             }
-        }
-        if !(0..n).contains(&tp.1) {
+        };
+        if !(0..n).contains(&partition) {
             let e = ProduceError::InvalidPartition {
                 topic: topic.to_string(),
-                partition: tp.1,
+                partition,
                 partitions: usize::try_from(n).unwrap_or(0),
             };
             return (DeliveryFuture::failed(e), false);
         }
         match self
             .acc
-            .append(&tp, number, record, timestamp, permit, false)
+            .append((topic, partition), number, record, timestamp, permit, false)
         {
             Ok(done) => done,
             Err(_) => unreachable!("a record that is not sticky is always taken"),

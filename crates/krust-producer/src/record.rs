@@ -78,10 +78,15 @@ pub struct ProducerRecord {
 impl ProducerRecord {
     /// A record for `topic` with a value.
     pub fn new(topic: impl IntoTopic, value: impl Into<Bytes>) -> Self {
+        // Every field spelled out: `..Default::default()` would build (and
+        // drop) a default topic name, two atomic operations a record.
         ProducerRecord {
             topic: topic.into_topic(),
+            partition: None,
+            key: None,
             value: Some(value.into()),
-            ..Default::default()
+            headers: Vec::new(),
+            timestamp: None,
         }
     }
 

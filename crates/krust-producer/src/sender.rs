@@ -411,7 +411,7 @@ impl Sender {
             }
         };
         consider(front.acc.next_linger_deadline());
-        for q in front.acc.partitions.values() {
+        for q in front.acc.queues() {
             consider(q.sealed.front().and_then(|b| b.retry_at));
             if !q.sealed.is_empty() {
                 consider(Some(self.next_expiry_check));
@@ -483,7 +483,7 @@ impl Sender {
             Ok(Some(id)) => {
                 tracing::debug!(?id, "new producer epoch; sequences restart at 0");
                 self.idem.reset(id);
-                for q in self.shared.lock().acc.partitions.values_mut() {
+                for q in self.shared.lock().acc.queues_mut() {
                     for b in q.sealed.iter_mut() {
                         b.sequence = None;
                     }
