@@ -486,10 +486,19 @@ pub fn put_nullable_bytes(
 ) -> Result<(), EncodeError> {
     put_bytes_len(buf, compact, b.map(<[u8]>::len), what)?;
     if let Some(b) = b {
+        // Room for the fields after a large value too: reserving only the
+        // value made the next byte reallocate (and copy) a whole Produce
+        // request's records.
+        if b.len() > buf.capacity() - buf.len() {
+            buf.reserve(b.len() + TRAILER_SLACK);
+        }
         buf.put_slice(b);
     }
     Ok(())
 }
+
+/// Bytes reserved past a byte field's value for the fields that follow it.
+const TRAILER_SLACK: usize = 1024;
 
 /// Write one tagged field: tag, size, then the data.
 pub fn put_tagged_field(buf: &mut BytesMut, tag: u32, data: &[u8]) -> Result<(), EncodeError> {

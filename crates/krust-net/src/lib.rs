@@ -12,6 +12,7 @@ pub mod connection;
 pub mod coordinator;
 pub mod error;
 pub mod metadata;
+mod outbox;
 pub mod pool;
 pub mod props;
 pub mod retry;

@@ -23,13 +23,14 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use krust_codec::frame::FrameDecoder;
 use krust_codec::header::response_correlation_id;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Error, ProtocolViolation};
+use crate::outbox::Outbox;
 
 /// Stop taking new requests while this many bytes wait to be written.
 const MAX_PENDING_WRITE: usize = 1024 * 1024;
@@ -203,7 +204,7 @@ pub(crate) async fn run<S>(
 {
     let mut st = State {
         inbuf: BytesMut::with_capacity(READ_CHUNK),
-        out: BytesMut::new(),
+        out: Outbox::default(),
         in_flight: VecDeque::new(),
         unanswered: VecDeque::new(),
         queued_total: 0,
@@ -229,7 +230,7 @@ type Unanswered = VecDeque<(u64, oneshot::Sender<Result<Bytes, Error>>)>;
 struct State {
     inbuf: BytesMut,
     /// Whole frames not yet written (only ever whole frames are appended).
-    out: BytesMut,
+    out: Outbox,
     in_flight: VecDeque<InFlight>,
     unanswered: Unanswered,
     queued_total: u64,
@@ -326,7 +327,7 @@ impl State {
 
             // 3. The whole pending buffer, in as few writes as the stream takes.
             while !self.out.is_empty() {
-                match Pin::new(&mut *stream).poll_write(cx, &self.out) {
+                match Pin::new(&mut *stream).poll_write(cx, self.out.chunk()) {
                     Poll::Ready(Ok(0)) => {
                         return Poll::Ready(Some(io_error(addr, io::ErrorKind::WriteZero.into())));
                     }
@@ -371,7 +372,7 @@ impl State {
 
 fn enqueue(
     cmd: Command,
-    out: &mut BytesMut,
+    out: &mut Outbox,
     in_flight: &mut VecDeque<InFlight>,
     unanswered: &mut Unanswered,
     queued_total: &mut u64,
@@ -380,8 +381,8 @@ fn enqueue(
     if cmd.reply.is_closed() {
         return;
     }
-    out.extend_from_slice(&cmd.frame);
     *queued_total += u64::try_from(cmd.frame.len()).unwrap_or(u64::MAX);
+    out.push(cmd.frame);
     if cmd.expect_response {
         in_flight.push_back(InFlight {
             correlation_id: cmd.correlation_id,
