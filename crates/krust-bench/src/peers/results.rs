@@ -30,7 +30,7 @@ const SETTINGS: [(&str, &str, &str); 8] = [
     (
         "rskafka",
         "rskafka 0.6.0, no compression features: no partitioner, no linger, no batching across calls, \
-         no idempotence (`acks=-1` is built in). The harness builds the batches: ~1 MB each, batch `k` to \
+         no idempotence (`acks=-1` is built in). The harness builds the batches: ~1 MB each, each record stamped as it is made, batch `k` to \
          partition `k % partitions`, one request in flight per partition, the partitions at once",
         "no consumer groups: every partition assigned by hand, a `StreamConsumer` each from the earliest \
          offset (`max_wait_ms=500`, its default 50 MiB max batch), merged; nothing committed",

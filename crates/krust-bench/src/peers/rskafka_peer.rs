@@ -58,13 +58,14 @@ pub fn produce(a: &Args) -> Result<(f64, f64), String> {
                 let mut offsets = Vec::new();
                 for k in (p as u64..batches).step_by(a.partitions as usize) {
                     let n = per_batch.min(a.records - k * per_batch);
-                    let timestamp = now();
+                    // Each record stamped when it is made, as every other
+                    // client stamps each record at send.
                     let records: Vec<Record> = (0..n)
                         .map(|_| Record {
                             key: None,
                             value: Some(value.clone()),
                             headers: Default::default(),
-                            timestamp,
+                            timestamp: now(),
                         })
                         .collect();
                     let got = pc
