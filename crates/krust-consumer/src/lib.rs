@@ -48,6 +48,7 @@
 #![deny(missing_docs)]
 
 mod acks;
+mod buffer;
 mod commits;
 pub mod config;
 mod consumer;

@@ -4,7 +4,7 @@
 //! was handed out; handing records out (within each partition's ack
 //! window) and taking back what a dropped stream did not yield.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -12,6 +12,7 @@ use krust_group::TopicPartition;
 use tokio::sync::Notify;
 
 use crate::acks::AckCell;
+use crate::buffer::Buffer;
 use crate::config::AckMode;
 use crate::fetch::FetchedData;
 use crate::metrics::PartMetrics;
@@ -52,7 +53,7 @@ pub(crate) struct PartState {
     /// nothing more is fetched or handed out until it is let go.
     pub revoking: bool,
     /// Prefetched records not yet handed out.
-    pub buffer: VecDeque<ConsumerRecord>,
+    pub buffer: Buffer,
     /// Where the position goes once `buffer` is drained (past control
     /// batches and aborted records).
     pub buffer_end: i64,
@@ -84,7 +85,7 @@ impl PartState {
             validate: false,
             paused: false,
             revoking: false,
-            buffer: VecDeque::new(),
+            buffer: Buffer::default(),
             buffer_end: 0,
             high_watermark: None,
             last_stable_offset: None,
@@ -159,7 +160,7 @@ impl PartState {
         if data.records.is_empty() {
             self.position = Some(data.next_offset.max(fetch_offset));
         } else {
-            self.buffer = data.records;
+            self.buffer = Buffer::new(data.records);
             self.buffer_end = data.next_offset;
             self.metrics.refilled();
         }
@@ -235,7 +236,7 @@ pub(crate) fn hand_out(
             }
         }
         let first = out.len();
-        out.extend(p.buffer.drain(..take));
+        p.buffer.take_into(take, &mut out);
         let handed = &mut out[first..];
         if let Some(last) = handed.last() {
             p.position = Some(last.offset + 1);
@@ -317,9 +318,7 @@ pub(crate) fn give_back(
             continue;
         }
         let recs_len = recs.len();
-        for r in recs.into_iter().rev() {
-            p.buffer.push_front(r);
-        }
+        p.buffer.put_back(recs);
         p.position = Some(first);
         p.acks.take_back(first);
         p.metrics.given_back(recs_len);

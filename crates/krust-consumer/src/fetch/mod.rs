@@ -22,7 +22,7 @@ mod session;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -145,7 +145,7 @@ pub(crate) struct Fetched {
 pub(crate) struct FetchedData {
     /// Records at or after the fetch offset, in offset order (aborted and
     /// control records removed).
-    pub records: VecDeque<ConsumerRecord>,
+    pub records: Vec<ConsumerRecord>,
     /// Where the next fetch starts: past the last complete batch consumed
     /// (control batches and aborted data included), never below the fetch
     /// offset.
