@@ -57,6 +57,10 @@ pub(crate) struct PartState {
     /// Where the position goes once `buffer` is drained (past control
     /// batches and aborted records).
     pub buffer_end: i64,
+    /// The partition's part of a response fetched from `buffer_end` while
+    /// `buffer` was still being handed out (see [`PartState::wants_fetch`]):
+    /// it becomes the buffer when that drains.
+    pub ahead: Option<FetchedData>,
     /// From the last fetch response.
     pub high_watermark: Option<i64>,
     /// From the last fetch response (read_committed: where lag ends).
@@ -87,6 +91,7 @@ impl PartState {
             revoking: false,
             buffer: Buffer::default(),
             buffer_end: 0,
+            ahead: None,
             high_watermark: None,
             last_stable_offset: None,
             log_start_offset: None,
@@ -106,7 +111,7 @@ impl PartState {
         self.leader_epoch = epoch;
         self.validate = false;
         self.reset = false;
-        self.buffer.clear();
+        self.drop_fetched();
         self.acks = AckCell::new(progress.clone());
         self.consumed = Some(offset);
     }
@@ -121,14 +126,51 @@ impl PartState {
     pub(crate) fn pause(&mut self, paused: bool) {
         self.paused = paused;
         if paused {
-            self.buffer.clear();
+            self.drop_fetched();
         }
     }
 
+    /// Drop everything fetched and not handed out: the buffer and what
+    /// was fetched ahead of it.
+    pub(crate) fn drop_fetched(&mut self) {
+        self.buffer.clear();
+        self.ahead = None;
+    }
+
     /// Whether this partition should be fetched (or its position
-    /// validated) now, fetches in flight aside.
-    pub(crate) fn wants_fetch(&self) -> bool {
-        self.position.is_some() && !self.paused && !self.revoking && self.buffer.is_empty()
+    /// validated) now, fetches in flight aside: when nothing of it is
+    /// buffered, or, to fetch ahead, when the buffer is all there is (no
+    /// response waits behind it) and the log is known to hold more past
+    /// it. Fetching ahead keeps the broker sending the next records while
+    /// the application works through these (a Fetch is one round trip
+    /// per broker at a time) at the cost of one more response per
+    /// partition held: at most two, the buffer and the one behind it, so
+    /// `fetch.max.bytes` twice per broker. Never past a position that
+    /// waits for validation, nor into the last stable offset's wait under
+    /// read_committed, where the broker would hold the Fetch.
+    pub(crate) fn wants_fetch(&self, read_committed: bool) -> bool {
+        if self.position.is_none() || self.paused || self.revoking {
+            return false;
+        }
+        if self.buffer.is_empty() {
+            return true;
+        }
+        let end = if read_committed {
+            self.last_stable_offset.or(self.high_watermark)
+        } else {
+            self.high_watermark
+        };
+        self.ahead.is_none() && !self.validate && end.is_some_and(|e| e > self.buffer_end)
+    }
+
+    /// Where this partition's next fetch starts: the position, or past the
+    /// buffer when fetching ahead of it.
+    pub(crate) fn fetch_offset(&self) -> Option<i64> {
+        if self.buffer.is_empty() {
+            self.position
+        } else {
+            Some(self.buffer_end)
+        }
     }
 
     /// Whether the last fetch response showed nothing past the position
@@ -142,6 +184,9 @@ impl PartState {
     /// Records fetched while the position waits for validation are
     /// dropped too: they came from a leader the metadata no longer names.
     pub(crate) fn accept(&mut self, fetch_offset: i64, data: FetchedData) -> bool {
+        if !self.buffer.is_empty() {
+            return self.accept_ahead(fetch_offset, data);
+        }
         if self.position != Some(fetch_offset)
             || !self.buffer.is_empty()
             || self.revoking
@@ -157,6 +202,29 @@ impl PartState {
             // (see `pause`); fetched again on resume.
             return false;
         }
+        self.fill(fetch_offset, data);
+        true
+    }
+
+    /// Take a response fetched ahead, from the end of the buffer.
+    fn accept_ahead(&mut self, fetch_offset: i64, data: FetchedData) -> bool {
+        if fetch_offset != self.buffer_end
+            || self.ahead.is_some()
+            || self.revoking
+            || self.validate
+            || self.paused
+        {
+            return false;
+        }
+        self.high_watermark = Some(data.high_watermark);
+        self.last_stable_offset = data.last_stable_offset;
+        self.log_start_offset = data.log_start_offset;
+        self.ahead = Some(data);
+        true
+    }
+
+    /// The buffer, empty, takes `data`, fetched from `fetch_offset`.
+    fn fill(&mut self, fetch_offset: i64, data: FetchedData) {
         if data.records.is_empty() {
             self.position = Some(data.next_offset.max(fetch_offset));
         } else {
@@ -164,7 +232,16 @@ impl PartState {
             self.buffer_end = data.next_offset;
             self.metrics.refilled();
         }
-        true
+    }
+
+    /// The buffer was drained: the position moves past it (control
+    /// batches, aborted records), and what was fetched ahead, which starts
+    /// there, becomes the buffer.
+    fn drained(&mut self) {
+        self.position = self.position.map(|pos| pos.max(self.buffer_end));
+        if let Some(data) = self.ahead.take() {
+            self.fill(self.buffer_end, data);
+        }
     }
 
     /// The offset to commit: with implicit acks what was handed out up to
@@ -250,7 +327,7 @@ pub(crate) fn hand_out(
             }
         }
         if p.buffer.is_empty() {
-            p.position = p.position.map(|pos| pos.max(p.buffer_end));
+            p.drained();
         }
     }
     out
@@ -323,7 +400,147 @@ pub(crate) fn give_back(
         p.acks.take_back(first);
         p.metrics.given_back(recs_len);
         if p.paused {
-            p.buffer.clear();
+            p.drop_fetched();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use krust_codec::records::{RecordData, TimestampType};
+
+    use super::*;
+    use crate::config::ConsumerConfig;
+    use crate::metrics::ConsumerMetrics;
+
+    fn tp() -> TopicPartition {
+        TopicPartition::new("t", 0)
+    }
+
+    /// One partition at position 0. Tests run in a runtime: with the
+    /// `metrics` feature the consumer's metrics start a task.
+    fn parts() -> BTreeMap<TopicPartition, PartState> {
+        let cfg = ConsumerConfig::from_properties([("bootstrap.servers", "127.0.0.1:9")])
+            .expect("config");
+        let metrics = ConsumerMetrics::new(&cfg);
+        let mut p = PartState::new(&Arc::new(Notify::new()), metrics.partition(&tp()));
+        p.position = Some(0);
+        BTreeMap::from([(tp(), p)])
+    }
+
+    /// Records `offsets`, then `next` as the next fetch offset, with the
+    /// log ending at `hw` (and its last stable offset at `lso`).
+    fn data(offsets: std::ops::Range<i64>, next: i64, hw: i64, lso: i64) -> FetchedData {
+        let topic: Arc<str> = Arc::from("t");
+        FetchedData {
+            records: offsets
+                .map(|o| {
+                    let d = RecordData::default();
+                    ConsumerRecord::new(topic.clone(), 0, o, o, TimestampType::CreateTime, None, d)
+                })
+                .collect(),
+            next_offset: next,
+            high_watermark: hw,
+            last_stable_offset: Some(lso),
+            log_start_offset: Some(0),
+            bytes: 0,
+        }
+    }
+
+    fn take(parts: &mut BTreeMap<TopicPartition, PartState>, n: usize) -> Vec<i64> {
+        hand_out(parts, n, 0, AckMode::Implicit, n)
+            .iter()
+            .map(|r| r.offset)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_fetch_ahead_becomes_the_buffer_when_it_drains() {
+        let mut parts = parts();
+        let p = parts.get_mut(&tp()).expect("part");
+        assert_eq!(p.fetch_offset(), Some(0));
+        assert!(p.accept(0, data(0..10, 12, 30, 30)));
+        // The log holds more past the buffer: fetched ahead, from its end.
+        assert!(p.wants_fetch(false));
+        assert_eq!(p.fetch_offset(), Some(12));
+        assert!(!p.accept(11, data(11..20, 20, 30, 30)), "not from the end");
+        assert!(p.accept(12, data(12..20, 20, 30, 30)));
+        // One response behind the buffer at most.
+        assert!(!p.wants_fetch(false));
+        assert!(!p.accept(12, data(12..20, 20, 30, 30)));
+
+        assert_eq!(take(&mut parts, 6), (0..6).collect::<Vec<_>>());
+        let p = &parts[&tp()];
+        assert_eq!(p.position, Some(6));
+        assert!(p.ahead.is_some());
+        assert_eq!(take(&mut parts, 6), (6..10).collect::<Vec<_>>());
+        let p = &parts[&tp()];
+        // Past the buffer's end (12, not 10), and the ahead is the buffer.
+        assert_eq!(p.position, Some(12));
+        assert!(p.ahead.is_none());
+        assert_eq!(p.fetch_offset(), Some(20));
+        assert!(p.wants_fetch(false));
+        assert_eq!(take(&mut parts, 100), (12..20).collect::<Vec<_>>());
+        let p = &parts[&tp()];
+        assert_eq!(p.position, Some(20));
+        assert_eq!(p.fetch_offset(), Some(20));
+        assert!(p.wants_fetch(false));
+    }
+
+    #[tokio::test]
+    async fn no_fetch_ahead_past_the_end_of_the_log_or_before_validation() {
+        let mut parts = parts();
+        let p = parts.get_mut(&tp()).expect("part");
+        assert!(p.accept(0, data(0..10, 10, 10, 10)));
+        // Caught up past the buffer: the broker would hold the Fetch.
+        assert!(!p.wants_fetch(false));
+        p.high_watermark = Some(15);
+        assert!(p.wants_fetch(false));
+        // Under read_committed the last stable offset is the end.
+        assert!(!p.wants_fetch(true));
+        p.last_stable_offset = Some(11);
+        assert!(p.wants_fetch(true));
+        // A position that waits for validation is not fetched past.
+        p.validate = true;
+        assert!(!p.wants_fetch(false));
+        assert!(!p.accept(10, data(10..11, 11, 15, 15)));
+        p.validate = false;
+        p.pause(true);
+        assert!(!p.wants_fetch(false));
+        assert!(!p.accept(0, data(0..10, 10, 15, 15)));
+        assert!(p.buffer.is_empty());
+    }
+
+    #[tokio::test]
+    async fn what_was_fetched_ahead_goes_with_the_buffer() {
+        let mut parts = parts();
+        let progress = Arc::new(Notify::new());
+        let p = parts.get_mut(&tp()).expect("part");
+        assert!(p.accept(0, data(0..10, 10, 30, 30)));
+        assert!(p.accept(10, data(10..20, 20, 30, 30)));
+        p.seek(3, None, &progress);
+        assert!(p.buffer.is_empty() && p.ahead.is_none());
+        // A late answer to the fetch ahead no longer fits.
+        assert!(!p.accept(10, data(10..20, 20, 30, 30)));
+        assert!(p.accept(3, data(3..10, 10, 30, 30)));
+        assert!(p.accept(10, data(10..20, 20, 30, 30)));
+        p.pause(true);
+        assert!(p.buffer.is_empty() && p.ahead.is_none());
+        p.pause(false);
+        assert_eq!(p.fetch_offset(), Some(3));
+    }
+
+    #[tokio::test]
+    async fn a_fetch_ahead_with_no_records_moves_the_position_past_it() {
+        let mut parts = parts();
+        let p = parts.get_mut(&tp()).expect("part");
+        assert!(p.accept(0, data(0..5, 5, 30, 30)));
+        // Only a transaction marker at 5: nothing to hand out.
+        assert!(p.accept(5, data(5..5, 6, 30, 30)));
+        assert_eq!(take(&mut parts, 100), (0..5).collect::<Vec<_>>());
+        let p = &parts[&tp()];
+        assert!(p.buffer.is_empty() && p.ahead.is_none());
+        assert_eq!(p.position, Some(6));
+        assert_eq!(p.fetch_offset(), Some(6));
     }
 }

@@ -118,7 +118,7 @@ impl Consumer {
         for tp in &partitions {
             if let Some(p) = self.parts.get_mut(tp) {
                 p.revoking = true;
-                p.buffer.clear();
+                p.drop_fetched();
             }
         }
         self.revoking = Some(Revoking {

@@ -3,10 +3,11 @@
 //! means for each partition, the metadata refreshes fetching needs, and the
 //! KIP-320 validation of positions after a leader change (`validate`), and
 //! the lookups that give new partitions their positions (`positions`).
-//! Memory stays bounded: a partition is fetched only when nothing of it is
-//! buffered, so at most one response per broker (`fetch.max.bytes`) waits
-//! to be handed out, and a paused partition keeps nothing fetched
-//! (`PartState::pause`).
+//! Memory stays bounded: a partition is fetched when nothing of it is
+//! buffered, or ahead of its buffer when no other response waits behind
+//! it (`PartState::wants_fetch`), so at most two responses per broker
+//! (`fetch.max.bytes` each) wait to be handed out, and a paused partition
+//! keeps nothing fetched (`PartState::pause`).
 //!
 //! What is in flight is recorded once, in `jobs`: a partition is being
 //! fetched or validated while a job names it (docs/ARCHITECTURE.md, "Who
@@ -317,14 +318,16 @@ impl Fetcher {
             if !p.paused && !p.buffer.is_empty() {
                 draining.extend(leader.map(|(l, _)| l));
             }
-            if !p.wants_fetch() || busy.contains(tp) {
+            if !p.wants_fetch(read_committed) || busy.contains(tp) {
                 continue;
             }
             let Some((leader, epoch)) = leader.filter(|(l, _)| *l >= 0) else {
                 self.metadata_wanted = true;
                 continue;
             };
-            let Some(offset) = p.position else { continue };
+            let Some(offset) = p.fetch_offset() else {
+                continue;
+            };
             // KIP-320, as Java's maybeValidatePosition: a position is
             // checked against each new leader before it is fetched there,
             // if the epoch of the record before it is known.
@@ -332,6 +335,11 @@ impl Fetcher {
                 p.validate |= p.leader_epoch.is_some();
             }
             p.checked_leader = Some((leader, epoch));
+            // What validation checks is the position: it waits for the
+            // buffer to drain, and nothing is fetched ahead meanwhile.
+            if p.validate && !p.buffer.is_empty() {
+                continue;
+            }
             if self.backoff.contains_key(&leader) {
                 continue;
             }
@@ -572,5 +580,5 @@ pub(super) fn reset_by_policy(p: &mut PartState) {
     p.position = None;
     p.reset = true;
     p.validate = false;
-    p.buffer.clear();
+    p.drop_fetched();
 }
