@@ -179,24 +179,19 @@ impl PartState {
         self.lag(read_committed) == Some(0)
     }
 
-    /// Take a fetch result for `fetch_offset`; false when it is stale
-    /// (the partition moved since the request was sent).
-    /// Records fetched while the position waits for validation are
-    /// dropped too: they came from a leader the metadata no longer names.
+    /// Take a fetch result for `fetch_offset` (at the position, or ahead
+    /// of a buffer from its end); false when it is stale (the partition
+    /// moved since the request was sent). Records fetched while the
+    /// position waits for validation are dropped too: they came from a
+    /// leader the metadata no longer names.
     pub(crate) fn accept(&mut self, fetch_offset: i64, data: FetchedData) -> bool {
         if !self.buffer.is_empty() {
             return self.accept_ahead(fetch_offset, data);
         }
-        if self.position != Some(fetch_offset)
-            || !self.buffer.is_empty()
-            || self.revoking
-            || self.validate
-        {
+        if self.position != Some(fetch_offset) || self.revoking || self.validate {
             return false;
         }
-        self.high_watermark = Some(data.high_watermark);
-        self.last_stable_offset = data.last_stable_offset;
-        self.log_start_offset = data.log_start_offset;
+        self.note_log(&data);
         if self.paused {
             // Fetched before the pause: kept, it would hold its response
             // (see `pause`); fetched again on resume.
@@ -216,11 +211,16 @@ impl PartState {
         {
             return false;
         }
+        self.note_log(&data);
+        self.ahead = Some(data);
+        true
+    }
+
+    /// What a fetch response said of the partition's log.
+    fn note_log(&mut self, data: &FetchedData) {
         self.high_watermark = Some(data.high_watermark);
         self.last_stable_offset = data.last_stable_offset;
         self.log_start_offset = data.log_start_offset;
-        self.ahead = Some(data);
-        true
     }
 
     /// The buffer, empty, takes `data`, fetched from `fetch_offset`.
