@@ -322,3 +322,27 @@ fn null_and_empty_fields() {
     assert_eq!(headers[0].key, "");
     assert_eq!(headers[0].value, None);
 }
+
+proptest::proptest! {
+    /// However the headers lie, `declared_records` never says more than
+    /// the bytes could hold records of the smallest size (7 bytes), and
+    /// never panics: a v2 header with any record count and batch length,
+    /// followed by anything.
+    #[test]
+    fn declared_records_never_exceeds_what_the_bytes_hold(
+        data in proptest::collection::vec(proptest::num::u8::ANY, 0..400),
+        count in proptest::num::i32::ANY,
+        length in proptest::num::i32::ANY,
+    ) {
+        let mut data = data;
+        if data.len() >= 61 {
+            let own = i32::try_from(data.len() - 12).unwrap_or(0);
+            data[8..12].copy_from_slice(&(if length % 2 == 0 { own } else { length }).to_be_bytes());
+            data[16] = 2;
+            data[57..61].copy_from_slice(&count.to_be_bytes());
+        }
+        let len = data.len();
+        let declared = krust_codec::records::Batches::new(Bytes::from(data)).declared_records();
+        proptest::prop_assert!(declared <= len / 7);
+    }
+}

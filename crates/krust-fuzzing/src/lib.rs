@@ -139,7 +139,10 @@ pub fn request_decode(data: &[u8]) {
 /// yield what the owned one does.
 pub fn record_batch(data: &[u8]) {
     let options = DecodeOptions::new().with_max_decompressed_size(MAX_DECOMPRESSED);
-    for batch in Batches::with_options(Bytes::copy_from_slice(data), options) {
+    let batches = Batches::with_options(Bytes::copy_from_slice(data), options);
+    // What a consumer reserves for: bounded by the bytes, whatever they say.
+    assert!(batches.declared_records() <= data.len() / 7);
+    for batch in batches {
         let Ok(batch) = batch else { break };
         let _ = batch.verify_crc();
         if let Batch::V2(v2) = &batch {

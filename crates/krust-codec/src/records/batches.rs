@@ -3,6 +3,7 @@
 use bytes::Bytes;
 
 use super::legacy::MIN_V0_SIZE;
+use super::record_decode::MIN_RECORD_LEN;
 use super::{
     BatchRecords, Compression, DecodeOptions, LOG_OVERHEAD, LegacyBatch, LegacyRecords, Record,
     RecordBatch,
@@ -11,6 +12,10 @@ use crate::error::DecodeError;
 
 /// Bytes up to and including the magic byte, the same offset in every magic.
 const HEADER_UP_TO_MAGIC: usize = 17;
+/// Where a batch's magic byte is, in every magic.
+const MAGIC_AT: usize = 16;
+/// Where a v2 batch header keeps its record count.
+const V2_COUNT_AT: usize = 57;
 
 /// Lazily iterates the batches in the `records` bytes of a Fetch response
 /// (or any concatenation of batches), yielding one [`Batch`] at a time.
@@ -56,6 +61,40 @@ impl Batches {
         &self.buf
     }
 
+    /// How many records the batches not consumed yet declare, read off
+    /// their headers without checking or decoding them: a v2 batch's
+    /// record count, one per legacy message (a compressed legacy wrapper
+    /// counts as one). What decoding them most likely yields, to size a
+    /// buffer for it; never more than the bytes could hold at the smallest
+    /// record size, however the headers lie, so a hostile input cannot
+    /// make a caller reserve more than its bytes justify.
+    pub fn declared_records(&self) -> usize {
+        let data = &self.buf[..];
+        let be_i32 = |at: usize| -> Option<i32> {
+            let end = at.checked_add(4)?;
+            Some(i32::from_be_bytes(data.get(at..end)?.try_into().ok()?))
+        };
+        let mut total = 0usize;
+        let mut at = 0usize;
+        while let Some(len) = at
+            .checked_add(8)
+            .and_then(be_i32)
+            .and_then(|l| usize::try_from(l).ok())
+        {
+            let count = match at.checked_add(MAGIC_AT).and_then(|m| data.get(m)) {
+                Some(2) => at
+                    .checked_add(V2_COUNT_AT)
+                    .and_then(be_i32)
+                    .and_then(|c| usize::try_from(c).ok()),
+                Some(_) => Some(1),
+                None => None,
+            };
+            total = total.saturating_add(count.unwrap_or(0));
+            at = at.saturating_add(LOG_OVERHEAD).saturating_add(len);
+        }
+        total.min(data.len() / MIN_RECORD_LEN)
+    }
+
     fn next_batch(&mut self) -> Result<Option<Batch>, DecodeError> {
         if self.buf.is_empty() {
             return Ok(None);
@@ -79,7 +118,7 @@ impl Batches {
             self.truncated = true;
             return Ok(None);
         }
-        let magic = self.buf[16];
+        let magic = self.buf[MAGIC_AT];
         let data = self.buf.split_to(total);
         let batch = match magic {
             2 => Batch::V2(RecordBatch::parse_with(data, self.options)?),

@@ -77,12 +77,12 @@ pub(crate) fn decode_records(
     let mut aborted = VecDeque::from(aborted);
     let read_committed = cfg.isolation == IsolationLevel::ReadCommitted;
     let mut aborted_producers: HashSet<i64> = HashSet::new();
+    let mut batches = Batches::with_options(data, cfg.decode_options());
     // Sized once for all the records the batches declare: grown batch by
     // batch, the records were moved again at every doubling, and the
     // doublings' memory added to what a fetch response costs.
-    let mut out = Vec::with_capacity(declared_records(&data));
+    let mut out = Vec::with_capacity(batches.declared_records());
     let mut next = fetch_offset;
-    let mut batches = Batches::with_options(data, cfg.decode_options());
     loop {
         // Where the next batch starts, to name it if it is broken.
         let at = batch_start(batches.remaining()).unwrap_or(next);
@@ -180,37 +180,6 @@ fn is_abort_marker(batch: &Batch) -> Result<bool, DecodeError> {
         None => Ok(false),
         Some(r) => Ok(ControlMarker::from_record(&r?)?.is_abort()),
     }
-}
-
-/// Bytes of the smallest record of any message format (a v2 record: seven
-/// one-byte varints); the codec refuses a batch that declares more records
-/// than its bytes can hold at this size.
-const MIN_RECORD_BYTES: usize = 7;
-
-/// How many records the batches in `data` declare, read off their headers
-/// without decoding them (a v2 batch's record count, one per legacy
-/// message): what decoding them will most likely yield. Never more than
-/// `data` could hold, however the headers lie, so a hostile response
-/// cannot make the consumer reserve more than its bytes justify.
-pub(super) fn declared_records(data: &[u8]) -> usize {
-    /// Where a v2 batch header keeps its magic byte and its record count.
-    const MAGIC_AT: usize = 16;
-    const COUNT_AT: usize = 57;
-    let be_i32 = |at: usize| -> Option<i32> {
-        Some(i32::from_be_bytes(data.get(at..at + 4)?.try_into().ok()?))
-    };
-    let mut total = 0usize;
-    let mut at = 0usize;
-    while let Some(len) = be_i32(at + 8).and_then(|l| usize::try_from(l).ok()) {
-        let count = match data.get(at + MAGIC_AT) {
-            Some(2) => be_i32(at + COUNT_AT).and_then(|c| usize::try_from(c).ok()),
-            Some(_) => Some(1),
-            None => None,
-        };
-        total = total.saturating_add(count.unwrap_or(0));
-        at = at.saturating_add(12).saturating_add(len);
-    }
-    total.min(data.len() / MIN_RECORD_BYTES)
 }
 
 /// The base offset a batch's bytes start with.
