@@ -60,26 +60,13 @@ impl Buffer {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use krust_codec::records::{RecordData, TimestampType};
+    use krust_codec::records::RecordData;
 
     use super::*;
 
     fn records(offsets: std::ops::Range<i64>) -> Vec<ConsumerRecord> {
-        let topic: Arc<str> = Arc::from("t");
         offsets
-            .map(|o| {
-                ConsumerRecord::new(
-                    topic.clone(),
-                    0,
-                    o,
-                    o,
-                    TimestampType::CreateTime,
-                    None,
-                    RecordData::default(),
-                )
-            })
+            .map(|o| ConsumerRecord::test_at(o, RecordData::default()))
             .collect()
     }
 

@@ -155,12 +155,11 @@ impl PartState {
         if self.buffer.is_empty() {
             return true;
         }
-        let end = if read_committed {
-            self.last_stable_offset.or(self.high_watermark)
-        } else {
-            self.high_watermark
-        };
-        self.ahead.is_none() && !self.validate && end.is_some_and(|e| e > self.buffer_end)
+        self.ahead.is_none()
+            && !self.validate
+            && self
+                .log_end(read_committed)
+                .is_some_and(|e| e > self.buffer_end)
     }
 
     /// Where this partition's next fetch starts: the position, or past the
@@ -257,12 +256,18 @@ impl PartState {
     /// Lag in offsets: from the position to the high watermark (the last
     /// stable offset under read_committed).
     pub(crate) fn lag(&self, read_committed: bool) -> Option<i64> {
-        let end = if read_committed {
+        Some((self.log_end(read_committed)? - self.position?).max(0))
+    }
+
+    /// Where the log ends for this consumer, as the last fetch response
+    /// said: the high watermark, the last stable offset under
+    /// read_committed.
+    fn log_end(&self, read_committed: bool) -> Option<i64> {
+        if read_committed {
             self.last_stable_offset.or(self.high_watermark)
         } else {
             self.high_watermark
-        };
-        Some((end? - self.position?).max(0))
+        }
     }
 }
 
@@ -407,7 +412,7 @@ pub(crate) fn give_back(
 
 #[cfg(test)]
 mod tests {
-    use krust_codec::records::{RecordData, TimestampType};
+    use krust_codec::records::RecordData;
 
     use super::*;
     use crate::config::ConsumerConfig;
@@ -431,13 +436,9 @@ mod tests {
     /// Records `offsets`, then `next` as the next fetch offset, with the
     /// log ending at `hw` (and its last stable offset at `lso`).
     fn data(offsets: std::ops::Range<i64>, next: i64, hw: i64, lso: i64) -> FetchedData {
-        let topic: Arc<str> = Arc::from("t");
         FetchedData {
             records: offsets
-                .map(|o| {
-                    let d = RecordData::default();
-                    ConsumerRecord::new(topic.clone(), 0, o, o, TimestampType::CreateTime, None, d)
-                })
+                .map(|o| ConsumerRecord::test_at(o, RecordData::default()))
                 .collect(),
             next_offset: next,
             high_watermark: hw,

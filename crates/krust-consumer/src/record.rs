@@ -152,3 +152,20 @@ impl Drop for Ack {
         self.cell.handle_dropped();
     }
 }
+
+#[cfg(test)]
+impl ConsumerRecord {
+    /// A test's record: partition 0 of topic "t" at `offset`, created at
+    /// 1000 + `offset` ms, holding `data`.
+    pub(crate) fn test_at(offset: i64, data: RecordData) -> Self {
+        ConsumerRecord::new(
+            Arc::from("t"),
+            0,
+            offset,
+            1_000 + offset,
+            TimestampType::CreateTime,
+            None,
+            data,
+        )
+    }
+}

@@ -456,21 +456,14 @@ fn net_error_name(e: &krust_net::Error) -> &'static str {
 #[cfg(test)]
 mod tests {
     use krust_codec::ApiKey;
-    use krust_codec::records::{RecordData, TimestampType};
+    use krust_codec::records::RecordData;
     use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 
     use super::*;
 
     fn record(offset: i64, value: &'static str) -> ConsumerRecord {
-        ConsumerRecord::new(
-            Arc::from("t"),
-            0,
-            offset,
-            1_000 + offset,
-            TimestampType::CreateTime,
-            None,
-            RecordData::new(Some(b"key"), Some(value.as_bytes()), &[]).unwrap(),
-        )
+        let data = RecordData::new(Some(b"key"), Some(value.as_bytes()), &[]).unwrap();
+        ConsumerRecord::test_at(offset, data)
     }
 
     /// Records a dropped stream gave back are counted when first handed
